@@ -1,0 +1,1 @@
+"""An embedded, single-process Flyte control plane for local development and tests."""
