@@ -101,3 +101,7 @@ class FlyteServerError(FlyteBridgeError):
 
 class FlyteConfigError(FlyteBridgeError, ValueError):
     """The client configuration is incomplete or contradictory."""
+
+
+class FlyteDataError(FlyteBridgeError):
+    """Stored data (an offloaded literal, a blob, a URL) could not be read or decoded."""
