@@ -65,7 +65,9 @@ class ControlPlane(Protocol):
     def get_task(self, task_id: identifier_pb2.Identifier) -> task_pb2.Task:
         """A registered task, for dynamic workflows that reference tasks by id."""
 
-    def get_launch_plan(self, launch_plan_id: identifier_pb2.Identifier) -> launch_plan_pb2.LaunchPlan:
+    def get_launch_plan(
+        self, launch_plan_id: identifier_pb2.Identifier
+    ) -> launch_plan_pb2.LaunchPlan:
         """A registered launch plan, for launch-plan nodes."""
 
 

@@ -1,0 +1,43 @@
+"""The ``flyte-bridge`` command: a small click group whose subcommands load on first use.
+
+Subcommands are named in ``_SUBCOMMANDS`` as ``name -> "module:attribute"`` so that
+``flyte-bridge --help`` imports neither grpc nor flytekit.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+_SUBCOMMANDS: dict[str, str] = {
+    "sandbox": "flyte_bridge.sandbox.cli:sandbox",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when that subcommand runs."""
+
+    def __init__(self, *args, lazy_subcommands: dict[str, str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = dict(lazy_subcommands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_subcommands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_subcommands:
+            module_name, attribute = self.lazy_subcommands[cmd_name].split(":")
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, lazy_subcommands=_SUBCOMMANDS)
+@click.version_option(package_name="flyte-bridge")
+def cli() -> None:
+    """Drive and monitor Flyte executions; run an embedded Flyte sandbox."""
+
+
+def main() -> None:
+    """Entry point of the ``flyte-bridge`` console script."""
+    cli()

@@ -1,0 +1,130 @@
+"""Start a sandbox from Python: in-process, on a free port, stopped by a context manager."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+DEFAULT_DATA_DIR = Path("~/.flyte-bridge/sandbox")
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory: ``$FLYTE_BRIDGE_SANDBOX_DIR`` or ``~/.flyte-bridge/sandbox``."""
+    return Path(os.environ.get("FLYTE_BRIDGE_SANDBOX_DIR", str(DEFAULT_DATA_DIR))).expanduser()
+
+
+class Sandbox:
+    """A running sandbox control plane.
+
+    Use :func:`start_sandbox` to make one. ``endpoint`` is the gRPC address (``127.0.0.1:port``,
+    plaintext), ``http_url`` the plain-HTTP endpoint signed URLs point to.
+    """
+
+    def __init__(self, server: Any, temporary_dir: tempfile.TemporaryDirectory | None) -> None:
+        self._server = server
+        self._temporary_dir = temporary_dir
+
+    @property
+    def endpoint(self) -> str:
+        return self._server.endpoint
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def http_url(self) -> str:
+        return self._server.http_url
+
+    @property
+    def data_dir(self) -> Path:
+        return self._server.data_dir
+
+    @property
+    def server(self) -> Any:
+        """The :class:`~flyte_bridge.sandbox.server.SandboxServer` behind this handle."""
+        return self._server
+
+    def flytekit_config(self, project: str = "flytesnacks", domain: str = "development") -> str:
+        """A flytekit config file (YAML) that points flytekit at this sandbox."""
+        return (
+            "admin:\n"
+            f"  endpoint: dns:///{self.endpoint}\n"
+            "  insecure: true\n"
+            "console:\n"
+            f"  endpoint: {self.http_url}\n"
+            "# pyflyte defaults: --project "
+            f"{project} --domain {domain}\n"
+        )
+
+    def write_flytekit_config(self, path: str | os.PathLike[str]) -> Path:
+        """Writes :meth:`flytekit_config` to ``path`` and returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.flytekit_config())
+        return target
+
+    def stop(self) -> None:
+        """Stops the server and the executor; removes a temporary data directory."""
+        self._server.stop()
+        if self._temporary_dir is not None:
+            self._temporary_dir.cleanup()
+            self._temporary_dir = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"Sandbox(endpoint={self.endpoint!r}, data_dir={str(self.data_dir)!r})"
+
+
+def start_sandbox(
+    port: int = 0,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    temporary: bool = False,
+    http_port: int = 0,
+    engine: Any = None,
+) -> Sandbox:
+    """Starts a sandbox control plane in this process and returns once it answers.
+
+    Args:
+        port: gRPC port on 127.0.0.1; 0 (the default) picks a free one.
+        data_dir: Where the database and the blob store live; defaults to the per-user directory
+            (see :func:`default_data_dir`), or a new temporary directory if ``temporary``.
+        temporary: Use a temporary data directory that :meth:`Sandbox.stop` deletes.
+        http_port: Port of the plain-HTTP endpoint for signed URLs and logs; 0 picks one.
+        engine: An executor to use instead of the local executor (tests of the admin side).
+
+    Returns:
+        The running :class:`Sandbox`; use it as a context manager or call ``stop()``.
+    """
+    from flyte_bridge.sandbox.server import SandboxServer
+
+    temporary_dir = None
+    if data_dir is None:
+        if temporary:
+            temporary_dir = tempfile.TemporaryDirectory(prefix="flyte-bridge-sandbox-")
+            data_dir = temporary_dir.name
+        else:
+            data_dir = default_data_dir()
+    server = SandboxServer(Path(data_dir), port=port, http_port=http_port, engine=engine)
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        if temporary_dir is not None:
+            temporary_dir.cleanup()
+        raise
+    return Sandbox(server, temporary_dir)

@@ -1,0 +1,53 @@
+"""``flyte-bridge sandbox``: run the embedded control plane in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from flyte_bridge.sandbox.api import default_data_dir, start_sandbox
+
+
+@click.group()
+def sandbox() -> None:
+    """Run the embedded Flyte control plane (no Docker, no Kubernetes)."""
+
+
+@sandbox.command()
+@click.option("--port", type=int, default=30080, show_default=True, help="gRPC port on 127.0.0.1.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Database and blob store directory [default: ~/.flyte-bridge/sandbox].",
+)
+@click.option("--http-port", type=int, default=0, help="Port for signed URLs and logs (0: any).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every refused request.")
+def start(port: int, data_dir: Path | None, http_port: int, verbose: bool) -> None:
+    """Start the sandbox and serve until Ctrl-C."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    running = start_sandbox(port=port, data_dir=data_dir or default_data_dir(), http_port=http_port)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        click.echo(f"Flyte sandbox serving gRPC on {running.endpoint} (insecure)")
+        click.echo(f"Signed URLs and task logs on {running.http_url}")
+        click.echo(f"Data in {running.data_dir}")
+        click.echo("\nflytekit config (e.g. ~/.flyte/config-sandbox.yaml):\n")
+        click.echo(running.flytekit_config())
+        click.echo("Press Ctrl-C to stop.")
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        click.echo("Stopping the sandbox...")
+        running.stop()

@@ -1,0 +1,261 @@
+"""The sandbox's gRPC server: flyteidl's admin-side services over one insecure port.
+
+Every handler runs inside :func:`_guard`, which turns an :class:`AdminError` into its status code
+and any other exception into INTERNAL. flytekit treats UNKNOWN and UNAUTHENTICATED as "log in
+again" and would start a browser flow, so the server never answers with either.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import logging
+import threading
+import types
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+from flyteidl.admin import project_pb2, version_pb2
+from flyteidl.service import (
+    admin_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    dataproxy_pb2_grpc,
+    identity_pb2,
+    identity_pb2_grpc,
+    signal_pb2_grpc,
+)
+
+from flyte_bridge.sandbox.db import Database
+from flyte_bridge.sandbox.projects import Projects
+from flyte_bridge.sandbox.status import AdminError
+from flyte_bridge.sandbox.storage import DataStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 30080
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+_MAX_STATUS_MESSAGE = 32_000
+VERSION = "v1.16.8-flyte-bridge-sandbox"
+
+# flytekit pings every 30 s even when idle; a default grpc server answers that with GOAWAY.
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_metadata_size", 64 * 1024),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
+    ("grpc.http2.max_ping_strikes", 0),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.so_reuseport", 0),
+]
+
+
+def _guard(rpc: str, method: Any) -> Any:
+    """Wraps one handler so that it can only answer with the codes flyteadmin uses."""
+
+    @functools.wraps(method)
+    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(request, context)
+        except AdminError as err:
+            logger.debug("%s refused: %s %s", rpc, err.code.name, err.message)
+            context.abort(err.code, err.message[:_MAX_STATUS_MESSAGE])
+        except Exception as err:  # noqa: BLE001 - the boundary where every failure gets a code
+            logger.exception("%s failed", rpc)
+            context.abort(
+                grpc.StatusCode.INTERNAL, f"internal error in {rpc}: {type(err).__name__}: {err}"
+            )
+
+    return handler
+
+
+def _unimplemented(rpc: str) -> Any:
+    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{rpc} is not implemented by the sandbox")
+
+    return handler
+
+
+def _add_service(server: grpc.Server, add_to_server: Any, base: type, impl: object) -> None:
+    """Registers ``impl``'s methods for every RPC of the service ``base`` describes."""
+    rpcs = [name for name in vars(base) if name[:1].isupper()]
+    handlers = {}
+    for rpc in rpcs:
+        method = getattr(impl, rpc, None)
+        handlers[rpc] = _guard(rpc, method) if method else _unimplemented(rpc)
+    add_to_server(types.SimpleNamespace(**handlers), server)
+
+
+class AuthMetadata:
+    """Harmless AuthMetadataService answers; the sandbox never asks a client to log in."""
+
+    def __init__(self, public_url: str) -> None:
+        self.public_url = public_url
+
+    def GetPublicClientConfig(self, request, context):
+        return auth_pb2.PublicClientAuthConfigResponse(
+            client_id="flytectl",
+            redirect_uri="http://localhost:53593/callback",
+            scopes=["all", "offline"],
+            authorization_metadata_key="flyte-authorization",
+        )
+
+    def GetOAuth2Metadata(self, request, context):
+        url = self.public_url
+        return auth_pb2.OAuth2MetadataResponse(
+            issuer=url,
+            authorization_endpoint=f"{url}/oauth2/authorize",
+            token_endpoint=f"{url}/oauth2/token",
+            jwks_uri=f"{url}/oauth2/jwks",
+            code_challenge_methods_supported=["S256"],
+            response_types_supported=["code", "token", "code token"],
+            grant_types_supported=["client_credentials", "refresh_token", "authorization_code"],
+            scopes_supported=["all"],
+            token_endpoint_auth_methods_supported=["client_secret_basic"],
+        )
+
+
+class Identity:
+    """IdentityService: a fixed local identity, the OS user."""
+
+    def UserInfo(self, request, context):
+        try:
+            user = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no user name in some containers
+            user = "sandbox"
+        return identity_pb2.UserInfoResponse(subject=user, name=user, preferred_username=user)
+
+
+class SandboxServer:
+    """The whole control plane: database, store, services, HTTP endpoint and engine.
+
+    Args:
+        data_dir: Directory holding ``sandbox.db`` and the blob store (``store/``).
+        port: gRPC port on 127.0.0.1; 0 picks a free one.
+        http_port: Port of the plain-HTTP endpoint for signed URLs and logs; 0 picks one.
+        engine: The executor; by default the local executor, if it can be imported.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = DEFAULT_PORT,
+        http_port: int = 0,
+        engine: Any = None,
+        projects: tuple[str, ...] = ("flytesnacks",),
+        max_workers: int = 32,
+    ) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(self.data_dir / "sandbox.db")
+        self.store = DataStore(self.data_dir / "store")
+        self.projects = Projects(self.db)
+        self.projects.seed(projects)
+        self._requested_port = port
+        self._requested_http_port = http_port
+        self._max_workers = max_workers
+        self._engine = engine
+        self._grpc: grpc.Server | None = None
+        self._stopped = threading.Event()
+        self.port = 0
+        self.http_port = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self) -> None:
+        """Binds both ports and starts serving."""
+        self._grpc = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="admin"),
+            options=SERVER_OPTIONS,
+        )
+        self.port = self._grpc.add_insecure_port(f"127.0.0.1:{self._requested_port}")
+        if not self.port:
+            raise OSError(f"cannot bind 127.0.0.1:{self._requested_port}")
+        admin = AdminService(self)
+        _add_service(
+            self._grpc,
+            admin_pb2_grpc.add_AdminServiceServicer_to_server,
+            admin_pb2_grpc.AdminServiceServicer,
+            admin,
+        )
+        _add_service(
+            self._grpc,
+            signal_pb2_grpc.add_SignalServiceServicer_to_server,
+            signal_pb2_grpc.SignalServiceServicer,
+            object(),
+        )
+        _add_service(
+            self._grpc,
+            dataproxy_pb2_grpc.add_DataProxyServiceServicer_to_server,
+            dataproxy_pb2_grpc.DataProxyServiceServicer,
+            object(),
+        )
+        _add_service(
+            self._grpc,
+            auth_pb2_grpc.add_AuthMetadataServiceServicer_to_server,
+            auth_pb2_grpc.AuthMetadataServiceServicer,
+            AuthMetadata(f"http://{self.endpoint}"),
+        )
+        _add_service(
+            self._grpc,
+            identity_pb2_grpc.add_IdentityServiceServicer_to_server,
+            identity_pb2_grpc.IdentityServiceServicer,
+            Identity(),
+        )
+        self._grpc.start()
+        logger.info("sandbox serving on %s (data in %s)", self.endpoint, self.data_dir)
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Stops serving, the engine and the database; safe to call twice."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._grpc is not None:
+            self._grpc.stop(grace).wait(grace + 1)
+        self.db.close()
+
+    def wait(self) -> None:
+        if self._grpc is not None:
+            self._grpc.wait_for_termination()
+
+
+class AdminService:
+    """AdminService handlers: thin translations from requests to the sandbox's components."""
+
+    def __init__(self, sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        self.projects = sandbox.projects
+
+    def GetVersion(self, request, context):
+        return version_pb2.GetVersionResponse(
+            control_plane_version=version_pb2.Version(Version=VERSION, Build="sandbox")
+        )
+
+    def GetDomains(self, request, context):
+        return project_pb2.GetDomainsResponse(domains=self.projects.domain_list())
+
+    def ListProjects(self, request, context):
+        return self.projects.list(request)
+
+    def RegisterProject(self, request, context):
+        if not request.HasField("project"):
+            raise AdminError(grpc.StatusCode.INVALID_ARGUMENT, "missing project")
+        self.projects.register(request.project)
+        return project_pb2.ProjectRegisterResponse()
+
+    def GetProject(self, request, context):
+        return self.projects.get(request.id)
+
+    def UpdateProject(self, request, context):
+        self.projects.update(request)
+        return project_pb2.ProjectUpdateResponse()
