@@ -1,0 +1,198 @@
+"""Scripted stand-ins for admin and an OAuth2 token endpoint, on 127.0.0.1, for transport tests.
+
+``ScriptedServer`` serves every flyteidl service over real gRPC; each method answers from a
+script (responses, status codes, stalls) and records the metadata of every call. ``TokenServer``
+is an ``http.server`` token endpoint with scripted answers. These test the transport's retry,
+auth and error mapping paths that the sandbox cannot produce yet (fault injection, auth, TLS).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+from flyteidl.service import admin_pb2, auth_pb2, dataproxy_pb2, identity_pb2, signal_pb2
+from google.protobuf import message_factory
+
+_FILES = (admin_pb2, signal_pb2, dataproxy_pb2, auth_pb2, identity_pb2)
+
+
+@dataclass
+class Stall:
+    """Answer nothing for ``seconds`` (the client's deadline fires first), then fail."""
+
+    seconds: float
+
+
+@dataclass
+class Call:
+    method: str
+    metadata: dict[str, str]
+    request: Any
+
+
+@dataclass
+class ScriptedServer:
+    """A gRPC server whose methods answer from per-method scripts."""
+
+    port: int = 0
+    scripts: dict[str, collections.deque] = field(
+        default_factory=lambda: collections.defaultdict(collections.deque)
+    )
+    defaults: dict[str, Any] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    # When set, every non-auth call must carry ``<key>: Bearer <token>`` with a token in the set.
+    accepted_tokens: set[str] | None = None
+    token_header: str = "authorization"
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: grpc.Server | None = None
+
+    def script(self, method: str, *answers: Any) -> None:
+        """Queues answers: a message, a StatusCode, (StatusCode, details), a Stall, a callable."""
+        self.scripts[method].extend(answers)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def start(self, credentials: grpc.ServerCredentials | None = None) -> ScriptedServer:
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=16),
+            options=[
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 5000),
+                ("grpc.http2.max_ping_strikes", 0),
+            ],
+        )
+        for file in _FILES:
+            for service in file.DESCRIPTOR.services_by_name.values():
+                server.add_generic_rpc_handlers((self._handler_for(service),))
+        address = "127.0.0.1:0"
+        if credentials is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, credentials)
+        server.start()
+        self._server = server
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop(grace=None).wait()
+            self._server = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _handler_for(self, service: Any) -> grpc.GenericRpcHandler:
+        handlers = {}
+        for method in service.methods:
+            request_class = message_factory.GetMessageClass(method.input_type)
+            response_class = message_factory.GetMessageClass(method.output_type)
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                self._behaviour(method.name, service.name, response_class),
+                request_deserializer=request_class.FromString,
+                response_serializer=response_class.SerializeToString,
+            )
+        return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+    def _behaviour(self, method: str, service: str, response_class: type) -> Callable[..., Any]:
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            metadata = {k: v for k, v in context.invocation_metadata()}
+            with self._lock:
+                self.calls.append(Call(method, metadata, request))
+                queue = self.scripts.get(method)
+                answer = queue.popleft() if queue else self.defaults.get(method)
+            if self.accepted_tokens is not None and service != "AuthMetadataService":
+                sent = metadata.get(self.token_header, "")
+                if sent.removeprefix("Bearer ") not in self.accepted_tokens:
+                    context.abort(grpc.StatusCode.UNAUTHENTICATED, "token missing or expired")
+            if answer is None:
+                context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not scripted")
+            if callable(answer) and not isinstance(answer, type):
+                answer = answer(request, context)
+            if isinstance(answer, Stall):
+                time.sleep(answer.seconds)
+                context.abort(grpc.StatusCode.INTERNAL, "stalled")
+            if isinstance(answer, grpc.StatusCode):
+                context.abort(answer, f"scripted {answer.name}")
+            if isinstance(answer, tuple) and isinstance(answer[0], grpc.StatusCode):
+                context.abort(answer[0], answer[1])
+            return answer if answer is not None else response_class()
+
+        return handle
+
+
+@dataclass
+class TokenRequest:
+    headers: dict[str, str]
+    form: dict[str, str]
+
+
+@dataclass
+class TokenServer:
+    """An OAuth2 token endpoint on 127.0.0.1 with scripted answers.
+
+    Unscripted requests get ``{"access_token": "token-<n>", "expires_in": <lifetime>}``.
+    A scripted answer is ``(status, content_type, body)``.
+    """
+
+    lifetime: float | None = 3600
+    answers: collections.deque = field(default_factory=collections.deque)
+    requests: list[TokenRequest] = field(default_factory=list)
+
+    def start(self) -> TokenServer:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length", 0))
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                fake.requests.append(TokenRequest(dict(self.headers.items()), form))
+                if fake.answers:
+                    status, content_type, body = fake.answers.popleft()
+                else:
+                    payload: dict[str, Any] = {
+                        "access_token": f"token-{len(fake.requests)}",
+                        "token_type": "Bearer",
+                    }
+                    if fake.lifetime is not None:
+                        payload["expires_in"] = fake.lifetime
+                    status, content_type, body = 200, "application/json", json.dumps(payload)
+                data = body.encode() if isinstance(body, str) else body
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/oauth2/token"
+
+    def issued(self) -> list[str]:
+        return [f"token-{i + 1}" for i in range(len(self.requests))]
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)

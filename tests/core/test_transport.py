@@ -1,0 +1,351 @@
+"""SyncTransport and AsyncTransport against a scripted flyteidl server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+from _transport_fakes import ScriptedServer, Stall
+from flyteidl.admin import common_pb2, execution_pb2
+from flyteidl.core import identifier_pb2
+
+from flyte_bridge.config import ClientConfig
+from flyte_bridge.errors import (
+    FlyteAlreadyExistsError,
+    FlyteAuthError,
+    FlyteFailedPreconditionError,
+    FlyteInvalidInputError,
+    FlyteNotFoundError,
+    FlyteServerError,
+    FlyteTimeoutError,
+    FlyteTransientError,
+)
+from flyte_bridge.transport import AsyncTransport, Deadline, SyncTransport
+
+EXECUTION_ID = identifier_pb2.WorkflowExecutionIdentifier(
+    project="flytesnacks", domain="development", name="abc123"
+)
+
+
+def get_request() -> execution_pb2.WorkflowExecutionGetRequest:
+    return execution_pb2.WorkflowExecutionGetRequest(id=EXECUTION_ID)
+
+
+def execution() -> execution_pb2.Execution:
+    return execution_pb2.Execution(id=EXECUTION_ID)
+
+
+def create_request() -> execution_pb2.ExecutionCreateRequest:
+    return execution_pb2.ExecutionCreateRequest(
+        project="flytesnacks", domain="development", name="abc123"
+    )
+
+
+@pytest.fixture
+def server():
+    fake = ScriptedServer().start()
+    yield fake
+    fake.stop()
+
+
+def fast_config(endpoint: str, **changes) -> ClientConfig:
+    values = dict(
+        rpc_timeout=2.0, max_retries=3, retry_initial_backoff=0.01, retry_max_backoff=0.05
+    )
+    values.update(changes)
+    return ClientConfig.for_sandbox(endpoint, **values)
+
+
+@pytest.fixture
+def transport(server):
+    with SyncTransport(fast_config(server.endpoint)) as sync_transport:
+        yield sync_transport
+
+
+def test_unary_returns_the_server_response(server, transport):
+    server.script("GetExecution", execution())
+
+    response = transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert response.id.name == "abc123"
+    assert server.calls_to("GetExecution")[0].request.id.name == "abc123"
+
+
+def test_read_is_retried_through_an_unavailable_burst(server, transport):
+    server.script(
+        "GetExecution", grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE, execution()
+    )
+
+    response = transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert response.id.name == "abc123"
+    assert len(server.calls_to("GetExecution")) == 3
+
+
+def test_unavailable_after_every_retry_is_a_transient_error(server, transport):
+    server.defaults["GetExecution"] = grpc.StatusCode.UNAVAILABLE
+
+    with pytest.raises(FlyteTransientError) as raised:
+        transport.unary(
+            "admin", "GetExecution", get_request(), idempotent=True, subject="p/d/abc123"
+        )
+
+    assert len(server.calls_to("GetExecution")) == 4  # max_retries=3, so 4 attempts
+    assert raised.value.grpc_code == "UNAVAILABLE"
+    assert raised.value.subject == "p/d/abc123"
+    assert "after 4 attempts" in str(raised.value)
+
+
+def test_resource_exhausted_is_retried(server, transport):
+    server.script(
+        "ListExecutions", grpc.StatusCode.RESOURCE_EXHAUSTED, execution_pb2.ExecutionList()
+    )
+
+    transport.unary("admin", "ListExecutions", common_pb2.ResourceListRequest(), idempotent=True)
+
+    assert len(server.calls_to("ListExecutions")) == 2
+
+
+def test_call_not_marked_idempotent_is_never_retried(server, transport):
+    server.script("CreateExecution", grpc.StatusCode.UNAVAILABLE)
+
+    with pytest.raises(FlyteTransientError):
+        transport.unary("admin", "CreateExecution", create_request(), idempotent=False)
+
+    assert len(server.calls_to("CreateExecution")) == 1
+
+
+def test_named_create_marked_idempotent_is_retried_and_lands_on_already_exists(server, transport):
+    # C27: admin created the execution but the answer was lost; the retry finds it.
+    server.script(
+        "CreateExecution",
+        grpc.StatusCode.UNAVAILABLE,
+        (grpc.StatusCode.ALREADY_EXISTS, "execution abc123 already exists"),
+    )
+
+    with pytest.raises(FlyteAlreadyExistsError) as raised:
+        transport.unary("admin", "CreateExecution", create_request(), idempotent=True)
+
+    assert len(server.calls_to("CreateExecution")) == 2
+    assert raised.value.grpc_code == "ALREADY_EXISTS"
+
+
+@pytest.mark.parametrize(
+    ("code", "error_type"),
+    [
+        (grpc.StatusCode.NOT_FOUND, FlyteNotFoundError),
+        (grpc.StatusCode.ALREADY_EXISTS, FlyteAlreadyExistsError),
+        (grpc.StatusCode.INVALID_ARGUMENT, FlyteInvalidInputError),
+        (grpc.StatusCode.FAILED_PRECONDITION, FlyteFailedPreconditionError),
+        (grpc.StatusCode.PERMISSION_DENIED, FlyteAuthError),
+        (grpc.StatusCode.INTERNAL, FlyteServerError),
+        (grpc.StatusCode.UNKNOWN, FlyteServerError),
+    ],
+)
+def test_permanent_error_maps_to_its_type_after_one_attempt(server, transport, code, error_type):
+    server.script("GetExecution", (code, "the server's own words"))
+
+    with pytest.raises(error_type) as raised:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True, subject="x/y/z")
+
+    assert len(server.calls_to("GetExecution")) == 1
+    assert raised.value.grpc_code == code.name
+    assert raised.value.subject == "x/y/z"
+    assert "the server's own words" in raised.value.message
+    assert isinstance(raised.value.__cause__, grpc.RpcError)
+
+
+def test_read_that_times_out_is_retried_then_raises_timeout(server):
+    server.defaults["GetExecution"] = Stall(1.0)
+    config = fast_config(server.endpoint, rpc_timeout=0.2, max_retries=1)
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteTimeoutError) as raised:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert raised.value.grpc_code == "DEADLINE_EXCEEDED"
+    assert "within 0.2s" in raised.value.message
+    assert len(server.calls_to("GetExecution")) == 2
+
+
+def test_write_that_times_out_is_not_retried_even_when_idempotent(server):
+    server.defaults["CreateExecution"] = Stall(1.0)
+    config = fast_config(server.endpoint, rpc_timeout=0.2)
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteTimeoutError):
+        transport.unary("admin", "CreateExecution", create_request(), idempotent=True)
+
+    assert len(server.calls_to("CreateExecution")) == 1
+
+
+def test_deadline_bounds_a_call_to_a_server_that_stopped_answering(server):
+    # C05: the per-RPC deadline is 5 s and retries are allowed, yet the budget of 0.5 s holds.
+    server.defaults["GetExecution"] = Stall(3.0)
+    config = fast_config(server.endpoint, rpc_timeout=5.0, max_retries=5)
+    budget = Deadline(0.5)
+    started = time.monotonic()
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteTimeoutError):
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True, deadline=budget)
+
+    assert time.monotonic() - started < 1.0
+    assert len(server.calls_to("GetExecution")) == 1
+
+
+def test_spent_deadline_sends_nothing(server, transport):
+    budget = Deadline(0.0)
+
+    with pytest.raises(FlyteTimeoutError, match="time budget"):
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True, deadline=budget)
+
+    assert server.calls_to("GetExecution") == []
+
+
+def test_deadline_sleep_never_passes_the_budget():
+    budget = Deadline(0.1)
+    started = time.monotonic()
+
+    budget.sleep(5.0)
+
+    assert time.monotonic() - started < 0.5
+    assert budget.expired()
+
+
+def test_unbounded_deadline_never_expires():
+    budget = Deadline(None)
+
+    assert budget.remaining() is None
+    assert not budget.expired()
+    assert budget.cap(7.0) == 7.0
+
+
+def test_unreachable_endpoint_is_a_transient_error():
+    config = fast_config("127.0.0.1:1", max_retries=1)
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteTransientError) as raised:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert "127.0.0.1:1" in str(raised.value)
+
+
+def test_unauthenticated_without_credentials_explains_what_to_configure(server, transport):
+    server.script("GetExecution", grpc.StatusCode.UNAUTHENTICATED)
+
+    with pytest.raises(FlyteAuthError) as raised:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert "no credentials are set" in raised.value.message
+    assert len(server.calls_to("GetExecution")) == 1
+
+
+def test_unknown_method_is_refused_before_any_call(server, transport):
+    with pytest.raises(FlyteInvalidInputError, match="GetExecutionz"):
+        transport.unary("admin", "GetExecutionz", get_request(), idempotent=True)
+
+
+def test_unknown_service_is_refused(transport):
+    with pytest.raises(FlyteInvalidInputError, match="expected one of admin"):
+        transport.unary("nope", "GetExecution", get_request(), idempotent=True)
+
+
+def test_signal_and_dataproxy_services_are_reachable(server, transport):
+    from flyteidl.admin import signal_pb2
+    from flyteidl.service import dataproxy_pb2
+
+    server.script("ListSignals", signal_pb2.SignalList())
+    server.script("CreateDownloadLink", dataproxy_pb2.CreateDownloadLinkResponse())
+
+    transport.unary("signal", "ListSignals", signal_pb2.SignalListRequest(), idempotent=True)
+    transport.unary(
+        "dataproxy",
+        "CreateDownloadLink",
+        dataproxy_pb2.CreateDownloadLinkRequest(),
+        idempotent=True,
+    )
+
+    assert [c.method for c in server.calls] == ["ListSignals", "CreateDownloadLink"]
+
+
+def test_closed_transport_refuses_calls(server):
+    transport = SyncTransport(fast_config(server.endpoint))
+    transport.close()
+
+    with pytest.raises(Exception, match="closed"):
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+
+def test_retries_are_logged_without_payloads(server, transport, caplog):
+    server.script("GetExecution", grpc.StatusCode.UNAVAILABLE, execution())
+
+    with caplog.at_level(logging.DEBUG, logger="flyte_bridge"):
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    retry_lines = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert retry_lines and "AdminService/GetExecution failed with UNAVAILABLE" in retry_lines[0]
+
+
+def test_async_unary_retries_and_returns(server):
+    server.script("GetExecution", grpc.StatusCode.UNAVAILABLE, execution())
+
+    async def run():
+        async with AsyncTransport(fast_config(server.endpoint)) as transport:
+            return await transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    response = asyncio.run(run())
+
+    assert response.id.name == "abc123"
+    assert len(server.calls_to("GetExecution")) == 2
+
+
+def test_async_error_maps_to_the_same_type(server):
+    server.script("GetExecution", (grpc.StatusCode.NOT_FOUND, "missing entity"))
+
+    async def run():
+        async with AsyncTransport(fast_config(server.endpoint)) as transport:
+            await transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    with pytest.raises(FlyteNotFoundError, match="missing entity"):
+        asyncio.run(run())
+
+
+def test_async_deadline_bounds_a_stalled_call(server):
+    server.defaults["GetExecution"] = Stall(3.0)
+    config = fast_config(server.endpoint, rpc_timeout=5.0)
+
+    async def run():
+        async with AsyncTransport(config) as transport:
+            await transport.unary(
+                "admin", "GetExecution", get_request(), idempotent=True, deadline=Deadline(0.5)
+            )
+
+    started = time.monotonic()
+    with pytest.raises(FlyteTimeoutError):
+        asyncio.run(run())
+    assert time.monotonic() - started < 1.0
+
+
+def test_async_transport_survives_a_new_event_loop(server):
+    server.defaults["GetExecution"] = execution()
+    transport = AsyncTransport(fast_config(server.endpoint))
+
+    async def call():
+        return await transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    asyncio.run(call())
+    asyncio.run(call())
+    asyncio.run(transport.close())
+
+    assert len(server.calls_to("GetExecution")) == 2
+
+
+def test_importing_the_transport_loads_neither_grpc_nor_flyteidl():
+    code = (
+        "import sys, flyte_bridge.transport, flyte_bridge.auth, flyte_bridge.config;"
+        "print(','.join(m for m in ('grpc', 'flyteidl', 'tenacity', 'yaml') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
