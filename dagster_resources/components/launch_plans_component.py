@@ -1,0 +1,202 @@
+"""The "Flyte launch plans as assets" component type.
+
+.. code-block:: yaml
+
+    type: dagster_resources.FlyteLaunchPlansComponent
+    attributes:
+      flyte:
+        endpoint: "{{ env.FLYTE_ENDPOINT }}"
+        insecure: true
+        default_project: flytesnacks
+        default_domain: development
+      launch_plans:
+        - name: hello.hello_wf
+          outputs: {o0: string}
+          inputs: {name: Dagster}
+      create_sensor: true
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import dagster as dg
+from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
+
+from dagster_resources.asset_decorator import build_flyte_assets_definition
+from dagster_resources.components.scaffolder import FlyteLaunchPlansScaffolder
+from dagster_resources.launch_plans import load_flyte_launch_plan_props
+from dagster_resources.resource import FlyteResource
+from dagster_resources.sensor_builder import build_flyte_execution_sensor
+from dagster_resources.translator import (
+    DagsterFlyteTranslator,
+    FlyteLaunchPlanProps,
+    FlyteOutputProps,
+)
+
+
+class FlyteConnectionModel(dg.Model, dg.Resolvable):
+    """The ``flyte`` block: the fields of :class:`FlyteResource` (write secrets as env vars)."""
+
+    endpoint: str | None = None
+    insecure: bool | None = None
+    ca_cert_path: str | None = None
+    flytekit_config: str | None = None
+    auth_mode: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    token: str | None = None
+    auth_command: list[str] | None = None
+    scopes: list[str] | None = None
+    audience: str | None = None
+    token_endpoint: str | None = None
+    default_project: str | None = None
+    default_domain: str | None = None
+    console_url: str | None = None
+    poll_interval: float = 5.0
+    wait_timeout: float | None = None
+
+    def to_resource(self) -> FlyteResource:
+        return FlyteResource(**self.model_dump(exclude_none=True))
+
+
+class TimePartitionsModel(dg.Model, dg.Resolvable):
+    """Time-window partitions: one partition per tick of ``cron_schedule`` since ``start``."""
+
+    cron_schedule: str
+    start: str
+    fmt: str = "%Y-%m-%d"
+    timezone: str = "UTC"
+
+    def to_partitions_def(self) -> dg.TimeWindowPartitionsDefinition:
+        return dg.TimeWindowPartitionsDefinition(
+            cron_schedule=self.cron_schedule,
+            start=self.start,
+            fmt=self.fmt,
+            timezone=self.timezone,
+        )
+
+
+class FlyteLaunchPlanModel(dg.Model, dg.Resolvable):
+    """One launch plan. Without ``outputs`` its interface is read from Flyte at load time."""
+
+    name: str
+    project: str | None = None
+    domain: str | None = None
+    version: str | None = None
+    outputs: dict[str, str] | None = None
+    inputs: dict[str, Any] = {}
+    description: str | None = None
+    kickoff_time_input: str | None = None
+    cron_schedule: str | None = None
+    partitions: TimePartitionsModel | None = None
+    backfill_strategy: Literal["flyte_backfill", "per_partition"] | None = None
+
+    def to_props(self) -> FlyteLaunchPlanProps:
+        return FlyteLaunchPlanProps(
+            name=self.name,
+            project=self.project,
+            domain=self.domain,
+            version=self.version,
+            outputs=dict(self.outputs or {}),
+            description=self.description,
+            kickoff_time_input=self.kickoff_time_input,
+            cron_schedule=self.cron_schedule,
+        )
+
+
+def _translation_vars(props: FlyteOutputProps) -> Mapping[str, Any]:
+    return {
+        "launch_plan": props.launch_plan.name,
+        "output": props.output_name,
+        "props": props,
+    }
+
+
+class _ComponentTranslator(DagsterFlyteTranslator):
+    """The default translator, then the YAML ``translation`` on top."""
+
+    def __init__(self, translation: TranslationFn[FlyteOutputProps] | None) -> None:
+        self.translation = translation
+
+    def get_asset_spec(self, props: FlyteOutputProps) -> dg.AssetSpec:
+        spec = super().get_asset_spec(props)
+        return self.translation(spec, props) if self.translation else spec
+
+
+@dg.scaffold_with(FlyteLaunchPlansScaffolder)
+@dataclass
+class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
+    """Flyte launch plans as assets: one asset per launch plan output.
+
+    Materializing an asset launches its launch plan with the given ``inputs``, waits, and
+    reports every selected output with the execution's URL, id, phase, duration and a preview
+    of the value. With ``create_sensor`` a sensor also reports executions started outside
+    Dagster. ``translation`` changes the asset specs; ``{{ launch_plan }}`` and ``{{ output }}``
+    are available in it.
+    """
+
+    flyte: FlyteConnectionModel
+    launch_plans: Sequence[FlyteLaunchPlanModel]
+    resource_key: str = "flyte"
+    create_sensor: bool = False
+    translation: (
+        Annotated[
+            TranslationFn[FlyteOutputProps],
+            TranslationFnResolver[FlyteOutputProps](_translation_vars),
+        ]
+        | None
+    ) = None
+
+    def get_launch_plan_props(self, resource: FlyteResource) -> list[FlyteLaunchPlanProps]:
+        """Props of every launch plan: from the YAML, or read from Flyte when no outputs."""
+        missing = [model for model in self.launch_plans if model.outputs is None]
+        fetched: dict[tuple[str, str | None, str | None], FlyteLaunchPlanProps] = {}
+        for model in missing:
+            (props,) = load_flyte_launch_plan_props(
+                resource, [model.name], project=model.project, domain=model.domain
+            )
+            fetched[(model.name, model.project, model.domain)] = props
+        result = []
+        for model in self.launch_plans:
+            props = fetched.get((model.name, model.project, model.domain))
+            if props is None:
+                result.append(model.to_props())
+            else:
+                result.append(
+                    props._replace(
+                        project=model.project,
+                        domain=model.domain,
+                        version=model.version,
+                        description=model.description or props.description,
+                        kickoff_time_input=model.kickoff_time_input or props.kickoff_time_input,
+                        cron_schedule=model.cron_schedule or props.cron_schedule,
+                    )
+                )
+        return result
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        resource = self.flyte.to_resource()
+        translator = _ComponentTranslator(self.translation)
+        all_props = self.get_launch_plan_props(resource)
+        assets = [
+            build_flyte_assets_definition(
+                props,
+                inputs=model.inputs,
+                resource_key=self.resource_key,
+                translator=translator,
+                partitions_def=model.partitions.to_partitions_def() if model.partitions else None,
+                backfill_strategy=model.backfill_strategy,
+            )
+            for model, props in zip(self.launch_plans, all_props, strict=True)
+        ]
+        sensors = []
+        if self.create_sensor:
+            sensors.append(
+                build_flyte_execution_sensor(
+                    flyte=resource, launch_plans=all_props, translator=translator
+                )
+            )
+        return dg.Definitions(
+            assets=assets, sensors=sensors, resources={self.resource_key: resource}
+        )

@@ -1,0 +1,33 @@
+"""``dg scaffold defs dagster_resources.FlyteLaunchPlansComponent <path>``: a starter defs.yaml."""
+
+import dagster as dg
+from pydantic import BaseModel, Field
+
+
+class FlyteLaunchPlansScaffoldParams(BaseModel):
+    """What ``dg scaffold`` may be told: ``--endpoint``, ``--launch-plans``..."""
+
+    endpoint: str | None = Field(default=None, description="flyteadmin gRPC endpoint.")
+    project: str | None = Field(default=None, description="Default project.")
+    domain: str | None = Field(default=None, description="Default domain.")
+    launch_plans: list[str] | None = Field(default=None, description="Launch plan names.")
+
+
+class FlyteLaunchPlansScaffolder(dg.Scaffolder[FlyteLaunchPlansScaffoldParams]):
+    """Writes a defs.yaml naming the connection (from env vars) and the launch plans."""
+
+    @classmethod
+    def get_scaffold_params(cls) -> type[FlyteLaunchPlansScaffoldParams]:
+        return FlyteLaunchPlansScaffoldParams
+
+    def scaffold(self, request: dg.ScaffoldRequest[FlyteLaunchPlansScaffoldParams]) -> None:
+        params = request.params or FlyteLaunchPlansScaffoldParams()
+        flyte = {
+            "endpoint": params.endpoint or "{{ env.FLYTE_ENDPOINT }}",
+            "default_project": params.project or "{{ env.FLYTE_PROJECT }}",
+            "default_domain": params.domain or "development",
+        }
+        launch_plans = [{"name": name} for name in (params.launch_plans or ["my.launch_plan"])]
+        dg.scaffold_component(
+            request, {"flyte": flyte, "launch_plans": launch_plans, "create_sensor": False}
+        )

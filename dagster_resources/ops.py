@@ -1,0 +1,280 @@
+"""Ops for jobs that drive Flyte step by step: launch, terminate, signals, backfill.
+
+Each op takes the :class:`FlyteResource` as the resource ``flyte``. The ops that act on an
+execution take its id either from config or from an upstream op's output (the launch op returns
+the ``project/domain/name`` id), so a job can launch without waiting, approve a gate, then wait.
+"""
+
+import datetime as dt
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from dagster_resources.resource import FlyteResource
+from dagster_resources.run_handler import (
+    DAGSTER_RUN_LABEL,
+    PREVIEW_KEY,
+    execution_metadata,
+    launch_and_wait,
+    metadata_key,
+    output_preview,
+    raise_for_failure,
+    wait_for,
+    wait_options,
+)
+from flyte_bridge.naming import execution_name
+
+
+class LaunchFlyteExecutionConfig(dg.Config):
+    """What the launch op launches."""
+
+    launch_plan: str = Field(description="Name of the launch plan to launch.")
+    version: str | None = Field(default=None, description="Version; the active one if empty.")
+    project: str | None = Field(default=None, description="Project; the resource's if empty.")
+    domain: str | None = Field(default=None, description="Domain; the resource's if empty.")
+    inputs: dict[str, Any] = Field(default={}, description="Launch plan inputs.")
+    execution_name: str | None = Field(
+        default=None,
+        description="Execution name; derived from the Dagster run and op if empty, so a retry "
+        "of the step finds the execution of the first try.",
+    )
+    wait: bool = Field(default=True, description="Wait for the execution to finish.")
+
+
+class FlyteExecutionConfig(dg.Config):
+    """Names the execution an op acts on, unless an upstream op passes its id."""
+
+    execution_id: str | None = Field(
+        default=None, description="project/domain/name, or a name in the default scope."
+    )
+
+
+class TerminateFlyteExecutionConfig(FlyteExecutionConfig):
+    cause: str = Field(default="terminated from Dagster", description="Recorded abort cause.")
+
+
+class FlyteSignalConfig(FlyteExecutionConfig):
+    """A gate's signal and how long to wait for the execution to reach it."""
+
+    signal_id: str = Field(description="The signal id of the gate (the approve or input name).")
+    wait_for_gate: float | None = Field(
+        default=None,
+        description="Seconds to wait for the execution to reach the gate before giving up; "
+        "empty fails at once when the gate is not reached yet.",
+    )
+
+
+class SetFlyteInputConfig(FlyteSignalConfig):
+    value: Any = Field(description="The value, converted to the signal's type.")
+
+
+class BackfillFlyteLaunchPlanConfig(dg.Config):
+    """A Flyte backfill of a scheduled launch plan over a window of its schedule."""
+
+    launch_plan: str = Field(description="Name of a launch plan with a schedule.")
+    start: str = Field(description="First time of the window, ISO 8601.")
+    end: str = Field(description="Last time of the window (inclusive), ISO 8601.")
+    version: str | None = Field(default=None, description="Version; the active one if empty.")
+    project: str | None = Field(default=None, description="Project; the resource's if empty.")
+    domain: str | None = Field(default=None, description="Domain; the resource's if empty.")
+    parallel: bool = Field(default=False, description="Run the ticks in parallel.")
+    failure_policy: str = Field(
+        default="fail_fast",
+        description="fail_fast stops at the first failed tick; continue runs them all.",
+    )
+    dry_run: bool = Field(default=False, description="Only report the ticks.")
+    wait: bool = Field(default=True, description="Wait for the backfill to finish.")
+
+
+def _step_name(context: dg.OpExecutionContext, *extra: str) -> str:
+    return execution_name(
+        "dagster", context.run_id, context.op.name, *extra, generation=context.retry_number
+    )
+
+
+def _execution_of(config: FlyteExecutionConfig, execution_id: str | None) -> str:
+    chosen = execution_id or config.execution_id
+    if not chosen:
+        raise dg.Failure(
+            description="No Flyte execution given: set execution_id in config or connect the "
+            "op's execution_id input to the launch op"
+        )
+    return chosen
+
+
+@dg.op(
+    out=dg.Out(str, description="The execution id, project/domain/name."),
+    tags={"kind": "flyte"},
+)
+def launch_flyte_execution(
+    context: dg.OpExecutionContext, config: LaunchFlyteExecutionConfig, flyte: FlyteResource
+) -> str:
+    """Launches a launch plan and, unless ``wait`` is false, waits for it.
+
+    Stopping the Dagster run terminates the execution; a failed execution fails the op with the
+    error and the console URL.
+    """
+    client = flyte.get_client()
+    launch_kwargs: dict[str, Any] = {
+        "launch_plan": config.launch_plan,
+        "version": config.version,
+        "project": config.project,
+        "domain": config.domain,
+        "inputs": config.inputs,
+        "name": config.execution_name or _step_name(context),
+        "labels": {DAGSTER_RUN_LABEL: context.run_id},
+    }
+    if config.wait:
+        execution = launch_and_wait(
+            client,
+            context.log,
+            **wait_options(flyte),
+            **launch_kwargs,
+        )
+        raise_for_failure(client, execution)
+        metadata = execution_metadata(client, execution)
+        for output, value in client.fetch_outputs(execution).items():
+            metadata[f"{PREVIEW_KEY}/{output}"] = output_preview(value)
+    else:
+        execution = client.launch(**launch_kwargs)
+        context.log.info("Launched Flyte execution %s", execution.id)
+        metadata = execution_metadata(client, execution)
+    context.add_output_metadata(metadata)
+    return str(execution.id)
+
+
+@dg.op(out=dg.Out(str, description="The execution id."), tags={"kind": "flyte"})
+def wait_for_flyte_execution(
+    context: dg.OpExecutionContext,
+    config: FlyteExecutionConfig,
+    flyte: FlyteResource,
+    execution_id: str | None = None,
+) -> str:
+    """Waits for an execution and fails when it does not succeed."""
+    client = flyte.get_client()
+    execution = client.fetch_execution(_execution_of(config, execution_id))
+    done = wait_for(
+        client,
+        context.log,
+        execution,
+        **wait_options(flyte),
+    )
+    raise_for_failure(client, done)
+    context.add_output_metadata(execution_metadata(client, done))
+    return str(done.id)
+
+
+@dg.op(out=dg.Out(str, description="The terminal phase."), tags={"kind": "flyte"})
+def terminate_flyte_execution(
+    context: dg.OpExecutionContext,
+    config: TerminateFlyteExecutionConfig,
+    flyte: FlyteResource,
+    execution_id: str | None = None,
+) -> str:
+    """Terminates an execution; one that had already ended is reported, not an error."""
+    client = flyte.get_client()
+    result = client.terminate(_execution_of(config, execution_id), cause=config.cause)
+    if result.already_terminal:
+        context.log.info(
+            "Flyte execution %s had already ended %s", result.execution_id, result.phase.name
+        )
+    else:
+        context.log.info("Terminated Flyte execution %s", result.execution_id)
+    return result.phase.name
+
+
+def _signal_op(
+    name: str, description: str, config_type: type[FlyteSignalConfig], method: str
+) -> dg.OpDefinition:
+    """An op setting a gate's signal with the client's ``approve``, ``reject`` or ``set_input``."""
+
+    @dg.op(
+        name=name,
+        description=description,
+        out=dg.Out(str, description="The execution id."),
+        tags={"kind": "flyte"},
+    )
+    def _op(
+        context: dg.OpExecutionContext,
+        config: config_type,  # type: ignore[valid-type]
+        flyte: FlyteResource,
+        execution_id: str | None = None,
+    ) -> str:
+        target = _execution_of(config, execution_id)
+        value = (config.value,) if isinstance(config, SetFlyteInputConfig) else ()
+        send = getattr(flyte.get_client(), method)
+        send(target, config.signal_id, *value, wait_for_gate=config.wait_for_gate)
+        context.log.info("%s: gate %s of Flyte execution %s", method, config.signal_id, target)
+        return target
+
+    return _op
+
+
+approve_flyte_gate = _signal_op(
+    "approve_flyte_gate",
+    "Approves an approve gate (sets its signal to true).",
+    FlyteSignalConfig,
+    "approve",
+)
+reject_flyte_gate = _signal_op(
+    "reject_flyte_gate",
+    "Rejects an approve gate (sets its signal to false), which fails the execution.",
+    FlyteSignalConfig,
+    "reject",
+)
+set_flyte_input = _signal_op(
+    "set_flyte_input",
+    "Gives a value, converted to the signal's type, to a wait_for_input gate.",
+    SetFlyteInputConfig,
+    "set_input",
+)
+
+
+@dg.op(
+    out=dg.Out(str, description="The backfill execution id; empty on a dry run."),
+    tags={"kind": "flyte"},
+)
+def backfill_flyte_launch_plan(
+    context: dg.OpExecutionContext, config: BackfillFlyteLaunchPlanConfig, flyte: FlyteResource
+) -> str:
+    """Runs a launch plan's schedule over a past window as one Flyte backfill execution."""
+    client = flyte.get_client()
+    result = client.launch_backfill(
+        config.launch_plan,
+        _parse_time(config.start, "start"),
+        _parse_time(config.end, "end"),
+        version=config.version,
+        parallel=config.parallel,
+        failure_policy=config.failure_policy,
+        dry_run=config.dry_run,
+        name=_step_name(context),
+        project=config.project,
+        domain=config.domain,
+    )
+    ticks = [tick.isoformat() for tick in result.plan]
+    context.log.info("Backfill of %s covers %d ticks", config.launch_plan, len(ticks))
+    metadata: dict[str, Any] = {metadata_key("backfill_ticks"): dg.MetadataValue.json(ticks)}
+    if result.execution is None:
+        context.add_output_metadata(metadata)
+        return ""
+    execution = result.execution
+    if config.wait:
+        execution = wait_for(
+            client,
+            context.log,
+            execution,
+            **wait_options(flyte),
+        )
+        raise_for_failure(client, execution)
+    metadata.update(execution_metadata(client, execution))
+    context.add_output_metadata(metadata)
+    return str(execution.id)
+
+
+def _parse_time(text: str, what: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as error:
+        raise dg.Failure(description=f"{what} must be an ISO 8601 time, got {text!r}") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)

@@ -1,0 +1,343 @@
+"""One Flyte execution, from launch to Dagster events.
+
+The assets, the ops and the sensor share this module: :func:`launch_and_wait` starts an execution
+and follows it (terminating it when Dagster stops the run), and :func:`execution_metadata` and
+:func:`output_preview` turn a finished execution into the metadata that both a
+``MaterializeResult`` (assets) and an ``AssetMaterialization`` (sensor) carry.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from dagster_resources.translator import (
+    DOMAIN_KEY,
+    KICKOFF_TIME_INPUT_KEY,
+    LAUNCH_PLAN_KEY,
+    OUTPUT_KEY,
+    PROJECT_KEY,
+    VERSION_KEY,
+    metadata_key,
+)
+from flyte_bridge.errors import FlyteBridgeError, FlyteTimeoutError
+from flyte_bridge.naming import execution_name
+
+if TYPE_CHECKING:
+    from dagster_resources.resource import FlyteResource
+    from flyte_bridge.client import FlyteClient
+    from flyte_bridge.models import Execution
+
+logger = logging.getLogger(__name__)
+
+DAGSTER_RUN_LABEL = "dagster-run-id"
+"""Label on every execution launched by Dagster; the sensor skips executions that carry it."""
+
+BACKFILL_STRATEGY_KEY = metadata_key("backfill_strategy")
+EXECUTION_URL_KEY = metadata_key("execution_url")
+EXECUTION_ID_KEY = metadata_key("execution_id")
+PHASE_KEY = metadata_key("phase")
+DURATION_KEY = metadata_key("duration")
+PREVIEW_KEY = metadata_key("output_preview")
+ERROR_KEY = metadata_key("error")
+
+PREVIEW_LENGTH = 300
+"""Characters of an output's text shown in the metadata preview."""
+
+
+def dagster_labels(run_id: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The labels of an execution launched by the Dagster run ``run_id``."""
+    return {**(extra or {}), DAGSTER_RUN_LABEL: run_id}
+
+
+def wait_options(resource: "FlyteResource") -> dict[str, Any]:
+    """The resource's waiting settings, as keyword arguments of :func:`wait_for`."""
+    return {
+        "poll_interval": resource.poll_interval,
+        "timeout": resource.wait_timeout,
+        "terminate_on_interrupt": resource.terminate_on_interrupt,
+    }
+
+
+def launch_and_wait(
+    client: "FlyteClient",
+    log: Any,
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    terminate_on_interrupt: bool,
+    **launch_kwargs: Any,
+) -> "Execution":
+    """Launches an execution and waits until it is done; the terminal execution is returned.
+
+    When Dagster stops the run while this waits (``DagsterExecutionInterruptedError``, or a
+    ``KeyboardInterrupt``), the execution is terminated first (unless ``terminate_on_interrupt``
+    is false) and the interruption is raised again, so the step ends as cancelled. A timeout
+    terminates the execution too and raises ``Failure``. A failed execution is returned, not
+    raised: callers decide (see :func:`raise_for_failure`).
+    """
+    execution = client.launch(**launch_kwargs)
+    url = client.console_url(execution)
+    log.info("Launched Flyte execution %s: %s", execution.id, url)
+    return wait_for(
+        client,
+        log,
+        execution,
+        poll_interval=poll_interval,
+        timeout=timeout,
+        terminate_on_interrupt=terminate_on_interrupt,
+    )
+
+
+def wait_for(
+    client: "FlyteClient",
+    log: Any,
+    execution: "Execution",
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    terminate_on_interrupt: bool,
+) -> "Execution":
+    """Waits for a launched execution, forwarding interruptions and timeouts as terminations."""
+    (done,) = wait_for_all(
+        client,
+        log,
+        [execution],
+        poll_interval=poll_interval,
+        timeout=timeout,
+        terminate_on_interrupt=terminate_on_interrupt,
+    )
+    return done
+
+
+def wait_for_all(
+    client: "FlyteClient",
+    log: Any,
+    executions: Sequence["Execution"],
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    terminate_on_interrupt: bool,
+) -> list["Execution"]:
+    """Waits for launched executions in turn; stopping or a timeout terminates the unfinished."""
+    done: list[Execution] = []
+    try:
+        for execution in executions:
+            done.append(client.wait(execution, timeout=timeout, poll_interval=poll_interval))
+            log.info("Flyte execution %s ended %s", execution.id, done[-1].phase_name)
+    except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
+        if terminate_on_interrupt:
+            for execution in executions[len(done) :]:
+                log.warning("Dagster run stopped: terminating Flyte execution %s", execution.id)
+                _terminate_quietly(client, execution, "the Dagster run was stopped")
+        raise
+    except FlyteTimeoutError as error:
+        for execution in executions[len(done) :]:
+            _terminate_quietly(client, execution, f"no result within {timeout} s in Dagster")
+        late = executions[len(done)]
+        raise dg.Failure(
+            description=f"Flyte execution {late.id} did not finish within {timeout} s",
+            metadata={
+                EXECUTION_ID_KEY: str(late.id),
+                EXECUTION_URL_KEY: dg.MetadataValue.url(client.console_url(late)),
+            },
+        ) from error
+    return done
+
+
+def _terminate_quietly(client: "FlyteClient", execution: "Execution", cause: str) -> None:
+    """Terminates ``execution``, logging instead of raising: the caller is already failing."""
+    try:
+        result = client.terminate(execution, cause=cause)
+    except FlyteBridgeError:
+        logger.warning("Could not terminate Flyte execution %s", execution.id, exc_info=True)
+        return
+    if result.already_terminal:
+        logger.info("Flyte execution %s had already ended %s", execution.id, result.phase.name)
+
+
+def execution_metadata(client: "FlyteClient", execution: "Execution") -> dict[str, Any]:
+    """The ``flyte/...`` metadata describing one execution: URL, id, phase and duration."""
+    metadata: dict[str, Any] = {
+        EXECUTION_URL_KEY: dg.MetadataValue.url(client.console_url(execution)),
+        EXECUTION_ID_KEY: dg.MetadataValue.text(str(execution.id)),
+        PHASE_KEY: dg.MetadataValue.text(execution.phase_name),
+    }
+    if execution.duration is not None:
+        metadata[DURATION_KEY] = dg.MetadataValue.float(execution.duration.total_seconds())
+    return metadata
+
+
+def output_preview(value: Any) -> dg.MetadataValue:
+    """A short text preview of one output value."""
+    text = repr(value) if not isinstance(value, str) else value
+    if len(text) > PREVIEW_LENGTH:
+        text = text[: PREVIEW_LENGTH - 3] + "..."
+    return dg.MetadataValue.text(text)
+
+
+def raise_for_failure(client: "FlyteClient", execution: "Execution") -> None:
+    """Raises ``Failure`` with the error and console URL when the execution did not succeed."""
+    if execution.is_successful:
+        return
+    error = execution.error
+    detail = f": {error.code}: {error.message}" if error else ""
+    metadata = execution_metadata(client, execution)
+    if error is not None:
+        metadata[ERROR_KEY] = dg.MetadataValue.text(f"{error.code}: {error.message}")
+    raise dg.Failure(
+        description=(
+            f"Flyte execution {execution.id} ended {execution.phase_name}{detail} "
+            f"({client.console_url(execution)})"
+        ),
+        metadata=metadata,
+    )
+
+
+def spec_launch_plan(specs: Sequence[dg.AssetSpec]) -> dict[str, Any]:
+    """The launch plan the specs stand for, read back from their ``flyte/...`` metadata."""
+    found = {
+        (
+            spec.metadata.get(LAUNCH_PLAN_KEY),
+            spec.metadata.get(PROJECT_KEY),
+            spec.metadata.get(DOMAIN_KEY),
+            spec.metadata.get(VERSION_KEY),
+        )
+        for spec in specs
+    }
+    if len(found) != 1 or None in {name for name, *_ in found}:
+        raise dg.DagsterInvariantViolationError(
+            "A Flyte multi-asset must stand for exactly one launch plan, named in the "
+            f"{LAUNCH_PLAN_KEY!r} metadata of every spec; found {sorted(map(str, found))}"
+        )
+    ((name, project, domain, version),) = found
+    return {"launch_plan": name, "project": project, "domain": domain, "version": version}
+
+
+def materialize_launch_plan(
+    context: dg.AssetExecutionContext,
+    resource: "FlyteResource",
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Iterator[dg.MaterializeResult]:
+    """Runs the launch plan behind the selected assets and yields one result per selected asset."""
+    client = resource.get_client()
+    specs = [spec for spec in context.assets_def.specs if spec.key in context.selected_asset_keys]
+    target = spec_launch_plan(list(context.assets_def.specs))
+    first_spec = next(iter(context.assets_def.specs))
+    kickoff_input = first_spec.metadata.get(KICKOFF_TIME_INPUT_KEY)
+    strategy = first_spec.metadata.get(BACKFILL_STRATEGY_KEY, "per_partition")
+    inputs = dict(inputs or {})
+    waiting = wait_options(resource)
+    step_parts = ("dagster", context.run_id, context.op_execution_context.op.name)
+    launch_labels = dagster_labels(context.run_id, labels)
+
+    partition_keys = list(context.partition_keys) if context.has_partition_key else []
+    if len(partition_keys) > 1 and strategy == "flyte_backfill":
+        yield from _materialize_by_backfill(context, client, specs, target, step_parts, **waiting)
+        return
+
+    launched: list[Execution] = []
+    try:
+        for key in partition_keys or [None]:
+            run_inputs = dict(inputs)
+            if key is not None and kickoff_input:
+                run_inputs[kickoff_input] = _partition_start(context, key)
+            name = execution_name(*step_parts, key, generation=context.retry_number)
+            execution = client.launch(**target, inputs=run_inputs, name=name, labels=launch_labels)
+            context.log.info(
+                "Launched Flyte execution %s: %s", execution.id, client.console_url(execution)
+            )
+            launched.append(execution)
+    except BaseException:
+        for execution in launched:
+            _terminate_quietly(client, execution, "launching the other partitions failed")
+        raise
+
+    executions = wait_for_all(client, context.log, launched, **waiting)
+    for execution in executions:
+        raise_for_failure(client, execution)
+    yield from _results(client, specs, executions)
+
+
+def _results(
+    client: "FlyteClient", specs: Sequence[dg.AssetSpec], executions: Sequence["Execution"]
+) -> Iterator[dg.MaterializeResult]:
+    """One ``MaterializeResult`` per spec, with the metadata of the (last) execution."""
+    last = executions[-1]
+    outputs = client.fetch_outputs(last)
+    metadata = execution_metadata(client, last)
+    if len(executions) > 1:
+        metadata[metadata_key("execution_ids")] = dg.MetadataValue.text(
+            ", ".join(str(execution.id) for execution in executions)
+        )
+    for spec in specs:
+        output = spec.metadata.get(OUTPUT_KEY)
+        spec_metadata = dict(metadata)
+        if output is not None and output in outputs:
+            spec_metadata[PREVIEW_KEY] = output_preview(outputs[output])
+        yield dg.MaterializeResult(asset_key=spec.key, metadata=spec_metadata)
+
+
+def _materialize_by_backfill(
+    context: dg.AssetExecutionContext,
+    client: "FlyteClient",
+    specs: Sequence[dg.AssetSpec],
+    target: Mapping[str, Any],
+    step_parts: tuple[str, ...],
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    terminate_on_interrupt: bool,
+) -> Iterator[dg.MaterializeResult]:
+    """A range of time partitions as one Flyte backfill of the launch plan's schedule."""
+    window = context.partition_time_window
+    first = window.start
+    # Flyte's backfill window is inclusive and Dagster's is not: the last run is the last
+    # partition's start.
+    last = _partition_start(context, context.partition_keys[-1])
+    name = execution_name(*step_parts, "backfill", generation=context.retry_number)
+    backfill = client.launch_backfill(
+        target["launch_plan"],
+        first,
+        last,
+        version=target["version"],
+        name=name,
+        project=target["project"],
+        domain=target["domain"],
+    )
+    context.log.info(
+        "Launched a Flyte backfill of %s over %d schedule ticks from %s to %s: %s",
+        target["launch_plan"],
+        len(backfill.plan),
+        first.isoformat(),
+        last.isoformat(),
+        client.console_url(backfill.execution),
+    )
+    done = wait_for(
+        client,
+        context.log,
+        backfill.execution,
+        poll_interval=poll_interval,
+        timeout=timeout,
+        terminate_on_interrupt=terminate_on_interrupt,
+    )
+    raise_for_failure(client, done)
+    metadata = execution_metadata(client, done)
+    metadata[metadata_key("backfill_runs")] = dg.MetadataValue.int(len(backfill.plan))
+    for spec in specs:
+        yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
+
+
+def _partition_start(context: dg.AssetExecutionContext, partition_key: str) -> dt.datetime:
+    """The start of a time partition: the kickoff time of the run for it."""
+    partitions_def = context.assets_def.partitions_def
+    if not isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+        raise dg.DagsterInvariantViolationError(
+            "A Flyte kickoff-time input needs time-window partitions (daily, hourly...); "
+            f"got {type(partitions_def).__name__}"
+        )
+    return partitions_def.time_window_for_partition_key(partition_key).start
