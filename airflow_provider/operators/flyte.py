@@ -1,0 +1,655 @@
+"""Operators that launch, signal, terminate and backfill Flyte executions.
+
+This module is imported by every DAG file that uses it, at every parse, so it imports only
+``airflow.sdk`` and this package's light modules: flyte-bridge's client, its gRPC stubs and the
+triggers load inside ``execute``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider.hooks.flyte import FlyteHook
+from airflow_provider.links.flyte import XCOM_CONSOLE_URL, FlyteExecutionLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from flyte_bridge.client import FlyteClient
+    from flyte_bridge.models import Execution
+
+XCOM_EXECUTION_ID = "execution_id"
+"""XCom key of the execution id (``project/domain/name``), pushed as soon as it is known."""
+
+DEFER_METHOD = "execute_complete"
+
+SIGNAL_ACTIONS = ("approve", "reject", "set_input")
+
+
+class FlyteExecutionFailed(AirflowException):
+    """The Flyte execution ended in FAILED, ABORTED or TIMED_OUT; retries may launch again.
+
+    Attributes:
+        execution_id: ``project/domain/name`` of the execution.
+        phase: Its terminal phase.
+        failed_node: The node that failed, when known.
+    """
+
+    def __init__(self, message: str, *, execution_id: str, phase: str, failed_node: str | None):
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.phase = phase
+        self.failed_node = failed_node
+
+
+class FlyteWaitTimeout(AirflowException):
+    """The task's timeout or execution timeout passed before the execution ended."""
+
+
+def default_deferrable() -> bool:
+    """Airflow's ``[operators] default_deferrable`` setting."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def seconds(value: float | dt.timedelta | None) -> float | None:
+    """A duration given as seconds or a timedelta, in seconds."""
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return None if value is None else float(value)
+
+
+def step_of(context: Context) -> tuple[str, str, str, int]:
+    """What identifies a task instance across its tries: dag id, task id, run id, map index."""
+    ti = context["ti"]
+    map_index = ti.map_index if ti.map_index is not None else -1
+    return ti.dag_id, ti.task_id, ti.run_id, map_index
+
+
+def failure_message(payload: Mapping[str, Any], console_url: str | None = None) -> str:
+    """Says which execution ended how, why, and at which node."""
+    text = f"Flyte execution {payload['execution_id']} ended {payload.get('phase')}"
+    if payload.get("failed_node"):
+        text += f" at node {payload['failed_node']}"
+    if payload.get("message"):
+        text += f": {payload['message']}"
+    if console_url:
+        text += f" ({console_url})"
+    return text
+
+
+def check_event(event: Any, statuses: Sequence[str]) -> dict[str, Any]:
+    """Validates a trigger event that crossed the triggerer/worker boundary before using it."""
+    if not isinstance(event, Mapping):
+        raise AirflowException(f"expected a trigger event payload (a dict), got {event!r}")
+    if event.get("status") not in statuses:
+        raise AirflowException(
+            f"trigger event status {event.get('status')!r} is not one of {sorted(statuses)}"
+        )
+    if not event.get("execution_id"):
+        raise AirflowException(f"trigger event without an execution_id: {dict(event)!r}")
+    return dict(event)
+
+
+class _WaitsForExecution(BaseOperator):
+    """What waiting on an execution means for an operator: sync or deferred, with deadlines."""
+
+    operator_extra_links = (FlyteExecutionLink(),)
+
+    def __init__(
+        self,
+        *,
+        flyte_conn_id: str | None = FlyteHook.default_conn_name,
+        project: str | None = None,
+        domain: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float = 5.0,
+        timeout: float | dt.timedelta | None = None,
+        terminate_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.flyte_conn_id = flyte_conn_id
+        self.project = project
+        self.domain = domain
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = poll_interval
+        self.timeout = seconds(timeout)
+        self.terminate_on_kill = terminate_on_kill
+        self._execution_id: str | None = None
+        self._hook: FlyteHook | None = None
+
+    @property
+    def hook(self) -> FlyteHook:
+        """The hook of this task's connection and default project and domain."""
+        if self._hook is None:
+            self._hook = FlyteHook(self.flyte_conn_id, project=self.project, domain=self.domain)
+        return self._hook
+
+    def _publish(self, context: Context, client: FlyteClient, execution: Execution) -> None:
+        """Pushes the execution id and console URL right away, whatever happens next."""
+        self._execution_id = str(execution.id)
+        url = client.console_url(execution)
+        context["ti"].xcom_push(key=XCOM_EXECUTION_ID, value=self._execution_id)
+        context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=url)
+        self.log.info("Flyte execution %s: %s", self._execution_id, url)
+
+    def _wait_then_finish(self, context: Context, client: FlyteClient, execution: Execution) -> Any:
+        """Waits on the worker or defers; returns :meth:`_finish` of the ended execution."""
+        if not execution.is_done and self.deferrable:
+            execution = client.fetch_execution(execution.id)
+            if not execution.is_done:
+                self._defer(context, execution)
+        if not execution.is_done:
+            execution = self._wait_on_worker(client, execution)
+        return self._finish(context, client, execution)
+
+    def _defer(self, context: Context, execution: Execution) -> None:
+        from airflow_provider.triggers.flyte import FlyteExecutionTrigger
+
+        now = time.time()
+        execution_deadline = None
+        if self.execution_timeout is not None:
+            start = context["ti"].start_date
+            started = start.timestamp() if start else now
+            execution_deadline = started + self.execution_timeout.total_seconds()
+        limit = self.timeout
+        if execution_deadline is not None and (
+            self.timeout is None or execution_deadline < now + self.timeout
+        ):
+            limit = self.execution_timeout.total_seconds()
+        trigger = FlyteExecutionTrigger(
+            execution_id=str(execution.id),
+            flyte_conn_id=self.flyte_conn_id,
+            poll_interval=self.poll_interval,
+            wait_started=now,
+            end_time=None if self.timeout is None else now + self.timeout,
+            execution_deadline=execution_deadline,
+            timeout_limit=limit,
+            terminate_on_kill=self.terminate_on_kill,
+            terminate_on_timeout=self.terminate_on_kill,
+        )
+        # timeout=None: the trigger enforces both deadlines itself, so that it can do a last
+        # status read and terminate the run; Airflow's own deferral timeout would just kill it.
+        self.defer(trigger=trigger, method_name=DEFER_METHOD, timeout=None)
+
+    def _wait_on_worker(self, client: FlyteClient, execution: Execution) -> Execution:
+        from flyte_bridge.errors import FlyteTimeoutError
+
+        started = time.monotonic()
+        try:
+            return client.wait(execution, timeout=self.timeout, poll_interval=self.poll_interval)
+        except FlyteTimeoutError:
+            execution = client.fetch_execution(execution.id)
+            if execution.is_done:
+                return execution
+            elapsed = time.monotonic() - started
+            terminated = False
+            if self.terminate_on_kill:
+                terminated = not client.terminate(
+                    execution, cause=f"Airflow task timeout of {self.timeout}s passed"
+                ).already_terminal
+            raise FlyteWaitTimeout(
+                self._timeout_message(str(execution.id), elapsed, self.timeout, terminated)
+            ) from None
+
+    @staticmethod
+    def _timeout_message(
+        execution_id: str, elapsed: float, limit: float | None, terminated: bool
+    ) -> str:
+        what = "terminated it" if terminated else "left it running"
+        return (
+            f"Flyte execution {execution_id} did not end within the timeout of {limit:g}s "
+            f"(waited {elapsed:.1f}s); {what}"
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resumes after the trigger fired: validates its event, then finishes or fails."""
+        payload = check_event(event, ("done", "timeout", "error"))
+        self._execution_id = payload["execution_id"]
+        if payload["status"] == "error":
+            raise AirflowException(
+                f"Waiting on Flyte execution {payload['execution_id']} failed: "
+                f"{payload.get('message')}"
+            )
+        if payload["status"] == "timeout":
+            raise FlyteWaitTimeout(
+                self._timeout_message(
+                    payload["execution_id"],
+                    float(payload.get("elapsed") or 0.0),
+                    payload.get("limit"),
+                    bool(payload.get("terminated")),
+                )
+            )
+        client = self.hook.get_client()
+        try:
+            return self._finish(context, client, client.fetch_execution(payload["execution_id"]))
+        finally:
+            self.hook.close()
+
+    def _finish(self, context: Context, client: FlyteClient, execution: Execution) -> Any:
+        """Returns the task's result for a successful execution; raises for any other end."""
+        if not execution.is_successful:
+            self._raise_failed(client, execution)
+        return str(execution.id)
+
+    def _raise_failed(self, client: FlyteClient, execution: Execution) -> None:
+        from airflow_provider.triggers.flyte import execution_payload
+
+        payload = execution_payload(execution)
+        raise FlyteExecutionFailed(
+            failure_message(payload, client.console_url(execution)),
+            execution_id=payload["execution_id"],
+            phase=payload["phase"],
+            failed_node=payload["failed_node"],
+        )
+
+    def on_kill(self) -> None:
+        """Terminates the execution this task follows (best effort, logged)."""
+        if not self.terminate_on_kill or not self._execution_id:
+            return
+        try:
+            with self.hook.new_client() as client:
+                client.terminate(self._execution_id, cause=f"Airflow task {self.task_id} killed")
+            self.log.info("Terminated Flyte execution %s", self._execution_id)
+        except Exception:
+            self.log.warning(
+                "Could not terminate Flyte execution %s", self._execution_id, exc_info=True
+            )
+
+
+class FlyteLaunchOperator(_WaitsForExecution):
+    """Launches a Flyte launch plan or task, at most once per task instance, and waits on it.
+
+    The execution's name comes from the dag id, task id, run id and map index, so every try of
+    the task computes the same name: a retry reattaches to a run of an earlier try that is still
+    going, returns the outputs of one that succeeded, and after one that failed or was aborted
+    launches the next generation under a new deterministic name (or recovers it, with
+    ``recover_on_retry``). Nothing is kept in XCom or a state store for this.
+
+    XCom: ``execution_id`` and ``console_url`` as soon as the run is known; the return value is
+    the outputs as JSON values (a dict) when waiting, else the execution id.
+
+    Args:
+        launch_plan: Launch plan name (templated); give this or ``task``.
+        task: Task name, for a single-task execution (templated).
+        version: Version of the launch plan or task; None is the launch plan's active version or
+            the task's latest.
+        inputs: Inputs by name (templated; values are converted to the declared types).
+        labels: Execution labels (templated).
+        annotations: Execution annotations (templated).
+        envs: Environment variables for the execution's tasks.
+        flyte_conn_id: The ``flyte`` connection (None: flytekit's config and ``FLYTE_*``).
+        project: Project (templated); the connection's when None.
+        domain: Domain (templated); the connection's when None.
+        wait_for_completion: Wait for the execution to end; else return after launching.
+        deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
+        poll_interval: Seconds between status reads.
+        timeout: Longest wait (seconds or timedelta); when it passes the execution is
+            terminated (unless ``terminate_on_kill`` is False) and the task fails.
+        recover_on_retry: After a failed run, recover it (nodes that succeeded are not run
+            again) instead of launching afresh.
+        terminate_on_kill: Terminate the execution when the task is killed, times out, or is
+            killed while deferred.
+    """
+
+    template_fields: Sequence[str] = (
+        "launch_plan",
+        "task",
+        "version",
+        "inputs",
+        "labels",
+        "annotations",
+        "project",
+        "domain",
+        "flyte_conn_id",
+    )
+    template_fields_renderers = {"inputs": "json", "labels": "json", "annotations": "json"}
+    ui_color = "#b4a7e8"
+
+    def __init__(
+        self,
+        *,
+        launch_plan: str | None = None,
+        task: str | None = None,
+        version: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+        envs: dict[str, str] | None = None,
+        recover_on_retry: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (launch_plan is None) == (task is None):
+            raise ValueError("FlyteLaunchOperator needs exactly one of launch_plan or task")
+        self.launch_plan = launch_plan
+        self.task = task
+        self.version = version
+        self.inputs = inputs or {}
+        self.labels = labels or {}
+        self.annotations = annotations or {}
+        self.envs = envs or {}
+        self.recover_on_retry = recover_on_retry
+
+    def execute(self, context: Context) -> Any:
+        from flyte_bridge.reattach import launch_or_reattach
+
+        client = self.hook.get_client()
+        try:
+            decision = launch_or_reattach(
+                client,
+                step_of(context),
+                self._launcher(client),
+                recover=self.recover_on_retry,
+                project=self.project,
+                domain=self.domain,
+            )
+            self.log.info("Flyte execution %s: %s", decision.execution.id, decision.action)
+            self._publish(context, client, decision.execution)
+            if not self.wait_for_completion:
+                return str(decision.execution.id)
+            return self._wait_then_finish(context, client, decision.execution)
+        finally:
+            self.hook.close()
+
+    def _launcher(self, client: FlyteClient) -> Any:
+        def launch(name: str) -> Execution:
+            return client.launch(
+                self.launch_plan,
+                task=self.task,
+                version=self.version,
+                inputs=dict(self.inputs),
+                name=name,
+                project=self.project,
+                domain=self.domain,
+                labels=dict(self.labels) or None,
+                annotations=dict(self.annotations) or None,
+                envs=dict(self.envs) or None,
+            )
+
+        return launch
+
+    def _finish(self, context: Context, client: FlyteClient, execution: Execution) -> Any:
+        from flyte_bridge.jsonsafe import to_json_safe
+
+        if not execution.is_successful:
+            self._raise_failed(client, execution)
+        return to_json_safe(client.fetch_outputs(execution))
+
+
+class FlyteSignalOperator(BaseOperator):
+    """Approves or rejects a gate, or sets a gate's input, of a running execution.
+
+    Args:
+        execution: The execution (templated): ``project/domain/name`` or a name; for example
+            ``"{{ ti.xcom_pull(task_ids='launch', key='execution_id') }}"``.
+        signal_id: The gate's signal id (templated).
+        action: ``approve``, ``reject`` or ``set_input``.
+        value: The input value for ``set_input`` (templated; converted to the gate's type).
+        wait_for_gate: Wait until the execution reaches the gate (its signal exists) first;
+            otherwise a gate not reached yet fails the task.
+        deferrable: Wait for the gate in the triggerer; default ``[operators]
+            default_deferrable``.
+        poll_interval: Seconds between reads while waiting for the gate.
+        timeout: Longest wait for the gate (seconds or timedelta); None waits as long as the
+            execution runs.
+        flyte_conn_id: The ``flyte`` connection.
+        project: Project when ``execution`` is a bare name.
+        domain: Domain when ``execution`` is a bare name.
+    """
+
+    template_fields: Sequence[str] = ("execution", "signal_id", "value", "flyte_conn_id")
+
+    def __init__(
+        self,
+        *,
+        execution: str,
+        signal_id: str,
+        action: str = "approve",
+        value: Any = None,
+        wait_for_gate: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float = 5.0,
+        timeout: float | dt.timedelta | None = None,
+        flyte_conn_id: str | None = FlyteHook.default_conn_name,
+        project: str | None = None,
+        domain: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if action not in SIGNAL_ACTIONS:
+            raise ValueError(f"action must be one of {SIGNAL_ACTIONS}, got {action!r}")
+        self.execution = execution
+        self.signal_id = signal_id
+        self.action = action
+        self.value = value
+        self.wait_for_gate = wait_for_gate
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = poll_interval
+        self.timeout = seconds(timeout)
+        self.flyte_conn_id = flyte_conn_id
+        self.project = project
+        self.domain = domain
+
+    @property
+    def hook(self) -> FlyteHook:
+        return FlyteHook(self.flyte_conn_id, project=self.project, domain=self.domain)
+
+    def execute(self, context: Context) -> Any:
+        hook = self.hook
+        with hook.new_client() as client:
+            execution = client.fetch_execution(self.execution)
+            if self.wait_for_gate and self.deferrable:
+                signals = client.list_signals(execution)
+                if not any(s.signal_id == self.signal_id for s in signals):
+                    self._defer(str(execution.id))
+            return self._send(client, str(execution.id), wait=self.wait_for_gate)
+
+    def _defer(self, execution_id: str) -> None:
+        from airflow_provider.triggers.flyte import FlyteGateTrigger
+
+        trigger = FlyteGateTrigger(
+            execution_id=execution_id,
+            signal_id=self.signal_id,
+            flyte_conn_id=self.flyte_conn_id,
+            poll_interval=self.poll_interval,
+            end_time=None if self.timeout is None else time.time() + self.timeout,
+        )
+        self.defer(trigger=trigger, method_name=DEFER_METHOD, timeout=None)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Sends the signal once the trigger saw the gate reached; fails otherwise."""
+        payload = check_event(event, ("reached", "done", "timeout", "error"))
+        execution_id = payload["execution_id"]
+        if payload["status"] == "done":
+            raise AirflowException(
+                f"Flyte execution {execution_id} ended {payload.get('phase')} before reaching "
+                f"gate {self.signal_id}"
+            )
+        if payload["status"] == "timeout":
+            raise FlyteWaitTimeout(
+                f"Flyte execution {execution_id} did not reach gate {self.signal_id} within "
+                f"{self.timeout:g}s"
+            )
+        if payload["status"] == "error":
+            raise AirflowException(
+                f"Waiting for gate {self.signal_id} failed: {payload.get('message')}"
+            )
+        with self.hook.new_client() as client:
+            return self._send(client, execution_id, wait=False)
+
+    def _send(self, client: FlyteClient, execution_id: str, *, wait: bool) -> str:
+        from flyte_bridge.errors import FlyteInvalidInputError
+
+        wait_for_gate = (self.timeout if self.timeout is not None else 10**9) if wait else None
+        try:
+            if self.action == "set_input":
+                client.set_input(
+                    execution_id, self.signal_id, self.value, wait_for_gate=wait_for_gate
+                )
+            else:
+                getattr(client, self.action)(
+                    execution_id, self.signal_id, wait_for_gate=wait_for_gate
+                )
+        except FlyteInvalidInputError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        self.log.info("Sent %s to gate %s of %s", self.action, self.signal_id, execution_id)
+        return execution_id
+
+
+class FlyteTerminateOperator(BaseOperator):
+    """Terminates an execution; an execution that already ended is left as it is (idempotent).
+
+    Args:
+        execution: The execution (templated): ``project/domain/name`` or a name.
+        cause: Why, recorded on the execution (templated).
+        flyte_conn_id: The ``flyte`` connection.
+        project: Project when ``execution`` is a bare name.
+        domain: Domain when ``execution`` is a bare name.
+    """
+
+    template_fields: Sequence[str] = ("execution", "cause", "flyte_conn_id")
+
+    def __init__(
+        self,
+        *,
+        execution: str,
+        cause: str = "terminated from Airflow",
+        flyte_conn_id: str | None = FlyteHook.default_conn_name,
+        project: str | None = None,
+        domain: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.execution = execution
+        self.cause = cause
+        self.flyte_conn_id = flyte_conn_id
+        self.project = project
+        self.domain = domain
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = FlyteHook(self.flyte_conn_id, project=self.project, domain=self.domain)
+        with hook.new_client() as client:
+            result = client.terminate(self.execution, cause=self.cause)
+        if result.already_terminal:
+            self.log.info(
+                "Flyte execution %s had already ended %s", result.execution_id, result.phase.name
+            )
+        else:
+            self.log.info("Terminated Flyte execution %s", result.execution_id)
+        return {
+            "execution_id": str(result.execution_id),
+            "phase": result.phase.name,
+            "already_terminal": result.already_terminal,
+        }
+
+
+class FlyteBackfillOperator(_WaitsForExecution):
+    """Backfills a scheduled launch plan over a date range, as one backfill execution.
+
+    Args:
+        launch_plan: The scheduled launch plan (templated).
+        start: First schedule time (templated, ISO 8601); default the data interval start.
+        end: Last schedule time, inclusive (templated); default the data interval end.
+        version: Launch plan version; None is the active one.
+        parallel: Run the instances in parallel instead of one after another.
+        failure_policy: ``fail_fast`` or ``continue``.
+        dry_run: Log the plan (the schedule times) and launch nothing.
+        wait_for_completion, deferrable, poll_interval, timeout, terminate_on_kill: as for
+            :class:`FlyteLaunchOperator`.
+    """
+
+    template_fields: Sequence[str] = (
+        "launch_plan",
+        "start",
+        "end",
+        "version",
+        "project",
+        "domain",
+        "flyte_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        launch_plan: str,
+        start: str | dt.datetime = "{{ data_interval_start }}",
+        end: str | dt.datetime = "{{ data_interval_end }}",
+        version: str | None = None,
+        parallel: bool = False,
+        failure_policy: str = "fail_fast",
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.launch_plan = launch_plan
+        self.start = start
+        self.end = end
+        self.version = version
+        self.parallel = parallel
+        self.failure_policy = failure_policy
+        self.dry_run = dry_run
+
+    def execute(self, context: Context) -> Any:
+        from flyte_bridge.reattach import launch_or_reattach
+
+        start, end = _datetime(self.start, "start"), _datetime(self.end, "end")
+        client = self.hook.get_client()
+        try:
+            if self.dry_run:
+                result = self._backfill(client, start, end, name=None, dry_run=True)
+                plan = [tick.isoformat() for tick in result.plan]
+                self.log.info(
+                    "Backfill of %s would run %d times: %s", self.launch_plan, len(plan), plan
+                )
+                return plan
+
+            def launch(name: str) -> Execution:
+                return self._backfill(client, start, end, name=name, dry_run=False).execution
+
+            decision = launch_or_reattach(
+                client, step_of(context), launch, project=self.project, domain=self.domain
+            )
+            self._publish(context, client, decision.execution)
+            if not self.wait_for_completion:
+                return str(decision.execution.id)
+            return self._wait_then_finish(context, client, decision.execution)
+        finally:
+            self.hook.close()
+
+    def _backfill(
+        self, client: FlyteClient, start: dt.datetime, end: dt.datetime, **kw: Any
+    ) -> Any:
+        return client.launch_backfill(
+            self.launch_plan,
+            start,
+            end,
+            version=self.version,
+            parallel=self.parallel,
+            failure_policy=self.failure_policy,
+            project=self.project,
+            domain=self.domain,
+            **kw,
+        )
+
+
+def _datetime(value: str | dt.datetime, what: str) -> dt.datetime:
+    """A rendered template (ISO 8601 text) or a datetime, as an aware datetime."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise AirflowFailException(
+                f"backfill {what} {value!r} is not an ISO 8601 datetime"
+            ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)

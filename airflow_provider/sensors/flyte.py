@@ -1,0 +1,130 @@
+"""A sensor that waits for a Flyte execution to end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+
+from airflow_provider.hooks.flyte import FlyteHook
+from airflow_provider.links.flyte import FlyteExecutionLink
+from airflow_provider.operators.flyte import (
+    DEFER_METHOD,
+    check_event,
+    default_deferrable,
+    failure_message,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+TERMINAL_PHASES = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"})
+
+
+class FlyteExecutionSensor(BaseSensorOperator):
+    """Waits until a Flyte execution ends in one of ``success_phases``.
+
+    Any other terminal phase fails the task at once with the execution's error (or skips it with
+    ``soft_fail``). The sensor does not terminate the execution on timeout or kill: it did not
+    launch it.
+
+    Args:
+        execution: The execution (templated): ``project/domain/name`` or a name; for example
+            ``"{{ ti.xcom_pull(task_ids='launch', key='execution_id') }}"``.
+        success_phases: Terminal phases that count as success (default ``SUCCEEDED``).
+        flyte_conn_id: The ``flyte`` connection.
+        project: Project when ``execution`` is a bare name.
+        domain: Domain when ``execution`` is a bare name.
+        deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
+    """
+
+    template_fields: Sequence[str] = ("execution", "flyte_conn_id")
+    operator_extra_links = (FlyteExecutionLink(),)
+
+    def __init__(
+        self,
+        *,
+        execution: str,
+        success_phases: Sequence[str] = ("SUCCEEDED",),
+        flyte_conn_id: str | None = FlyteHook.default_conn_name,
+        project: str | None = None,
+        domain: str | None = None,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        phases = frozenset(phase.upper() for phase in success_phases)
+        if not phases or not phases <= TERMINAL_PHASES:
+            raise ValueError(
+                f"success_phases must be terminal phases among {sorted(TERMINAL_PHASES)}, "
+                f"got {list(success_phases)}"
+            )
+        self.execution = execution
+        self.success_phases = phases
+        self.flyte_conn_id = flyte_conn_id
+        self.project = project
+        self.domain = domain
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+
+    @property
+    def hook(self) -> FlyteHook:
+        return FlyteHook(self.flyte_conn_id, project=self.project, domain=self.domain)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):
+            return None
+        from airflow_provider.triggers.flyte import FlyteExecutionTrigger
+
+        now = time.time()
+        self.defer(
+            trigger=FlyteExecutionTrigger(
+                execution_id=self._execution_id,
+                flyte_conn_id=self.flyte_conn_id,
+                poll_interval=self.poke_interval,
+                wait_started=now,
+                end_time=now + self.timeout,
+                timeout_limit=self.timeout,
+                terminate_on_kill=False,
+                terminate_on_timeout=False,
+            ),
+            method_name=DEFER_METHOD,
+            timeout=None,
+        )
+
+    def poke(self, context: Context) -> bool:
+        with self.hook.new_client() as client:
+            execution = client.fetch_execution(self.execution)
+            self._execution_id = str(execution.id)
+            if not execution.is_done:
+                self.log.info("Flyte execution %s is %s", execution.id, execution.phase_name)
+                return False
+            return self._ended(execution.phase_name, client.console_url(execution), execution)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        """Resumes after the trigger fired: validates its event, then succeeds or fails."""
+        payload = check_event(event, ("done", "timeout", "error"))
+        if payload["status"] == "timeout":
+            raise AirflowSensorTimeout(
+                f"Flyte execution {payload['execution_id']} did not end within "
+                f"{self.timeout:g}s (waited {float(payload.get('elapsed') or 0):.1f}s)"
+            )
+        if payload["status"] == "error":
+            raise AirflowException(
+                f"Waiting on Flyte execution {payload['execution_id']} failed: "
+                f"{payload.get('message')}"
+            )
+        if payload["phase"] not in self.success_phases:
+            raise AirflowFailException(failure_message(payload))
+
+    def _ended(self, phase: str, console_url: str, execution: Any) -> bool:
+        if phase in self.success_phases:
+            self.log.info("Flyte execution %s ended %s", execution.id, phase)
+            return True
+        from airflow_provider.triggers.flyte import execution_payload
+
+        raise AirflowFailException(failure_message(execution_payload(execution), console_url))

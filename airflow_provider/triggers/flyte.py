@@ -1,0 +1,301 @@
+"""Triggers that wait on Flyte executions and gates in the triggerer, on the asyncio client.
+
+Arguments are JSON values only (strings, numbers, booleans, lists): since Airflow 3.2 trigger
+kwargs go through ``airflow.sdk.serde``, which refuses other types, and a trigger must never carry
+a live client across the triggerer boundary. Deadlines are wall-clock epoch seconds because they
+are computed on a worker and compared in the triggerer, another process.
+
+Every :class:`FlyteExecutionTrigger` of one triggerer that uses the same connection and poll
+interval shares one client and one watcher, so N deferred tasks cost ceil(N/100) ListExecutions
+calls a tick per project and domain instead of N GetExecution calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider.hooks.flyte import FlyteHook
+
+logger = logging.getLogger(__name__)
+
+ON_KILL_BUDGET = 20.0
+"""Seconds a trigger's kill handler may spend terminating the execution."""
+
+EVENT_STATUSES = frozenset({"done", "timeout", "error", "reached"})
+
+
+def wait_deadline(end_time: float | None, execution_deadline: float | None) -> float | None:
+    """The earlier of two optional epoch deadlines."""
+    deadlines = [d for d in (end_time, execution_deadline) if d is not None]
+    return min(deadlines) if deadlines else None
+
+
+def execution_payload(execution: Any, **extra: Any) -> dict[str, Any]:
+    """The JSON event payload describing an execution's phase and error."""
+    error = execution.error
+    payload = {
+        "execution_id": str(execution.id),
+        "phase": execution.phase_name,
+        "message": error.message if error else "",
+        "error_code": error.code if error else None,
+        "failed_node": error.failed_node if error else None,
+    }
+    payload.update(extra)
+    return payload
+
+
+@dataclass
+class _Shared:
+    """One client and watcher shared by the triggers of a loop, connection and poll interval."""
+
+    client: Any
+    watcher: Any
+    users: int = 0
+
+
+_shared: dict[tuple[int, str | None, float], _Shared] = {}
+_shared_lock: dict[int, asyncio.Lock] = {}
+
+
+async def _acquire(conn_id: str | None, poll_interval: float) -> tuple[Any, _Shared]:
+    """Joins (or opens) the shared client and watcher of this loop and connection."""
+    loop_key = id(asyncio.get_running_loop())
+    lock = _shared_lock.setdefault(loop_key, asyncio.Lock())
+    key = (loop_key, conn_id, poll_interval)
+    async with lock:
+        shared = _shared.get(key)
+        if shared is None:
+            client = await FlyteHook(conn_id).aget_client()
+            shared = _Shared(client=client, watcher=client.watcher())
+            _shared[key] = shared
+        shared.users += 1
+    return key, shared
+
+
+async def _release(key: tuple[int, str | None, float]) -> None:
+    """Leaves the shared client; the last one out closes it."""
+    lock = _shared_lock.setdefault(key[0], asyncio.Lock())
+    async with lock:
+        shared = _shared.get(key)
+        if shared is None:
+            return
+        shared.users -= 1
+        if shared.users <= 0:
+            del _shared[key]
+            await shared.client.close()
+
+
+class FlyteExecutionTrigger(BaseTrigger):
+    """Waits until an execution ends, then fires one event; terminates it on kill and timeout.
+
+    Event payload: ``status`` (``done``, ``timeout`` or ``error``), ``execution_id``, ``phase``,
+    ``message``, ``error_code``, ``failed_node``, ``elapsed`` (seconds since ``wait_started``),
+    and for timeouts ``limit``, ``reason`` and ``terminated``.
+
+    Args:
+        execution_id: ``project/domain/name`` of the execution.
+        flyte_conn_id: The connection id (None: flytekit's config).
+        poll_interval: Seconds between status reads.
+        wait_started: Epoch seconds when the task began waiting (for the elapsed time reported).
+        end_time: Epoch deadline of the task's ``timeout`` (None: no limit).
+        execution_deadline: Epoch deadline from the task's ``execution_timeout``.
+        timeout_limit: The configured limit in seconds, as reported in the timeout message.
+        terminate_on_kill: Terminate the execution when a user kills the deferred task.
+        terminate_on_timeout: Terminate the execution when a deadline passes.
+    """
+
+    def __init__(
+        self,
+        execution_id: str,
+        flyte_conn_id: str | None = FlyteHook.default_conn_name,
+        poll_interval: float = 5.0,
+        wait_started: float | None = None,
+        end_time: float | None = None,
+        execution_deadline: float | None = None,
+        timeout_limit: float | None = None,
+        terminate_on_kill: bool = True,
+        terminate_on_timeout: bool = True,
+    ) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+        self.flyte_conn_id = flyte_conn_id
+        self.poll_interval = float(poll_interval)
+        self.wait_started = time.time() if wait_started is None else float(wait_started)
+        self.end_time = end_time
+        self.execution_deadline = execution_deadline
+        self.timeout_limit = timeout_limit
+        self.terminate_on_kill = terminate_on_kill
+        self.terminate_on_timeout = terminate_on_timeout
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "execution_id": self.execution_id,
+                "flyte_conn_id": self.flyte_conn_id,
+                "poll_interval": self.poll_interval,
+                "wait_started": self.wait_started,
+                "end_time": self.end_time,
+                "execution_deadline": self.execution_deadline,
+                "timeout_limit": self.timeout_limit,
+                "terminate_on_kill": self.terminate_on_kill,
+                "terminate_on_timeout": self.terminate_on_timeout,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            key, shared = await _acquire(self.flyte_conn_id, self.poll_interval)
+            try:
+                payload = await self._wait(shared)
+            finally:
+                await _release(key)
+        except Exception as exc:
+            logger.exception("Waiting on execution %s failed", self.execution_id)
+            payload = {
+                "execution_id": self.execution_id,
+                "message": f"{type(exc).__name__}: {exc}",
+            }
+            payload.update(status="error", elapsed=self._elapsed())
+        yield TriggerEvent(payload)
+
+    async def on_kill(self) -> None:
+        """Terminates the execution when a user marks, clears or fails the deferred task.
+
+        Airflow calls this only for a user's action, never when the triggerer restarts or hands
+        the trigger to another triggerer, so those leave the execution running.
+        """
+        if not self.terminate_on_kill:
+            return
+        cause = f"Airflow task {self.task_id} was killed while deferred"
+        await asyncio.wait_for(self._terminate(cause), timeout=ON_KILL_BUDGET)
+
+    async def _wait(self, shared: _Shared) -> dict[str, Any]:
+        from flyte_bridge.errors import FlyteTimeoutError
+
+        deadline = wait_deadline(self.end_time, self.execution_deadline)
+        remaining = None if deadline is None else max(0.0, deadline - time.time())
+        try:
+            results = await shared.watcher.wait(
+                [self.execution_id], timeout=remaining, poll_interval=self.poll_interval
+            )
+            execution = next(iter(results.values()))
+        except FlyteTimeoutError:
+            # The last status read: a run that ended just before the deadline is not a timeout.
+            execution = await shared.client.fetch_execution(self.execution_id)
+            if not execution.is_done:
+                return await self._timed_out(shared.client, execution)
+        return execution_payload(execution, status="done", elapsed=self._elapsed())
+
+    async def _timed_out(self, client: Any, execution: Any) -> dict[str, Any]:
+        reason = (
+            "execution_timeout"
+            if self.execution_deadline is not None
+            and (self.end_time is None or self.execution_deadline <= self.end_time)
+            else "timeout"
+        )
+        terminated = False
+        if self.terminate_on_timeout:
+            cause = f"Airflow task {reason} of {self.timeout_limit}s passed"
+            terminated = await self._terminate(cause, client)
+        return execution_payload(
+            execution,
+            status="timeout",
+            elapsed=self._elapsed(),
+            limit=self.timeout_limit,
+            reason=reason,
+            terminated=terminated,
+        )
+
+    async def _terminate(self, cause: str, client: Any = None) -> bool:
+        """Terminates the execution; True if this call ended it. Best effort: errors are logged."""
+        owned = client is None
+        try:
+            if owned:
+                client = await FlyteHook(self.flyte_conn_id).aget_client()
+            result = await client.terminate(self.execution_id, cause=cause)
+            logger.info("Terminated execution %s: %s", self.execution_id, cause)
+            return not result.already_terminal
+        except Exception:
+            logger.warning("Could not terminate execution %s", self.execution_id, exc_info=True)
+            return False
+        finally:
+            if owned and client is not None:
+                await client.close()
+
+    def _elapsed(self) -> float:
+        return round(time.time() - self.wait_started, 3)
+
+
+class FlyteGateTrigger(BaseTrigger):
+    """Waits until an execution reaches a gate (its signal exists) or ends.
+
+    Event payload: ``status`` ``reached`` (the signal exists), ``done`` (the execution ended
+    before reaching it), ``timeout`` or ``error``, with ``execution_id`` and ``signal_id``.
+
+    Args:
+        execution_id: ``project/domain/name`` of the execution.
+        signal_id: The gate's signal id.
+        flyte_conn_id: The connection id (None: flytekit's config).
+        poll_interval: Seconds between reads.
+        end_time: Epoch deadline (None: no limit).
+    """
+
+    def __init__(
+        self,
+        execution_id: str,
+        signal_id: str,
+        flyte_conn_id: str | None = FlyteHook.default_conn_name,
+        poll_interval: float = 5.0,
+        end_time: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+        self.signal_id = signal_id
+        self.flyte_conn_id = flyte_conn_id
+        self.poll_interval = float(poll_interval)
+        self.end_time = end_time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "execution_id": self.execution_id,
+                "signal_id": self.signal_id,
+                "flyte_conn_id": self.flyte_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        base = {"execution_id": self.execution_id, "signal_id": self.signal_id}
+        try:
+            client = await FlyteHook(self.flyte_conn_id).aget_client()
+            try:
+                payload = await self._wait(client)
+            finally:
+                await client.close()
+        except Exception as exc:
+            logger.exception("Waiting for gate %s failed", self.signal_id)
+            payload = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+        yield TriggerEvent({**base, **payload})
+
+    async def _wait(self, client: Any) -> dict[str, Any]:
+        while True:
+            signals = await client.list_signals(self.execution_id)
+            if any(signal.signal_id == self.signal_id for signal in signals):
+                return {"status": "reached"}
+            execution = await client.fetch_execution(self.execution_id)
+            if execution.is_done:
+                return {"status": "done", "phase": execution.phase_name}
+            if self.end_time is not None and time.time() >= self.end_time:
+                return {"status": "timeout"}
+            await asyncio.sleep(self.poll_interval)

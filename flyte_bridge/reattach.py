@@ -1,0 +1,162 @@
+"""Launch the execution of an orchestrator step at most once, whatever the retries.
+
+A step (an Airflow task instance, a Dagster step) names its execution with
+:func:`flyte_bridge.naming.execution_name` from what identifies it, never from its try number, so
+every try of the step and every process computes the same names. Generation 0 is the first launch;
+when the run of generation n failed or was aborted, the next try launches generation n + 1.
+
+:func:`launch_or_reattach` walks the generations with GetExecution until it finds one that does
+not exist, and decides:
+
+- a run that is still going is reattached to (no second launch after a worker died mid-wait);
+- a run that succeeded is reused (its outputs are the step's outputs);
+- after a run that failed, was aborted or timed out, the next generation is launched, or, with
+  ``recover=True``, recovered from it so that nodes which succeeded are not run again.
+
+Nothing is stored between tries, so a lost XCom or state store cannot cause a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from flyte_bridge.errors import FlyteBridgeError, FlyteNotFoundError
+from flyte_bridge.naming import MAX_NAME_LENGTH, execution_name
+
+if TYPE_CHECKING:
+    from flyte_bridge.client import FlyteClient
+    from flyte_bridge.models import Execution
+
+logger = logging.getLogger(__name__)
+
+MAX_GENERATIONS = 1000
+"""Bound on the generations probed; a step never fails this often in practice."""
+
+Action = Literal["launched", "recovered", "reattached", "reused"]
+
+
+@dataclass(frozen=True)
+class LaunchDecision:
+    """What :func:`launch_or_reattach` did for a step.
+
+    Attributes:
+        execution: The execution the step now follows.
+        action: ``launched`` or ``recovered`` (a new run), ``reattached`` (a run of an earlier
+            try still going) or ``reused`` (a run of an earlier try that succeeded).
+        generation: The generation of ``execution``.
+        previous: The failed or aborted run of the generation before, if there was one.
+    """
+
+    execution: Execution
+    action: Action
+    generation: int
+    previous: Execution | None = None
+
+    @property
+    def is_new(self) -> bool:
+        """True when this call started the execution."""
+        return self.action in ("launched", "recovered")
+
+
+def launch_or_reattach(
+    client: FlyteClient,
+    step: Sequence[object],
+    launch: Callable[[str], Execution],
+    *,
+    recover: bool = False,
+    project: str | None = None,
+    domain: str | None = None,
+    max_length: int = MAX_NAME_LENGTH,
+) -> LaunchDecision:
+    """Follows the step's existing run, or launches its next generation under its own name.
+
+    Args:
+        client: The sync client.
+        step: The parts that identify the step (see :func:`execution_name`).
+        launch: Called with the new execution's name; launches it (``client.launch(...,
+            name=name)``) and returns the execution.
+        recover: After a failed or aborted run, recover it instead of calling ``launch``.
+        project: Project of the executions (the client's default when None).
+        domain: Domain of the executions (the client's default when None).
+        max_length: The server's name length limit.
+
+    Returns:
+        The decision, with the execution to follow.
+
+    Raises:
+        FlyteBridgeError: More than ``MAX_GENERATIONS`` runs of the step exist, or what the
+            client raised.
+    """
+    previous: Execution | None = None
+    for generation in range(MAX_GENERATIONS):
+        name = execution_name(*step, generation=generation, max_length=max_length)
+        try:
+            execution = client.fetch_execution(name, project=project, domain=domain)
+        except FlyteNotFoundError:
+            return _start(client, launch, name, generation, previous, recover)
+
+        if not execution.is_done:
+            logger.info(
+                "Reattaching to execution %s, which is still %s", execution.id, _phase(execution)
+            )
+            return LaunchDecision(execution, "reattached", generation, previous)
+        if execution.is_successful:
+            logger.info("Reusing execution %s, which already succeeded", execution.id)
+            return LaunchDecision(execution, "reused", generation, previous)
+        logger.info(
+            "Execution %s ended %s; moving to the next generation", execution.id, _phase(execution)
+        )
+        previous = execution
+    raise FlyteBridgeError(
+        f"step {list(step)!r} already has {MAX_GENERATIONS} failed executions; "
+        "refusing to launch more"
+    )
+
+
+def latest_execution(
+    client: FlyteClient,
+    step: Sequence[object],
+    *,
+    project: str | None = None,
+    domain: str | None = None,
+    max_length: int = MAX_NAME_LENGTH,
+) -> Execution | None:
+    """Returns the step's newest execution (the highest generation that exists), or None.
+
+    Used by kill handlers that run in a process which never launched the run.
+    """
+    latest: Execution | None = None
+    for generation in range(MAX_GENERATIONS):
+        name = execution_name(*step, generation=generation, max_length=max_length)
+        try:
+            latest = client.fetch_execution(name, project=project, domain=domain)
+        except FlyteNotFoundError:
+            return latest
+    return latest
+
+
+def _start(
+    client: FlyteClient,
+    launch: Callable[[str], Execution],
+    name: str,
+    generation: int,
+    previous: Execution | None,
+    recover: bool,
+) -> LaunchDecision:
+    """Launches (or recovers) generation ``generation`` under ``name``."""
+    if recover and previous is not None:
+        execution = client.recover(previous, name=name)
+        logger.info("Recovered execution %s from %s", execution.id, previous.id)
+        return LaunchDecision(execution, "recovered", generation, previous)
+    execution = launch(name)
+    logger.info("Launched execution %s", execution.id)
+    return LaunchDecision(execution, "launched", generation, previous)
+
+
+def _phase(execution: Execution) -> str:
+    """The phase's name for a log line."""
+    phase = execution.phase
+    return getattr(phase, "name", str(phase))
