@@ -1,0 +1,255 @@
+"""What both clients share: configuration, caches and the building of every operation.
+
+:class:`~flyte_bridge.client.FlyteClient` and :class:`~flyte_bridge.aio.AsyncFlyteClient` add
+only the call layer: they run the operations built here on their transport.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from flyte_bridge import _ops
+from flyte_bridge._requests import (
+    ExecutionLike,
+    execution_id_of,
+    filter_text,
+    list_executions_request,
+    scope_of,
+    sort_proto,
+)
+from flyte_bridge._runtime import Call, Op
+from flyte_bridge._tree import TreeCache, fill_tree_op, sync_op
+from flyte_bridge.config import ClientConfig
+from flyte_bridge.errors import FlyteInvalidInputError
+from flyte_bridge.models import (
+    EntityId,
+    Execution,
+    ExecutionId,
+    NodeExecution,
+    NodeExecutionId,
+    TaskExecution,
+    TaskExecutionId,
+)
+
+DEFAULT_CONCURRENCY = 16
+"""RPCs a client keeps in flight at most while syncing a tree or gathering data."""
+
+DataTarget = Any
+"""An execution (anything ``execution_id_of`` reads), a NodeExecution or a TaskExecution."""
+
+
+class ClientBase:
+    """Configuration, defaults and the operation builders of both clients."""
+
+    def __init__(self, config: ClientConfig, max_concurrency: int = DEFAULT_CONCURRENCY) -> None:
+        if max_concurrency < 1:
+            raise FlyteInvalidInputError(
+                f"max_concurrency must be 1 or more, got {max_concurrency}"
+            )
+        self.config = config
+        self.max_concurrency = max_concurrency
+        self._cache = TreeCache()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self.config.endpoint!r})"
+
+    # Arguments ------------------------------------------------------------------------------
+
+    def execution_id(self, execution: ExecutionLike) -> ExecutionId:
+        """The id of any accepted execution argument, completed by the config's defaults."""
+        return execution_id_of(execution, self.config.default_project, self.config.default_domain)
+
+    def _scope(self, project: str | None, domain: str | None) -> tuple[str, str]:
+        return scope_of(project, domain, self.config.default_project, self.config.default_domain)
+
+    # Operations -----------------------------------------------------------------------------
+
+    def _fetch_op(self, execution: ExecutionLike) -> Op[Execution]:
+        return _ops.fetch_op(self.execution_id(execution))
+
+    def _page_op(
+        self,
+        project: str | None,
+        domain: str | None,
+        filters: Any,
+        sort: Any,
+        page_size: int,
+        token: str,
+    ) -> Op[tuple[list[Execution], str]]:
+        if page_size < 1:
+            raise FlyteInvalidInputError(f"page_size must be 1 or more, got {page_size}")
+        project, domain = self._scope(project, domain)
+        return _ops.list_page_op(
+            project, domain, filter_text(filters), sort_proto(sort), page_size, token
+        )
+
+    def _recent_op(
+        self, project: str | None, domain: str | None, limit: int, filters: Any, sort: Any
+    ) -> Op[list[Execution]]:
+        if limit < 1:
+            raise FlyteInvalidInputError(f"limit must be 1 or more, got {limit}")
+        project, domain = self._scope(project, domain)
+        found: dict[ExecutionId, Execution] = {}
+        token = ""
+        while len(found) < limit:
+            request = list_executions_request(
+                project,
+                domain,
+                filter_text(filters),
+                sort_proto(sort),
+                min(limit - len(found), 100),
+                token,
+            )
+            response = yield Call("admin", "ListExecutions", request)
+            for pb in response.executions:
+                execution = Execution(pb)
+                found.setdefault(execution.id, execution)
+            token = response.token
+            if not token:
+                break
+        return list(found.values())[:limit]
+
+    def _data_op(self, target: DataTarget, side: str) -> Op[dict[str, Any]]:
+        if isinstance(target, (NodeExecution, TaskExecution)):
+            return (yield from _ops.data_op(target, side))
+        if isinstance(target, Execution) and (target.is_done or side == "inputs"):
+            return (yield from _ops.data_op(target, side))
+        fresh = yield from _ops.fetch_op(self.execution_id(target))
+        values = yield from _ops.data_op(fresh, side)
+        if isinstance(target, Execution):
+            target.proto = fresh.proto
+            setattr(target, f"_{side}", values)
+        return values
+
+    def _sync_op(self, execution: ExecutionLike, sync_nodes: bool) -> Op[Execution]:
+        return sync_op(self.execution_id(execution), self._cache, sync_nodes)
+
+    def _wait_op(
+        self,
+        execution: ExecutionLike,
+        timeout: float | dt.timedelta | None,
+        poll_interval: float | dt.timedelta,
+        sync_nodes: bool,
+        on_update: Callable[[Execution], Any] | None,
+    ) -> Op[Execution]:
+        execution_id = self.execution_id(execution)
+        result = yield from _ops.wait_op(
+            execution_id,
+            _seconds(timeout),
+            _seconds(poll_interval) or 0.0,
+            self.config.rpc_timeout,
+            on_update,
+        )
+        if sync_nodes:
+            yield from fill_tree_op(result, self._cache)
+        return result
+
+    def _terminate_op(self, execution: ExecutionLike, cause: str) -> Op[Any]:
+        return _ops.terminate_op(self.execution_id(execution), cause)
+
+    def _relaunch_op(
+        self, execution: ExecutionLike, name: str | None, overwrite_cache: bool
+    ) -> Op[Execution]:
+        return _ops.relaunch_op(self.execution_id(execution), name, overwrite_cache)
+
+    def _recover_op(self, execution: ExecutionLike, name: str | None) -> Op[Execution]:
+        return _ops.recover_op(self.execution_id(execution), name)
+
+    def _list_signals_op(self, execution: ExecutionLike) -> Op[Any]:
+        return _ops.list_signals_op(self.execution_id(execution))
+
+    def _set_signal_op(
+        self,
+        execution: ExecutionLike,
+        signal_id: str,
+        value: Any,
+        wait_for_gate: float | dt.timedelta | None,
+        verb: str,
+    ) -> Op[Any]:
+        if not isinstance(signal_id, str) or not signal_id:
+            raise FlyteInvalidInputError(f"signal_id must be a non-empty str, got {signal_id!r}")
+        return _ops.set_signal_op(
+            self.execution_id(execution),
+            signal_id,
+            value,
+            _seconds(wait_for_gate),
+            self._cache,
+            verb,
+        )
+
+    def _launch_op(
+        self,
+        launch_plan: Any,
+        task: Any,
+        version: str | None,
+        inputs: Mapping[str, Any] | None,
+        name: str | None,
+        project: str | None,
+        domain: str | None,
+        options: Mapping[str, Any],
+    ) -> Op[Execution]:
+        if (launch_plan is None) == (task is None):
+            raise FlyteInvalidInputError("launch needs exactly one of launch_plan or task")
+        kind = "LAUNCH_PLAN" if launch_plan is not None else "TASK"
+        target = launch_plan if launch_plan is not None else task
+        entity_project, entity_domain, entity_name, entity_version = _ops.entity_of(
+            target, "launch plan" if kind == "LAUNCH_PLAN" else "task"
+        )
+        project, domain = self._scope(project or entity_project, domain or entity_domain)
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise FlyteInvalidInputError(
+                f"inputs must be a mapping of names to values, got {inputs!r}"
+            )
+        return _ops.launch_op(
+            kind,
+            project,
+            domain,
+            entity_name,
+            version or entity_version,
+            dict(inputs or {}),
+            name,
+            _ops.execution_spec_options(**options),
+        )
+
+    def _metrics_op(self, execution: ExecutionLike, depth: int) -> Op[Any]:
+        from flyte_bridge.metrics import ExecutionSpan
+
+        span = yield from _ops.metrics_op(self.execution_id(execution), depth)
+        return ExecutionSpan.from_proto(span)
+
+    def _download_op(self, value: Any, to: str | Path) -> Op[Path]:
+        from flyte_bridge.download import download_op
+
+        return download_op(value, Path(to))
+
+    def console_url(self, obj: Any) -> str:
+        """The Flyte console URL of an execution, node or task execution, task, workflow or
+        launch plan (models, ids or protos)."""
+        from flyte_bridge import console
+
+        base = self.config.console_endpoint or console.console_base_from_endpoint(
+            self.config.endpoint, self.config.insecure
+        )
+        return console.console_url(base, _console_target(obj))
+
+
+def _console_target(obj: Any) -> Any:
+    """What console.console_url understands: the id inside a model."""
+    if isinstance(obj, (Execution, NodeExecution, TaskExecution)):
+        return obj.id
+    if isinstance(obj, (ExecutionId, NodeExecutionId, TaskExecutionId, EntityId)):
+        return obj
+    return obj
+
+
+def _seconds(value: float | dt.timedelta | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FlyteInvalidInputError(f"expected seconds or a timedelta, got {value!r}")
+    return float(value)

@@ -1,0 +1,732 @@
+"""The client operations, written once for both clients (see :mod:`flyte_bridge._runtime`)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from flyteidl.admin import (
+    common_pb2,
+    execution_pb2,
+    launch_plan_pb2,
+    signal_pb2,
+)
+from flyteidl.core import identifier_pb2, literals_pb2, security_pb2, types_pb2
+from flyteidl.service import dataproxy_pb2
+
+from flyte_bridge._requests import (
+    ADMIN,
+    DATA_PROXY,
+    SIGNAL,
+    data_call,
+    get_execution_call,
+    list_executions_request,
+    literal_map_op,
+    signals_op,
+    to_python_op,
+    walk_literal,
+)
+from flyte_bridge._runtime import Blocking, Call, Gather, Notify, Op, Sleep
+from flyte_bridge._tree import TreeCache, template_op
+from flyte_bridge.errors import (
+    FlyteAlreadyExistsError,
+    FlyteBridgeError,
+    FlyteConflictError,
+    FlyteFailedPreconditionError,
+    FlyteInvalidInputError,
+    FlyteNotFoundError,
+    FlyteNotReadyError,
+    FlyteServerError,
+    FlyteTimeoutError,
+    FlyteTransientError,
+)
+from flyte_bridge.models import (
+    EntityId,
+    Execution,
+    ExecutionId,
+    NodeExecution,
+    Signal,
+    TaskExecution,
+    TerminateResult,
+    WorkflowPhase,
+)
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_PHASE_GRACE = 60.0
+"""Seconds a wait tolerates a phase this client does not know before it gives up."""
+
+GATE_POLL_INTERVAL = 1.0
+"""Seconds between ListSignals calls while waiting for a gate to be reached."""
+
+_UPLOAD_PLACEHOLDER = "flyte-bridge-upload://"
+
+
+# Fetching and listing -----------------------------------------------------------------------
+
+
+def fetch_op(execution_id: ExecutionId) -> Op[Execution]:
+    return Execution((yield get_execution_call(execution_id)))
+
+
+def list_page_op(
+    project: str, domain: str, filters: str, sort: Any, limit: int, token: str
+) -> Op[tuple[list[Execution], str]]:
+    """One page of ListExecutions and the token of the next (empty at the end)."""
+    request = list_executions_request(project, domain, filters, sort, limit, token)
+    response = yield Call(ADMIN, "ListExecutions", request)
+    return [Execution(pb) for pb in response.executions], response.token
+
+
+def data_op(target: Execution | NodeExecution | TaskExecution, side: str) -> Op[dict[str, Any]]:
+    """Inputs (``side="inputs"``) or outputs as Python values, stored on the target too.
+
+    Outputs of an unfinished target raise FlyteNotReadyError, of a failed one
+    FlyteExecutionFailedError, before any data is read.
+    """
+    if side == "outputs":
+        target.check_outputs_available()
+    response = yield data_call(target)
+    full = response.full_inputs if side == "inputs" else response.full_outputs
+    blob = response.inputs if side == "inputs" else response.outputs
+    literal_map = yield from literal_map_op(full, blob)
+    if not literal_map.literals:
+        literal_map = yield from _flyte_url_fallback_op(response, side, literal_map)
+    values = yield from to_python_op(literal_map)
+    setattr(target, f"_{side}", values)
+    return values
+
+
+def _flyte_url_fallback_op(
+    response: Any, side: str, empty: literals_pb2.LiteralMap
+) -> Op[literals_pb2.LiteralMap]:
+    """Asks the data proxy for the map when admin returned it neither inline nor signed."""
+    flyte_url = getattr(response.flyte_urls, side, "") if response.HasField("flyte_urls") else ""
+    if not flyte_url:
+        return empty
+    try:
+        data = yield Call(DATA_PROXY, "GetData", dataproxy_pb2.GetDataRequest(flyte_url=flyte_url))
+    except FlyteBridgeError as error:
+        logger.debug("GetData %s failed: %s", flyte_url, error)
+        return empty
+    return data.literal_map if data.HasField("literal_map") else empty
+
+
+# Waiting ------------------------------------------------------------------------------------
+
+
+def wait_op(
+    execution_id: ExecutionId,
+    timeout: float | None,
+    poll_interval: float,
+    rpc_timeout: float,
+    on_update: Callable[[Execution], Any] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Op[Execution]:
+    """Polls GetExecution until the execution is terminal or the budget is spent.
+
+    Each poll's deadline is clipped to what is left of ``timeout``; once it is spent, one last
+    poll with a full RPC deadline decides (success found then wins), so the whole wait ends
+    within ``timeout`` plus one RPC deadline even when the server stops answering. Transient
+    errors and per-call deadlines inside the budget are retried at the next poll.
+    """
+    if poll_interval < 0:
+        raise FlyteInvalidInputError(f"poll_interval must be 0 or more, got {poll_interval}")
+    if timeout is not None and timeout < 0:
+        raise FlyteInvalidInputError(f"timeout must be 0 or more, got {timeout}")
+
+    deadline = None if timeout is None else clock() + timeout
+    last_phase: int | None = None
+    unknown_since: float | None = None
+    execution: Execution | None = None
+    while True:
+        remaining = None if deadline is None else deadline - clock()
+        final = remaining is not None and remaining <= 0
+        call_timeout = rpc_timeout if remaining is None or final else min(rpc_timeout, remaining)
+        try:
+            # Sent once (not idempotent for the transport): this loop is the retry, and a
+            # transport retry would add deadlines beyond the budget.
+            poll = get_execution_call(execution_id, call_timeout, idempotent=False)
+            execution = Execution((yield poll))
+        except (FlyteTimeoutError, FlyteTransientError) as error:
+            if final or (deadline is not None and clock() >= deadline):
+                raise _wait_timeout(execution_id, timeout, execution) from error
+            logger.info("polling %s failed (%s); polling again", execution_id, error)
+        else:
+            if execution.proto.closure.phase != last_phase:
+                last_phase = execution.proto.closure.phase
+                logger.info("execution %s is %s", execution_id, execution.phase.name)
+                if on_update is not None:
+                    yield Notify(on_update, execution)
+            if execution.is_done:
+                return execution
+            if not execution.phase.is_known:
+                unknown_since = unknown_since if unknown_since is not None else clock()
+                if clock() - unknown_since >= UNKNOWN_PHASE_GRACE:
+                    raise FlyteServerError(
+                        f"execution {execution_id} reports phase {int(execution.phase)}, which "
+                        f"this client does not know, for {UNKNOWN_PHASE_GRACE:.0f}s; upgrade "
+                        "flyteidl or check the server",
+                        subject=str(execution_id),
+                    )
+            else:
+                unknown_since = None
+        if final:
+            raise _wait_timeout(execution_id, timeout, execution)
+
+        pause = poll_interval
+        if deadline is not None:
+            pause = max(0.0, min(pause, deadline - clock()))
+        if pause > 0:
+            yield Sleep(pause)
+
+
+def _wait_timeout(
+    execution_id: ExecutionId, timeout: float | None, execution: Execution | None
+) -> FlyteTimeoutError:
+    phase = execution.phase.name if execution is not None else "unknown (no answer)"
+    return FlyteTimeoutError(
+        f"execution {execution_id} did not finish within {timeout:g}s; last phase {phase}",
+        subject=str(execution_id),
+    )
+
+
+# Terminate, relaunch, recover ---------------------------------------------------------------
+
+
+def terminate_op(execution_id: ExecutionId, cause: str) -> Op[TerminateResult]:
+    """Aborts an execution; one that has already ended gives ``already_terminal=True``."""
+    request = execution_pb2.ExecutionTerminateRequest(id=execution_id.to_proto(), cause=cause)
+    try:
+        yield Call(ADMIN, "TerminateExecution", request)
+    except FlyteFailedPreconditionError:
+        current = yield from fetch_op(execution_id)
+        if not current.is_done:
+            raise
+        logger.info("execution %s had already ended %s", execution_id, current.phase.name)
+        return TerminateResult(execution_id, current.phase, already_terminal=True)
+    current = yield from fetch_op(execution_id)
+    logger.info("terminated %s (now %s)", execution_id, current.phase.name)
+    return TerminateResult(execution_id, current.phase, already_terminal=False)
+
+
+def generated_name() -> str:
+    """A fresh execution name chosen by the client, so that a retried create stays single."""
+    return "f" + uuid.uuid4().hex[:19]
+
+
+def relaunch_op(
+    execution_id: ExecutionId, name: str | None, overwrite_cache: bool
+) -> Op[Execution]:
+    name = _checked_name(name)
+    request = execution_pb2.ExecutionRelaunchRequest(
+        id=execution_id.to_proto(), name=name, overwrite_cache=overwrite_cache
+    )
+    return (yield from _derived_op(execution_id, name, "RelaunchExecution", request, "RELAUNCH"))
+
+
+def recover_op(execution_id: ExecutionId, name: str | None) -> Op[Execution]:
+    name = _checked_name(name)
+    request = execution_pb2.ExecutionRecoverRequest(id=execution_id.to_proto(), name=name)
+    return (yield from _derived_op(execution_id, name, "RecoverExecution", request, "RECOVERED"))
+
+
+def _derived_op(
+    source: ExecutionId, name: str, method: str, request: Any, mode: str
+) -> Op[Execution]:
+    """Relaunch or recover, reattaching to a same-named run only if it came from ``source``."""
+    target = ExecutionId(source.project, source.domain, name)
+    try:
+        response = yield Call(ADMIN, method, request, idempotent=True)
+    except FlyteAlreadyExistsError as error:
+        existing = yield from fetch_op(target)
+        reference = ExecutionId.from_proto(existing.proto.spec.metadata.reference_execution)
+        if reference != source or existing.mode != mode:
+            raise FlyteConflictError(
+                f"execution name {name!r} is taken by {target}, which is not a "
+                f"{mode.lower()} of {source}",
+                subject=str(target),
+            ) from error
+        return existing
+    return (yield from fetch_op(ExecutionId.from_proto(response.id)))
+
+
+def _checked_name(name: str | None) -> str:
+    from flyte_bridge.naming import validate_execution_name
+
+    return generated_name() if name is None else validate_execution_name(name)
+
+
+# Signals ------------------------------------------------------------------------------------
+
+
+def _signal(pb: signal_pb2.Signal) -> Signal:
+    from flyte_bridge import literals
+
+    is_set = pb.HasField("value")
+    value = literals.to_python(pb.value, pb.type) if is_set else None
+    return Signal(
+        signal_id=pb.id.signal_id,
+        execution_id=ExecutionId.from_proto(pb.id.execution_id),
+        type=pb.type,
+        value=value,
+        is_set=is_set,
+    )
+
+
+def list_signals_op(execution_id: ExecutionId) -> Op[list[Signal]]:
+    """Every signal of an execution; a gate's signal appears only once the gate is reached."""
+    return [_signal(pb) for pb in (yield from signals_op(execution_id))]
+
+
+def set_signal_op(
+    execution_id: ExecutionId,
+    signal_id: str,
+    value: Any,
+    wait_for_gate: float | None,
+    cache: TreeCache,
+    verb: str,
+    clock: Callable[[], float] = time.monotonic,
+) -> Op[Signal]:
+    """Sets a gate's signal after converting ``value`` to the signal's declared type.
+
+    The signal must exist (its gate reached); with ``wait_for_gate`` the call waits that many
+    seconds for it. A signal id that no gate of the workflow declares raises FlyteNotFoundError.
+    """
+    from flyte_bridge import literals
+
+    deadline = None if wait_for_gate is None else clock() + wait_for_gate
+    while True:
+        found = [pb for pb in (yield from signals_op(execution_id)) if pb.id.signal_id == signal_id]
+        if found:
+            break
+        execution = yield from fetch_op(execution_id)
+        _, gates = yield from template_op(execution, cache)
+        declared = signal_id in gates or not gates
+        expired = deadline is None or clock() >= deadline
+        if execution.is_done or (expired and not declared):
+            raise _missing_gate(execution_id, signal_id, execution, gates)
+        if expired:
+            raise FlyteNotReadyError(
+                f"gate {signal_id!r} of execution {execution_id} has not been reached yet "
+                f"(execution is {execution.phase.name}); pass wait_for_gate=<seconds> to wait "
+                "for it",
+                subject=f"{execution_id}/{signal_id}",
+            )
+        yield Sleep(max(0.0, min(GATE_POLL_INTERVAL, deadline - clock())))
+
+    pb = found[0]
+    if verb in ("approve", "reject") and not _is_boolean(pb.type):
+        raise FlyteInvalidInputError(
+            f"signal {signal_id!r} expects {literals.describe_type(pb.type)}; {verb} fits only "
+            "an approve gate (BOOLEAN); use set_input",
+            subject=f"{execution_id}/{signal_id}",
+        )
+    try:
+        literal = literals.to_literal(value, pb.type)
+    except FlyteInvalidInputError as error:
+        raise FlyteInvalidInputError(
+            f"signal {signal_id!r} of {execution_id} expects "
+            f"{literals.describe_type(pb.type)}: {error.message}",
+            subject=f"{execution_id}/{signal_id}",
+        ) from error
+    request = signal_pb2.SignalSetRequest(id=pb.id, value=literal)
+    yield Call(SIGNAL, "SetSignal", request, idempotent=True)
+    logger.info("%s signal %s of %s", verb, signal_id, execution_id)
+    return Signal(signal_id, execution_id, pb.type, value, is_set=True)
+
+
+def _is_boolean(literal_type: types_pb2.LiteralType) -> bool:
+    return (
+        literal_type.WhichOneof("type") == "simple"
+        and literal_type.simple == types_pb2.SimpleType.BOOLEAN
+    )
+
+
+def _missing_gate(
+    execution_id: ExecutionId, signal_id: str, execution: Execution, gates: Mapping[str, str]
+) -> FlyteNotFoundError:
+    declared = ", ".join(sorted(gates)) or "none found"
+    state = f"it ended {execution.phase.name}" if execution.is_done else "it is still running"
+    return FlyteNotFoundError(
+        f"execution {execution_id} has no signal {signal_id!r} ({state}); gates declared by "
+        f"its workflow: {declared}",
+        subject=f"{execution_id}/{signal_id}",
+    )
+
+
+# Launching ----------------------------------------------------------------------------------
+
+
+def _named(project: str, domain: str, name: str) -> common_pb2.NamedEntityIdentifier:
+    return common_pb2.NamedEntityIdentifier(project=project, domain=domain, name=name)
+
+
+def _latest_op(kind: str, project: str, domain: str, name: str) -> Op[Any]:
+    """The newest version of a task or launch plan (ListTasks / ListLaunchPlans, limit 1)."""
+    method = "ListTasks" if kind == "TASK" else "ListLaunchPlans"
+    request = common_pb2.ResourceListRequest(
+        id=_named(project, domain, name),
+        limit=1,
+        sort_by=common_pb2.Sort(key="created_at", direction=common_pb2.Sort.Direction.DESCENDING),
+    )
+    response = yield Call(ADMIN, method, request)
+    found = list(response.tasks if kind == "TASK" else response.launch_plans)
+    if not found:
+        what = "task" if kind == "TASK" else "launch plan"
+        raise FlyteNotFoundError(
+            f"no {what} {project}/{domain}/{name} is registered",
+            subject=f"{project}/{domain}/{name}",
+        )
+    return found[0]
+
+
+def launch_target_op(
+    kind: str, project: str, domain: str, name: str, version: str | None
+) -> Op[tuple[identifier_pb2.Identifier, dict[str, Any], literals_pb2.LiteralMap]]:
+    """Resolves what to launch: its identifier, its expected inputs and its fixed inputs.
+
+    A launch plan without a version resolves to the active one, else the newest; a task to the
+    newest. Expected inputs are ``{name: core.Parameter}`` (a task's are all required).
+    """
+    resource = identifier_pb2.ResourceType.Value(kind)
+    if kind == "LAUNCH_PLAN":
+        if version:
+            identifier = identifier_pb2.Identifier(
+                resource_type=resource, project=project, domain=domain, name=name, version=version
+            )
+            launch_plan = yield Call(
+                ADMIN, "GetLaunchPlan", common_pb2.ObjectGetRequest(id=identifier)
+            )
+        else:
+            try:
+                launch_plan = yield Call(
+                    ADMIN,
+                    "GetActiveLaunchPlan",
+                    launch_plan_pb2.ActiveLaunchPlanRequest(id=_named(project, domain, name)),
+                )
+            except FlyteNotFoundError:
+                launch_plan = yield from _latest_op(kind, project, domain, name)
+        parameters = dict(launch_plan.closure.expected_inputs.parameters)
+        return launch_plan.id, parameters, launch_plan.spec.fixed_inputs
+
+    if version:
+        identifier = identifier_pb2.Identifier(
+            resource_type=resource, project=project, domain=domain, name=name, version=version
+        )
+        task = yield Call(ADMIN, "GetTask", common_pb2.ObjectGetRequest(id=identifier))
+    else:
+        task = yield from _latest_op(kind, project, domain, name)
+    from flyteidl.core import interface_pb2
+
+    variables = task.closure.compiled_task.template.interface.inputs.variables
+    parameters = {
+        key: interface_pb2.Parameter(var=var, required=True) for key, var in variables.items()
+    }
+    return task.id, parameters, literals_pb2.LiteralMap()
+
+
+def convert_inputs(
+    subject: str,
+    parameters: Mapping[str, Any],
+    fixed: literals_pb2.LiteralMap,
+    values: Mapping[str, Any],
+) -> tuple[dict[str, literals_pb2.Literal], list[str]]:
+    """Converts launch inputs against the expected inputs, every problem reported at once.
+
+    Returns the literals (defaults filled in) and the local paths to upload; their literals
+    carry placeholders until :func:`upload_op` has run.
+
+    Raises:
+        FlyteInvalidInputError: Unknown names, fixed inputs given, required inputs missing, or
+            values that do not fit their type, all listed in one message.
+    """
+    from flyte_bridge import literals
+
+    problems: list[str] = []
+    overridden = sorted(set(values) & set(fixed.literals))
+    unknown = sorted(set(values) - set(parameters) - set(fixed.literals))
+    if overridden:
+        problems.append(f"fixed inputs cannot be overridden: {', '.join(overridden)}")
+    if unknown:
+        expected = ", ".join(sorted(parameters)) or "(none)"
+        problems.append(f"unknown inputs {', '.join(unknown)} (expected: {expected})")
+    missing = sorted(
+        key
+        for key, parameter in parameters.items()
+        if key not in values
+        and parameter.WhichOneof("behavior") == "required"
+        and parameter.required
+    )
+    if missing:
+        problems.append(f"missing required inputs: {', '.join(missing)}")
+
+    local_paths: list[str] = []
+
+    def record_upload(path: str) -> str:
+        if path not in local_paths:
+            local_paths.append(path)
+        return f"{_UPLOAD_PLACEHOLDER}{local_paths.index(path)}"
+
+    converted: dict[str, literals_pb2.Literal] = {}
+    for key, value in values.items():
+        if key not in parameters or key in fixed.literals:
+            continue
+        try:
+            converted[key] = literals.to_literal(
+                value, parameters[key].var.type, upload=record_upload
+            )
+        except FlyteInvalidInputError as error:
+            problems.append(f"input {key!r}: {error.message}")
+    if problems:
+        raise FlyteInvalidInputError(
+            f"cannot launch {subject}: " + "; ".join(problems), subject=subject
+        )
+
+    for key, parameter in parameters.items():
+        if key not in converted and parameter.WhichOneof("behavior") == "default":
+            converted[key] = parameter.default
+    return converted, local_paths
+
+
+def _upload_file_op(project: str, domain: str, file: Path, filename: str, root: str) -> Op[str]:
+    """Uploads one file to a data-proxy signed URL; returns its native URI."""
+    from flyte_bridge import download
+
+    digest = yield Blocking(download.file_md5, (file,))
+    location = yield Call(
+        DATA_PROXY,
+        "CreateUploadLocation",
+        dataproxy_pb2.CreateUploadLocationRequest(
+            project=project,
+            domain=domain,
+            filename=filename,
+            filename_root=root,
+            content_md5=digest,
+            add_content_md5_metadata=True,
+        ),
+    )
+    yield Blocking(download.put_file, (location.signed_url, file, digest, dict(location.headers)))
+    return location.native_url
+
+
+def upload_op(project: str, domain: str, local: str) -> Op[str]:
+    """Uploads a local file or directory through the data proxy; returns its remote URI.
+
+    A directory's files share one upload root named after their contents, so the directory's
+    URI is the common prefix of its files.
+    """
+    from flyte_bridge import download
+
+    path = Path(local)
+    if path.is_file():
+        return (yield from _upload_file_op(project, domain, path, path.name, ""))
+
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    if not files:
+        raise FlyteInvalidInputError(
+            f"directory {local} is empty; nothing to upload", subject=local
+        )
+    digests = []
+    for file in files:
+        digests.append((yield Blocking(download.file_md5, (file,))))
+    root = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+    relatives = [file.relative_to(path).as_posix() for file in files]
+    uris = yield Gather(
+        [
+            _upload_file_op(project, domain, file, relative, root)
+            for file, relative in zip(files, relatives, strict=True)
+        ]
+    )
+    return uris[0][: -len(relatives[0])].rstrip("/")
+
+
+def _replace_placeholders(literal: literals_pb2.Literal, uris: list[str]) -> None:
+    """Puts the uploaded URIs where :func:`convert_inputs` left placeholders."""
+    for item in walk_literal(literal):
+        if item.WhichOneof("value") != "scalar":
+            continue
+        which = item.scalar.WhichOneof("value")
+        if which in ("blob", "structured_dataset"):
+            holder = getattr(item.scalar, which)
+            if holder.uri.startswith(_UPLOAD_PLACEHOLDER):
+                holder.uri = uris[int(holder.uri[len(_UPLOAD_PLACEHOLDER) :])]
+
+
+def launch_op(
+    kind: str,
+    project: str,
+    domain: str,
+    entity_name: str,
+    version: str | None,
+    inputs: Mapping[str, Any],
+    name: str | None,
+    spec_options: Mapping[str, Any],
+) -> Op[Execution]:
+    """Validates and converts the inputs, uploads local files, then creates the execution.
+
+    The execution name is chosen here when the caller gives none, so CreateExecution can be
+    retried safely. On ALREADY_EXISTS the existing execution is returned only if it ran the
+    same entity with the same inputs; otherwise FlyteConflictError.
+    """
+    name = _checked_name(name)
+    entity_id, parameters, fixed = yield from launch_target_op(
+        kind, project, domain, entity_name, version
+    )
+    subject = str(EntityId.from_proto(entity_id))
+    converted, local_paths = convert_inputs(subject, parameters, fixed, inputs)
+
+    if local_paths:
+        uris = yield Gather([upload_op(project, domain, path) for path in local_paths])
+        for literal in converted.values():
+            _replace_placeholders(literal, uris)
+
+    literal_map = literals_pb2.LiteralMap(literals=converted)
+    request = execution_pb2.ExecutionCreateRequest(
+        project=project,
+        domain=domain,
+        name=name,
+        spec=_execution_spec(entity_id, spec_options),
+        inputs=literal_map,
+    )
+    target = ExecutionId(project, domain, name)
+    try:
+        yield Call(ADMIN, "CreateExecution", request, idempotent=True)
+    except FlyteConflictError:
+        raise
+    except FlyteAlreadyExistsError as error:
+        existing = yield from _same_launch_op(target, entity_id, literal_map, fixed)
+        if existing is None:
+            raise FlyteConflictError(
+                f"execution name {name!r} is taken by {target}, which ran another entity or "
+                "other inputs; choose another name",
+                subject=str(target),
+            ) from error
+        logger.info("reattached to existing execution %s (%s)", target, existing.phase.name)
+        return existing
+    logger.info("launched %s as %s", subject, target)
+    return (yield from fetch_op(target))
+
+
+def _same_launch_op(
+    target: ExecutionId,
+    entity_id: identifier_pb2.Identifier,
+    inputs: literals_pb2.LiteralMap,
+    fixed: literals_pb2.LiteralMap,
+) -> Op[Execution | None]:
+    """The existing execution if it ran ``entity_id`` with these inputs, else None."""
+    existing = yield from fetch_op(target)
+    launched = existing.proto.spec.launch_plan
+    if (
+        launched.resource_type,
+        launched.project,
+        launched.domain,
+        launched.name,
+        launched.version,
+    ) != (
+        entity_id.resource_type,
+        entity_id.project,
+        entity_id.domain,
+        entity_id.name,
+        entity_id.version,
+    ):
+        return None
+    data = yield data_call(existing)
+    stored = yield from literal_map_op(data.full_inputs, data.inputs)
+    expected = dict(inputs.literals)
+    expected.update(fixed.literals)
+    stored_literals = dict(stored.literals)
+    for key, literal in expected.items():
+        if key in stored_literals and stored_literals[key] != literal:
+            return None
+        if key not in stored_literals and key in inputs.literals:
+            return None
+    return existing
+
+
+def _execution_spec(
+    entity_id: identifier_pb2.Identifier, options: Mapping[str, Any]
+) -> execution_pb2.ExecutionSpec:
+    spec = execution_pb2.ExecutionSpec(
+        launch_plan=entity_id,
+        metadata=execution_pb2.ExecutionMetadata(
+            mode=execution_pb2.ExecutionMetadata.ExecutionMode.MANUAL, principal="flyte-bridge"
+        ),
+        labels=common_pb2.Labels(values=dict(options.get("labels") or {})),
+        annotations=common_pb2.Annotations(values=dict(options.get("annotations") or {})),
+        overwrite_cache=bool(options.get("overwrite_cache")),
+    )
+    if options.get("max_parallelism") is not None:
+        spec.max_parallelism = int(options["max_parallelism"])
+    if options.get("raw_output_prefix"):
+        spec.raw_output_data_config.output_location_prefix = options["raw_output_prefix"]
+    if options.get("service_account"):
+        spec.security_context.CopyFrom(
+            security_pb2.SecurityContext(
+                run_as=security_pb2.Identity(k8s_service_account=options["service_account"])
+            )
+        )
+    envs = options.get("envs") or {}
+    if envs:
+        spec.envs.values.extend(
+            literals_pb2.KeyValuePair(key=k, value=str(v)) for k, v in envs.items()
+        )
+    spec.tags.extend(options.get("tags") or [])
+    return spec
+
+
+def execution_spec_options(**options: Any) -> dict[str, Any]:
+    """The launch options, checked for shape before anything is sent."""
+    for key in ("labels", "annotations", "envs"):
+        value = options.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            raise FlyteInvalidInputError(f"{key} must be a mapping of str to str, got {value!r}")
+    parallelism = options.get("max_parallelism")
+    if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 0):
+        raise FlyteInvalidInputError(f"max_parallelism must be an int >= 0, got {parallelism!r}")
+    tags = options.get("tags")
+    if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
+        raise FlyteInvalidInputError(f"tags must be a list of str, got {tags!r}")
+    return options
+
+
+def entity_of(value: Any, kind: str) -> tuple[str | None, str | None, str, str | None]:
+    """Reads a launch target: a name, ``"project/domain/name"``, an EntityId or Identifier."""
+    if isinstance(value, EntityId):
+        return value.project, value.domain, value.name, value.version or None
+    if isinstance(value, identifier_pb2.Identifier):
+        return value.project, value.domain, value.name, value.version or None
+    if isinstance(value, str) and value:
+        parts = value.split("/")
+        if len(parts) == 3 and all(parts):
+            return parts[0], parts[1], parts[2], None
+        if len(parts) == 1:
+            return None, None, value, None
+    raise FlyteInvalidInputError(
+        f"expected a {kind} name, 'project/domain/name' or EntityId, got {value!r}"
+    )
+
+
+def local_path_exists(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike)) and os.path.exists(value)
+
+
+# Metrics ------------------------------------------------------------------------------------
+
+
+def metrics_op(execution_id: ExecutionId, depth: int) -> Op[Any]:
+    request = execution_pb2.WorkflowExecutionGetMetricsRequest(
+        id=execution_id.to_proto(), depth=depth
+    )
+    response = yield Call(ADMIN, "GetExecutionMetrics", request)
+    return response.span
+
+
+def phase_name(value: int) -> str:
+    return WorkflowPhase(value).name

@@ -1,0 +1,244 @@
+"""One client logic, two call layers.
+
+Every client operation (fetch, sync, wait, launch...) is written once, as a generator that yields
+*steps* and receives their results: an RPC (:class:`Call`), several sub-operations at once
+(:class:`Gather`), a pause (:class:`Sleep`), blocking I/O such as an HTTP download
+(:class:`Blocking`) or a user callback (:class:`Notify`). Two drivers run these generators:
+:func:`run_sync` on a :class:`SyncTransport` with a bounded thread pool, :func:`run_async` on an
+:class:`AsyncTransport` with ``asyncio.gather`` under a semaphore. The drivers are the only code
+that differs between :class:`~flyte_bridge.client.FlyteClient` and
+:class:`~flyte_bridge.aio.AsyncFlyteClient`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import heapq
+import inspect
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+T = TypeVar("T")
+
+Op = Generator[Any, Any, T]
+"""An operation: a generator of steps that returns its result."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One unary RPC: ``service`` is the transport's service name, e.g. ``"admin"``."""
+
+    service: str
+    method: str
+    request: Message
+    idempotent: bool = True
+    timeout: float | None = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Runs operations (or single calls) concurrently; the result is their results, in order.
+
+    Every operation runs to its end; the first error (in order) is then raised.
+    """
+
+    ops: Sequence[Any]
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Pauses the operation for ``seconds``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """Runs blocking I/O (an HTTP transfer, a file copy) off the event loop or the scheduler."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Calls a user callback; an async client awaits it when it returns an awaitable."""
+
+    fn: Callable[[Any], Any]
+    arg: Any
+
+
+def _single(step: Any) -> Op[Any]:
+    """Wraps one step as an operation, so a Gather can mix calls and operations."""
+    return (yield step)
+
+
+def _as_op(item: Any) -> Op[Any]:
+    return item if inspect.isgenerator(item) else _single(item)
+
+
+def _first_error(outcomes: list[tuple[Any, BaseException | None]]) -> BaseException | None:
+    return next((error for _, error in outcomes if error is not None), None)
+
+
+def _bound(transport: Any, step: Call) -> Callable[[], Any]:
+    """The transport's ``unary`` call for a step, ready to be called (sync) or awaited (async)."""
+    return functools.partial(
+        transport.unary,
+        step.service,
+        step.method,
+        step.request,
+        idempotent=step.idempotent,
+        timeout=step.timeout,
+        subject=step.subject,
+    )
+
+
+class _Task:
+    """A running operation inside the sync scheduler."""
+
+    __slots__ = ("gen", "parent", "slot", "outcomes", "pending")
+
+    def __init__(self, gen: Op[Any], parent: _Task | None, slot: int) -> None:
+        self.gen = gen
+        self.parent = parent
+        self.slot = slot
+        self.outcomes: list[tuple[Any, BaseException | None]] = []
+        self.pending = 0
+
+
+def run_sync(op: Op[T], transport: Any, pool: ThreadPoolExecutor) -> T:
+    """Runs an operation to its end on a sync transport.
+
+    Operations interleave on the calling thread; only RPCs and blocking I/O go to ``pool``,
+    whose size bounds the fan-out. Nested gathers therefore never wait on a full pool.
+    """
+    ready: deque[tuple[_Task, Any, BaseException | None]] = deque()
+    in_flight: dict[Future[Any], _Task] = {}
+    sleepers: list[tuple[float, int, _Task]] = []
+    order = itertools.count()
+    result: list[tuple[Any, BaseException | None]] = []
+
+    def finish(task: _Task, value: Any, error: BaseException | None) -> None:
+        parent = task.parent
+        if parent is None:
+            result.append((value, error))
+            return
+        parent.outcomes[task.slot] = (value, error)
+        parent.pending -= 1
+        if parent.pending == 0:
+            failure = _first_error(parent.outcomes)
+            values = None if failure else [value for value, _ in parent.outcomes]
+            ready.append((parent, values, failure))
+
+    def dispatch(task: _Task, step: Any) -> None:
+        if isinstance(step, Call):
+            in_flight[pool.submit(_bound(transport, step))] = task
+        elif isinstance(step, Gather):
+            if not step.ops:
+                ready.append((task, [], None))
+                return
+            task.outcomes = [(None, None)] * len(step.ops)
+            task.pending = len(step.ops)
+            for slot, item in enumerate(step.ops):
+                ready.append((_Task(_as_op(item), task, slot), None, None))
+        elif isinstance(step, Sleep):
+            heapq.heappush(sleepers, (time.monotonic() + step.seconds, next(order), task))
+        elif isinstance(step, Blocking):
+            in_flight[pool.submit(step.fn, *step.args)] = task
+        elif isinstance(step, Notify):
+            try:
+                ready.append((task, step.fn(step.arg), None))
+            except Exception as error:  # noqa: BLE001 - handed back to the operation
+                ready.append((task, None, error))
+        else:
+            ready.append((task, None, TypeError(f"unknown step {step!r}")))
+
+    ready.append((_Task(op, None, 0), None, None))
+    while not result:
+        while ready:
+            task, value, error = ready.popleft()
+            try:
+                step = task.gen.throw(error) if error is not None else task.gen.send(value)
+            except StopIteration as stop:
+                finish(task, stop.value, None)
+                continue
+            except Exception as raised:  # noqa: BLE001 - travels to the parent operation
+                finish(task, None, raised)
+                continue
+            dispatch(task, step)
+        if result:
+            break
+
+        now = time.monotonic()
+        while sleepers and sleepers[0][0] <= now:
+            ready.append((heapq.heappop(sleepers)[2], None, None))
+        if ready:
+            continue
+        timeout = max(0.0, sleepers[0][0] - now) if sleepers else None
+        if not in_flight:
+            time.sleep(timeout or 0.0)
+            continue
+        done, _ = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            task = in_flight.pop(future)
+            try:
+                ready.append((task, future.result(), None))
+            except Exception as raised:  # noqa: BLE001 - handed back to the operation
+                ready.append((task, None, raised))
+
+    value, error = result[0]
+    if error is not None:
+        raise error
+    return value
+
+
+async def run_async(op: Op[T], transport: Any, limit: asyncio.Semaphore) -> T:
+    """Runs an operation to its end on an async transport; ``limit`` bounds concurrent RPCs."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = op.throw(error) if error is not None else op.send(value)
+        except StopIteration as stop:
+            return stop.value
+        value, error = None, None
+        try:
+            value = await _run_step(step, transport, limit)
+        except Exception as raised:  # noqa: BLE001 - handed back to the operation
+            error = raised
+
+
+async def _run_step(step: Any, transport: Any, limit: asyncio.Semaphore) -> Any:
+    if isinstance(step, Call):
+        async with limit:
+            return await _bound(transport, step)()
+    if isinstance(step, Gather):
+        outcomes = await asyncio.gather(
+            *(run_async(_as_op(item), transport, limit) for item in step.ops),
+            return_exceptions=True,
+        )
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
+        return list(outcomes)
+    if isinstance(step, Sleep):
+        await asyncio.sleep(max(0.0, step.seconds))
+        return None
+    if isinstance(step, Blocking):
+        return await asyncio.to_thread(step.fn, *step.args)
+    if isinstance(step, Notify):
+        outcome = step.fn(step.arg)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        return outcome
+    raise TypeError(f"unknown step {step!r}")

@@ -1,0 +1,353 @@
+"""The asyncio Flyte client: the same methods as :class:`~flyte_bridge.client.FlyteClient`,
+awaited, over grpc.aio. Both clients run the same operations; only the call layer differs.
+
+Example:
+    >>> from flyte_bridge.aio import AsyncFlyteClient
+    >>> async with AsyncFlyteClient.from_flytekit_config() as client:
+    ...     execution = await client.launch("daily_report", inputs={"day": "2024-01-02"})
+    ...     execution = await client.wait(execution, timeout=3600)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flyte_bridge._base import DEFAULT_CONCURRENCY, ClientBase, DataTarget
+from flyte_bridge._requests import ExecutionLike
+from flyte_bridge._runtime import Op, run_async
+from flyte_bridge.config import ClientConfig
+from flyte_bridge.models import Execution, ExecutionId, Signal, TerminateResult
+
+if TYPE_CHECKING:
+    from flyte_bridge.backfill import BackfillResult
+    from flyte_bridge.metrics import ExecutionSpan
+    from flyte_bridge.watcher import AsyncExecutionWatcher
+
+
+class AsyncFlyteClient(ClientBase):
+    """An asyncio client for Flyte executions over flyteidl's gRPC services (grpc.aio).
+
+    Usable by many coroutines of one event loop at once. Every ``execution`` argument takes an
+    :class:`Execution`, an :class:`ExecutionId`, ``"project/domain/name"`` or a bare name
+    (completed by the config's default project and domain).
+
+    Args:
+        config: Where admin is and how to reach it.
+        max_concurrency: RPCs in flight at most while syncing trees or reading data.
+        transport: A ready :class:`~flyte_bridge.transport.AsyncTransport` to use instead of one
+            built from ``config``.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+        transport: Any = None,
+    ) -> None:
+        super().__init__(config, max_concurrency)
+        if transport is None:
+            from flyte_bridge.transport import AsyncTransport
+
+            transport = AsyncTransport(config)
+        self.transport = transport
+        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @classmethod
+    def from_flytekit_config(cls, path: str | None = None, **kwargs: Any) -> AsyncFlyteClient:
+        """A client configured as flytekit would be (config file and ``FLYTE_*`` variables)."""
+        return cls(ClientConfig.from_flytekit_config(path), **kwargs)
+
+    async def close(self) -> None:
+        """Closes the channel."""
+        await self.transport.close()
+
+    async def __aenter__(self) -> AsyncFlyteClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _run(self, op: Op[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        limit = self._limits.get(loop)
+        if limit is None:
+            limit = self._limits[loop] = asyncio.Semaphore(self.max_concurrency)
+        return await run_async(op, self.transport, limit)
+
+    # Reading --------------------------------------------------------------------------------
+
+    async def fetch_execution(
+        self, name_or_id: ExecutionLike, project: str | None = None, domain: str | None = None
+    ) -> Execution:
+        """Fetches an execution's current state (one GetExecution).
+
+        Raises:
+            FlyteNotFoundError: No such execution.
+        """
+        if isinstance(name_or_id, str) and (project or domain) and "/" not in name_or_id:
+            name_or_id = ExecutionId(*self._scope(project, domain), name_or_id)
+        return await self._run(self._fetch_op(name_or_id))
+
+    async def list_executions(
+        self,
+        project: str | None = None,
+        domain: str | None = None,
+        filters: Any = None,
+        sort: Any = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[Execution]:
+        """Iterates over every execution matching ``filters``, page by page (newest first).
+
+        Pages are fetched as the iteration reaches them; an execution that moves between pages
+        while listing is yielded once.
+        """
+        seen: set[ExecutionId] = set()
+        token = ""
+        while True:
+            page, token = await self._run(
+                self._page_op(project, domain, filters, sort, page_size, token)
+            )
+            for execution in page:
+                if execution.id not in seen:
+                    seen.add(execution.id)
+                    yield execution
+            if not token:
+                return
+
+    async def recent_executions(
+        self,
+        project: str | None = None,
+        domain: str | None = None,
+        limit: int = 100,
+        filters: Any = None,
+        sort: Any = None,
+    ) -> list[Execution]:
+        """The ``limit`` most recent executions matching ``filters`` (as many pages as needed)."""
+        return await self._run(self._recent_op(project, domain, limit, filters, sort))
+
+    async def fetch_inputs(self, target: DataTarget) -> dict[str, Any]:
+        """Inputs of an execution, node execution or task execution as Python values.
+
+        Offloaded literals are read (through the data proxy when it can sign them) and data
+        behind a URL is fetched. The values are also kept on the model (``.inputs``).
+        """
+        return await self._run(self._data_op(target, "inputs"))
+
+    async def fetch_outputs(self, target: DataTarget) -> dict[str, Any]:
+        """Outputs as Python values (see :meth:`fetch_inputs`).
+
+        Raises:
+            FlyteNotReadyError: It has not finished.
+            FlyteExecutionFailedError: It finished without success (failed, aborted, timed out).
+        """
+        return await self._run(self._data_op(target, "outputs"))
+
+    async def sync(self, execution: ExecutionLike, sync_nodes: bool = True) -> Execution:
+        """Fetches an execution and, with ``sync_nodes``, its whole node tree.
+
+        Node executions (every page), task executions (every attempt), sub-workflow, dynamic,
+        branch and array children, gate nodes and launch-plan child executions are fetched with
+        at most ``max_concurrency`` RPCs in flight. Finished subtrees seen by an earlier sync of
+        this client are reused without RPCs. Inputs and outputs are not read (see
+        :meth:`fetch_inputs`).
+        """
+        return await self._run(self._sync_op(execution, sync_nodes))
+
+    async def wait(
+        self,
+        execution: ExecutionLike,
+        timeout: float | dt.timedelta | None = None,
+        poll_interval: float | dt.timedelta = 5.0,
+        sync_nodes: bool = False,
+        on_update: Callable[[Execution], Any] | None = None,
+    ) -> Execution:
+        """Waits until the execution is terminal and returns it (failed ones too).
+
+        Polls only GetExecution; with ``sync_nodes`` the tree is synced once at the end.
+        ``on_update`` is called with the execution whenever its phase changes. ``timeout=None``
+        waits without limit.
+
+        Raises:
+            FlyteTimeoutError: Not terminal within ``timeout`` (plus at most one RPC deadline,
+                even when the server stops answering); the message names the execution.
+        """
+        return await self._run(
+            self._wait_op(execution, timeout, poll_interval, sync_nodes, on_update)
+        )
+
+    def watcher(self) -> AsyncExecutionWatcher:
+        """A watcher that waits on many executions with one ListExecutions per tick."""
+        from flyte_bridge.watcher import AsyncExecutionWatcher
+
+        return AsyncExecutionWatcher(self)
+
+    # Managing -------------------------------------------------------------------------------
+
+    async def terminate(self, execution: ExecutionLike, cause: str = "") -> TerminateResult:
+        """Aborts an execution. One that has already ended is not an error: the result says
+        ``already_terminal=True`` with its phase."""
+        return await self._run(self._terminate_op(execution, cause))
+
+    async def relaunch(
+        self, execution: ExecutionLike, name: str | None = None, overwrite_cache: bool = False
+    ) -> Execution:
+        """Runs the execution again with the same inputs, under ``name`` (or a new name)."""
+        return await self._run(self._relaunch_op(execution, name, overwrite_cache))
+
+    async def recover(self, execution: ExecutionLike, name: str | None = None) -> Execution:
+        """Re-runs a failed execution, reusing the outputs of the nodes that succeeded."""
+        return await self._run(self._recover_op(execution, name))
+
+    async def list_signals(self, execution: ExecutionLike) -> list[Signal]:
+        """Every signal of the execution (every page). A gate's signal exists only once the
+        workflow has reached the gate."""
+        return await self._run(self._list_signals_op(execution))
+
+    async def approve(
+        self, execution: ExecutionLike, signal_id: str, wait_for_gate: float | None = None
+    ) -> Signal:
+        """Approves an approve gate (sets its BOOLEAN signal to true).
+
+        Args:
+            wait_for_gate: Seconds to wait for the gate to be reached; without it a gate not
+                reached yet raises FlyteNotReadyError.
+
+        Raises:
+            FlyteNotReadyError: The gate has not been reached (and no or too short a wait).
+            FlyteNotFoundError: No gate of the workflow has this signal id, or the execution
+                ended without reaching it.
+        """
+        return await self._run(
+            self._set_signal_op(execution, signal_id, True, wait_for_gate, "approve")
+        )
+
+    async def reject(
+        self, execution: ExecutionLike, signal_id: str, wait_for_gate: float | None = None
+    ) -> Signal:
+        """Rejects an approve gate (sets its signal to false); see :meth:`approve`."""
+        return await self._run(
+            self._set_signal_op(execution, signal_id, False, wait_for_gate, "reject")
+        )
+
+    async def set_input(
+        self,
+        execution: ExecutionLike,
+        signal_id: str,
+        value: Any,
+        wait_for_gate: float | None = None,
+    ) -> Signal:
+        """Gives a wait-for-input gate its value, converted to the signal's declared type.
+
+        Raises:
+            FlyteInvalidInputError: The value does not fit the declared type (checked before
+                any SetSignal is sent).
+            FlyteNotReadyError, FlyteNotFoundError: As for :meth:`approve`.
+        """
+        return await self._run(
+            self._set_signal_op(execution, signal_id, value, wait_for_gate, "set")
+        )
+
+    async def launch(
+        self,
+        launch_plan: Any = None,
+        *,
+        task: Any = None,
+        version: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        envs: Mapping[str, str] | None = None,
+        tags: list[str] | None = None,
+        max_parallelism: int | None = None,
+        raw_output_prefix: str | None = None,
+        service_account: str | None = None,
+        overwrite_cache: bool = False,
+    ) -> Execution:
+        """Launches a launch plan (or a single task) and returns the new execution.
+
+        Without ``version`` the active launch plan (else the newest) or the newest task is used.
+        Inputs are converted against the launch plan's expected inputs before anything is
+        uploaded or created: defaults are filled, and unknown, fixed or missing names and values
+        of the wrong type are all reported in one FlyteInvalidInputError. Local files and
+        directories given for blob inputs are uploaded through the data proxy.
+
+        Without ``name`` the client chooses one, so a retried create never duplicates the run.
+        If ``name`` is taken by an execution of the same entity with the same inputs, that
+        execution is returned (whatever its phase); otherwise FlyteConflictError.
+        """
+        return await self._run(
+            self._launch_op(
+                launch_plan,
+                task,
+                version,
+                inputs,
+                name,
+                project,
+                domain,
+                dict(
+                    labels=labels,
+                    annotations=annotations,
+                    envs=envs,
+                    tags=tags,
+                    max_parallelism=max_parallelism,
+                    raw_output_prefix=raw_output_prefix,
+                    service_account=service_account,
+                    overwrite_cache=overwrite_cache,
+                ),
+            )
+        )
+
+    async def launch_backfill(
+        self,
+        launch_plan: Any,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        version: str | None = None,
+        parallel: bool = False,
+        failure_policy: str = "fail_fast",
+        dry_run: bool = False,
+        name: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+    ) -> BackfillResult:
+        """Runs a scheduled launch plan once per schedule tick in ``[start, end]`` (both ends
+        included) as one generated workflow; ``dry_run`` only plans it.
+
+        Returns:
+            ``.plan`` (the tick datetimes) and ``.execution`` (None on a dry run).
+        """
+        return await self._run(
+            self._backfill_op(
+                launch_plan,
+                start,
+                end,
+                version,
+                parallel,
+                failure_policy,
+                dry_run,
+                name,
+                project,
+                domain,
+            )
+        )
+
+    async def execution_metrics(self, execution: ExecutionLike, depth: int = 10) -> ExecutionSpan:
+        """The execution's timing spans (GetExecutionMetrics), ``depth`` levels deep."""
+        return await self._run(self._metrics_op(execution, depth))
+
+    async def download(self, value: Any, to: str | Path) -> Path:
+        """Writes a file, directory, dataset or outputs dict below ``to``; see
+        :func:`flyte_bridge.download.download_op`."""
+        return await self._run(self._download_op(value, to))

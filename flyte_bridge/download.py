@@ -1,0 +1,209 @@
+"""Moving data between Flyte's storage and local files.
+
+Reads and downloads go through data-proxy signed links when the server offers them, so no cloud
+SDK or storage credential is needed; a URI the data proxy cannot sign is read directly with
+fsspec (``file://``, or ``s3://``/``gs://`` with the matching fsspec package and the caller's
+own credentials). Uploads (local files given as launch inputs) go to data-proxy signed URLs.
+
+Directories (multipart blobs) are listed and copied with fsspec: the data proxy signs single
+objects only and cannot list a prefix, so downloading a directory needs direct read access to
+its storage.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import shutil
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from flyteidl.service import dataproxy_pb2
+from google.protobuf import duration_pb2
+
+from flyte_bridge._runtime import Blocking, Call, Op
+from flyte_bridge.errors import FlyteBridgeError, FlyteDataError, FlyteInvalidInputError
+
+logger = logging.getLogger(__name__)
+
+HTTP_TIMEOUT = 300.0
+"""Seconds an HTTP transfer to or from a signed URL may take."""
+
+_CHUNK = 1 << 20
+
+
+def read_url(url: str) -> bytes:
+    """The bytes at an HTTP(S) URL or any URI fsspec can open."""
+    try:
+        if url.startswith(("http://", "https://")):
+            with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
+                return response.read()
+        import fsspec
+
+        with fsspec.open(url, "rb") as stream:
+            return stream.read()
+    except Exception as error:  # noqa: BLE001 - every storage failure is reported the same way
+        raise FlyteDataError(f"cannot read {url}: {error}", subject=url) from error
+
+
+def file_md5(path: Path) -> bytes:
+    """The MD5 digest of a file (the data proxy's content check), read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def put_file(signed_url: str, path: Path, md5: bytes, headers: dict[str, str]) -> None:
+    """Uploads a file to a signed URL (HTTP PUT), or copies it for a ``file://`` one."""
+    if not signed_url.startswith(("http://", "https://")):
+        import fsspec
+
+        with open(path, "rb") as source, fsspec.open(signed_url, "wb") as target:
+            shutil.copyfileobj(source, target, _CHUNK)
+        return
+    all_headers = {
+        "Content-Length": str(path.stat().st_size),
+        "Content-MD5": base64.b64encode(md5).decode(),
+        **headers,
+    }
+    if signed_url.startswith("abfs"):
+        all_headers["x-ms-blob-type"] = "BlockBlob"
+    with open(path, "rb") as stream:
+        request = urllib.request.Request(  # noqa: S310 - a signed URL from the data proxy
+            signed_url, data=stream, method="PUT", headers=all_headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
+                if response.status not in (200, 201):
+                    raise FlyteDataError(
+                        f"upload of {path} answered HTTP {response.status}", subject=str(path)
+                    )
+        except FlyteDataError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise FlyteDataError(f"upload of {path} failed: {error}", subject=str(path)) from error
+
+
+def _copy_url(url: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if url.startswith(("http://", "https://")):
+            with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
+                with open(target, "wb") as stream:
+                    shutil.copyfileobj(response, stream, _CHUNK)
+            return
+        import fsspec
+
+        with fsspec.open(url, "rb") as source, open(target, "wb") as stream:
+            shutil.copyfileobj(source, stream, _CHUNK)
+    except Exception as error:  # noqa: BLE001
+        raise FlyteDataError(f"cannot download {url}: {error}", subject=url) from error
+
+
+def _copy_tree(uri: str, target: Path) -> None:
+    import fsspec
+
+    try:
+        filesystem, root = fsspec.core.url_to_fs(uri)
+        target.mkdir(parents=True, exist_ok=True)
+        for path in filesystem.find(root):
+            relative = path[len(root.rstrip("/")) :].lstrip("/")
+            destination = target / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            filesystem.get_file(path, str(destination))
+    except Exception as error:  # noqa: BLE001
+        raise FlyteDataError(
+            f"cannot download the directory {uri}: {error}; directories are copied with fsspec "
+            "and need read access to their storage",
+            subject=uri,
+        ) from error
+
+
+def _signed_link_op(uri: str) -> Op[str]:
+    """A signed HTTP link for a native URI, or the URI itself when the data proxy has none."""
+    if uri.startswith(("http://", "https://")):
+        return uri
+    try:
+        response = yield Call(
+            "dataproxy",
+            "CreateDownloadLocation",
+            dataproxy_pb2.CreateDownloadLocationRequest(
+                native_url=uri, expires_in=duration_pb2.Duration(seconds=3600)
+            ),
+        )
+    except FlyteBridgeError as error:
+        logger.debug("no signed link for %s (%s); reading it directly", uri, error)
+        return uri
+    return response.signed_url or uri
+
+
+def download_op(value: Any, to: Path, top: bool = True) -> Op[Path]:
+    """Writes ``value`` below ``to`` and returns the written path.
+
+    ``value`` may be a ``BlobRef`` (file or directory), a ``StructuredDatasetRef`` or a
+    ``SchemaRef`` (written as a directory of its files), a ``PickledRef`` (the raw pickle, never
+    loaded), a URI string, a dict of inputs or outputs (one entry per name), a list or dict
+    holding references (one entry per index or key), or a plain value such as a decoded record
+    (written as ``<to>.json``).
+    """
+    from flyte_bridge import literals
+
+    if (isinstance(value, dict) and top) or (
+        isinstance(value, (dict, list)) and _holds_references(value)
+    ):
+        to.mkdir(parents=True, exist_ok=True)
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            yield from download_op(item, to / str(key), top=False)
+        return to
+
+    if isinstance(value, literals.BlobRef):
+        uri, directory = value.uri, value.multipart
+    elif isinstance(value, (literals.StructuredDatasetRef, literals.SchemaRef)):
+        uri, directory = value.uri, True
+    elif isinstance(value, literals.PickledRef):
+        uri, directory = value.uri, False
+    elif isinstance(value, str) and "://" in value:
+        uri, directory = value, value.endswith("/")
+    else:
+        yield Blocking(_write_json, (value, to))
+        return to.with_suffix(".json")
+
+    if directory:
+        yield Blocking(_copy_tree, (uri, to))
+        return to
+    link = yield from _signed_link_op(uri)
+    if to.is_dir():
+        to = to / uri.rstrip("/").rsplit("/", 1)[-1]
+    yield Blocking(_copy_url, (link, to))
+    return to
+
+
+def _holds_references(value: Any) -> bool:
+    """Whether a list or dict holds a file, directory or dataset somewhere inside."""
+    from flyte_bridge import literals
+
+    if isinstance(value, literals.References):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_references(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_references(v) for v in value)
+    return False
+
+
+def _write_json(value: Any, to: Path) -> None:
+    target = to.with_suffix(".json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        text = json.dumps(value, default=str, indent=2, sort_keys=True)
+    except (TypeError, ValueError) as error:
+        raise FlyteInvalidInputError(
+            f"cannot write {type(value).__name__} as JSON: {error}"
+        ) from error
+    target.write_text(text)

@@ -1,0 +1,98 @@
+"""wait(): bounded by its timeout whatever the server does (C05, C06, C10).
+
+These run against the scripted AdminService of conftest, which can stop answering or report a
+phase the client does not know; the sandbox cannot (yet).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from flyteidl.core.execution_pb2 import WorkflowExecution
+
+from flyte_bridge import _ops
+from flyte_bridge.errors import FlyteServerError, FlyteTimeoutError
+from flyte_bridge.models import WorkflowPhase
+
+RUNNING = WorkflowExecution.RUNNING
+SUCCEEDED = WorkflowExecution.SUCCEEDED
+ID = "flytesnacks/development/{}"
+
+
+def test_wait_polls_only_get_execution_until_terminal(scripted_client):
+    admin, client = scripted_client
+    admin.script["e1"] = [RUNNING, RUNNING, RUNNING, SUCCEEDED]
+
+    execution = client.wait(ID.format("e1"), timeout=30, poll_interval=0.05)
+
+    assert execution.phase is WorkflowPhase.SUCCEEDED
+    assert dict(admin.calls) == {"GetExecution": 4}
+
+
+def test_wait_reports_each_phase_change_once(scripted_client):
+    admin, client = scripted_client
+    admin.script["e2"] = [WorkflowExecution.QUEUED, RUNNING, RUNNING, SUCCEEDED]
+    seen = []
+
+    client.wait(ID.format("e2"), timeout=30, poll_interval=0.05, on_update=seen.append)
+
+    assert [e.phase.name for e in seen] == ["QUEUED", "RUNNING", "SUCCEEDED"]
+
+
+def test_wait_ends_within_timeout_plus_one_deadline_when_server_stops_answering(scripted_client):
+    admin, client = scripted_client
+    admin.script["e3"] = [RUNNING, RUNNING, admin.HANG]
+    started = time.monotonic()
+
+    with pytest.raises(FlyteTimeoutError) as caught:
+        client.wait(ID.format("e3"), timeout=3.0, poll_interval=0.2)
+
+    elapsed = time.monotonic() - started
+    assert 3.0 <= elapsed < 3.0 + 2.0 + 1.0  # timeout + one RPC deadline (2 s) + slack
+    assert "flytesnacks/development/e3" in str(caught.value)
+    assert "RUNNING" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "phase, successful",
+    [("SUCCEEDED", True), ("FAILED", False), ("ABORTED", False), ("TIMED_OUT", False)],
+)
+def test_wait_returns_on_every_terminal_phase(scripted_client, phase, successful):
+    admin, client = scripted_client
+    admin.script["e4"] = [RUNNING, WorkflowExecution.Phase.Value(phase)]
+
+    execution = client.wait(ID.format("e4"), timeout=30, poll_interval=0.01)
+
+    assert execution.phase.name == phase
+    assert execution.is_done
+    assert execution.is_successful is successful
+
+
+def test_wait_keeps_polling_transient_phases_until_timeout_naming_the_phase(scripted_client):
+    admin, client = scripted_client
+    admin.script["e5"] = [WorkflowExecution.UNDEFINED]
+
+    with pytest.raises(FlyteTimeoutError, match="last phase UNDEFINED"):
+        client.wait(ID.format("e5"), timeout=1.0, poll_interval=0.1)
+
+    assert admin.calls["GetExecution"] >= 5
+
+
+def test_wait_gives_up_on_a_phase_it_does_not_know(scripted_client, monkeypatch):
+    admin, client = scripted_client
+    admin.script["e6"] = [99]
+    monkeypatch.setattr(_ops, "UNKNOWN_PHASE_GRACE", 0.3)
+
+    with pytest.raises(FlyteServerError, match="phase 99"):
+        client.wait(ID.format("e6"), timeout=None, poll_interval=0.05)
+
+
+def test_wait_lists_no_node_executions_while_polling(scripted_client):
+    admin, client = scripted_client
+    admin.script["e7"] = [RUNNING] * 5 + [SUCCEEDED]
+
+    client.wait(ID.format("e7"), timeout=30, poll_interval=0.01, sync_nodes=False)
+
+    assert "ListNodeExecutions" not in admin.calls
+    assert admin.calls["GetExecution"] == 6
