@@ -1,0 +1,341 @@
+"""Runs one attempt of a flytekit Python task as a local subprocess, as a propeller pod would.
+
+The task template's container args are rendered (``{{.input}}``, ``{{.outputPrefix}}``, ...),
+the process gets propeller's environment, and what it leaves behind (``outputs.pb``,
+``error.pb``, ``futures.pb``) is turned into an :class:`AttemptOutcome`.
+
+``pyflyte-fast-execute`` is not run as such: it would download and unpack the code tarball on
+every attempt and then start a second interpreter. The runner unpacks each tarball once into a
+shared code directory and starts the wrapped ``pyflyte-execute`` directly with the arguments and
+``PYTHONPATH`` that ``pyflyte-fast-execute`` would have given it. Deviation from propeller: the
+unpacked code is shared by every attempt that uses the same tarball, and the task's working
+directory is a fresh scratch directory rather than the directory the code was unpacked into.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import logging
+import os
+import re
+import signal
+import subprocess
+import tarfile
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import urlparse
+
+from flyteidl.core import errors_pb2, execution_pb2, literals_pb2, tasks_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from flyte_bridge.sandbox.storage import DataStore
+
+logger = logging.getLogger(__name__)
+
+PYTHON_ENTRYPOINTS = ("pyflyte-fast-execute", "pyflyte-execute")
+_TEMPLATE_VARIABLE = re.compile(r"\{\{\s*[.$]\s*([A-Za-z_][\w.]*)\s*\}\}")
+_LOG_TAIL_BYTES = 2000
+
+
+class OutcomeKind(enum.Enum):
+    """How an attempt ended, as the engine classifies it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DYNAMIC = "dynamic"
+
+
+@dataclasses.dataclass(frozen=True)
+class AttemptPaths:
+    """Where one attempt reads and writes its data."""
+
+    inputs_uri: str
+    input_prefix: str
+    output_prefix: str
+    raw_output_prefix: str
+    previous_checkpoint: str | None
+    scratch_dir: Path
+    log_path: Path
+
+    @property
+    def checkpoint_prefix(self) -> str:
+        return f"{self.raw_output_prefix}/_flytecheckpoints"
+
+
+@dataclasses.dataclass(frozen=True)
+class AttemptOutcome:
+    """The engine's reading of a finished attempt."""
+
+    kind: OutcomeKind
+    output_uri: str | None = None
+    deck_uri: str | None = None
+    futures_uri: str | None = None
+    error: execution_pb2.ExecutionError | None = None
+    retryable: bool = False
+
+    @property
+    def is_system_error(self) -> bool:
+        return self.error is not None and self.error.kind == execution_pb2.ExecutionError.SYSTEM
+
+
+def is_python_task(template: tasks_pb2.TaskTemplate) -> bool:
+    """Whether the template is a flytekit Python task (its container runs pyflyte-execute)."""
+    if not template.HasField("container"):
+        return False
+    argv = list(template.container.command) + list(template.container.args)
+    return bool(argv) and argv[0] in PYTHON_ENTRYPOINTS
+
+
+def render_args(
+    args: Sequence[str], paths: AttemptPaths, inputs: literals_pb2.LiteralMap | None = None
+) -> list[str]:
+    """Substitutes propeller's template variables in the container args (case-insensitive)."""
+    values = {
+        "input": paths.inputs_uri,
+        "inputprefix": paths.input_prefix,
+        "outputprefix": paths.output_prefix,
+        "rawoutputdataprefix": paths.raw_output_prefix,
+        "checkpointoutputprefix": paths.checkpoint_prefix,
+        "prevcheckpointprefix": paths.previous_checkpoint or '""',
+        "perretryuniquekey": hashlib.sha1(paths.output_prefix.encode()).hexdigest()[:20],
+        "namespace": "flyte-bridge-sandbox",
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.lower().startswith("inputs.") and inputs is not None:
+            literal = inputs.literals.get(name.split(".", 1)[1])
+            if literal is not None and literal.scalar.HasField("primitive"):
+                primitive = literal.scalar.primitive
+                return str(getattr(primitive, primitive.WhichOneof("value")))
+        return values.get(name.lower(), match.group(0))
+
+    return [_TEMPLATE_VARIABLE.sub(replace, arg) for arg in args]
+
+
+class CodeCache:
+    """Unpacks each fast-registration tarball once, into a directory named by its URI."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def directory(self, store: DataStore, distribution_uri: str) -> Path:
+        """The directory holding the unpacked code of ``distribution_uri``."""
+        key = hashlib.sha256(distribution_uri.encode()).hexdigest()[:32]
+        target = self._root / key
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            if target.is_dir():
+                return target
+            staging = self._root / f".{key}.{os.getpid()}.{threading.get_ident()}"
+            staging.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(store.local_path(distribution_uri), "r:*") as archive:
+                archive.extractall(staging, filter="data")
+            os.replace(staging, target)
+            return target
+
+
+def fast_execute_argv(
+    argv: Sequence[str], store: DataStore, code_cache: CodeCache
+) -> tuple[list[str], Path | None]:
+    """Turns a ``pyflyte-fast-execute ... -- pyflyte-execute ...`` command into its inner command.
+
+    Returns the command to run and the code directory to put on ``PYTHONPATH``. A command that is
+    not a fast-execute one, or whose tarball is not in the local store, is returned unchanged.
+    """
+    if not argv or argv[0] != "pyflyte-fast-execute" or "--" not in argv:
+        return list(argv), None
+    separator = argv.index("--")
+    outer, inner = list(argv[1:separator]), list(argv[separator + 1 :])
+    distribution = _option_value(outer, "--additional-distribution")
+    if not distribution or urlparse(distribution).scheme not in ("", "file"):
+        return list(argv), None
+    if not store.exists(distribution):
+        return list(argv), None
+    code_dir = code_cache.directory(store, distribution)
+    command: list[str] = []
+    for arg in inner:
+        if arg == "--resolver":
+            command += ["--dynamic-addl-distro", distribution, "--dynamic-dest-dir", str(code_dir)]
+        command.append(arg)
+    return command, code_dir
+
+
+def _option_value(args: Sequence[str], name: str) -> str | None:
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def task_environment(
+    base: Mapping[str, str],
+    *,
+    python_bin_dir: Path,
+    code_dir: Path | None,
+    extra: Mapping[str, str],
+) -> dict[str, str]:
+    """The environment of a task process: the server's minus Flyte settings, plus propeller's."""
+    env = {
+        key: value
+        for key, value in base.items()
+        if not key.startswith(("FLYTE_", "_F_", "PYTEST_", "COV_CORE_"))
+    }
+    env["PATH"] = os.pathsep.join(filter(None, [str(python_bin_dir), env.get("PATH", "")]))
+    env.update(extra)
+    if code_dir is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(code_dir)]))
+    return env
+
+
+class TaskProcess:
+    """A running task process in its own process group, with its output captured in a log file."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path, log_path: Path):
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        cwd.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            self._popen = subprocess.Popen(
+                list(argv),
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = self._popen.pid
+
+    def wait(self, timeout: float | None) -> int | None:
+        """The exit code, or None if the process is still running after ``timeout`` seconds."""
+        try:
+            return self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill_group(self, grace_seconds: float) -> None:
+        """SIGTERM to the whole process group, then SIGKILL if it is still alive after the grace."""
+        if self._popen.poll() is not None:
+            self._signal_group(signal.SIGKILL)
+            return
+        self._signal_group(signal.SIGTERM)
+        if self.wait(grace_seconds) is None:
+            self._signal_group(signal.SIGKILL)
+            self._popen.wait()
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def read_outcome(
+    store: DataStore,
+    paths: AttemptPaths,
+    *,
+    exit_code: int,
+    has_outputs: bool,
+    max_output_bytes: int = 10 * 1024 * 1024,
+) -> AttemptOutcome:
+    """Interprets what a finished task process left in its output prefix (propeller's rules)."""
+    error_uri = f"{paths.output_prefix}/error.pb"
+    outputs_uri = f"{paths.output_prefix}/outputs.pb"
+    futures_uri = f"{paths.output_prefix}/futures.pb"
+    deck_uri = f"{paths.output_prefix}/deck.html"
+    deck = deck_uri if store.exists(deck_uri) else None
+
+    if store.exists(error_uri):
+        return _outcome_from_error_document(store, error_uri)
+    if store.exists(futures_uri):
+        return AttemptOutcome(OutcomeKind.DYNAMIC, futures_uri=futures_uri, deck_uri=deck)
+    if exit_code != 0:
+        return AttemptOutcome(
+            OutcomeKind.FAILED,
+            error=make_error(
+                "ProcessExited",
+                f"task process exited with code {exit_code}; last output:\n"
+                f"{log_tail(paths.log_path)}",
+                execution_pb2.ExecutionError.SYSTEM,
+            ),
+            retryable=True,
+        )
+    if store.exists(outputs_uri):
+        if store.local_path(outputs_uri).stat().st_size > max_output_bytes:
+            return AttemptOutcome(
+                OutcomeKind.FAILED,
+                error=make_error(
+                    "OutputSizeExceeded",
+                    f"outputs.pb is larger than {max_output_bytes} bytes",
+                    execution_pb2.ExecutionError.USER,
+                ),
+            )
+        return AttemptOutcome(OutcomeKind.SUCCEEDED, output_uri=outputs_uri, deck_uri=deck)
+    if has_outputs:
+        return AttemptOutcome(
+            OutcomeKind.FAILED,
+            error=make_error(
+                "OutputsNotFound",
+                "Outputs not generated by task execution",
+                execution_pb2.ExecutionError.USER,
+            ),
+            retryable=True,
+        )
+    return AttemptOutcome(OutcomeKind.SUCCEEDED, deck_uri=deck)
+
+
+def _outcome_from_error_document(store: DataStore, error_uri: str) -> AttemptOutcome:
+    try:
+        document = store.read_proto(error_uri, errors_pb2.ErrorDocument)
+    except Exception:  # noqa: BLE001 - any unreadable document is the same engine error
+        return AttemptOutcome(
+            OutcomeKind.FAILED,
+            error=make_error(
+                "ErrorFileBadFormat",
+                f"could not read the error document {error_uri}",
+                execution_pb2.ExecutionError.SYSTEM,
+            ),
+            retryable=True,
+        )
+    container_error = document.error
+    error = execution_pb2.ExecutionError(
+        code=container_error.code,
+        message=container_error.message,
+        error_uri=error_uri,
+        kind=container_error.origin,
+        worker=container_error.worker,
+    )
+    if container_error.HasField("timestamp"):
+        error.timestamp.CopyFrom(container_error.timestamp)
+    return AttemptOutcome(
+        OutcomeKind.FAILED,
+        error=error,
+        retryable=container_error.kind == errors_pb2.ContainerError.RECOVERABLE,
+    )
+
+
+def make_error(code: str, message: str, kind: int) -> execution_pb2.ExecutionError:
+    """An ExecutionError stamped with the current time."""
+    timestamp = Timestamp()
+    timestamp.GetCurrentTime()
+    return execution_pb2.ExecutionError(code=code, message=message, kind=kind, timestamp=timestamp)
+
+
+def log_tail(path: Path) -> str:
+    """The last couple of kilobytes of a log file, or an empty string."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - _LOG_TAIL_BYTES))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""

@@ -1,0 +1,344 @@
+"""Unit tests of the local executor, driven through an in-memory control plane.
+
+The end-to-end tests go through the real gRPC server; these check the executor's event stream
+directly (phases, ordering, ids) for each node kind, fast enough to run on every change.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+from flyteidl.admin import execution_pb2 as admin_execution_pb2
+from flyteidl.core import compiler_pb2, execution_pb2, identifier_pb2, literals_pb2, types_pb2
+from flyteidl.event import event_pb2
+
+from flyte_bridge.literals import python_to_literal_map, to_literal
+from flyte_bridge.sandbox.compiler import Compiler
+from flyte_bridge.sandbox.executor import LocalExecutor, child_execution_name, child_node_id
+from flyte_bridge.sandbox.storage import DataStore
+
+FLOAT = types_pb2.LiteralType(simple=types_pb2.FLOAT)
+BOOLEAN = types_pb2.LiteralType(simple=types_pb2.BOOLEAN)
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "flyte"
+WorkflowPhase = execution_pb2.WorkflowExecution.Phase
+NodePhase = execution_pb2.NodeExecution.Phase
+TaskPhase = execution_pb2.TaskExecution.Phase
+
+
+def serialize(module_name: str, entity_name: str) -> dict[str, object]:
+    """Serializes a flytekit entity of the examples into its registration protos."""
+    from flytekit.configuration import ImageConfig, SerializationSettings
+    from flytekit.tools.translator import get_serializable
+
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    module = importlib.import_module(module_name)
+    settings = SerializationSettings(
+        image_config=ImageConfig.auto_default_image(),
+        project="flytesnacks",
+        domain="development",
+        version="v1",
+    )
+    entities: OrderedDict = OrderedDict()
+    get_serializable(entities, settings, getattr(module, entity_name))
+    found: dict[str, object] = {"tasks": {}, "workflows": {}, "launch_plans": {}}
+    for model in entities.values():
+        proto = model.to_flyte_idl()
+        kind = type(proto).__name__
+        if kind == "TaskSpec":
+            found["tasks"][proto.template.id.name] = proto.template
+        elif kind == "WorkflowSpec":
+            found["workflows"][proto.template.id.name] = proto
+        elif kind == "LaunchPlan":
+            found["launch_plans"][proto.id.name] = proto
+    return found
+
+
+class FakeControlPlane:
+    """Records events and answers the executor's questions as the admin side would."""
+
+    def __init__(self, store: DataStore) -> None:
+        self.store = store
+        self.engine: LocalExecutor | None = None
+        self.workflow_events: dict[str, list[event_pb2.WorkflowExecutionEvent]] = {}
+        self.node_events: list[event_pb2.NodeExecutionEvent] = []
+        self.task_events: list[event_pb2.TaskExecutionEvent] = []
+        self.signals: dict[tuple[str, str], literals_pb2.Literal | None] = {}
+        self.closures: dict[str, compiler_pb2.CompiledWorkflowClosure] = {}
+        self.done = threading.Condition()
+
+    def record_workflow_event(self, event: event_pb2.WorkflowExecutionEvent) -> None:
+        with self.done:
+            self.workflow_events.setdefault(event.execution_id.name, []).append(event)
+            self.done.notify_all()
+        if event.phase in (WorkflowPhase.SUCCEEDED, WorkflowPhase.FAILED, WorkflowPhase.ABORTED):
+            self.engine.notify_execution_done(event.execution_id)
+
+    def record_node_event(self, event: event_pb2.NodeExecutionEvent) -> None:
+        with self.done:
+            self.node_events.append(event)
+            self.done.notify_all()
+
+    def record_task_event(self, event: event_pb2.TaskExecutionEvent) -> None:
+        with self.done:
+            self.task_events.append(event)
+            self.done.notify_all()
+
+    def get_or_create_signal(self, signal_id, signal_type):
+        with self.done:
+            value = self.signals.setdefault(
+                (signal_id.execution_id.name, signal_id.signal_id), None
+            )
+            self.done.notify_all()
+            return value
+
+    def set_signal(self, execution: str, signal: str, value: literals_pb2.Literal) -> None:
+        with self.done:
+            self.signals[(execution, signal)] = value
+        self.engine.notify_signal_set(
+            identifier_pb2.SignalIdentifier(signal_id=signal, execution_id=execution_id(execution))
+        )
+
+    def create_child_execution(self, launch_plan_id, inputs, parent_node_execution, name):
+        child = execution_id(name)
+        spec = admin_execution_pb2.ExecutionSpec(launch_plan=launch_plan_id)
+        spec.metadata.parent_node_execution.CopyFrom(parent_node_execution)
+        self.engine.start(child, self.closures[launch_plan_id.name], inputs, spec)
+        return child
+
+    def get_execution(self, execution):
+        events = self.workflow_events.get(execution.name, [])
+        result = admin_execution_pb2.Execution(id=execution)
+        if events:
+            result.closure.phase = events[-1].phase
+            if events[-1].output_uri:
+                result.closure.outputs.uri = events[-1].output_uri
+            if events[-1].HasField("error"):
+                result.closure.error.CopyFrom(events[-1].error)
+        return result
+
+    def terminate_execution(self, execution, cause):
+        self.engine.abort(execution, cause)
+
+    def wait_for(self, predicate, timeout: float = 60.0):
+        with self.done:
+            assert self.done.wait_for(predicate, timeout), "timed out waiting for the engine"
+
+    def phases(self, name: str) -> list[int]:
+        return [event.phase for event in self.workflow_events.get(name, [])]
+
+    def node_phases(self, name: str, node_id: str) -> list[int]:
+        return [
+            e.phase
+            for e in self.node_events
+            if e.id.execution_id.name == name and e.id.node_id == node_id
+        ]
+
+    def wait_terminal(self, name: str, timeout: float = 60.0) -> int:
+        terminal = (WorkflowPhase.SUCCEEDED, WorkflowPhase.FAILED, WorkflowPhase.ABORTED)
+        self.wait_for(lambda: any(p in terminal for p in self.phases(name)), timeout)
+        return self.phases(name)[-1]
+
+
+def execution_id(name: str) -> identifier_pb2.WorkflowExecutionIdentifier:
+    return identifier_pb2.WorkflowExecutionIdentifier(
+        project="flytesnacks", domain="development", name=name
+    )
+
+
+def compile_workflow(module_name: str, workflow_name: str) -> compiler_pb2.CompiledWorkflowClosure:
+    found = serialize(module_name, workflow_name)
+    tasks = found["tasks"]
+    workflows = found["workflows"]
+    spec = workflows[f"{module_name}.{workflow_name}"]
+    compiler = Compiler(
+        get_task=lambda identifier: tasks[identifier.name],
+        check_launch_plan=lambda identifier: None,
+        get_workflow=lambda identifier: (
+            workflows[identifier.name].template if identifier.name in workflows else None
+        ),
+    )
+    return compiler.compile(spec.template, list(spec.sub_workflows))
+
+
+@pytest.fixture
+def plane(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLES))
+    store = DataStore(tmp_path / "store")
+    control_plane = FakeControlPlane(store)
+    engine = LocalExecutor(control_plane, store, sys.executable, kill_grace_seconds=1.0)
+    control_plane.engine = engine
+    yield control_plane
+    engine.shutdown()
+
+
+def outputs(plane: FakeControlPlane, name: str) -> literals_pb2.LiteralMap:
+    uri = plane.workflow_events[name][-1].output_uri
+    return plane.store.read_proto(uri, literals_pb2.LiteralMap)
+
+
+def start(plane, execution, module, workflow, spec=None, **inputs):
+    closure = compile_workflow(module, workflow)
+    plane.engine.start(
+        execution_id(execution),
+        closure,
+        python_to_literal_map(inputs, closure.primary.template.interface.inputs),
+        spec or admin_execution_pb2.ExecutionSpec(),
+    )
+    return closure
+
+
+def test_task_workflow_reports_propeller_event_sequence(plane):
+    start(plane, "hello1", "hello", "hello_wf", name="sandbox")
+
+    assert plane.wait_terminal("hello1") == WorkflowPhase.SUCCEEDED
+    assert plane.phases("hello1") == [
+        WorkflowPhase.RUNNING,
+        WorkflowPhase.SUCCEEDING,
+        WorkflowPhase.SUCCEEDED,
+    ]
+    assert outputs(plane, "hello1").literals["o0"].scalar.primitive.string_value == "hello sandbox"
+    assert plane.node_phases("hello1", "start-node") == [NodePhase.SUCCEEDED]
+    assert plane.node_phases("hello1", "n0") == [
+        NodePhase.QUEUED,
+        NodePhase.RUNNING,
+        NodePhase.SUCCEEDED,
+    ]
+    assert plane.node_phases("hello1", "end-node") == [NodePhase.QUEUED, NodePhase.SUCCEEDED]
+    task_phases = [e.phase for e in plane.task_events]
+    assert task_phases == [TaskPhase.QUEUED, TaskPhase.RUNNING, TaskPhase.SUCCEEDED]
+    log_uri = plane.task_events[-1].logs[0].uri
+    assert DataStore.local_path(log_uri).exists()
+
+
+def test_recoverable_failure_is_retried_as_a_new_attempt(plane):
+    start(plane, "retry1", "failures", "retry_wf", value=7)
+
+    assert plane.wait_terminal("retry1") == WorkflowPhase.SUCCEEDED
+    attempts = [
+        (e.retry_attempt, e.phase) for e in plane.task_events if e.phase >= TaskPhase.SUCCEEDED
+    ]
+    assert attempts == [(0, TaskPhase.FAILED), (1, TaskPhase.SUCCEEDED)]
+    assert plane.node_phases("retry1", "n0") == [
+        NodePhase.QUEUED,
+        NodePhase.RUNNING,
+        NodePhase.SUCCEEDED,
+    ]
+    assert outputs(plane, "retry1").literals["o0"].scalar.primitive.string_value == (
+        "value 7 after 1 retry"
+    )
+
+
+def test_user_error_fails_the_execution_with_the_task_error(plane):
+    start(plane, "fail1", "failures", "failing_wf", reason="boom")
+
+    assert plane.wait_terminal("fail1") == WorkflowPhase.FAILED
+    assert plane.phases("fail1") == [
+        WorkflowPhase.RUNNING,
+        WorkflowPhase.FAILING,
+        WorkflowPhase.FAILED,
+    ]
+    error = plane.workflow_events["fail1"][-1].error
+    assert error.code == "USER:RuntimeError"
+    assert "ValueError: boom" in error.message
+    assert len(plane.task_events) == 3
+
+
+def test_fail_after_executable_nodes_complete_lets_independent_nodes_finish(plane):
+    start(plane, "keep1", "failures", "keep_going_wf", seconds=1.0)
+
+    assert plane.wait_terminal("keep1") == WorkflowPhase.FAILED
+    assert plane.node_phases("keep1", "n1")[-1] == NodePhase.SUCCEEDED
+    assert plane.node_phases("keep1", "n0")[-1] == NodePhase.FAILED
+
+
+def test_branch_runs_the_chosen_case_as_a_child_of_the_branch_node(plane):
+    start(plane, "branch1", "branching", "branch_wf", x=-2)
+
+    assert plane.wait_terminal("branch1") == WorkflowPhase.SUCCEEDED
+    assert outputs(plane, "branch1").literals["o0"].scalar.primitive.string_value == (
+        "-2 is not positive"
+    )
+    child = [e for e in plane.node_events if e.parent_node_metadata.node_id == "n0"]
+    assert {e.id.node_id for e in child} == {child_node_id("n0", 0, "n1")}
+    assert {e.spec_node_id for e in child} == {"n1"}
+
+
+def test_subworkflow_and_launch_plan_nodes(plane):
+    plane.closures["square_launch_plan"] = compile_workflow("composition", "square_wf")
+    start(plane, "comp1", "composition", "composed_wf", x=3)
+
+    assert plane.wait_terminal("comp1") == WorkflowPhase.SUCCEEDED
+    assert outputs(plane, "comp1").literals["o0"].scalar.primitive.integer == 49
+    sub_children = {
+        e.id.node_id for e in plane.node_events if e.parent_node_metadata.node_id == "n0"
+    }
+    assert {"n0-0-start-node", "n0-0-n0", "n0-0-n1", "n0-0-end-node"} == sub_children
+    child_name = child_execution_name("comp1", "n1", 0)
+    assert plane.phases(child_name)[-1] == WorkflowPhase.SUCCEEDED
+    running = [
+        e for e in plane.node_events if e.id.node_id == "n1" and e.phase == NodePhase.RUNNING
+    ]
+    assert running[0].workflow_node_metadata.execution_id.name == child_name
+
+
+def test_gates_wait_for_approval_and_typed_input(plane):
+    start(plane, "gate1", "approvals", "approval_wf", version=1)
+    plane.wait_for(lambda: ("gate1", "review") in plane.signals)
+    plane.set_signal(
+        "gate1",
+        "review",
+        to_literal(True, BOOLEAN),
+    )
+    plane.wait_for(lambda: ("gate1", "rollout_percent") in plane.signals)
+    plane.set_signal("gate1", "rollout_percent", to_literal(25.0, FLOAT))
+
+    assert plane.wait_terminal("gate1") == WorkflowPhase.SUCCEEDED
+    assert outputs(plane, "gate1").literals["o0"].scalar.primitive.string_value == (
+        "release 2 at 25%"
+    )
+
+
+def test_reject_fails_the_execution(plane):
+    start(plane, "gate2", "approvals", "approval_wf", version=1)
+    plane.wait_for(lambda: ("gate2", "review") in plane.signals)
+    plane.set_signal(
+        "gate2",
+        "review",
+        to_literal(False, BOOLEAN),
+    )
+
+    assert plane.wait_terminal("gate2") == WorkflowPhase.FAILED
+    assert plane.workflow_events["gate2"][-1].error.code == "ReceivedRejectSignal"
+
+
+def test_abort_kills_the_task_process(plane):
+    start(plane, "sleep1", "long_sleep", "long_sleep_wf", seconds=600)
+    plane.wait_for(lambda: TaskPhase.RUNNING in [e.phase for e in plane.task_events])
+    attempt = next(iter(plane.engine._live_attempts))
+    plane.engine.abort(execution_id("sleep1"), "user asked")
+
+    assert plane.wait_terminal("sleep1") == WorkflowPhase.ABORTED
+    assert attempt.process.wait(0) is not None
+    assert plane.node_phases("sleep1", "n0")[-1] == NodePhase.ABORTED
+    assert plane.task_events[-1].phase == TaskPhase.ABORTED
+
+
+def test_unsupported_task_type_fails_instead_of_hanging(plane):
+    closure = compile_workflow("hello", "hello_wf")
+    closure.tasks[0].template.ClearField("container")
+    closure.tasks[0].template.type = "sql"
+    plane.engine.start(
+        execution_id("sql1"),
+        closure,
+        python_to_literal_map({"name": "x"}, closure.primary.template.interface.inputs),
+        admin_execution_pb2.ExecutionSpec(),
+    )
+
+    assert plane.wait_terminal("sql1") == WorkflowPhase.FAILED
+    assert plane.workflow_events["sql1"][-1].error.code == "PluginNotFound"
