@@ -331,7 +331,8 @@ class ClientConfig:
             FlyteConfigError: The file cannot be read or a value is malformed.
         """
         source = _ConfigSource.load(path)
-        values = _values_from_source(source)
+        # An auth override replaces the file's auth settings without them being checked.
+        values = _values_from_source(source, read_auth="auth" not in overrides)
         values.update(overrides)
         return cls(**values)
 
@@ -620,7 +621,7 @@ def _auth_mode(text: str | None, where: str) -> str | None:
     return _MODE_NAMES[key]
 
 
-def _values_from_source(source: _ConfigSource) -> dict[str, Any]:
+def _values_from_source(source: _ConfigSource, *, read_auth: bool = True) -> dict[str, Any]:
     values: dict[str, Any] = {}
 
     def put(name: str, value: Any) -> None:
@@ -642,7 +643,8 @@ def _values_from_source(source: _ConfigSource) -> dict[str, Any]:
             "proxy_command (%s) is not supported by flyte-bridge and is ignored",
             source.where(_PROXY_COMMAND),
         )
-    values["auth"] = _auth_from_source(source)
+    if read_auth:
+        values["auth"] = _auth_from_source(source)
     return values
 
 
