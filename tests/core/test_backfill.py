@@ -1,0 +1,357 @@
+"""Backfill planning: inclusive windows, every schedule kind, the kickoff input and the workflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from flyteidl.admin import launch_plan_pb2, schedule_pb2
+from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2, types_pb2
+from flyteidl.core import workflow_pb2 as core_workflow_pb2
+
+from flyte_bridge.backfill import (
+    cron_ticks,
+    fixed_rate_ticks,
+    kickoff_input,
+    parse_iso_duration,
+    plan_backfill,
+    schedule_ticks,
+)
+from flyte_bridge.errors import FlyteInvalidInputError
+
+UTC = dt.timezone.utc
+DATETIME = types_pb2.LiteralType(simple=types_pb2.DATETIME)
+INTEGER = types_pb2.LiteralType(simple=types_pb2.INTEGER)
+
+
+def at(day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2024, 1, day, hour, minute, tzinfo=UTC)
+
+
+def parameter(literal_type, default: literals_pb2.Literal | None = None) -> interface_pb2.Parameter:
+    param = interface_pb2.Parameter(
+        var=interface_pb2.Variable(type=literal_type), required=default is None
+    )
+    if default is not None:
+        param.default.CopyFrom(default)
+    return param
+
+
+def launch_plan(
+    schedule: schedule_pb2.Schedule | None = None,
+    inputs: dict[str, interface_pb2.Parameter] | None = None,
+    fixed: dict[str, literals_pb2.Literal] | None = None,
+    version: str = "v1",
+) -> launch_plan_pb2.LaunchPlan:
+    spec = launch_plan_pb2.LaunchPlanSpec(
+        default_inputs=interface_pb2.ParameterMap(parameters=inputs or {}),
+        fixed_inputs=literals_pb2.LiteralMap(literals=fixed or {}),
+    )
+    if schedule is not None:
+        spec.entity_metadata.schedule.CopyFrom(schedule)
+    lp_id = identifier_pb2.Identifier(
+        resource_type=identifier_pb2.LAUNCH_PLAN,
+        project="flytesnacks",
+        domain="development",
+        name="daily_etl",
+        version=version,
+    )
+    return launch_plan_pb2.LaunchPlan(id=lp_id, spec=spec)
+
+
+def daily(kickoff: str = "") -> schedule_pb2.Schedule:
+    return schedule_pb2.Schedule(
+        cron_schedule=schedule_pb2.CronSchedule(schedule="0 0 * * *"),
+        kickoff_time_input_arg=kickoff,
+    )
+
+
+# ------------------------------------------------------------------------------------ ticks
+
+
+def test_window_includes_ticks_at_both_ends():
+    assert cron_ticks("0 0 * * *", at(1), at(3)) == [at(1), at(2), at(3)]
+
+
+def test_window_ending_between_ticks_stops_at_the_last_tick_before_it():
+    assert cron_ticks("0 0 * * *", at(1, 0, 1), at(3, 23, 59)) == [at(2), at(3)]
+
+
+def test_single_instant_window_on_a_tick_holds_that_tick():
+    assert cron_ticks("*/5 * * * *", at(1, 0, 5), at(1, 0, 5)) == [at(1, 0, 5)]
+
+
+def test_naive_and_other_zone_datetimes_are_read_as_utc_instants():
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    ticks = cron_ticks(
+        "0 0 * * *", dt.datetime(2024, 1, 1, 2, 0, tzinfo=plus_two), dt.datetime(2024, 1, 2)
+    )
+    assert ticks == [at(1), at(2)]
+    assert all(tick.tzinfo is UTC for tick in ticks)
+
+
+def test_cron_offset_shifts_every_tick():
+    schedule = schedule_pb2.Schedule(
+        cron_schedule=schedule_pb2.CronSchedule(schedule="0 0 * * *", offset="PT1H30M")
+    )
+    assert schedule_ticks(schedule, at(1), at(3)) == [at(1, 1, 30), at(2, 1, 30)]
+
+
+def test_negative_offset_can_bring_a_tick_into_the_window():
+    schedule = schedule_pb2.Schedule(
+        cron_schedule=schedule_pb2.CronSchedule(schedule="0 0 * * *", offset="-P1D")
+    )
+    assert schedule_ticks(schedule, at(1), at(2)) == [at(1), at(2)]
+
+
+def test_cron_alias_is_accepted():
+    assert cron_ticks("@hourly", at(1), at(1, 2)) == [at(1, 0), at(1, 1), at(1, 2)]
+
+
+def test_legacy_cron_expression_in_aws_form_is_read():
+    schedule = schedule_pb2.Schedule(cron_expression="0 10 * * ? *")
+    assert schedule_ticks(schedule, at(1), at(2, 12)) == [at(1, 10), at(2, 10)]
+
+
+def test_legacy_aws_day_of_week_numbers_start_at_sunday_one():
+    schedule = schedule_pb2.Schedule(cron_expression="0 0 ? * 2 *")
+    assert schedule_ticks(schedule, at(1), at(14)) == [at(1), at(8)]
+    assert at(1).weekday() == 0
+
+
+def test_legacy_expression_with_a_year_is_refused():
+    with pytest.raises(FlyteInvalidInputError, match="year"):
+        schedule_ticks(schedule_pb2.Schedule(cron_expression="0 0 * * ? 2024"), at(1), at(2))
+
+
+def test_fixed_rate_ticks_start_at_the_window_start():
+    schedule = schedule_pb2.Schedule(rate=schedule_pb2.FixedRate(value=6, unit=schedule_pb2.HOUR))
+    assert schedule_ticks(schedule, at(1), at(2)) == [
+        at(1, 0),
+        at(1, 6),
+        at(1, 12),
+        at(1, 18),
+        at(2, 0),
+    ]
+
+
+def test_fixed_rate_ticks_follow_an_anchor_before_the_window():
+    ticks = fixed_rate_ticks(dt.timedelta(minutes=20), at(1, 1), at(1, 2), anchor=at(1, 0, 10))
+    assert ticks == [at(1, 1, 10), at(1, 1, 30), at(1, 1, 50)]
+
+
+def test_fixed_rate_ticks_follow_an_anchor_after_the_window_start():
+    ticks = fixed_rate_ticks(dt.timedelta(days=1), at(1), at(3), anchor=at(5, 12))
+    assert ticks == [at(1, 12), at(2, 12)]
+
+
+def test_zero_fixed_rate_is_refused():
+    schedule = schedule_pb2.Schedule(rate=schedule_pb2.FixedRate(value=0, unit=schedule_pb2.DAY))
+    with pytest.raises(FlyteInvalidInputError, match="positive"):
+        schedule_ticks(schedule, at(1), at(2))
+
+
+def test_reversed_window_is_refused():
+    with pytest.raises(FlyteInvalidInputError, match="starts after it ends"):
+        cron_ticks("0 0 * * *", at(3), at(1))
+
+
+def test_invalid_cron_expression_is_refused():
+    with pytest.raises(FlyteInvalidInputError, match="5-field cron"):
+        cron_ticks("every day", at(1), at(2))
+
+
+def test_too_many_ticks_are_refused():
+    with pytest.raises(FlyteInvalidInputError, match="more than 10 schedule ticks"):
+        cron_ticks("* * * * *", at(1), at(2), max_ticks=10)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("PT1H", dt.timedelta(hours=1)),
+        ("P1DT30M", dt.timedelta(days=1, minutes=30)),
+        ("-PT15S", dt.timedelta(seconds=-15)),
+        ("P2W", dt.timedelta(weeks=2)),
+        ("PT0.5S", dt.timedelta(milliseconds=500)),
+    ],
+)
+def test_iso_durations_are_parsed(text, expected):
+    assert parse_iso_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["P1M", "P1Y", "1h", "P", "PT"])
+def test_iso_durations_with_varying_length_or_other_shapes_are_refused(text):
+    with pytest.raises(FlyteInvalidInputError, match="ISO 8601"):
+        parse_iso_duration(text)
+
+
+# ------------------------------------------------------------------------------------ kickoff
+
+
+def test_kickoff_input_named_by_the_schedule_gets_each_tick():
+    plan = plan_backfill(
+        launch_plan(daily("kickoff_time"), {"kickoff_time": parameter(DATETIME)}), at(1), at(3)
+    )
+    stamps = [
+        node.inputs[0].binding.scalar.primitive.datetime.seconds for node in plan.workflow.nodes
+    ]
+    assert [node.inputs[0].var for node in plan.workflow.nodes] == ["kickoff_time"] * 3
+    assert stamps == [int(at(day).timestamp()) for day in (1, 2, 3)]
+
+
+def test_schedule_without_kickoff_input_binds_no_input():
+    plan = plan_backfill(launch_plan(daily(), {"x": parameter(INTEGER, _int(1))}), at(1), at(2))
+    assert all(len(node.inputs) == 0 for node in plan.workflow.nodes)
+
+
+def test_kickoff_input_missing_from_the_interface_is_refused_before_anything_runs():
+    with pytest.raises(FlyteInvalidInputError, match="'kickoff_time' is not an input.*run_date"):
+        plan_backfill(
+            launch_plan(daily("kickoff_time"), {"run_date": parameter(DATETIME)}), at(1), at(2)
+        )
+
+
+def test_fixed_kickoff_input_is_refused():
+    lp = launch_plan(daily("kickoff_time"), fixed={"kickoff_time": _int(1)})
+    with pytest.raises(FlyteInvalidInputError, match="fixed input"):
+        kickoff_input(lp)
+
+
+def test_kickoff_input_that_is_not_a_datetime_is_refused():
+    lp = launch_plan(daily("kickoff_time"), {"kickoff_time": parameter(INTEGER)})
+    with pytest.raises(FlyteInvalidInputError, match="does not take a datetime"):
+        kickoff_input(lp)
+
+
+def test_optional_datetime_kickoff_input_gets_a_tagged_union():
+    optional = types_pb2.LiteralType(
+        union_type=types_pb2.UnionType(
+            variants=[
+                types_pb2.LiteralType(
+                    simple=types_pb2.DATETIME, structure=types_pb2.TypeStructure(tag="datetime")
+                ),
+                types_pb2.LiteralType(
+                    simple=types_pb2.NONE, structure=types_pb2.TypeStructure(tag="none")
+                ),
+            ]
+        )
+    )
+    plan = plan_backfill(launch_plan(daily("t"), {"t": parameter(optional)}), at(1), at(1))
+    union = plan.workflow.nodes[0].inputs[0].binding.scalar.union
+    assert union.type.structure.tag == "datetime"
+    assert union.value.scalar.primitive.datetime.seconds == int(at(1).timestamp())
+
+
+def test_required_input_without_default_is_refused_naming_it():
+    lp = launch_plan(daily("k"), {"k": parameter(DATETIME), "region": parameter(INTEGER)})
+    with pytest.raises(
+        FlyteInvalidInputError, match=r"required inputs without defaults \(region\)"
+    ):
+        plan_backfill(lp, at(1), at(2))
+
+
+# ------------------------------------------------------------------------------------ workflow
+
+
+def test_serial_backfill_chains_each_node_after_the_previous_one():
+    plan = plan_backfill(launch_plan(daily()), at(1), at(3))
+    assert [node.id for node in plan.workflow.nodes] == ["n0", "n1", "n2"]
+    assert [list(node.upstream_node_ids) for node in plan.workflow.nodes] == [[], ["n0"], ["n1"]]
+
+
+def test_parallel_backfill_has_no_dependencies():
+    plan = plan_backfill(launch_plan(daily()), at(1), at(3), parallel=True, max_parallelism=2)
+    assert all(not node.upstream_node_ids for node in plan.workflow.nodes)
+    assert plan.launch_plan_spec.max_parallelism == 2
+
+
+def test_nodes_launch_the_versioned_launch_plan_and_are_named_by_tick():
+    lp = launch_plan(daily())
+    plan = plan_backfill(lp, at(1), at(2), node_retries=2, node_timeout=dt.timedelta(minutes=5))
+    node = plan.workflow.nodes[1]
+    assert node.workflow_node.launchplan_ref == lp.id
+    assert node.metadata.name == "b-2024-01-02T00:00:00Z"
+    assert node.metadata.retries.retries == 2 and node.metadata.timeout.seconds == 300
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("fail_fast", core_workflow_pb2.WorkflowMetadata.FAIL_IMMEDIATELY),
+        ("continue", core_workflow_pb2.WorkflowMetadata.FAIL_AFTER_EXECUTABLE_NODES_COMPLETE),
+    ],
+)
+def test_failure_policy_sets_the_workflow_on_failure(policy, expected):
+    plan = plan_backfill(launch_plan(daily()), at(1), at(2), failure_policy=policy)
+    assert plan.workflow.metadata.on_failure == expected
+
+
+def test_unknown_failure_policy_is_refused():
+    with pytest.raises(FlyteInvalidInputError, match="fail_fast, continue"):
+        plan_backfill(launch_plan(daily()), at(1), at(2), failure_policy="retry")
+
+
+def test_generated_ids_share_name_and_version_in_the_target_project():
+    plan = plan_backfill(launch_plan(daily()), at(1), at(2), project="ops", domain="production")
+    workflow_id = plan.workflow_create_request().id
+    launch_plan_id = plan.launch_plan_create_request().id
+    assert (workflow_id.project, workflow_id.domain, workflow_id.name) == (
+        "ops",
+        "production",
+        "backfill-daily_etl",
+    )
+    assert workflow_id.resource_type == identifier_pb2.WORKFLOW
+    assert launch_plan_id.resource_type == identifier_pb2.LAUNCH_PLAN
+    assert launch_plan_id.name == workflow_id.name and launch_plan_id.version == plan.version
+    assert plan.launch_plan_spec.workflow_id == workflow_id
+    assert plan.workflow_create_request().spec.template == plan.workflow
+
+
+def test_launch_plan_without_schedule_is_refused():
+    with pytest.raises(FlyteInvalidInputError, match="only launch plans with a schedule"):
+        plan_backfill(launch_plan(None), at(1), at(2))
+
+
+def test_window_without_ticks_is_a_typed_error_not_stop_iteration():
+    with pytest.raises(FlyteInvalidInputError, match="no schedule tick falls in the window"):
+        plan_backfill(launch_plan(daily()), at(1, 1), at(1, 23))
+
+
+def test_same_settings_give_the_same_version():
+    first = plan_backfill(launch_plan(daily()), at(1), at(3))
+    second = plan_backfill(launch_plan(daily()), at(1), at(3))
+    assert first.version == second.version and first.version.startswith("bf-")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"end": at(4)},
+        {"start": at(2)},
+        {"parallel": True},
+        {"failure_policy": "continue"},
+        {"project": "other"},
+        {"domain": "production"},
+        {"node_retries": 1},
+        {"launch_plan_version": "v2"},
+    ],
+)
+def test_every_setting_changes_the_version(change):
+    def version(start=None, end=None, launch_plan_version="v1", **settings):
+        lp = launch_plan(daily(), version=launch_plan_version)
+        return plan_backfill(lp, start or at(1), end or at(3), **settings).version
+
+    assert version(**change) != version()
+
+
+def test_given_version_is_used():
+    assert plan_backfill(
+        launch_plan(daily()), at(1), at(2), version="mine"
+    ).workflow.id.version == ("mine")
+
+
+def _int(value: int) -> literals_pb2.Literal:
+    return literals_pb2.Literal(
+        scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=value))
+    )
