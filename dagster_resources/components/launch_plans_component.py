@@ -133,11 +133,12 @@ class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
     reports every selected output with the execution's URL, id, phase, duration and a preview
     of the value. With ``create_sensor`` a sensor also reports executions started outside
     Dagster. ``translation`` changes the asset specs; ``{{ launch_plan }}`` and ``{{ output }}``
-    are available in it.
+    are available in it. Without a ``flyte`` block the assets use the ``FlyteResource`` that
+    the code location binds to ``resource_key``; the sensor needs the block.
     """
 
-    flyte: FlyteConnectionModel
     launch_plans: Sequence[FlyteLaunchPlanModel]
+    flyte: FlyteConnectionModel | None = None
     resource_key: str = "flyte"
     create_sensor: bool = False
     translation: (
@@ -148,9 +149,14 @@ class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
         | None
     ) = None
 
-    def get_launch_plan_props(self, resource: FlyteResource) -> list[FlyteLaunchPlanProps]:
+    def get_launch_plan_props(self, resource: FlyteResource | None) -> list[FlyteLaunchPlanProps]:
         """Props of every launch plan: from the YAML, or read from Flyte when no outputs."""
         missing = [model for model in self.launch_plans if model.outputs is None]
+        if missing and resource is None:
+            raise dg.DagsterInvalidDefinitionError(
+                f"Launch plan {missing[0].name} lists no outputs, so they are read from Flyte "
+                "at load time, which needs the component's flyte block"
+            )
         fetched: dict[tuple[str, str | None, str | None], FlyteLaunchPlanProps] = {}
         for model in missing:
             (props,) = load_flyte_launch_plan_props(
@@ -176,7 +182,7 @@ class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
         return result
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        resource = self.flyte.to_resource()
+        resource = self.flyte.to_resource() if self.flyte else None
         translator = _ComponentTranslator(self.translation)
         all_props = self.get_launch_plan_props(resource)
         assets = [
@@ -192,11 +198,14 @@ class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
         ]
         sensors = []
         if self.create_sensor:
+            if resource is None:
+                raise dg.DagsterInvalidDefinitionError(
+                    "create_sensor needs the component's flyte block to reach Flyte"
+                )
             sensors.append(
                 build_flyte_execution_sensor(
                     flyte=resource, launch_plans=all_props, translator=translator
                 )
             )
-        return dg.Definitions(
-            assets=assets, sensors=sensors, resources={self.resource_key: resource}
-        )
+        resources = {self.resource_key: resource} if resource else {}
+        return dg.Definitions(assets=assets, sensors=sensors, resources=resources)
