@@ -157,12 +157,6 @@ CREATE TABLE IF NOT EXISTS signals (
     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER,
     UNIQUE (execution_project, execution_domain, execution_name, signal_id)
 );
-CREATE TABLE IF NOT EXISTS uploads (
-    path TEXT PRIMARY KEY,
-    content_md5 BLOB,
-    expires_at INTEGER NOT NULL,
-    uploaded INTEGER NOT NULL DEFAULT 0
-);
 """
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import getpass
 import logging
+import sys
 import threading
 import types
 from concurrent import futures
@@ -17,7 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from flyteidl.admin import project_pb2, version_pb2
+from flyteidl.admin import (
+    common_pb2,
+    event_pb2,
+    execution_pb2,
+    launch_plan_pb2,
+    project_pb2,
+    signal_pb2,
+    task_pb2,
+    version_pb2,
+    workflow_pb2,
+)
+from flyteidl.core import identifier_pb2
 from flyteidl.service import (
     admin_pb2_grpc,
     auth_pb2,
@@ -28,9 +40,13 @@ from flyteidl.service import (
     signal_pb2_grpc,
 )
 
+from flyte_bridge.sandbox.dataproxy import DataProxy, HttpEndpoint, UrlSigner
 from flyte_bridge.sandbox.db import Database
+from flyte_bridge.sandbox.executions import Executions
 from flyte_bridge.sandbox.projects import Projects
-from flyte_bridge.sandbox.status import AdminError
+from flyte_bridge.sandbox.registry import LAUNCH_PLAN, TASK, WORKFLOW, Registry, check_identifier
+from flyte_bridge.sandbox.signals import Signals
+from flyte_bridge.sandbox.status import AdminError, missing
 from flyte_bridge.sandbox.storage import DataStore
 
 logger = logging.getLogger(__name__)
@@ -155,6 +171,14 @@ class SandboxServer:
         self.store = DataStore(self.data_dir / "store")
         self.projects = Projects(self.db)
         self.projects.seed(projects)
+        self.registry = Registry(self.db, self.projects)
+        self.signals = Signals(self.db)
+        self.executions = Executions(
+            self.db, self.store, self.projects, self.registry, self.signals
+        )
+        self.signer = UrlSigner()
+        self.dataproxy = DataProxy(self.db, self.store, self.signer, self.executions)
+        self._http: HttpEndpoint | None = None
         self._requested_port = port
         self._requested_http_port = http_port
         self._max_workers = max_workers
@@ -181,6 +205,13 @@ class SandboxServer:
         self.port = self._grpc.add_insecure_port(f"127.0.0.1:{self._requested_port}")
         if not self.port:
             raise OSError(f"cannot bind 127.0.0.1:{self._requested_port}")
+        self._http = HttpEndpoint(self.store, self.signer, self._requested_http_port)
+        self.http_port = self._http.port
+        self._http.start()
+        unfinished = self.executions.fail_unfinished()
+        if unfinished:
+            logger.warning("marked %s executions left running by a previous run FAILED", unfinished)
+        self.executions.engine = self._engine or self._default_engine()
         admin = AdminService(self)
         _add_service(
             self._grpc,
@@ -192,13 +223,13 @@ class SandboxServer:
             self._grpc,
             signal_pb2_grpc.add_SignalServiceServicer_to_server,
             signal_pb2_grpc.SignalServiceServicer,
-            object(),
+            SignalService(self),
         )
         _add_service(
             self._grpc,
             dataproxy_pb2_grpc.add_DataProxyServiceServicer_to_server,
             dataproxy_pb2_grpc.DataProxyServiceServicer,
-            object(),
+            DataProxyService(self.dataproxy),
         )
         _add_service(
             self._grpc,
@@ -222,7 +253,33 @@ class SandboxServer:
         self._stopped.set()
         if self._grpc is not None:
             self._grpc.stop(grace).wait(grace + 1)
+        engine = self.executions.engine
+        if engine is not None:
+            try:
+                engine.shutdown(timeout=10.0)
+            except Exception:  # noqa: BLE001 - stopping must go on
+                logger.exception("the executor did not shut down cleanly")
+        if self._http is not None:
+            self._http.stop()
         self.db.close()
+
+    def _default_engine(self) -> Any:
+        """The local executor, or None while it cannot be imported."""
+        try:
+            from flyte_bridge.sandbox.executor import LocalExecutor
+        except ImportError:
+            logger.warning("the local executor is not available: executions will not run")
+            return None
+        try:
+            return LocalExecutor(
+                self.executions,
+                self.store,
+                python_executable=sys.executable,
+                platform_endpoint=self.endpoint,
+                http_url=self.http_url,
+            )
+        except TypeError:
+            return LocalExecutor(self.executions, self.store, python_executable=sys.executable)
 
     def wait(self) -> None:
         if self._grpc is not None:
@@ -235,6 +292,8 @@ class AdminService:
     def __init__(self, sandbox: SandboxServer) -> None:
         self.sandbox = sandbox
         self.projects = sandbox.projects
+        self.registry = sandbox.registry
+        self.executions = sandbox.executions
 
     def GetVersion(self, request, context):
         return version_pb2.GetVersionResponse(
@@ -259,3 +318,184 @@ class AdminService:
     def UpdateProject(self, request, context):
         self.projects.update(request)
         return project_pb2.ProjectUpdateResponse()
+
+    # registration
+
+    def CreateTask(self, request, context):
+        self.registry.create_task(request)
+        return task_pb2.TaskCreateResponse()
+
+    def GetTask(self, request, context):
+        # flyteadmin only logs a malformed id here and answers NOT_FOUND from the lookup.
+        return self.registry.get_task(_filled(request.id, TASK))
+
+    def ListTasks(self, request, context):
+        return self.registry.list_tasks(request)
+
+    def ListTaskIds(self, request, context):
+        return self.registry.list_ids(TASK, request)
+
+    def CreateWorkflow(self, request, context):
+        self.registry.create_workflow(request)
+        return workflow_pb2.WorkflowCreateResponse()
+
+    def GetWorkflow(self, request, context):
+        return self.registry.get_workflow(_filled(request.id, WORKFLOW))
+
+    def ListWorkflows(self, request, context):
+        return self.registry.list_workflows(request)
+
+    def ListWorkflowIds(self, request, context):
+        return self.registry.list_ids(WORKFLOW, request)
+
+    def CreateLaunchPlan(self, request, context):
+        self.registry.create_launch_plan(request)
+        return launch_plan_pb2.LaunchPlanCreateResponse()
+
+    def GetLaunchPlan(self, request, context):
+        return self.registry.get_launch_plan(check_identifier(request.id, LAUNCH_PLAN))
+
+    def GetActiveLaunchPlan(self, request, context):
+        return self.registry.get_active_launch_plan(request)
+
+    def ListActiveLaunchPlans(self, request, context):
+        if not request.project:
+            raise missing("project")
+        if not request.domain:
+            raise missing("domain")
+        return self.registry.list_active_launch_plans(request)
+
+    def ListLaunchPlans(self, request, context):
+        return self.registry.list_launch_plans(request)
+
+    def ListLaunchPlanIds(self, request, context):
+        return self.registry.list_ids(LAUNCH_PLAN, request)
+
+    def UpdateLaunchPlan(self, request, context):
+        self.registry.update_launch_plan(request)
+        return launch_plan_pb2.LaunchPlanUpdateResponse()
+
+    def GetNamedEntity(self, request, context):
+        return self.registry.get_named_entity(request)
+
+    def UpdateNamedEntity(self, request, context):
+        self.registry.update_named_entity(request)
+        return common_pb2.NamedEntityUpdateResponse()
+
+    def ListNamedEntities(self, request, context):
+        return self.registry.list_named_entities(request)
+
+    # executions
+
+    def CreateExecution(self, request, context):
+        return execution_pb2.ExecutionCreateResponse(id=self.executions.create_execution(request))
+
+    def RelaunchExecution(self, request, context):
+        return execution_pb2.ExecutionCreateResponse(id=self.executions.relaunch(request))
+
+    def RecoverExecution(self, request, context):
+        return execution_pb2.ExecutionCreateResponse(id=self.executions.recover(request))
+
+    def GetExecution(self, request, context):
+        return self.executions.get_execution(request.id)
+
+    def GetExecutionData(self, request, context):
+        return self.executions.get_execution_data(request.id)
+
+    def ListExecutions(self, request, context):
+        return self.executions.list_executions(request)
+
+    def TerminateExecution(self, request, context):
+        self.executions.terminate(request.id, request.cause)
+        return execution_pb2.ExecutionTerminateResponse()
+
+    def UpdateExecution(self, request, context):
+        self.executions.update(request)
+        return execution_pb2.ExecutionUpdateResponse()
+
+    def GetNodeExecution(self, request, context):
+        return self.executions.get_node_execution(request.id)
+
+    def GetNodeExecutionData(self, request, context):
+        return self.executions.get_node_execution_data(request.id)
+
+    def GetDynamicNodeWorkflow(self, request, context):
+        return self.executions.get_dynamic_node_workflow(request.id)
+
+    def ListNodeExecutions(self, request, context):
+        return self.executions.list_node_executions_page(request)
+
+    def ListNodeExecutionsForTask(self, request, context):
+        return self.executions.list_node_executions_for_task(request)
+
+    def GetTaskExecution(self, request, context):
+        return self.executions.get_task_execution(request.id)
+
+    def ListTaskExecutions(self, request, context):
+        return self.executions.list_task_executions(request)
+
+    def GetTaskExecutionData(self, request, context):
+        return self.executions.get_task_execution_data(request.id)
+
+    # events, as propeller would send them
+
+    def CreateWorkflowEvent(self, request, context):
+        self.executions.record_workflow_event(request.event)
+        return event_pb2.WorkflowExecutionEventResponse()
+
+    def CreateNodeEvent(self, request, context):
+        self.executions.record_node_event(request.event)
+        return event_pb2.NodeExecutionEventResponse()
+
+    def CreateTaskEvent(self, request, context):
+        self.executions.record_task_event(request.event)
+        return event_pb2.TaskExecutionEventResponse()
+
+
+def _filled(identifier: identifier_pb2.Identifier, resource_type: int):
+    """The id with an unspecified resource type filled in, as the RPC layer does."""
+    if identifier.resource_type == identifier_pb2.UNSPECIFIED:
+        filled = identifier_pb2.Identifier()
+        filled.CopyFrom(identifier)
+        filled.resource_type = resource_type
+        return filled
+    return identifier
+
+
+class SignalService:
+    """SignalService handlers; SetSignal wakes the gate waiting on the signal."""
+
+    def __init__(self, sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+
+    def GetOrCreateSignal(self, request, context):
+        return self.sandbox.signals.get_or_create(request.id, request.type)
+
+    def ListSignals(self, request, context):
+        return self.sandbox.signals.list(request)
+
+    def SetSignal(self, request, context):
+        self.sandbox.signals.set(request.id, request.value)
+        engine = self.sandbox.executions.engine
+        if engine is not None:
+            engine.notify_signal_set(request.id)
+        return signal_pb2.SignalSetResponse()
+
+
+class DataProxyService:
+    """DataProxyService handlers."""
+
+    def __init__(self, dataproxy: DataProxy) -> None:
+        self.dataproxy = dataproxy
+
+    def CreateUploadLocation(self, request, context):
+        return self.dataproxy.create_upload_location(request)
+
+    def CreateDownloadLocation(self, request, context):
+        return self.dataproxy.create_download_location(request)
+
+    def CreateDownloadLink(self, request, context):
+        return self.dataproxy.create_download_link(request)
+
+    def GetData(self, request, context):
+        return self.dataproxy.get_data(request)
