@@ -305,6 +305,33 @@ class BackfillPlan:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class BackfillResult:
+    """What ``launch_backfill`` did.
+
+    Attributes:
+        plan: The scheduled times (UTC) that the backfill runs, one per generated node.
+        execution: The backfill's execution, or None on a dry run.
+        version: Version of the generated workflow and launch plan.
+        backfill_plan: The full plan (generated workflow template and launch plan spec).
+    """
+
+    plan: tuple[dt.datetime, ...]
+    execution: Any = None
+    version: str = ""
+    backfill_plan: BackfillPlan | None = dataclasses.field(default=None, repr=False)
+
+    @classmethod
+    def from_plan(cls, backfill_plan: BackfillPlan, execution: Any = None) -> BackfillResult:
+        """The result of running (or, with no execution, dry-running) ``backfill_plan``."""
+        return cls(
+            plan=backfill_plan.ticks,
+            execution=execution,
+            version=backfill_plan.version,
+            backfill_plan=backfill_plan,
+        )
+
+
 def backfill_version(settings: dict[str, Any]) -> str:
     """A short version string derived from every backfill setting (``bf-`` + 20 hex digits)."""
     canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)

@@ -158,6 +158,43 @@ def describe_type(literal_type: LiteralType | None) -> str:
     return "unknown type"
 
 
+def type_name(literal_type: LiteralType | None) -> str:
+    """Returns a short lowercase name of a LiteralType for metadata and UIs.
+
+    Examples: ``integer``, ``list<string>``, ``dict<string, float>``, ``union<integer, none>``,
+    ``enum<red, green>``, ``file<csv>``, ``directory``, ``structured_dataset<parquet>``,
+    ``record<Point>`` (a dataclass or Pydantic model), ``record``, ``pickle``.
+    """
+    if literal_type is None:
+        return "any"
+    kind = literal_type.WhichOneof("type")
+    if kind == "simple":
+        if literal_type.simple == SimpleType.STRUCT:
+            title = _schema_title(literal_type)
+            return f"record<{title}>" if title else "record"
+        return SimpleType.Name(literal_type.simple).lower()
+    if kind == "collection_type":
+        return f"list<{type_name(literal_type.collection_type)}>"
+    if kind == "map_value_type":
+        return f"dict<string, {type_name(literal_type.map_value_type)}>"
+    if kind == "enum_type":
+        return f"enum<{', '.join(literal_type.enum_type.values)}>"
+    if kind == "union_type":
+        return f"union<{', '.join(type_name(v) for v in literal_type.union_type.variants)}>"
+    if kind == "blob":
+        blob = literal_type.blob
+        if blob.format == PICKLE_FORMAT:
+            return "pickle"
+        what = "directory" if blob.dimensionality == types_pb2.BlobType.MULTIPART else "file"
+        return f"{what}<{blob.format}>" if blob.format else what
+    if kind == "structured_dataset_type":
+        fmt = literal_type.structured_dataset_type.format
+        return f"structured_dataset<{fmt}>" if fmt else "structured_dataset"
+    if kind == "schema":
+        return "schema"
+    return "unknown"
+
+
 def literal_types_of(variables: Any) -> dict[str, LiteralType]:
     """Returns ``{name: LiteralType}`` from a VariableMap, a ParameterMap or a plain mapping.
 

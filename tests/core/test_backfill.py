@@ -355,3 +355,12 @@ def _int(value: int) -> literals_pb2.Literal:
     return literals_pb2.Literal(
         scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=value))
     )
+
+
+def test_backfill_result_of_a_dry_run_carries_the_ticks_and_no_execution():
+    from flyte_bridge.backfill import BackfillResult
+
+    plan = plan_backfill(launch_plan(daily()), at(1), at(2))
+    result = BackfillResult.from_plan(plan)
+    assert result.plan == (at(1), at(2)) and result.execution is None
+    assert result.version == plan.version

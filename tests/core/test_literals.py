@@ -596,3 +596,16 @@ def test_describe_type_writes_nested_types_readably():
         types_pb2.LiteralType(blob=types_pb2.BlobType(format="csv")),
     )
     assert describe_type(declared) == "Union[Dict[str, List[INTEGER]], Enum[a, b], File[csv]]"
+
+
+def test_type_name_writes_short_lowercase_names():
+    declared = union(
+        types_pb2.LiteralType(map_value_type=types_pb2.LiteralType(collection_type=simple(3))),
+        simple(S.NONE),
+        msgpack_record_type("Point"),
+        types_pb2.LiteralType(blob=types_pb2.BlobType(dimensionality=types_pb2.BlobType.MULTIPART)),
+    )
+    assert literals.type_name(declared) == (
+        "union<dict<string, list<string>>, none, record<Point>, directory>"
+    )
+    assert literals.type_name(simple(S.DATETIME)) == "datetime"
