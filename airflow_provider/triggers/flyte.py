@@ -5,9 +5,10 @@ kwargs go through ``airflow.sdk.serde``, which refuses other types, and a trigge
 a live client across the triggerer boundary. Deadlines are wall-clock epoch seconds because they
 are computed on a worker and compared in the triggerer, another process.
 
-Every :class:`FlyteExecutionTrigger` of one triggerer that uses the same connection and poll
-interval shares one client and one watcher, so N deferred tasks cost ceil(N/100) ListExecutions
-calls a tick per project and domain instead of N GetExecution calls.
+Every :class:`FlyteExecutionTrigger` of one triggerer that reaches the same endpoint shares the
+core's :class:`~flyte_bridge.watcher.AsyncExecutionWatcher` of the event loop, so N deferred tasks
+cost ceil(N/100) ListExecutions calls a tick per project and domain instead of N GetExecution
+calls.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -49,47 +49,6 @@ def execution_payload(execution: Any, **extra: Any) -> dict[str, Any]:
     }
     payload.update(extra)
     return payload
-
-
-@dataclass
-class _Shared:
-    """One client and watcher shared by the triggers of a loop, connection and poll interval."""
-
-    client: Any
-    watcher: Any
-    users: int = 0
-
-
-_shared: dict[tuple[int, str | None, float], _Shared] = {}
-_shared_lock: dict[int, asyncio.Lock] = {}
-
-
-async def _acquire(conn_id: str | None, poll_interval: float) -> tuple[Any, _Shared]:
-    """Joins (or opens) the shared client and watcher of this loop and connection."""
-    loop_key = id(asyncio.get_running_loop())
-    lock = _shared_lock.setdefault(loop_key, asyncio.Lock())
-    key = (loop_key, conn_id, poll_interval)
-    async with lock:
-        shared = _shared.get(key)
-        if shared is None:
-            client = await FlyteHook(conn_id).aget_client()
-            shared = _Shared(client=client, watcher=client.watcher())
-            _shared[key] = shared
-        shared.users += 1
-    return key, shared
-
-
-async def _release(key: tuple[int, str | None, float]) -> None:
-    """Leaves the shared client; the last one out closes it."""
-    lock = _shared_lock.setdefault(key[0], asyncio.Lock())
-    async with lock:
-        shared = _shared.get(key)
-        if shared is None:
-            return
-        shared.users -= 1
-        if shared.users <= 0:
-            del _shared[key]
-            await shared.client.close()
 
 
 class FlyteExecutionTrigger(BaseTrigger):
@@ -152,18 +111,15 @@ class FlyteExecutionTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            key, shared = await _acquire(self.flyte_conn_id, self.poll_interval)
-            try:
-                payload = await self._wait(shared)
-            finally:
-                await _release(key)
+            payload = await self._wait()
         except Exception as exc:
             logger.exception("Waiting on execution %s failed", self.execution_id)
             payload = {
+                "status": "error",
                 "execution_id": self.execution_id,
                 "message": f"{type(exc).__name__}: {exc}",
+                "elapsed": self._elapsed(),
             }
-            payload.update(status="error", elapsed=self._elapsed())
         yield TriggerEvent(payload)
 
     async def on_kill(self) -> None:
@@ -174,24 +130,27 @@ class FlyteExecutionTrigger(BaseTrigger):
         """
         if not self.terminate_on_kill:
             return
-        cause = f"Airflow task {self.task_id} was killed while deferred"
+        who = f"Airflow task {self.task_id}" if self.task_id else "The Airflow task"
+        cause = f"{who} was killed while deferred"
         await asyncio.wait_for(self._terminate(cause), timeout=ON_KILL_BUDGET)
 
-    async def _wait(self, shared: _Shared) -> dict[str, Any]:
+    async def _wait(self) -> dict[str, Any]:
         from flyte_bridge.errors import FlyteTimeoutError
+        from flyte_bridge.watcher import AsyncExecutionWatcher
 
+        watcher = AsyncExecutionWatcher.shared(await FlyteHook(self.flyte_conn_id).aget_config())
         deadline = wait_deadline(self.end_time, self.execution_deadline)
         remaining = None if deadline is None else max(0.0, deadline - time.time())
         try:
-            results = await shared.watcher.wait(
-                [self.execution_id], timeout=remaining, poll_interval=self.poll_interval
+            # At the deadline the watcher reads the status once more: a run that ended just
+            # before it is returned, not reported as a timeout.
+            execution = await watcher.wait_for(
+                self.execution_id, timeout=remaining, poll_interval=self.poll_interval
             )
-            execution = next(iter(results.values()))
         except FlyteTimeoutError:
-            # The last status read: a run that ended just before the deadline is not a timeout.
-            execution = await shared.client.fetch_execution(self.execution_id)
+            execution = await watcher.client.fetch_execution(self.execution_id)
             if not execution.is_done:
-                return await self._timed_out(shared.client, execution)
+                return await self._timed_out(watcher.client, execution)
         return execution_payload(execution, status="done", elapsed=self._elapsed())
 
     async def _timed_out(self, client: Any, execution: Any) -> dict[str, Any]:

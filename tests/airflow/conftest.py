@@ -1,0 +1,113 @@
+"""Airflow test fixtures: a private AIRFLOW_HOME with SQLite per test process, the sandbox's
+connection, and the Flyte examples registered once per session.
+
+Airflow reads AIRFLOW_HOME when it is first imported, so this module sets it at import time,
+before any test module imports ``airflow``; each xdist worker is its own process and gets its own
+home and database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_DAGS = REPO / "examples" / "airflow" / "dags"
+TEST_DAGS = Path(__file__).resolve().parent / "dags"
+EXAMPLE_WORKFLOWS = REPO / "examples" / "flyte"
+
+if "airflow" in sys.modules:
+    raise RuntimeError("airflow was imported before tests/airflow/conftest.py set AIRFLOW_HOME")
+
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="flyte-bridge-airflow-home-"))
+DAGS_FOLDER = AIRFLOW_HOME / "dags"
+DAGS_FOLDER.mkdir()
+for dag_file in [*EXAMPLE_DAGS.glob("*.py"), *TEST_DAGS.glob("*.py")]:
+    (DAGS_FOLDER / dag_file.name).symlink_to(dag_file)
+sys.path.insert(0, str(DAGS_FOLDER))
+os.environ.update(
+    AIRFLOW_HOME=str(AIRFLOW_HOME),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
+)
+
+
+@pytest.fixture
+def airflow_cli(airflow_db):
+    """Runs ``airflow <args>`` in this process's AIRFLOW_HOME and returns its standard output."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            ["airflow", *args], env=env, capture_output=True, text=True, check=True, timeout=120
+        ).stdout
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata database in this process's AIRFLOW_HOME."""
+    from airflow.utils.db import initdb
+
+    initdb()
+    return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def flyte_connection(flyte_sandbox) -> str:
+    """``flyte_default`` points at the session's sandbox (through the environment)."""
+    host, port = flyte_sandbox.endpoint.rsplit(":", 1)
+    os.environ["AIRFLOW_CONN_FLYTE_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "flyte",
+            "host": host,
+            "port": int(port),
+            "extra": {"insecure": True, "project": "flytesnacks", "domain": "development"},
+        }
+    )
+    return "flyte_default"
+
+
+@pytest.fixture(scope="session")
+def flyte_examples(flyte_sandbox, flyte_sandbox_config) -> str:
+    """Registers ``examples/flyte`` in the sandbox with pyflyte, as a user would; the version."""
+    version = "airflow-tests"
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "pyflyte"),
+            "--config",
+            str(flyte_sandbox_config),
+            "register",
+            "--project",
+            "flytesnacks",
+            "--domain",
+            "development",
+            "--version",
+            version,
+            "--activate-launchplans",
+            str(EXAMPLE_WORKFLOWS),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    return version
+
+
+@pytest.fixture
+def flyte_client(flyte_sandbox):
+    """A sync flyte-bridge client on the sandbox, for checking what the tasks did."""
+    from flyte_bridge.client import FlyteClient
+    from flyte_bridge.config import ClientConfig
+
+    with FlyteClient(ClientConfig.for_sandbox(flyte_sandbox.endpoint)) as client:
+        yield client

@@ -1,0 +1,86 @@
+from types import SimpleNamespace
+
+import pytest
+
+from airflow_provider.hooks.flyte import FlyteHook, config_from_connection
+from flyte_bridge.errors import FlyteConfigError
+
+
+def connection(**fields):
+    values = {"conn_id": "flyte_default", "host": None, "port": None, "login": None}
+    values["password"] = None
+    values.update(fields)
+    return SimpleNamespace(**values)
+
+
+def test_a_sandbox_connection_is_plaintext_without_credentials():
+    config = config_from_connection(
+        connection(host="localhost", port=30080),
+        {"insecure": "true", "project": "flytesnacks", "domain": "development"},
+    )
+
+    assert (config.endpoint, config.insecure, config.auth) == ("localhost:30080", True, None)
+    assert (config.default_project, config.default_domain) == ("flytesnacks", "development")
+
+
+def test_login_and_password_are_the_client_credentials_and_the_secret_stays_hidden():
+    config = config_from_connection(
+        connection(host="flyte.example.com", port=443, login="airflow", password="s3cr3t-value"),
+        {"scopes": "all, offline", "audience": "flyte", "console_url": "https://console.example"},
+    )
+
+    assert config.auth.mode == "client_credentials"
+    assert config.auth.client_id == "airflow"
+    assert config.auth.client_secret.reveal() == "s3cr3t-value"
+    assert config.auth.scopes == ("all", "offline")
+    assert config.console_endpoint == "https://console.example"
+    assert "s3cr3t-value" not in repr(config)
+
+
+def test_a_bearer_token_comes_from_the_password():
+    config = config_from_connection(
+        connection(host="flyte.example.com", password="tok"), {"auth_mode": "bearer"}
+    )
+
+    assert (config.auth.mode, config.auth.token.reveal()) == ("bearer", "tok")
+
+
+def test_the_ui_prefixed_extras_are_read_too():
+    config = config_from_connection(
+        connection(host="localhost"),
+        {"extra__flyte__insecure": True, "extra__flyte__project": "p", "extra__flyte__domain": "d"},
+    )
+
+    assert (config.insecure, config.default_project, config.default_domain) == (True, "p", "d")
+
+
+def test_an_endpoint_extra_wins_over_the_host():
+    config = config_from_connection(connection(host="ignored"), {"endpoint": "admin.internal:81"})
+
+    assert config.endpoint == "admin.internal:81"
+
+
+def test_a_connection_without_an_endpoint_says_what_is_missing():
+    with pytest.raises(FlyteConfigError, match="has no host"):
+        config_from_connection(connection(), {})
+
+
+def test_test_connection_lists_one_execution_of_the_sandbox(flyte_connection, airflow_db):
+    ok, message = FlyteHook(flyte_connection).test_connection()
+
+    assert ok, message
+    assert "(flytesnacks/development)" in message
+
+
+def test_test_connection_reports_an_unreachable_endpoint(monkeypatch, airflow_db):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FLYTE_NOWHERE",
+        '{"conn_type": "flyte", "host": "127.0.0.1", "port": 9, '
+        '"extra": {"insecure": true, "project": "p", "domain": "d", "rpc_timeout": 1, '
+        '"max_retries": 0}}',
+    )
+
+    ok, message = FlyteHook("flyte_nowhere").test_connection()
+
+    assert not ok
+    assert "Flyte" in message

@@ -1,0 +1,35 @@
+def test_airflow_lists_the_provider_with_its_flyte_connection_type(airflow_cli):
+    providers = airflow_cli("providers", "list", "--output", "json")
+    hooks = airflow_cli("providers", "hooks", "--output", "json")
+
+    assert '"package_name": "flyte-bridge"' in providers
+    assert '"connection_type": "flyte"' in hooks
+    assert "airflow_provider.hooks.flyte.FlyteHook" in hooks
+
+
+def test_the_connection_form_declares_every_field_without_importing_the_hook():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    widgets = manager.connection_form_widgets
+    behaviour = manager.field_behaviours["flyte"]
+
+    flyte_fields = {name.split("__")[-1] for name in widgets if name.startswith("extra__flyte__")}
+    assert flyte_fields == {
+        "insecure",
+        "ca_cert_path",
+        "auth_mode",
+        "scopes",
+        "audience",
+        "token_endpoint",
+        "command",
+        "project",
+        "domain",
+        "console_url",
+    }
+    assert behaviour["relabeling"] == {
+        "host": "Endpoint host",
+        "login": "Client ID",
+        "password": "Client secret or token",
+    }
+    assert "airflow_provider.links.flyte.FlyteExecutionLink" in manager.extra_links_class_names

@@ -1,0 +1,121 @@
+"""launch_or_reattach decisions, on a stand-in client that only knows executions by name."""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from flyte_bridge.errors import FlyteNotFoundError
+from flyte_bridge.naming import execution_name
+from flyte_bridge.reattach import latest_execution, launch_or_reattach
+
+STEP = ("daily", "launch", "manual__2026-07-15", -1)
+
+
+@dataclass
+class Run:
+    name: str
+    phase: str
+
+    @property
+    def id(self):
+        return f"flytesnacks/development/{self.name}"
+
+    @property
+    def is_done(self):
+        return self.phase in ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
+
+    @property
+    def is_successful(self):
+        return self.phase == "SUCCEEDED"
+
+
+@dataclass
+class Admin:
+    runs: dict = field(default_factory=dict)
+    launched: list = field(default_factory=list)
+    recovered: list = field(default_factory=list)
+
+    def fetch_execution(self, name, project=None, domain=None):
+        if name not in self.runs:
+            raise FlyteNotFoundError(f"no execution {name}", subject=name)
+        return self.runs[name]
+
+    def launch(self, name):
+        self.launched.append(name)
+        self.runs[name] = Run(name, "QUEUED")
+        return self.runs[name]
+
+    def recover(self, previous, name):
+        self.recovered.append((previous.name, name))
+        self.runs[name] = Run(name, "QUEUED")
+        return self.runs[name]
+
+
+def generation(n):
+    return execution_name(*STEP, generation=n)
+
+
+def with_runs(*phases):
+    admin = Admin()
+    for n, phase in enumerate(phases):
+        admin.runs[generation(n)] = Run(generation(n), phase)
+    return admin
+
+
+def test_a_first_try_launches_generation_zero():
+    admin = with_runs()
+
+    decision = launch_or_reattach(admin, STEP, admin.launch)
+
+    assert (decision.action, decision.generation) == ("launched", 0)
+    assert admin.launched == [generation(0)]
+
+
+def test_a_retry_reattaches_to_a_run_still_going_without_launching():
+    admin = with_runs("RUNNING")
+
+    decision = launch_or_reattach(admin, STEP, admin.launch)
+
+    assert (decision.action, decision.execution.name) == ("reattached", generation(0))
+    assert admin.launched == []
+
+
+def test_a_retry_reuses_a_run_that_succeeded():
+    admin = with_runs("SUCCEEDED")
+
+    decision = launch_or_reattach(admin, STEP, admin.launch)
+
+    assert decision.action == "reused"
+    assert admin.launched == []
+
+
+@pytest.mark.parametrize("phase", ["FAILED", "ABORTED", "TIMED_OUT"])
+def test_after_a_run_that_did_not_succeed_the_next_generation_is_launched(phase):
+    admin = with_runs(phase)
+
+    decision = launch_or_reattach(admin, STEP, admin.launch)
+
+    assert (decision.action, decision.generation) == ("launched", 1)
+    assert admin.launched == [generation(1)]
+    assert decision.previous.name == generation(0)
+
+
+def test_recover_recovers_the_failed_run_under_the_next_name():
+    admin = with_runs("FAILED", "FAILED")
+
+    decision = launch_or_reattach(admin, STEP, admin.launch, recover=True)
+
+    assert decision.action == "recovered"
+    assert admin.recovered == [(generation(1), generation(2))]
+    assert admin.launched == []
+
+
+def test_recover_on_a_first_try_launches():
+    admin = with_runs()
+
+    assert launch_or_reattach(admin, STEP, admin.launch, recover=True).action == "launched"
+
+
+def test_latest_execution_is_the_highest_generation():
+    assert latest_execution(with_runs("FAILED", "RUNNING"), STEP).name == generation(1)
+    assert latest_execution(with_runs(), STEP) is None
