@@ -222,8 +222,9 @@ class ClientConfig:
         default_domain: Domain used when a call does not name one.
         rpc_timeout: Deadline of each RPC attempt, in seconds.
         max_retries: Retries of a transient failure (so at most ``max_retries + 1`` attempts).
-        retry_initial_backoff: First backoff between attempts, in seconds (grows exponentially,
-            with full jitter).
+        retry_initial_backoff: First backoff between attempts, in seconds. It doubles with each
+            retry, and each wait is between half of it and all of it (jitter); with the
+            defaults, the retries of one call span 8 to 15 seconds.
         retry_max_backoff: Longest backoff between attempts, in seconds.
         auth: How to authenticate; ``None`` sends no credentials.
         http_proxy_url: Proxy for the OAuth2 token requests (not for gRPC), as flytekit.
@@ -239,7 +240,7 @@ class ClientConfig:
     default_domain: str | None = None
     rpc_timeout: float = 30.0
     max_retries: int = 5
-    retry_initial_backoff: float = 0.2
+    retry_initial_backoff: float = 0.5
     retry_max_backoff: float = 10.0
     auth: AuthConfig | None = None
     http_proxy_url: str | None = None

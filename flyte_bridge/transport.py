@@ -10,7 +10,7 @@ Policy:
   connection when ``insecure_skip_verify`` is set (its host name must still match).
 * Every attempt has a deadline (``rpc_timeout``, or the call's ``timeout``), capped by an
   optional :class:`Deadline` shared by a whole operation such as a wait.
-* Only calls marked ``idempotent`` are retried, with exponential backoff and full jitter, on
+* Only calls marked ``idempotent`` are retried, with exponential backoff and jitter, on
   UNAVAILABLE and RESOURCE_EXHAUSTED, and on DEADLINE_EXCEEDED when the method only reads.
 * UNAUTHENTICATED makes a refreshable authenticator fetch a new token, then the call is sent
   once more (the server did not act on it). UNKNOWN never does.
@@ -144,6 +144,10 @@ class _TransportBase:
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.max_pings_without_data", 0),
+            # After an outage the channel tries to reconnect at least every 5 s (gRPC's own
+            # default grows to 120 s, and calls fail at once until it does).
+            ("grpc.initial_reconnect_backoff_ms", 500),
+            ("grpc.max_reconnect_backoff_ms", 5_000),
             ("grpc.primary_user_agent", _USER_AGENT),
             *self.config.grpc_options,
         ]
@@ -216,6 +220,24 @@ class _TransportBase:
         return getattr(importlib.import_module(module_name), class_name)
 
 
+class _EqualJitter:
+    """Exponential backoff with "equal jitter": half of each step fixed, half random.
+
+    The fixed half makes the retries of a call span a predictable time (long enough for the
+    channel to reconnect after a blip); the random half spreads many clients apart.
+    """
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial = initial
+        self.maximum = maximum
+
+    def __call__(self, attempt_number: int) -> float:
+        import random
+
+        step = min(self.maximum, self.initial * 2 ** (attempt_number - 1))
+        return step / 2 + random.uniform(0, step / 2)
+
+
 class _Call:
     """One logical call: its attempts, their deadlines, the retry policy and the final error."""
 
@@ -279,9 +301,7 @@ class _Call:
 
         config, deadline, rpc = self.config, self.deadline, self.rpc
         read = _grpc_errors.is_read(self.method)
-        backoff = tenacity.wait_random_exponential(
-            multiplier=config.retry_initial_backoff, max=config.retry_max_backoff
-        )
+        backoff = _EqualJitter(config.retry_initial_backoff, config.retry_max_backoff)
 
         def should_retry(exc: BaseException) -> bool:
             return isinstance(exc, grpc.RpcError) and _grpc_errors.is_retryable(
@@ -289,7 +309,7 @@ class _Call:
             )
 
         def wait(state: tenacity.RetryCallState) -> float:
-            seconds = backoff(state)
+            seconds = backoff(state.attempt_number)
             return seconds if deadline is None else deadline.cap(seconds)
 
         stop: Any = tenacity.stop_after_attempt(config.max_retries + 1)

@@ -77,7 +77,7 @@ class ScriptedServer:
         for file in _FILES:
             for service in file.DESCRIPTOR.services_by_name.values():
                 server.add_generic_rpc_handlers((self._handler_for(service),))
-        address = "127.0.0.1:0"
+        address = f"127.0.0.1:{self.port}"
         if credentials is None:
             self.port = server.add_insecure_port(address)
         else:

@@ -349,3 +349,223 @@ def test_importing_the_transport_loads_neither_grpc_nor_flyteidl():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# Large messages
+
+
+def test_responses_above_grpcs_4_mib_default_are_received(server, transport):
+    # flytekit accepts 20 MiB; a big execution closure (error messages, spec) must get through.
+    big = execution_pb2.Execution(id=EXECUTION_ID)
+    big.closure.abort_metadata.cause = "x" * (21 * 1024 * 1024)
+    server.script("GetExecution", big)
+
+    response = transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert len(response.closure.abort_metadata.cause) == 21 * 1024 * 1024
+
+
+def test_admins_longest_error_message_arrives_whole(server, transport):
+    # Admin truncates status messages at 32,000 bytes; they travel as metadata.
+    server.script("CreateExecution", (grpc.StatusCode.INVALID_ARGUMENT, "e" * 32_000))
+
+    with pytest.raises(FlyteInvalidInputError) as raised:
+        transport.unary("admin", "CreateExecution", create_request(), idempotent=False)
+
+    assert raised.value.message.count("e") >= 32_000
+
+
+# Connections that die
+
+
+def test_black_hole_server_is_bounded_by_the_rpc_deadline():
+    # C05: a peer that accepts TCP but never speaks gRPC (a dead NAT entry looks the same).
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    endpoint = f"127.0.0.1:{listener.getsockname()[1]}"
+    started = time.monotonic()
+    try:
+        config = fast_config(endpoint, rpc_timeout=0.5, max_retries=1)
+        with SyncTransport(config) as transport, pytest.raises(FlyteTimeoutError):
+            transport.unary(
+                "admin", "GetExecution", get_request(), idempotent=True, deadline=Deadline(1.5)
+            )
+    finally:
+        listener.close()
+
+    assert time.monotonic() - started < 2.5
+
+
+def test_transport_reconnects_after_the_server_comes_back():
+    first = ScriptedServer().start()
+    first.defaults["GetExecution"] = execution()
+    port = first.port
+    config = fast_config(
+        first.endpoint, max_retries=8, retry_initial_backoff=0.2, retry_max_backoff=1.0
+    )
+    transport = SyncTransport(config)
+    try:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+        first.stop()
+        with pytest.raises((FlyteTransientError, FlyteTimeoutError)):
+            transport.unary(
+                "admin", "GetExecution", get_request(), idempotent=True, deadline=Deadline(0.3)
+            )
+
+        second = ScriptedServer(port=port)
+        second.defaults["GetExecution"] = execution()
+        second.start()
+        try:
+            transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+        finally:
+            second.stop()
+    finally:
+        transport.close()
+
+    assert len(second.calls_to("GetExecution")) == 1
+
+
+# TLS
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for localhost and 127.0.0.1 (key PEM, certificate PEM, path)."""
+    import datetime
+    import ipaddress
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    path = tmp_path_factory.mktemp("tls") / "ca.pem"
+    path.write_bytes(cert_pem)
+    return key_pem, cert_pem, str(path)
+
+
+@pytest.fixture
+def tls_server(certificate):
+    key_pem, cert_pem, _ = certificate
+    fake = ScriptedServer().start(grpc.ssl_server_credentials([(key_pem, cert_pem)]))
+    fake.defaults["GetExecution"] = execution()
+    yield fake
+    fake.stop()
+
+
+def tls_config(server: ScriptedServer, **changes) -> ClientConfig:
+    values = dict(endpoint=f"localhost:{server.port}", rpc_timeout=3.0, max_retries=0)
+    values.update(changes)
+    return ClientConfig(**values)
+
+
+def test_tls_with_a_ca_bundle(tls_server, certificate):
+    config = tls_config(tls_server, ca_cert_path=certificate[2])
+
+    with SyncTransport(config) as transport:
+        response = transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert response.id.name == "abc123"
+
+
+def test_tls_with_skip_verify_trusts_the_presented_certificate(tls_server):
+    config = tls_config(tls_server, insecure_skip_verify=True)
+
+    with SyncTransport(config) as transport:
+        response = transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert response.id.name == "abc123"
+
+
+def test_tls_with_an_unknown_certificate_is_refused(tls_server):
+    with SyncTransport(tls_config(tls_server)) as transport, pytest.raises(FlyteTransientError):
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert tls_server.calls_to("GetExecution") == []
+
+
+def test_async_tls_with_skip_verify(tls_server):
+    async def run():
+        async with AsyncTransport(tls_config(tls_server, insecure_skip_verify=True)) as transport:
+            return await transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert asyncio.run(run()).id.name == "abc123"
+
+
+def test_token_travels_over_tls_without_plaintext_permission(tls_server, certificate):
+    from flyte_bridge.config import AuthConfig, Secret
+
+    auth = AuthConfig(mode="bearer", token=Secret.from_value("over-tls"))
+    config = tls_config(tls_server, ca_cert_path=certificate[2], auth=auth)
+
+    with SyncTransport(config) as transport:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert tls_server.calls_to("GetExecution")[0].metadata["authorization"] == "Bearer over-tls"
+
+
+# Against the sandbox
+
+
+def test_sandbox_not_found_is_typed_and_sent_once(flyte_sandbox):
+    config = ClientConfig.for_sandbox(flyte_sandbox.endpoint)
+    request = execution_pb2.WorkflowExecutionGetRequest(
+        id=identifier_pb2.WorkflowExecutionIdentifier(
+            project="flytesnacks", domain="development", name="doesnotexist"
+        )
+    )
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteNotFoundError) as raised:
+        transport.unary("admin", "GetExecution", request, idempotent=True, subject="doesnotexist")
+
+    assert raised.value.grpc_code == "NOT_FOUND"
+    assert raised.value.subject == "doesnotexist"
+
+
+def test_sandbox_flytekit_config_drives_both_transports(flyte_sandbox, flyte_sandbox_config):
+    from flyteidl.admin import project_pb2
+
+    config = ClientConfig.from_flytekit_config(flyte_sandbox_config)
+
+    with SyncTransport(config) as transport:
+        projects = transport.unary(
+            "admin", "ListProjects", project_pb2.ProjectListRequest(), idempotent=True
+        )
+
+    async def run():
+        async with AsyncTransport(config) as transport:
+            return await transport.unary(
+                "admin", "ListProjects", project_pb2.ProjectListRequest(), idempotent=True
+            )
+
+    assert "flytesnacks" in [p.id for p in projects.projects]
+    assert asyncio.run(run()) == projects
