@@ -339,7 +339,7 @@ def set_signal_op(
     request = signal_pb2.SignalSetRequest(id=pb.id, value=literal)
     yield Call(SIGNAL, "SetSignal", request, idempotent=True)
     logger.info("%s signal %s of %s", verb, signal_id, execution_id)
-    return Signal(signal_id, execution_id, pb.type, value, is_set=True)
+    return Signal(signal_id, execution_id, pb.type, literals.to_python(literal, pb.type), True)
 
 
 def _is_boolean(literal_type: types_pb2.LiteralType) -> bool:

@@ -87,11 +87,7 @@ class AsyncFlyteClient(ClientBase):
     async def fetch_execution(
         self, name_or_id: ExecutionLike, project: str | None = None, domain: str | None = None
     ) -> Execution:
-        """Fetches an execution's current state (one GetExecution).
-
-        Raises:
-            FlyteNotFoundError: No such execution.
-        """
+        """As :meth:`FlyteClient.fetch_execution`, awaited."""
         if isinstance(name_or_id, str) and (project or domain) and "/" not in name_or_id:
             name_or_id = ExecutionId(*self._scope(project, domain), name_or_id)
         return await self._run(self._fetch_op(name_or_id))
@@ -104,11 +100,7 @@ class AsyncFlyteClient(ClientBase):
         sort: Any = None,
         page_size: int = 100,
     ) -> AsyncIterator[Execution]:
-        """Iterates over every execution matching ``filters``, page by page (newest first).
-
-        Pages are fetched as the iteration reaches them; an execution that moves between pages
-        while listing is yielded once.
-        """
+        """As :meth:`FlyteClient.list_executions`, as an async iterator."""
         seen: set[ExecutionId] = set()
         token = ""
         while True:
@@ -130,35 +122,19 @@ class AsyncFlyteClient(ClientBase):
         filters: Any = None,
         sort: Any = None,
     ) -> list[Execution]:
-        """The ``limit`` most recent executions matching ``filters`` (as many pages as needed)."""
+        """As :meth:`FlyteClient.recent_executions`, awaited."""
         return await self._run(self._recent_op(project, domain, limit, filters, sort))
 
     async def fetch_inputs(self, target: DataTarget) -> dict[str, Any]:
-        """Inputs of an execution, node execution or task execution as Python values.
-
-        Offloaded literals are read (through the data proxy when it can sign them) and data
-        behind a URL is fetched. The values are also kept on the model (``.inputs``).
-        """
+        """As :meth:`FlyteClient.fetch_inputs`, awaited."""
         return await self._run(self._data_op(target, "inputs"))
 
     async def fetch_outputs(self, target: DataTarget) -> dict[str, Any]:
-        """Outputs as Python values (see :meth:`fetch_inputs`).
-
-        Raises:
-            FlyteNotReadyError: It has not finished.
-            FlyteExecutionFailedError: It finished without success (failed, aborted, timed out).
-        """
+        """As :meth:`FlyteClient.fetch_outputs`, awaited."""
         return await self._run(self._data_op(target, "outputs"))
 
     async def sync(self, execution: ExecutionLike, sync_nodes: bool = True) -> Execution:
-        """Fetches an execution and, with ``sync_nodes``, its whole node tree.
-
-        Node executions (every page), task executions (every attempt), sub-workflow, dynamic,
-        branch and array children, gate nodes and launch-plan child executions are fetched with
-        at most ``max_concurrency`` RPCs in flight. Finished subtrees seen by an earlier sync of
-        this client are reused without RPCs. Inputs and outputs are not read (see
-        :meth:`fetch_inputs`).
-        """
+        """As :meth:`FlyteClient.sync`, awaited."""
         return await self._run(self._sync_op(execution, sync_nodes))
 
     async def wait(
@@ -169,16 +145,7 @@ class AsyncFlyteClient(ClientBase):
         sync_nodes: bool = False,
         on_update: Callable[[Execution], Any] | None = None,
     ) -> Execution:
-        """Waits until the execution is terminal and returns it (failed ones too).
-
-        Polls only GetExecution; with ``sync_nodes`` the tree is synced once at the end.
-        ``on_update`` is called with the execution whenever its phase changes. ``timeout=None``
-        waits without limit.
-
-        Raises:
-            FlyteTimeoutError: Not terminal within ``timeout`` (plus at most one RPC deadline,
-                even when the server stops answering); the message names the execution.
-        """
+        """As :meth:`FlyteClient.wait`, awaited."""
         return await self._run(
             self._wait_op(execution, timeout, poll_interval, sync_nodes, on_update)
         )
@@ -192,39 +159,27 @@ class AsyncFlyteClient(ClientBase):
     # Managing -------------------------------------------------------------------------------
 
     async def terminate(self, execution: ExecutionLike, cause: str = "") -> TerminateResult:
-        """Aborts an execution. One that has already ended is not an error: the result says
-        ``already_terminal=True`` with its phase."""
+        """As :meth:`FlyteClient.terminate`, awaited."""
         return await self._run(self._terminate_op(execution, cause))
 
     async def relaunch(
         self, execution: ExecutionLike, name: str | None = None, overwrite_cache: bool = False
     ) -> Execution:
-        """Runs the execution again with the same inputs, under ``name`` (or a new name)."""
+        """As :meth:`FlyteClient.relaunch`, awaited."""
         return await self._run(self._relaunch_op(execution, name, overwrite_cache))
 
     async def recover(self, execution: ExecutionLike, name: str | None = None) -> Execution:
-        """Re-runs a failed execution, reusing the outputs of the nodes that succeeded."""
+        """As :meth:`FlyteClient.recover`, awaited."""
         return await self._run(self._recover_op(execution, name))
 
     async def list_signals(self, execution: ExecutionLike) -> list[Signal]:
-        """Every signal of the execution (every page). A gate's signal exists only once the
-        workflow has reached the gate."""
+        """As :meth:`FlyteClient.list_signals`, awaited."""
         return await self._run(self._list_signals_op(execution))
 
     async def approve(
         self, execution: ExecutionLike, signal_id: str, wait_for_gate: float | None = None
     ) -> Signal:
-        """Approves an approve gate (sets its BOOLEAN signal to true).
-
-        Args:
-            wait_for_gate: Seconds to wait for the gate to be reached; without it a gate not
-                reached yet raises FlyteNotReadyError.
-
-        Raises:
-            FlyteNotReadyError: The gate has not been reached (and no or too short a wait).
-            FlyteNotFoundError: No gate of the workflow has this signal id, or the execution
-                ended without reaching it.
-        """
+        """As :meth:`FlyteClient.approve`, awaited."""
         return await self._run(
             self._set_signal_op(execution, signal_id, True, wait_for_gate, "approve")
         )
@@ -232,7 +187,7 @@ class AsyncFlyteClient(ClientBase):
     async def reject(
         self, execution: ExecutionLike, signal_id: str, wait_for_gate: float | None = None
     ) -> Signal:
-        """Rejects an approve gate (sets its signal to false); see :meth:`approve`."""
+        """As :meth:`FlyteClient.reject`, awaited."""
         return await self._run(
             self._set_signal_op(execution, signal_id, False, wait_for_gate, "reject")
         )
@@ -244,13 +199,7 @@ class AsyncFlyteClient(ClientBase):
         value: Any,
         wait_for_gate: float | None = None,
     ) -> Signal:
-        """Gives a wait-for-input gate its value, converted to the signal's declared type.
-
-        Raises:
-            FlyteInvalidInputError: The value does not fit the declared type (checked before
-                any SetSignal is sent).
-            FlyteNotReadyError, FlyteNotFoundError: As for :meth:`approve`.
-        """
+        """As :meth:`FlyteClient.set_input`, awaited."""
         return await self._run(
             self._set_signal_op(execution, signal_id, value, wait_for_gate, "set")
         )
@@ -274,18 +223,7 @@ class AsyncFlyteClient(ClientBase):
         service_account: str | None = None,
         overwrite_cache: bool = False,
     ) -> Execution:
-        """Launches a launch plan (or a single task) and returns the new execution.
-
-        Without ``version`` the active launch plan (else the newest) or the newest task is used.
-        Inputs are converted against the launch plan's expected inputs before anything is
-        uploaded or created: defaults are filled, and unknown, fixed or missing names and values
-        of the wrong type are all reported in one FlyteInvalidInputError. Local files and
-        directories given for blob inputs are uploaded through the data proxy.
-
-        Without ``name`` the client chooses one, so a retried create never duplicates the run.
-        If ``name`` is taken by an execution of the same entity with the same inputs, that
-        execution is returned (whatever its phase); otherwise FlyteConflictError.
-        """
+        """As :meth:`FlyteClient.launch`, awaited."""
         return await self._run(
             self._launch_op(
                 launch_plan,
@@ -322,12 +260,7 @@ class AsyncFlyteClient(ClientBase):
         project: str | None = None,
         domain: str | None = None,
     ) -> BackfillResult:
-        """Runs a scheduled launch plan once per schedule tick in ``[start, end]`` (both ends
-        included) as one generated workflow; ``dry_run`` only plans it.
-
-        Returns:
-            ``.plan`` (the tick datetimes) and ``.execution`` (None on a dry run).
-        """
+        """As :meth:`FlyteClient.launch_backfill`, awaited."""
         return await self._run(
             self._backfill_op(
                 launch_plan,
@@ -344,10 +277,9 @@ class AsyncFlyteClient(ClientBase):
         )
 
     async def execution_metrics(self, execution: ExecutionLike, depth: int = 10) -> ExecutionSpan:
-        """The execution's timing spans (GetExecutionMetrics), ``depth`` levels deep."""
+        """As :meth:`FlyteClient.execution_metrics`, awaited."""
         return await self._run(self._metrics_op(execution, depth))
 
     async def download(self, value: Any, to: str | Path) -> Path:
-        """Writes a file, directory, dataset or outputs dict below ``to``; see
-        :func:`flyte_bridge.download.download_op`."""
+        """As :meth:`FlyteClient.download`, awaited."""
         return await self._run(self._download_op(value, to))

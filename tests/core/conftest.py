@@ -201,3 +201,62 @@ def scripted_client(
         yield servicer, dual
     finally:
         dual.close()
+
+
+# The example workflows, registered once per session ----------------------------------------
+
+EXAMPLES_VERSION = "core-v1"
+
+
+@pytest.fixture(scope="session")
+def registered_examples(flyte_sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Registers ``examples/flyte`` in flytesnacks/development with pyflyte; returns the version."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    config = flyte_sandbox.write_flytekit_config(tmp_path_factory.mktemp("pyflyte") / "c.yaml")
+    pyflyte = Path(sys.executable).with_name("pyflyte")
+    subprocess.run(
+        [
+            str(pyflyte),
+            "--config",
+            str(config),
+            "register",
+            "--project",
+            PROJECT,
+            "--domain",
+            DOMAIN,
+            "--version",
+            EXAMPLES_VERSION,
+            "examples/flyte",
+        ],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return EXAMPLES_VERSION
+
+
+@pytest.fixture(scope="session")
+def sandbox_client(flyte_sandbox: Any, registered_examples: str) -> Iterator[FlyteClient]:
+    """A sync client for session-wide setup (launching the executions tests read)."""
+    with FlyteClient(ClientConfig.for_sandbox(flyte_sandbox.endpoint, rpc_timeout=10.0)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def finished_runs(sandbox_client: FlyteClient) -> dict[str, Any]:
+    """Executions launched once per session and waited on: ``hello`` (SUCCEEDED with input
+    name="core"), ``failing`` (FAILED) and ``retry`` (SUCCEEDED after one retry)."""
+    launched = {
+        "hello": sandbox_client.launch("flyte.hello.hello_wf", inputs={"name": "core"}),
+        "failing": sandbox_client.launch("flyte.failures.failing_wf"),
+        "retry": sandbox_client.launch("flyte.failures.retry_wf"),
+    }
+    finished = sandbox_client.watcher().wait(
+        [e.id for e in launched.values()], timeout=120, poll_interval=0.3
+    )
+    return {key: finished[execution.id] for key, execution in launched.items()}

@@ -1,0 +1,132 @@
+"""launch(): version resolution, input checks before anything is sent, options, name reuse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from flyte_bridge.errors import (
+    FlyteConflictError,
+    FlyteInvalidInputError,
+    FlyteNotFoundError,
+)
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_launch_without_version_uses_the_registered_launch_plan(client, registered_examples):
+    execution = client.launch("flyte.hello.hello_wf", inputs={"name": "v"})
+
+    assert execution.launch_plan.version == registered_examples
+    assert execution.launch_plan.resource_type == "LAUNCH_PLAN"
+
+
+def test_launch_fills_defaults_from_the_launch_plan(client, registered_examples):
+    kickoff = dt.datetime(2024, 1, 2, 6, tzinfo=dt.timezone.utc)
+
+    execution = client.launch("daily_report", inputs={"kickoff_time": kickoff})
+
+    assert client.fetch_inputs(execution) == {"kickoff_time": kickoff, "region": "eu"}
+
+
+def test_launch_reports_every_input_problem_at_once_and_creates_nothing(
+    client, registered_examples
+):
+    name = _name("bad")
+
+    with pytest.raises(FlyteInvalidInputError) as caught:
+        client.launch("daily_report", inputs={"regoin": "us", "region": 5}, name=name)
+
+    message = str(caught.value)
+    assert "unknown inputs regoin" in message
+    assert "missing required inputs: kickoff_time" in message
+    assert "input 'region': expected STRING" in message
+    with pytest.raises(FlyteNotFoundError):
+        client.fetch_execution(name)
+
+
+@pytest.mark.parametrize("bad", ["nightly_etl_2024", "A1", "1abc", "x" * 64])
+def test_invalid_execution_names_fail_before_any_rpc(client, registered_examples, bad):
+    with pytest.raises(FlyteInvalidInputError):
+        client.launch("flyte.hello.hello_wf", name=bad)
+
+
+def test_launch_sends_every_execution_option(client, registered_examples):
+    execution = client.launch(
+        "flyte.hello.hello_wf",
+        inputs={"name": "opts"},
+        labels={"team": "data"},
+        annotations={"note": "x"},
+        envs={"MODE": "test"},
+        tags=["nightly"],
+        max_parallelism=3,
+        raw_output_prefix="file:///tmp/raw-out",
+        service_account="runner",
+        overwrite_cache=True,
+    )
+
+    spec = execution.proto.spec
+    assert execution.labels == {"team": "data"}
+    assert dict(spec.annotations.values) == {"note": "x"}
+    assert [(kv.key, kv.value) for kv in spec.envs.values] == [("MODE", "test")]
+    assert list(spec.tags) == ["nightly"]
+    assert spec.max_parallelism == 3
+    assert spec.raw_output_data_config.output_location_prefix == "file:///tmp/raw-out"
+    assert spec.security_context.run_as.k8s_service_account == "runner"
+    assert spec.overwrite_cache is True
+
+
+def test_launch_a_single_task(client, registered_examples):
+    execution = client.launch(task="flyte.hello.say_hello", inputs={"name": "task"})
+
+    finished = client.wait(execution, timeout=120, poll_interval=0.3)
+
+    assert execution.launch_plan.resource_type == "TASK"
+    assert client.fetch_outputs(finished) == {"o0": "hello task"}
+
+
+def test_launch_of_an_unknown_launch_plan_raises_not_found(client, registered_examples):
+    with pytest.raises(FlyteNotFoundError, match="no_such_plan"):
+        client.launch("no_such_plan")
+
+
+# C02: a taken name is reattached to only for the same entity and inputs ---------------------
+
+
+def test_same_name_same_entity_same_inputs_reattaches(client, registered_examples):
+    name = _name("same")
+    first = client.launch("flyte.hello.hello_wf", inputs={"name": "a"}, name=name)
+
+    second = client.launch("flyte.hello.hello_wf", inputs={"name": "a"}, name=name)
+
+    assert second.id == first.id
+
+
+def test_same_name_other_inputs_is_a_conflict(client, registered_examples):
+    name = _name("inputs")
+    client.launch("flyte.hello.hello_wf", inputs={"name": "a"}, name=name)
+
+    with pytest.raises(FlyteConflictError, match=name):
+        client.launch("flyte.hello.hello_wf", inputs={"name": "b"}, name=name)
+
+
+def test_same_name_other_launch_plan_is_a_conflict(client, registered_examples):
+    name = _name("entity")
+    client.launch("flyte.hello.hello_wf", inputs={"name": "a"}, name=name)
+
+    with pytest.raises(FlyteConflictError):
+        client.launch("flyte.branching.branch_wf", inputs={"x": 1}, name=name)
+
+
+def test_reattaching_to_a_failed_run_returns_it_failed_not_successful(client, finished_runs):
+    failing = finished_runs["failing"]
+
+    again = client.launch("flyte.failures.failing_wf", name=failing.id.name)
+
+    assert again.id == failing.id
+    assert again.phase.name == "FAILED"
+    assert not again.is_successful
