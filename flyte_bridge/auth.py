@@ -115,6 +115,11 @@ class Authenticator:
         )
 
     @property
+    def needs_token_endpoint(self) -> bool:
+        """Whether only admin's AuthMetadataService can say where to get tokens."""
+        return False
+
+    @property
     def header_key(self) -> str:
         """The gRPC metadata key the credential is sent under."""
         if self.auth.header:
@@ -250,6 +255,10 @@ class ClientCredentialsAuthenticator(Authenticator):
         # Scopes and audience default to admin's, so discovery is skipped only when every
         # setting is given.
         return not (self.auth.header and self.auth.token_endpoint and self.auth.scopes)
+
+    @property
+    def needs_token_endpoint(self) -> bool:
+        return self.auth.token_endpoint is None
 
     def token_endpoint(self) -> str:
         """Where tokens are asked for."""

@@ -96,6 +96,12 @@ class Secret:
     def __hash__(self) -> int:
         return hash((self._source, self._value))
 
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickling would write the secret out; configs travel by their source instead.
         raise TypeError("Secret cannot be pickled; rebuild it from its source")
@@ -153,16 +159,21 @@ class AuthConfig:
 
     def __post_init__(self) -> None:
         mode = self.mode
-        if isinstance(mode, str) and mode.lower().replace("-", "").replace("_", "") in (
-            "pkce",
-            "standard",
-            "deviceflow",
-        ):
+        alias = (
+            _MODE_NAMES.get(mode.lower().replace("-", "").replace("_", ""))
+            if isinstance(mode, str)
+            else None
+        )
+        if alias in ("Pkce", "DeviceFlow"):
             raise FlyteConfigError(
                 f"auth mode {mode!r} is an interactive flow (browser or device code), which "
                 "flyte-bridge never runs because its workers are headless; use "
                 "'client_credentials', 'external_command', 'bearer' or 'api_key'"
             )
+        if mode not in AUTH_MODES and alias is not None:
+            # flytekit's names for the same flows (ClientSecret, ExternalCommand...).
+            mode = alias
+            object.__setattr__(self, "mode", mode)
         if mode not in AUTH_MODES:
             raise FlyteConfigError(
                 f"unknown auth mode {mode!r}; expected one of {', '.join(AUTH_MODES)}"

@@ -198,10 +198,18 @@ class _TransportBase:
             ("GetOAuth2Metadata", auth_pb2.OAuth2MetadataRequest()),
         ]
 
-    @staticmethod
-    def _absent_auth_metadata(exc: FlyteBridgeError) -> None:
-        """None when admin does not serve AuthMetadataService (auth off); else re-raises."""
+    def _absent_auth_metadata(self, exc: FlyteBridgeError) -> None:
+        """None when AuthMetadataService cannot help; re-raises when its answer is needed.
+
+        Admin with auth off does not serve it (UNIMPLEMENTED). A gateway that refuses it
+        anonymously only matters when the token endpoint must come from it.
+        """
         if exc.grpc_code in ("UNIMPLEMENTED", "NOT_FOUND"):
+            return None
+        assert self._authenticator is not None
+        refused = exc.grpc_code in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+        if refused and not self._authenticator.needs_token_endpoint:
+            logger.debug("AuthMetadataService refused an anonymous call; using default header")
             return None
         raise exc
 

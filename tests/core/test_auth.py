@@ -447,6 +447,31 @@ def test_admin_without_auth_metadata_and_no_token_url_explains_the_setting(admin
     assert admin.calls_to("GetExecution") == []
 
 
+def test_bearer_token_works_when_auth_metadata_is_refused_anonymously(admin):
+    admin.defaults["GetPublicClientConfig"] = grpc.StatusCode.UNAUTHENTICATED
+    admin.defaults["GetExecution"] = execution_pb2.Execution()
+    auth = AuthConfig(mode="bearer", token=Secret.from_value("tok"), allow_plaintext=True)
+
+    with SyncTransport(transport_config(admin, auth)) as transport:
+        get_execution(transport)
+
+    assert admin.calls_to("GetExecution")[0].metadata["authorization"] == "Bearer tok"
+
+
+def test_auth_metadata_outage_fails_the_call_and_is_asked_again(admin, token_server):
+    admin.script("GetPublicClientConfig", *[grpc.StatusCode.UNAVAILABLE] * 3)
+    advertise_auth(admin, token_server.url)
+    admin.defaults["GetExecution"] = execution_pb2.Execution()
+
+    with SyncTransport(transport_config(admin, client_credentials(None))) as transport:
+        with pytest.raises(FlyteTransientError):
+            get_execution(transport)
+        get_execution(transport)
+
+    assert len(admin.calls_to("GetPublicClientConfig")) == 4
+    assert len(admin.calls_to("GetExecution")) == 1
+
+
 def test_static_bearer_token_refused_is_not_retried(admin):
     admin.accepted_tokens = {"other"}
     auth = AuthConfig(mode="bearer", token=Secret.from_value("stale"), allow_plaintext=True)

@@ -102,6 +102,17 @@ def test_blank_secret_is_refused():
         Secret.from_value(" \n")
 
 
+def test_config_with_a_secret_can_be_deep_copied():
+    import copy
+
+    config = ClientConfig(auth=AuthConfig(mode="bearer", token=Secret.from_value("tok")))
+
+    copied = copy.deepcopy(config)
+
+    assert copied == config
+    assert copied.auth.token.reveal() == "tok"
+
+
 def test_secret_cannot_be_pickled():
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(Secret.from_value("abc"))
@@ -200,6 +211,12 @@ def test_credentials_over_plaintext_to_a_remote_host_are_always_refused():
 def test_interactive_modes_are_refused_with_the_alternatives(mode):
     with pytest.raises(FlyteConfigError, match="headless.*client_credentials"):
         AuthConfig(mode=mode)
+
+
+def test_flytekit_mode_names_are_accepted():
+    auth = AuthConfig(mode="ClientSecret", client_id="bot", client_secret=Secret.from_value("x"))
+
+    assert auth.mode == "client_credentials"
 
 
 def test_unknown_mode_lists_the_expected_ones():
