@@ -12,6 +12,10 @@ import click
 
 _SUBCOMMANDS: dict[str, str] = {
     "sandbox": "flyte_bridge.sandbox.cli:sandbox",
+    "executions": "flyte_bridge.cli.executions:executions",
+    "signals": "flyte_bridge.cli.signals:signals",
+    "backfill": "flyte_bridge.cli.backfill:backfill",
+    "metrics": "flyte_bridge.cli.metrics:metrics",
 }
 
 

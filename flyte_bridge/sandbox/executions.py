@@ -939,7 +939,7 @@ class Executions:
                 child = event.workflow_node_metadata.execution_id
                 if self._execution_row(child) is None:
                     raise self._execution_missing(child)
-                closure.workflow_node_metadata.execution_id.CopyFrom(child)
+                closure.workflow_node_metadata.executionId.CopyFrom(child)
             elif target == "task_node_metadata":
                 source = event.task_node_metadata
                 closure.task_node_metadata.cache_status = source.cache_status

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from flyteidl.admin import execution_pb2, launch_plan_pb2, task_pb2
+from flyteidl.admin import (
+    execution_pb2,
+    launch_plan_pb2,
+    node_execution_pb2,
+    task_pb2,
+    workflow_pb2,
+)
 from flyteidl.core import (
     compiler_pb2,
     identifier_pb2,
@@ -69,6 +75,21 @@ class ControlPlane(Protocol):
         self, launch_plan_id: identifier_pb2.Identifier
     ) -> launch_plan_pb2.LaunchPlan:
         """A registered launch plan, for launch-plan nodes."""
+
+    def get_workflow(self, workflow_id: identifier_pb2.Identifier) -> workflow_pb2.Workflow:
+        """A registered workflow with its compiled closure."""
+
+    def get_node_execution(
+        self, node_execution_id: identifier_pb2.NodeExecutionIdentifier
+    ) -> node_execution_pb2.NodeExecution:
+        """One node execution (recovery reads the reference execution's nodes)."""
+
+    def list_node_executions(
+        self,
+        execution_id: identifier_pb2.WorkflowExecutionIdentifier,
+        unique_parent_id: str = "",
+    ) -> list[node_execution_pb2.NodeExecution]:
+        """Every node execution directly under a parent (top level when empty), in order."""
 
 
 class Engine(Protocol):

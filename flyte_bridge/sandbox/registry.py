@@ -53,12 +53,7 @@ def field_diff(old: Message, new: Message, prefix: str = "", depth: int = 3) -> 
         a, b = getattr(old, field.name), getattr(new, field.name)
         if a == b:
             continue
-        if (
-            depth > 1
-            and field.message_type is not None
-            and field.label != field.LABEL_REPEATED
-            and isinstance(a, Message)
-        ):
+        if depth > 1 and isinstance(a, Message):
             paths.extend(field_diff(a, b, f"{name}.", depth - 1) or [name])
         else:
             paths.append(name)
