@@ -347,6 +347,8 @@ class _Call:
         """The typed error for the final failure."""
         code = _code_name(exc)
         details = _details(exc)
+        if details.startswith("Received http2 header with status"):
+            details += " (an HTTP proxy or load balancer answered, not admin)"
         if code == "UNAUTHENTICATED":
             hint = _unauthenticated_hint(self.config)
             details = f"{hint}: {details}" if details else hint

@@ -198,3 +198,86 @@ class TokenServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(5)
+
+
+class HtmlProxy:
+    """A bare HTTP/2 peer on 127.0.0.1 that answers every request with an HTML error page.
+
+    It stands for an identity-aware proxy or ingress in front of admin that refuses a call with
+    ``401 text/html`` instead of a gRPC status (flytekit#2156). Only the few frames a gRPC
+    client needs are spoken: SETTINGS, PING acks, and one HEADERS + DATA answer per stream.
+    """
+
+    PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+    def __init__(self, status: int = 401, body: bytes = b"<html><title>Sign in</title></html>"):
+        import socket
+
+        self.status = status
+        self.body = body
+        self.requests = 0
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def stop(self) -> None:
+        self._listener.close()
+
+    @staticmethod
+    def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+        return (
+            len(payload).to_bytes(3, "big")
+            + bytes([kind, flags])
+            + stream.to_bytes(4, "big")
+            + payload
+        )
+
+    def _answer(self, stream: int) -> bytes:
+        status = str(self.status).encode()
+        # HPACK literals without indexing: :status (static index 8), content-type (index 31).
+        headers = bytes([0x08, len(status)]) + status
+        headers += bytes([0x0F, 31 - 15, len(b"text/html")]) + b"text/html"
+        return self._frame(0x1, 0x4, stream, headers) + self._frame(0x0, 0x1, stream, self.body)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._talk, args=(connection,), daemon=True).start()
+
+    def _talk(self, connection: Any) -> None:
+        def read(count: int) -> bytes:
+            data = b""
+            while len(data) < count:
+                chunk = connection.recv(count - len(data))
+                if not chunk:
+                    raise ConnectionError
+                data += chunk
+            return data
+
+        try:
+            read(len(self.PREFACE))
+            connection.sendall(self._frame(0x4, 0x0, 0, b""))
+            while True:
+                header = read(9)
+                length = int.from_bytes(header[:3], "big")
+                kind, flags = header[3], header[4]
+                stream = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF
+                payload = read(length)
+                if kind == 0x4 and not flags & 0x1:
+                    connection.sendall(self._frame(0x4, 0x1, 0, b""))
+                elif kind == 0x6 and not flags & 0x1:
+                    connection.sendall(self._frame(0x6, 0x1, 0, payload))
+                elif kind == 0x1:
+                    self.requests += 1
+                    connection.sendall(self._answer(stream))
+        except (ConnectionError, OSError):
+            connection.close()
