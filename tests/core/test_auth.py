@@ -532,15 +532,27 @@ def test_authenticator_type_for_client_credentials():
     assert isinstance(create_authenticator(config), ClientCredentialsAuthenticator)
 
 
-def test_html_401_from_a_proxy_in_front_of_admin_is_an_auth_error():
-    # C23 / flytekit#2156: the proxy answers the gRPC call itself, with an HTML login page.
-    proxy = HtmlProxy(status=401)
-    config = ClientConfig.for_sandbox(proxy.endpoint, rpc_timeout=3.0, max_retries=0)
-    try:
-        with SyncTransport(config) as transport, pytest.raises(FlyteAuthError) as raised:
-            get_execution(transport)
-    finally:
+@pytest.fixture
+def html_proxy():
+    """Starts HtmlProxy instances for a test and stops them after it."""
+    started: list[HtmlProxy] = []
+
+    def start(status: int) -> HtmlProxy:
+        started.append(HtmlProxy(status=status))
+        return started[-1]
+
+    yield start
+    for proxy in started:
         proxy.stop()
+
+
+def test_html_401_from_a_proxy_in_front_of_admin_is_an_auth_error(html_proxy):
+    # C23 / flytekit#2156: the proxy answers the gRPC call itself, with an HTML login page.
+    proxy = html_proxy(401)
+    config = ClientConfig.for_sandbox(proxy.endpoint, rpc_timeout=3.0, max_retries=0)
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteAuthError) as raised:
+        get_execution(transport)
 
     assert raised.value.grpc_code == "UNAUTHENTICATED"
     assert "status: 401 (an HTTP proxy or load balancer answered, not admin)" in str(raised.value)
@@ -548,23 +560,13 @@ def test_html_401_from_a_proxy_in_front_of_admin_is_an_auth_error():
     assert proxy.requests == 1
 
 
-def test_html_403_from_a_proxy_is_an_auth_error_without_a_token_refresh(token_server):
-    proxy = HtmlProxy(status=403)
-    auth = AuthConfig(
-        mode="client_credentials",
-        client_id="bot",
-        client_secret=Secret.from_value("x"),
-        token_endpoint=token_server.url,
-        header="authorization",
-        scopes=("all",),
-        allow_plaintext=True,
-    )
+def test_html_403_from_a_proxy_is_an_auth_error_without_a_token_refresh(html_proxy, token_server):
+    proxy = html_proxy(403)
+    auth = client_credentials(token_server.url, header="authorization", scopes=("all",))
     config = ClientConfig(endpoint=proxy.endpoint, insecure=True, auth=auth, max_retries=0)
-    try:
-        with SyncTransport(config) as transport, pytest.raises(FlyteAuthError) as raised:
-            get_execution(transport)
-    finally:
-        proxy.stop()
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteAuthError) as raised:
+        get_execution(transport)
 
     assert raised.value.grpc_code == "PERMISSION_DENIED"
     assert len(token_server.requests) == 1
