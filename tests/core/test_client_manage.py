@@ -1,0 +1,55 @@
+"""terminate (C18), relaunch and recover against the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from flyte_bridge.errors import FlyteConflictError
+from flyte_bridge.models import WorkflowPhase
+
+
+def test_terminate_a_running_execution_records_the_cause(client, registered_examples):
+    running = client.launch("flyte.long_sleep.long_sleep_wf", inputs={"seconds": 120})
+
+    result = client.terminate(running, "no longer needed")
+    aborted = client.wait(running, timeout=60, poll_interval=0.2)
+
+    assert result.already_terminal is False
+    assert result.execution_id == running.id
+    assert aborted.phase is WorkflowPhase.ABORTED
+    assert (aborted.error.code, aborted.error.message) == ("ABORTED", "no longer needed")
+
+
+@pytest.mark.parametrize("run", ["hello", "failing"])
+def test_terminate_a_finished_execution_says_so_instead_of_failing(client, finished_runs, run):
+    finished = finished_runs[run]
+
+    result = client.terminate(finished, "too late")
+
+    assert result.already_terminal is True
+    assert result.phase is finished.phase
+
+
+def test_relaunch_runs_the_same_launch_plan_and_inputs_again(client, finished_runs):
+    hello = finished_runs["hello"]
+
+    again = client.relaunch(hello)
+
+    assert again.id != hello.id
+    assert again.mode == "RELAUNCH"
+    assert again.launch_plan == hello.launch_plan
+    assert client.fetch_inputs(again) == {"name": "core"}
+
+
+def test_relaunch_under_a_name_taken_by_another_run_is_a_conflict(client, finished_runs):
+    with pytest.raises(FlyteConflictError, match="not a relaunch"):
+        client.relaunch(finished_runs["hello"], name=finished_runs["failing"].id.name)
+
+
+def test_recover_starts_a_recovery_of_a_failed_run(client, finished_runs):
+    failing = finished_runs["failing"]
+
+    recovery = client.recover(failing)
+
+    assert recovery.mode == "RECOVERED"
+    assert recovery.proto.spec.metadata.reference_execution.name == failing.id.name
