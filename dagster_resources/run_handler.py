@@ -232,10 +232,13 @@ def materialize_launch_plan(
     strategy = first_spec.metadata.get(BACKFILL_STRATEGY_KEY, "per_partition")
     inputs = dict(inputs or {})
     waiting = wait_options(resource)
-    step_parts = ("dagster", context.run_id, context.op_execution_context.op.name)
-    launch_labels = dagster_labels(context.run_id, labels)
+    run_id = context.run.run_id
+    step = context.op_execution_context
+    step_parts = ("dagster", run_id, step.op.name)
+    launch_labels = dagster_labels(run_id, labels)
 
-    partition_keys = list(context.partition_keys) if context.has_partition_key else []
+    partitioned = context.has_partition_key or context.has_partition_key_range
+    partition_keys = list(context.partition_keys) if partitioned else []
     if len(partition_keys) > 1 and strategy == "flyte_backfill":
         yield from _materialize_by_backfill(context, client, specs, target, step_parts, **waiting)
         return
@@ -246,7 +249,7 @@ def materialize_launch_plan(
             run_inputs = dict(inputs)
             if key is not None and kickoff_input:
                 run_inputs[kickoff_input] = _partition_start(context, key)
-            name = execution_name(*step_parts, key, generation=context.retry_number)
+            name = execution_name(*step_parts, key, generation=step.retry_number)
             execution = client.launch(**target, inputs=run_inputs, name=name, labels=launch_labels)
             context.log.info(
                 "Launched Flyte execution %s: %s", execution.id, client.console_url(execution)
@@ -299,7 +302,8 @@ def _materialize_by_backfill(
     # Flyte's backfill window is inclusive and Dagster's is not: the last run is the last
     # partition's start.
     last = _partition_start(context, context.partition_keys[-1])
-    name = execution_name(*step_parts, "backfill", generation=context.retry_number)
+    generation = context.op_execution_context.retry_number
+    name = execution_name(*step_parts, "backfill", generation=generation)
     backfill = client.launch_backfill(
         target["launch_plan"],
         first,

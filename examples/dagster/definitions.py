@@ -100,9 +100,7 @@ def _component_defs() -> dg.Definitions:
     here = str(Path(__file__).resolve().parent)
     if here not in sys.path:
         sys.path.insert(0, here)
-    import flyte_example_defs
-
-    return dg.components.load_defs(flyte_example_defs, project_root=Path(here))
+    return dg.load_from_defs_folder(path_within_project=Path(here))
 
 
 defs = dg.Definitions.merge(
