@@ -272,6 +272,7 @@ class _Call:
         self.attempts = 0
         self.last_timeout: float | None = None
         self.reauthenticated = False
+        self.last_code: str | None = None
 
     def multicallable(self, stub: Any) -> Any:
         found = getattr(stub, self.method, None)
@@ -284,9 +285,12 @@ class _Call:
         timeout = self.timeout
         if self.deadline is not None:
             if self.deadline.expired():
+                after = f" (the last attempt ended with {self.last_code})" if self.last_code else ""
                 raise FlyteTimeoutError(
-                    f"{self.rpc} not sent: the time budget of {self.deadline.seconds:g}s is spent",
+                    f"{self.rpc} not sent: the time budget of {self.deadline.seconds:g}s is "
+                    f"spent{after}",
                     subject=self.subject,
+                    grpc_code=self.last_code,
                 )
             timeout = self.deadline.cap(timeout)
         self.attempts += 1
@@ -296,8 +300,11 @@ class _Call:
 
     def resend_after(self, exc: BaseException, sent: Metadata | None) -> bool:
         """Whether to send again at once: once, after UNAUTHENTICATED, with a fresh token."""
+        self.last_code = _code_name(exc)
         authenticator = self.transport.authenticator
-        if self.reauthenticated or authenticator is None or _code_name(exc) != "UNAUTHENTICATED":
+        if self.reauthenticated or authenticator is None or sent is None:
+            return False
+        if self.last_code != "UNAUTHENTICATED":
             return False
         self.reauthenticated = authenticator.invalidate(sent)
         return self.reauthenticated

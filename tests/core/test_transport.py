@@ -196,6 +196,19 @@ def test_deadline_bounds_a_call_to_a_server_that_stopped_answering(server):
     assert len(server.calls_to("GetExecution")) == 1
 
 
+def test_budget_spent_between_retries_names_the_last_failure(server):
+    server.defaults["GetExecution"] = grpc.StatusCode.UNAVAILABLE
+    config = fast_config(server.endpoint, retry_initial_backoff=5.0, retry_max_backoff=5.0)
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteTimeoutError) as raised:
+        transport.unary(
+            "admin", "GetExecution", get_request(), idempotent=True, deadline=Deadline(0.3)
+        )
+
+    assert "last attempt ended with UNAVAILABLE" in str(raised.value)
+    assert len(server.calls_to("GetExecution")) == 1
+
+
 def test_spent_deadline_sends_nothing(server, transport):
     budget = Deadline(0.0)
 
