@@ -74,3 +74,18 @@ def test_example_release_job_approves_the_gate_and_sets_the_input(flyte, client)
     assert result.success
     execution = client.fetch_execution(result.output_for_node("wait_for_flyte_execution"))
     assert client.fetch_outputs(execution) == {"o0": "release 2 at 25%"}
+
+
+def test_resource_from_flytekit_config_reaches_the_sandbox(
+    flyte_sandbox, flyte_sandbox_config, flyte_examples
+):
+    from dagster_resources import FlyteResource
+
+    resource = FlyteResource.from_flytekit_config(
+        str(flyte_sandbox_config), default_project="flytesnacks", default_domain="development"
+    )
+
+    assert resource.get_client_config().endpoint == flyte_sandbox.endpoint
+    assert resource.load_launch_plan_props(["daily_report"])[0].kickoff_time_input == (
+        "kickoff_time"
+    )
