@@ -6,7 +6,13 @@ import os
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from flyte_bridge.sandbox.auth_server import AuthSettings, SandboxAuth
+    from flyte_bridge.sandbox.faults import FaultInjector, FaultSettings, RpcCounts
 
 DEFAULT_DATA_DIR = Path("~/.flyte-bridge/sandbox")
 
@@ -44,17 +50,48 @@ class Sandbox:
         return self._server.data_dir
 
     @property
+    def faults(self) -> FaultInjector:
+        """Fault injection of the running server: ``sandbox.faults.set(latency=0.02)``."""
+        return self._server.faults
+
+    @property
+    def rpc_counts(self) -> RpcCounts:
+        """Calls received per method, always counted: ``sandbox.rpc_counts["GetExecution"]``."""
+        return self._server.faults.rpc_counts
+
+    @property
+    def auth(self) -> SandboxAuth | None:
+        """The token endpoint and issuer when auth is on (``auth.token_endpoint``), else None."""
+        return self._server.auth
+
+    @property
+    def ca_cert_path(self) -> Path | None:
+        """The certificate clients should trust when the sandbox serves TLS, else None."""
+        tls = self._server.tls
+        return tls.cert_path if tls is not None else None
+
+    @property
     def server(self) -> Any:
         """The :class:`~flyte_bridge.sandbox.server.SandboxServer` behind this handle."""
         return self._server
 
     def flytekit_config(self, project: str = "flytesnacks", domain: str = "development") -> str:
         """A flytekit config file (YAML) that points flytekit at this sandbox."""
+        admin = f"  endpoint: dns:///{self.endpoint}\n"
+        if self.ca_cert_path is None:
+            admin += "  insecure: true\n"
+        else:
+            admin += f"  insecure: false\n  caCertFilePath: {self.ca_cert_path}\n"
+        if self.auth is not None:
+            # The secret is never written out; flytekit reads it from the environment.
+            admin += (
+                f"  authType: ClientSecret\n  clientId: {self.auth.settings.client_id}\n"
+                "  # client secret: set FLYTE_CREDENTIALS_CLIENT_SECRET\n"
+            )
         return (
             "admin:\n"
-            f"  endpoint: dns:///{self.endpoint}\n"
-            "  insecure: true\n"
-            "console:\n"
+            + admin
+            + "console:\n"
             f"  endpoint: {self.http_url}\n"
             "# pyflyte defaults: --project "
             f"{project} --domain {domain}\n"
@@ -96,6 +133,10 @@ def start_sandbox(
     temporary: bool = False,
     http_port: int = 0,
     engine: Any = None,
+    faults: FaultSettings | Mapping[str, Any] | None = None,
+    auth: AuthSettings | None = None,
+    tls_cert: str | os.PathLike[str] | None = None,
+    tls_key: str | os.PathLike[str] | None = None,
 ) -> Sandbox:
     """Starts a sandbox control plane in this process and returns once it answers.
 
@@ -106,12 +147,25 @@ def start_sandbox(
         temporary: Use a temporary data directory that :meth:`Sandbox.stop` deletes.
         http_port: Port of the plain-HTTP endpoint for signed URLs and logs; 0 picks one.
         engine: An executor to use instead of the local executor (tests of the admin side).
+        faults: Faults to inject from the start (:class:`~flyte_bridge.sandbox.faults.
+            FaultSettings` or a mapping of its fields); change them later with
+            ``sandbox.faults``. None injects none.
+        auth: Switches auth on: a client-credentials token endpoint, and a bearer token
+            required on every RPC (:class:`~flyte_bridge.sandbox.auth_server.AuthSettings`).
+        tls_cert: PEM certificate to serve gRPC and the token endpoint over TLS (with
+            ``tls_key``).
+        tls_key: PEM private key of ``tls_cert``.
 
     Returns:
         The running :class:`Sandbox`; use it as a context manager or call ``stop()``.
     """
+    from flyte_bridge.sandbox.auth_server import SandboxAuth
+    from flyte_bridge.sandbox.faults import FaultInjector, fault_settings
     from flyte_bridge.sandbox.server import SandboxServer
+    from flyte_bridge.sandbox.tls import tls_files
 
+    injector = FaultInjector(fault_settings(faults))
+    tls = tls_files(tls_cert, tls_key)
     temporary_dir = None
     if data_dir is None:
         if temporary:
@@ -119,7 +173,15 @@ def start_sandbox(
             data_dir = temporary_dir.name
         else:
             data_dir = default_data_dir()
-    server = SandboxServer(Path(data_dir), port=port, http_port=http_port, engine=engine)
+    server = SandboxServer(
+        Path(data_dir),
+        port=port,
+        http_port=http_port,
+        engine=engine,
+        faults=injector,
+        auth=SandboxAuth(auth) if auth is not None else None,
+        tls=tls,
+    )
     try:
         server.start()
     except BaseException:

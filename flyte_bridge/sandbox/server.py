@@ -43,6 +43,7 @@ from flyteidl.service import (
 from flyte_bridge.sandbox.dataproxy import DataProxy, HttpEndpoint, UrlSigner
 from flyte_bridge.sandbox.db import Database
 from flyte_bridge.sandbox.executions import Executions
+from flyte_bridge.sandbox.faults import FaultInjector
 from flyte_bridge.sandbox.projects import Projects
 from flyte_bridge.sandbox.registry import LAUNCH_PLAN, TASK, WORKFLOW, Registry, check_identifier
 from flyte_bridge.sandbox.signals import Signals
@@ -154,6 +155,9 @@ class SandboxServer:
         port: gRPC port on 127.0.0.1; 0 picks a free one.
         http_port: Port of the plain-HTTP endpoint for signed URLs and logs; 0 picks one.
         engine: The executor; by default the local executor, if it can be imported.
+        faults: Call counting and fault injection (none injected by default).
+        auth: Token endpoint and bearer-token check (``SandboxAuth``); None serves without auth.
+        tls: Certificate and key (``TlsFiles``); None serves plaintext.
     """
 
     def __init__(
@@ -164,6 +168,9 @@ class SandboxServer:
         engine: Any = None,
         projects: tuple[str, ...] = ("flytesnacks",),
         max_workers: int = 32,
+        faults: FaultInjector | None = None,
+        auth: Any = None,
+        tls: Any = None,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +192,9 @@ class SandboxServer:
         self._engine = engine
         self._grpc: grpc.Server | None = None
         self._stopped = threading.Event()
+        self.faults = faults or FaultInjector()
+        self.auth = auth
+        self.tls = tls
         self.port = 0
         self.http_port = 0
 
@@ -201,13 +211,21 @@ class SandboxServer:
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="admin"),
             options=SERVER_OPTIONS,
+            interceptors=[self.faults] + ([self.auth.interceptor] if self.auth else []),
         )
-        self.port = self._grpc.add_insecure_port(f"127.0.0.1:{self._requested_port}")
+        address = f"127.0.0.1:{self._requested_port}"
+        if self.tls is not None:
+            self.port = self._grpc.add_secure_port(address, self.tls.server_credentials())
+        else:
+            self.port = self._grpc.add_insecure_port(address)
+        self.faults.bind(self.port)
         if not self.port:
             raise OSError(f"cannot bind 127.0.0.1:{self._requested_port}")
         self._http = HttpEndpoint(self.store, self.signer, self._requested_http_port)
         self.http_port = self._http.port
         self._http.start()
+        if self.auth is not None:
+            self.auth.start(self.tls)
         unfinished = self.executions.fail_unfinished()
         if unfinished:
             logger.warning("marked %s executions left running by a previous run FAILED", unfinished)
@@ -235,7 +253,7 @@ class SandboxServer:
             self._grpc,
             auth_pb2_grpc.add_AuthMetadataServiceServicer_to_server,
             auth_pb2_grpc.AuthMetadataServiceServicer,
-            AuthMetadata(f"http://{self.endpoint}"),
+            self.auth.metadata_service() if self.auth else AuthMetadata(f"http://{self.endpoint}"),
         )
         _add_service(
             self._grpc,
@@ -251,6 +269,7 @@ class SandboxServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self.faults.shutdown()
         if self._grpc is not None:
             self._grpc.stop(grace).wait(grace + 1)
         engine = self.executions.engine
@@ -261,6 +280,8 @@ class SandboxServer:
                 logger.exception("the executor did not shut down cleanly")
         if self._http is not None:
             self._http.stop()
+        if self.auth is not None:
+            self.auth.stop()
         self.db.close()
 
     def _default_engine(self) -> Any:

@@ -32,6 +32,7 @@ DOMAIN = "development"
 INTEGER = types_pb2.LiteralType(simple=types_pb2.INTEGER)
 STRING = types_pb2.LiteralType(simple=types_pb2.STRING)
 DATETIME = types_pb2.LiteralType(simple=types_pb2.DATETIME)
+BOOLEAN_TYPE = types_pb2.LiteralType(simple=types_pb2.BOOLEAN)
 _counter = itertools.count()
 
 
