@@ -230,8 +230,8 @@ class ClientBase:
         launch plan (models, ids or protos)."""
         from flyte_bridge import console
 
-        base = self.config.console_endpoint or console.console_base_from_endpoint(
-            self.config.endpoint, self.config.insecure
+        base = console.console_base(
+            self.config.endpoint, self.config.insecure, self.config.console_endpoint
         )
         return console.console_url(base, _console_target(obj))
 

@@ -153,7 +153,7 @@ def _node_op(
         return node
 
     work: list[Any] = []
-    child_id = pb.closure.workflow_node_metadata.execution_id
+    child_id = pb.closure.workflow_node_metadata.executionId
     if child_id.name:
         work.append(_child_execution_op(ExecutionId.from_proto(child_id), cache, depth + 1))
     if pb.metadata.is_parent_node:
