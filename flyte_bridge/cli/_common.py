@@ -1,0 +1,264 @@
+"""What the ``flyte-bridge`` commands share: connection options, errors, formatting, values."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from flyte_bridge.errors import FlyteBridgeError
+
+DEFAULT_PROJECT = "flytesnacks"
+DEFAULT_DOMAIN = "development"
+"""Used, as by ``pyflyte run``, when neither the command line nor the config names them."""
+
+_PHASE_STYLES = {
+    "SUCCEEDED": "green",
+    "RECOVERED": "green",
+    "SKIPPED": "dim",
+    "FAILED": "red",
+    "FAILING": "red",
+    "TIMED_OUT": "red",
+    "ABORTED": "yellow",
+    "ABORTING": "yellow",
+    "RUNNING": "cyan",
+    "DYNAMIC_RUNNING": "cyan",
+    "QUEUED": "blue",
+    "INITIALIZING": "blue",
+    "WAITING_FOR_RESOURCES": "blue",
+    "RETRYABLE_FAILED": "magenta",
+}
+
+
+def console() -> Console:
+    """The console the commands write to (click's stdout, so CliRunner captures it)."""
+    return Console(file=click.get_text_stream("stdout"), soft_wrap=True, width=160)
+
+
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds ``--config``, ``--endpoint``, ``--insecure/--secure``, ``--project``, ``--domain``.
+
+    The command receives them as one ``connection`` dict (see :func:`open_client`).
+    """
+
+    @click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        help="flytekit or flytectl config file (default: the file flytekit would read).",
+    )
+    @click.option("--endpoint", help="Admin gRPC endpoint host:port; wins over the config file.")
+    @click.option(
+        "--insecure/--secure",
+        default=None,
+        help="Plaintext gRPC (a local sandbox) or TLS; default from the config file.",
+    )
+    @click.option("--project", "-p", help="Project (default: the config's, else flytesnacks).")
+    @click.option("--domain", "-d", help="Domain (default: the config's, else development).")
+    @functools.wraps(command)
+    def wrapper(
+        config_path: str | None,
+        endpoint: str | None,
+        insecure: bool | None,
+        project: str | None,
+        domain: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        connection = dict(
+            config_path=config_path,
+            endpoint=endpoint,
+            insecure=insecure,
+            project=project,
+            domain=domain,
+        )
+        return command(connection=connection, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def open_client(connection: dict[str, Any]) -> Iterator[Any]:
+    """A FlyteClient configured from the flytekit config, with the command line's overrides."""
+    from flyte_bridge.client import FlyteClient
+    from flyte_bridge.config import ClientConfig
+
+    overrides: dict[str, Any] = {}
+    if connection.get("endpoint"):
+        overrides["endpoint"] = connection["endpoint"]
+    if connection.get("insecure") is not None:
+        overrides["insecure"] = connection["insecure"]
+    if connection.get("project"):
+        overrides["default_project"] = connection["project"]
+    if connection.get("domain"):
+        overrides["default_domain"] = connection["domain"]
+    with reporting_errors():
+        config = ClientConfig.from_flytekit_config(connection.get("config_path"), **overrides)
+        config = config.replace(
+            default_project=config.default_project or DEFAULT_PROJECT,
+            default_domain=config.default_domain or DEFAULT_DOMAIN,
+        )
+        client = FlyteClient(config)
+    try:
+        with reporting_errors():
+            yield client
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def reporting_errors() -> Iterator[None]:
+    """Turns flyte-bridge errors into a one-line click error (exit code 1), no traceback."""
+    try:
+        yield
+    except FlyteBridgeError as error:
+        raise click.ClickException(f"{type(error).__name__}: {error}") from error
+
+
+def phase_text(phase_name: str) -> Text:
+    """A phase name colored by what it means (green done, red failed, cyan running...)."""
+    return Text(phase_name, style=_PHASE_STYLES.get(phase_name, ""))
+
+
+def format_time(moment: dt.datetime | None) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` in UTC, or ``-``."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_duration(duration: dt.timedelta | None) -> str:
+    """``1h02m03s``, ``4m05s``, ``6.2s``, or ``-``."""
+    if duration is None:
+        return "-"
+    seconds = duration.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def elapsed(item: Any, now: dt.datetime | None = None) -> dt.timedelta | None:
+    """How long an execution, node or attempt ran: its duration once done, else so far."""
+    if item.duration is not None:
+        return item.duration
+    started = item.started_at
+    if started is None or item.is_done:
+        return None
+    return (now or dt.datetime.now(dt.timezone.utc)) - started
+
+
+def json_default(value: Any) -> Any:
+    """Writes datetimes, durations, bytes and reference objects in ``--json`` output."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: getattr(value, name) for name in value.__dataclass_fields__}
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    """Writes ``data`` as indented JSON to stdout."""
+    click.echo(json.dumps(data, indent=2, default=json_default, sort_keys=False))
+
+
+class UtcDateTime(click.ParamType):
+    """An ISO 8601 date or datetime (``2024-01-02``, ``2024-01-02T06:00Z``); naive is UTC."""
+
+    name = "datetime"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            moment = value
+        else:
+            try:
+                moment = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+            except ValueError:
+                self.fail(f"{value!r} is not an ISO 8601 date or datetime", param, ctx)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.timezone.utc)
+        return moment.astimezone(dt.timezone.utc)
+
+
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+
+
+def parse_value(text: str, literal_type: Any) -> Any:
+    """Reads a command-line value as the Python value a declared LiteralType takes.
+
+    Scalars are parsed by type (``25`` for FLOAT is 25.0, ``yes`` for BOOLEAN is True,
+    ``2024-01-02T06:00Z`` for DATETIME, ``90`` or ``PT1M30S`` for DURATION); strings are taken as
+    they are; lists, maps, records and unions are read as JSON (a bare word stays a string).
+    Without a type the value is read as JSON, or kept as a string when it is not JSON.
+
+    Raises:
+        click.BadParameter: if the text cannot be read as the declared type.
+    """
+    from flyteidl.core import types_pb2
+
+    kind = literal_type.WhichOneof("type") if literal_type is not None else None
+    if kind == "simple":
+        simple = literal_type.simple
+        try:
+            if simple == types_pb2.INTEGER:
+                return int(text)
+            if simple == types_pb2.FLOAT:
+                return float(text)
+            if simple == types_pb2.STRING:
+                return text
+            if simple == types_pb2.BOOLEAN:
+                return _parse_bool(text)
+            if simple == types_pb2.DATETIME:
+                return UtcDateTime().convert(text, None, None)
+            if simple == types_pb2.DURATION:
+                return _parse_duration(text)
+            if simple == types_pb2.NONE:
+                if text.strip().lower() in ("", "null", "none"):
+                    return None
+                raise ValueError("expected nothing (null)")
+        except (ValueError, click.BadParameter) as error:
+            name = types_pb2.SimpleType.Name(simple)
+            raise click.BadParameter(f"{text!r} is not a {name}: {error}") from error
+    if kind in ("enum_type", "blob", "structured_dataset_type", "schema"):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_bool(text: str) -> bool:
+    """``true/yes/1/on`` or ``false/no/0/off``, any case."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_duration(text: str) -> dt.timedelta:
+    """Seconds (``90``, ``1.5``) or an ISO 8601 duration (``PT1M30S``)."""
+    from flyte_bridge.backfill import parse_iso_duration
+    from flyte_bridge.errors import FlyteInvalidInputError
+
+    try:
+        return dt.timedelta(seconds=float(text))
+    except ValueError:
+        pass
+    try:
+        return parse_iso_duration(text)
+    except FlyteInvalidInputError as error:
+        raise ValueError("expected seconds or an ISO 8601 duration such as PT1M30S") from error

@@ -1,0 +1,258 @@
+"""``flyte-bridge executions list|get|watch|terminate``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from flyte_bridge.cli._common import (
+    connection_options,
+    console,
+    elapsed,
+    format_duration,
+    format_time,
+    open_client,
+    phase_text,
+    print_json,
+)
+
+
+@click.group()
+def executions() -> None:
+    """List, inspect, watch and terminate executions."""
+
+
+def _summary(client: Any, execution: Any) -> dict[str, Any]:
+    """The fields ``--json`` prints for one execution."""
+    error = execution.error
+    return {
+        "id": str(execution.id),
+        "phase": execution.phase_name,
+        "launch_plan": str(execution.launch_plan),
+        "workflow": str(execution.workflow) if execution.workflow else None,
+        "mode": execution.mode,
+        "created_at": execution.created_at,
+        "started_at": execution.started_at,
+        "duration": elapsed(execution),
+        "error": None if error is None else {"code": error.code, "message": error.message},
+        "console_url": client.console_url(execution),
+    }
+
+
+@executions.command("list")
+@connection_options
+@click.option("--limit", "-n", default=20, show_default=True, help="How many executions.")
+@click.option("--phase", "phases", multiple=True, help="Only these phases (repeatable).")
+@click.option("--launch-plan", help="Only executions of this launch plan (by name).")
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    help="An admin filter such as 'gte(execution_created_at,2024-01-01T00:00:00Z)' (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_executions(
+    connection: dict[str, Any],
+    limit: int,
+    phases: tuple[str, ...],
+    launch_plan: str | None,
+    filters: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Lists the most recent executions of a project and domain, newest first."""
+    from flyte_bridge.filters import Filter
+
+    with open_client(connection) as client:
+        selection = Filter.all(*filters)
+        if phases:
+            selection &= Filter.value_in("phase", [phase.upper() for phase in phases])
+        if launch_plan:
+            selection &= Filter.eq("launch_plan.name", launch_plan)
+        found = client.recent_executions(limit=limit, filters=selection or None)
+        if as_json:
+            print_json([_summary(client, execution) for execution in found])
+            return
+        table = Table("name", "launch plan", "phase", "started (UTC)", "duration", box=None)
+        for execution in found:
+            table.add_row(
+                execution.id.name,
+                execution.launch_plan.name,
+                phase_text(execution.phase_name),
+                format_time(execution.started_at),
+                format_duration(elapsed(execution)),
+            )
+        console().print(table)
+        if not found:
+            click.echo("No executions found.")
+
+
+@executions.command("get")
+@connection_options
+@click.argument("execution")
+@click.option("--nodes", is_flag=True, help="Also show the node tree (syncs every node).")
+@click.option("--inputs", "show_inputs", is_flag=True, help="Also show the inputs.")
+@click.option("--outputs", "show_outputs", is_flag=True, help="Also show the outputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def get_execution(
+    connection: dict[str, Any],
+    execution: str,
+    nodes: bool,
+    show_inputs: bool,
+    show_outputs: bool,
+    as_json: bool,
+) -> None:
+    """Shows one execution: EXECUTION is a name or project/domain/name."""
+    with open_client(connection) as client:
+        found = client.sync(execution, sync_nodes=nodes)
+        inputs = client.fetch_inputs(found) if show_inputs else None
+        outputs = client.fetch_outputs(found) if show_outputs else None
+        if as_json:
+            summary = _summary(client, found)
+            if show_inputs:
+                summary["inputs"] = inputs
+            if show_outputs:
+                summary["outputs"] = outputs
+            if nodes:
+                summary["nodes"] = [_node_summary(node) for node in found.node_executions.values()]
+            print_json(summary)
+            return
+        out = console()
+        out.print(_details(client, found))
+        for title, values in (("inputs", inputs), ("outputs", outputs)):
+            if values is not None:
+                out.print(f"[bold]{title}[/bold]")
+                for name, value in values.items():
+                    out.print(f"  {name} = {value!r}", markup=False)
+        if nodes:
+            out.print(render_tree(found))
+
+
+def _details(client: Any, execution: Any) -> Table:
+    """The key facts of an execution as a two-column table."""
+    table = Table(show_header=False, box=None)
+    table.add_row("execution", str(execution.id))
+    table.add_row("phase", phase_text(execution.phase_name))
+    table.add_row("launch plan", str(execution.launch_plan))
+    if execution.workflow is not None:
+        table.add_row("workflow", str(execution.workflow))
+    table.add_row("mode", execution.mode)
+    table.add_row("created (UTC)", format_time(execution.created_at))
+    table.add_row("started (UTC)", format_time(execution.started_at))
+    table.add_row("duration", format_duration(elapsed(execution)))
+    error = execution.error
+    if error is not None:
+        table.add_row("error", Text(f"{error.code}: {error.message}", style="red"))
+    table.add_row("console", client.console_url(execution))
+    return table
+
+
+def _node_summary(node: Any) -> dict[str, Any]:
+    """The fields ``--json --nodes`` prints for a node and what hangs below it."""
+    return {
+        "node_id": node.node_id,
+        "kind": node.kind,
+        "phase": node.phase_name,
+        "duration": elapsed(node),
+        "attempts": [
+            {
+                "retry_attempt": task.retry_attempt,
+                "phase": task.phase_name,
+                "duration": elapsed(task),
+            }
+            for task in node.task_executions
+        ],
+        "children": [_node_summary(child) for child in node.children.values()],
+        "child_execution": str(node.child_execution.id) if node.child_execution else None,
+    }
+
+
+def _line(label: str, item: Any) -> Text:
+    """``label  PHASE  duration`` for one line of the tree."""
+    line = Text(label)
+    line.append("  ")
+    line.append_text(phase_text(item.phase_name))
+    line.append(f"  {format_duration(elapsed(item))}", style="dim")
+    return line
+
+
+def _add_nodes(branch: Tree, nodes: dict[str, Any]) -> None:
+    """Adds node executions, their attempts, children and child executions under ``branch``."""
+    for node in nodes.values():
+        if node.spec_node_id in ("start-node", "end-node"):
+            continue
+        kind = f" ({node.kind})" if node.kind else ""
+        child = branch.add(_line(f"{node.spec_node_id}{kind}", node))
+        if len(node.task_executions) > 1 or any(task.error for task in node.task_executions):
+            for task in node.task_executions:
+                child.add(_line(f"attempt {task.retry_attempt}", task))
+        _add_nodes(child, node.children)
+        if node.child_execution is not None:
+            execution = node.child_execution
+            launched = child.add(_line(f"execution {execution.id.name}", execution))
+            _add_nodes(launched, execution.node_executions)
+
+
+def render_tree(execution: Any) -> Tree:
+    """The execution and its synced node tree, with phases and durations."""
+    tree = Tree(_line(f"execution {execution.id}", execution))
+    _add_nodes(tree, execution.node_executions)
+    return tree
+
+
+@executions.command("watch")
+@connection_options
+@click.argument("execution")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between two refreshes.")
+@click.option("--timeout", type=float, help="Give up after this many seconds (exit code 2).")
+def watch_execution(
+    connection: dict[str, Any], execution: str, interval: float, timeout: float | None
+) -> None:
+    """Shows the node tree live until the execution ends.
+
+    Exits 0 when it succeeded, 1 when it failed, was aborted or timed out, and 2 when --timeout
+    ran out first.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with open_client(connection) as client:
+        current = client.sync(execution, sync_nodes=True)
+        with Live(render_tree(current), console=console(), auto_refresh=False) as live:
+            while not current.is_done:
+                if deadline is not None and time.monotonic() >= deadline:
+                    live.update(_timed_out(current), refresh=True)
+                    raise SystemExit(2)
+                pause = interval if deadline is None else min(interval, deadline - time.monotonic())
+                time.sleep(max(pause, 0.0))
+                current = client.sync(current, sync_nodes=True)
+                live.update(render_tree(current), refresh=True)
+            live.update(render_tree(current), refresh=True)
+        error = current.error
+        if not current.is_successful:
+            detail = f": {error.code}: {error.message}" if error else ""
+            raise click.ClickException(f"{current.id} ended {current.phase_name}{detail}")
+
+
+def _timed_out(execution: Any) -> Group:
+    """The last tree and a line saying the watch gave up."""
+    note = Text(f"still {execution.phase_name} when --timeout ran out", style="yellow")
+    return Group(render_tree(execution), note)
+
+
+@executions.command("terminate")
+@connection_options
+@click.argument("execution")
+@click.option("--cause", default="terminated from flyte-bridge", show_default=True)
+def terminate_execution(connection: dict[str, Any], execution: str, cause: str) -> None:
+    """Aborts an execution; one that has already ended is left as it is."""
+    with open_client(connection) as client:
+        result = client.terminate(execution, cause=cause)
+        if result.already_terminal:
+            click.echo(f"{result.execution_id} had already ended: {result.phase.name}")
+        else:
+            click.echo(f"{result.execution_id} is being aborted ({cause})")

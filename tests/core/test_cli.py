@@ -1,0 +1,213 @@
+"""The ``flyte-bridge`` commands, run with click's CliRunner against the session's sandbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flyteidl.core import types_pb2
+
+from flyte_bridge.cli import cli
+from flyte_bridge.cli._common import UtcDateTime, format_duration, parse_value
+from flyte_bridge.client import FlyteClient
+from flyte_bridge.config import ClientConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sandbox"))
+from flyte_examples import DOMAIN, EXAMPLES, PROJECT, pyflyte  # noqa: E402
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture(scope="module")
+def registered(flyte_sandbox, flyte_sandbox_config) -> Path:
+    """The sandbox config path, once the example workflows the tests launch are registered."""
+    files = ["hello.py", "approvals.py", "daily_report.py", "failures.py", "long_sleep.py"]
+    result = pyflyte(
+        flyte_sandbox_config,
+        "register",
+        "--project",
+        PROJECT,
+        "--domain",
+        DOMAIN,
+        "--version",
+        "cli-tests",
+        *(str(EXAMPLES / name) for name in files),
+    )
+    assert result.returncode == 0, result.stderr
+    return flyte_sandbox_config
+
+
+@pytest.fixture(scope="module")
+def sandbox_client(flyte_sandbox, registered):
+    with FlyteClient(ClientConfig.for_sandbox(flyte_sandbox.endpoint)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def hello_execution(sandbox_client):
+    """A finished ``hello_wf`` run with ``name="cli"``."""
+    execution = sandbox_client.launch("hello.hello_wf", inputs={"name": "cli"})
+    return sandbox_client.wait(execution, timeout=120, poll_interval=0.5)
+
+
+def run(registered: Path, *args: str):
+    """Runs ``flyte-bridge <group> <command> --config <sandbox config> <rest>``."""
+    split = 2 if args[0] in ("executions", "signals") else 1
+    command = [*args[:split], "--config", str(registered), *args[split:]]
+    return CliRunner().invoke(cli, command, catch_exceptions=False)
+
+
+# -------------------------------------------------------------------------- against the sandbox
+
+
+def test_list_shows_a_finished_execution_with_its_phase(registered, hello_execution):
+    result = run(registered, "executions", "list", "--launch-plan", "hello.hello_wf", "-n", "50")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if hello_execution.id.name in line)
+    assert "hello.hello_wf" in line and "SUCCEEDED" in line
+
+
+def test_list_json_filters_by_phase_and_links_the_console(registered, hello_execution):
+    result = run(registered, "executions", "list", "--phase", "succeeded", "--json", "-n", "100")
+    assert result.exit_code == 0, result.output
+    listed = {item["id"]: item for item in json.loads(result.output)}
+    item = listed[str(hello_execution.id)]
+    assert item["phase"] == "SUCCEEDED"
+    assert item["console_url"].endswith(
+        f"/console/projects/flytesnacks/domains/development/executions/{hello_execution.id.name}"
+    )
+    assert all(entry["phase"] == "SUCCEEDED" for entry in listed.values())
+
+
+def test_get_shows_inputs_and_outputs(registered, hello_execution):
+    result = run(registered, "executions", "get", hello_execution.id.name, "--inputs", "--outputs")
+    assert result.exit_code == 0, result.output
+    assert "name = 'cli'" in result.output
+    assert "o0 = 'hello cli'" in result.output
+
+
+def test_get_unknown_execution_fails_with_a_not_found_message(registered):
+    result = run(registered, "executions", "get", "no-such-execution")
+    assert result.exit_code == 1
+    assert "FlyteNotFoundError" in result.output
+
+
+def test_watch_of_a_finished_execution_prints_the_node_tree_and_exits_zero(
+    registered, hello_execution
+):
+    result = run(registered, "executions", "watch", hello_execution.id.name, "--interval", "0.2")
+    assert result.exit_code == 0, result.output
+    assert f"execution {hello_execution.id}" in result.output
+    node_line = next(line for line in result.output.splitlines() if "n0" in line)
+    assert "SUCCEEDED" in node_line
+
+
+def test_watch_exits_one_when_the_execution_fails(registered, sandbox_client):
+    execution = sandbox_client.launch("failures.failing_wf")
+    result = run(registered, "executions", "watch", execution.id.name, "--interval", "0.3")
+    assert result.exit_code == 1
+    assert "ended FAILED" in result.output
+
+
+def test_terminate_of_a_finished_execution_says_it_had_ended(registered, hello_execution):
+    result = run(registered, "executions", "terminate", hello_execution.id.name)
+    assert result.exit_code == 0, result.output
+    assert f"{hello_execution.id} had already ended: SUCCEEDED" in result.output
+
+
+def test_terminate_aborts_a_running_execution(registered, sandbox_client):
+    execution = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 300})
+    result = run(registered, "executions", "terminate", execution.id.name, "--cause", "cli test")
+    assert result.exit_code == 0, result.output
+    assert "is being aborted (cli test)" in result.output
+    ended = sandbox_client.wait(execution, timeout=60, poll_interval=0.3)
+    assert ended.phase_name == "ABORTED"
+
+
+def test_approve_and_set_through_the_cli_complete_the_approval_workflow(registered, sandbox_client):
+    execution = sandbox_client.launch("approvals.approval_wf")
+    name = execution.id.name
+    approved = run(registered, "signals", "approve", name, "review", "--wait", "60")
+    assert approved.exit_code == 0, approved.output
+    answered = run(registered, "signals", "set", name, "rollout_percent", "25", "--wait", "60")
+    assert answered.exit_code == 0, answered.output
+    assert "set rollout_percent = 25.0" in answered.output
+    listed = run(registered, "signals", "list", name)
+    assert "rollout_percent" in listed.output and "FLOAT" in listed.output
+    done = sandbox_client.wait(execution, timeout=120, poll_interval=0.3)
+    assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at 25%"}
+
+
+def test_endpoint_and_insecure_flags_work_without_a_config_file(
+    flyte_sandbox, hello_execution, tmp_path
+):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "executions",
+            "get",
+            "--config",
+            str(empty),
+            "--endpoint",
+            flyte_sandbox.endpoint,
+            "--insecure",
+            "--project",
+            "flytesnacks",
+            "--domain",
+            "development",
+            hello_execution.id.name,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "SUCCEEDED" in result.output
+
+
+# -------------------------------------------------------------------------- value parsing
+
+
+@pytest.mark.parametrize(
+    ("text", "simple", "expected"),
+    [
+        ("25", types_pb2.FLOAT, 25.0),
+        ("7", types_pb2.INTEGER, 7),
+        ("yes", types_pb2.BOOLEAN, True),
+        ("False", types_pb2.BOOLEAN, False),
+        ("42", types_pb2.STRING, "42"),
+        ("2024-01-02T06:00Z", types_pb2.DATETIME, dt.datetime(2024, 1, 2, 6, tzinfo=UTC)),
+        ("90", types_pb2.DURATION, dt.timedelta(seconds=90)),
+        ("PT1M30S", types_pb2.DURATION, dt.timedelta(seconds=90)),
+    ],
+)
+def test_values_are_read_as_the_declared_type(text, simple, expected):
+    assert parse_value(text, types_pb2.LiteralType(simple=simple)) == expected
+
+
+def test_value_that_is_not_the_declared_type_is_a_usage_error():
+    import click
+
+    with pytest.raises(click.BadParameter, match="'maybe' is not a BOOLEAN"):
+        parse_value("maybe", types_pb2.LiteralType(simple=types_pb2.BOOLEAN))
+
+
+def test_collections_are_read_as_json_and_bare_words_without_a_type_stay_strings():
+    listed = types_pb2.LiteralType(collection_type=types_pb2.LiteralType(simple=types_pb2.INTEGER))
+    assert parse_value("[1, 2]", listed) == [1, 2]
+    assert parse_value("hello", None) == "hello"
+    assert parse_value("3.5", None) == 3.5
+
+
+def test_command_line_datetimes_are_utc():
+    assert UtcDateTime().convert("2024-01-02", None, None) == dt.datetime(2024, 1, 2, tzinfo=UTC)
+    plus_two = UtcDateTime().convert("2024-01-02T02:00+02:00", None, None)
+    assert plus_two == dt.datetime(2024, 1, 2, tzinfo=UTC) and plus_two.tzinfo is UTC
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(6.24, "6.2s"), (245, "4m05s"), (3723, "1h02m03s")])
+def test_durations_are_short(seconds, text):
+    assert format_duration(dt.timedelta(seconds=seconds)) == text
