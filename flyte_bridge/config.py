@@ -329,7 +329,9 @@ class ClientConfig:
         ``$FLYTECTL_CONFIG``, ``./flytekit.config``, ``~/.flyte/config`` and
         ``~/.flyte/config.yaml`` that exists. YAML files use flytectl's keys (``admin.endpoint``,
         ``admin.authType``...), other files flytekit's INI sections. An environment variable
-        (``FLYTE_PLATFORM_URL``, ``FLYTE_CREDENTIALS_CLIENT_ID``...) wins over the file.
+        (``FLYTE_PLATFORM_URL``, ``FLYTE_CREDENTIALS_CLIENT_ID``...) wins over the file. The
+        default project and domain come from ``FLYTE_DEFAULT_PROJECT`` / ``FLYTE_DEFAULT_DOMAIN``
+        (as pyflyte), else ``task.project`` / ``task.domain``.
 
         ``Pkce`` and ``DeviceFlow`` (flytekit's default is ``Pkce``) are interactive; they give a
         config without credentials, which works against servers with auth off (the sandbox) and
@@ -646,8 +648,9 @@ def _values_from_source(source: _ConfigSource, *, read_auth: bool = True) -> dic
     put("ca_cert_path", source.text(_CA_CERT))
     put("console_endpoint", source.text(_CONSOLE))
     put("http_proxy_url", source.text(_HTTP_PROXY))
-    put("default_project", source.text(_PROJECT))
-    put("default_domain", source.text(_DOMAIN))
+    # pyflyte's FLYTE_DEFAULT_PROJECT / FLYTE_DEFAULT_DOMAIN win over the file's task section.
+    put("default_project", source.environ.get("FLYTE_DEFAULT_PROJECT") or source.text(_PROJECT))
+    put("default_domain", source.environ.get("FLYTE_DEFAULT_DOMAIN") or source.text(_DOMAIN))
     put("rpc_timeout", source.seconds(_PER_RETRY_TIMEOUT))
     put("max_retries", source.integer(_MAX_RETRIES))
     if source.text(_PROXY_COMMAND) is not None or source.strings(_PROXY_COMMAND):

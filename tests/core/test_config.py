@@ -31,6 +31,8 @@ FLYTE_VARIABLES = (
     "FLYTE_CREDENTIALS_PROXY_COMMAND",
     "FLYTE_LOCAL_PROJECT",
     "FLYTE_LOCAL_DOMAIN",
+    "FLYTE_DEFAULT_PROJECT",
+    "FLYTE_DEFAULT_DOMAIN",
 )
 
 
@@ -506,6 +508,16 @@ def test_skip_verify_and_console_from_environment(monkeypatch):
     assert config.insecure_skip_verify is True
     assert config.console_endpoint == "https://console.example.com"
     assert config.default_project == "proj"
+
+
+def test_pyflyte_default_project_and_domain_win_over_the_task_section(tmp_path, monkeypatch):
+    path = write(tmp_path / "config.yaml", "task:\n  project: file-p\n  domain: file-d\n")
+    monkeypatch.setenv("FLYTE_DEFAULT_PROJECT", "env-p")
+    monkeypatch.setenv("FLYTE_DEFAULT_DOMAIN", "env-d")
+
+    config = ClientConfig.from_flytekit_config(path)
+
+    assert (config.default_project, config.default_domain) == ("env-p", "env-d")
 
 
 def test_overrides_replace_what_was_read(monkeypatch):
