@@ -88,14 +88,9 @@ class Sandbox:
                 f"  authType: ClientSecret\n  clientId: {self.auth.settings.client_id}\n"
                 "  # client secret: set FLYTE_CREDENTIALS_CLIENT_SECRET\n"
             )
-        return (
-            "admin:\n"
-            + admin
-            + "console:\n"
-            f"  endpoint: {self.http_url}\n"
-            "# pyflyte defaults: --project "
-            f"{project} --domain {domain}\n"
-        )
+        console = f"console:\n  endpoint: {self.http_url}\n"
+        defaults = f"# pyflyte defaults: --project {project} --domain {domain}\n"
+        return "admin:\n" + admin + console + defaults
 
     def write_flytekit_config(self, path: str | os.PathLike[str]) -> Path:
         """Writes :meth:`flytekit_config` to ``path`` and returns the path."""
