@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from flyte_bridge.sandbox.api import default_data_dir, start_sandbox
+from flyte_bridge.sandbox.start_options import start_options
 
 
 @click.group()
@@ -27,17 +28,27 @@ def sandbox() -> None:
 )
 @click.option("--http-port", type=int, default=0, help="Port for signed URLs and logs (0: any).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every refused request.")
-def start(port: int, data_dir: Path | None, http_port: int, verbose: bool) -> None:
+@start_options
+def start(
+    port: int, data_dir: Path | None, http_port: int, verbose: bool, start_kwargs: dict
+) -> None:
     """Start the sandbox and serve until Ctrl-C."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    running = start_sandbox(port=port, data_dir=data_dir or default_data_dir(), http_port=http_port)
+    running = start_sandbox(
+        port=port, data_dir=data_dir or default_data_dir(), http_port=http_port, **start_kwargs
+    )
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        click.echo(f"Flyte sandbox serving gRPC on {running.endpoint} (insecure)")
+        security = "TLS" if running.ca_cert_path else "insecure"
+        click.echo(f"Flyte sandbox serving gRPC on {running.endpoint} ({security})")
+        if running.auth is not None:
+            click.echo(f"Bearer tokens required; token endpoint {running.auth.token_endpoint}")
+        if running.faults.settings.active:
+            click.echo(f"Injecting faults: {running.faults.settings}")
         click.echo(f"Signed URLs and task logs on {running.http_url}")
         click.echo(f"Data in {running.data_dir}")
         click.echo("\nflytekit config (e.g. ~/.flyte/config-sandbox.yaml):\n")
