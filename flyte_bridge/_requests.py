@@ -7,7 +7,8 @@ Everything here is either a plain function over protos or a small operation (see
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from flyteidl.admin import (
@@ -359,35 +360,60 @@ def node_kind(node: workflow_pb2.Node) -> str | None:
     return None
 
 
-def template_facts(closure: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """From a compiled workflow closure: node kinds by spec node id, and the gates' signal ids
-    (signal id -> node id), over the primary workflow and every sub-workflow."""
-    kinds: dict[str, str] = {}
+@dataclass(frozen=True)
+class NodeSpec:
+    """A template node as the tree sync needs it: its kind and the nodes below it.
+
+    ``inner`` maps spec node ids to specs for what runs under the node: a sub-workflow's nodes,
+    a branch's cases, an array node's node. It is empty where the template does not say (a
+    dynamic node's children are decided at run time).
+    """
+
+    kind: str | None
+    inner: Mapping[str, NodeSpec] = field(default_factory=dict)
+
+
+Scope = Mapping[str, NodeSpec]
+"""Spec node id -> NodeSpec for one level of a workflow."""
+
+
+def template_facts(closure: Any) -> tuple[Scope, dict[str, str]]:
+    """From a compiled workflow closure: the primary workflow's scope (nested through its
+    sub-workflows, branches and array nodes) and every gate's signal id -> node id."""
+    templates = {_id_key(sub.template.id): sub.template for sub in closure.sub_workflows}
     gates: dict[str, str] = {}
-    templates = [closure.primary.template] + [sub.template for sub in closure.sub_workflows]
-    for template in templates:
-        for node in _walk_nodes(template.nodes):
+
+    def scope_of(nodes: Iterable[workflow_pb2.Node], depth: int) -> dict[str, NodeSpec]:
+        scope: dict[str, NodeSpec] = {}
+        for node in nodes:
             kind = node_kind(node)
-            if kind:
-                kinds.setdefault(node.id, kind)
+            inner: dict[str, NodeSpec] = {}
+            if depth < 32:
+                if kind == "workflow":
+                    template = templates.get(_id_key(node.workflow_node.sub_workflow_ref))
+                    inner = scope_of(template.nodes, depth + 1) if template else {}
+                elif kind == "branch":
+                    inner = scope_of(_branch_nodes(node), depth + 1)
+                elif kind == "array":
+                    inner = scope_of([node.array_node.node], depth + 1)
             if kind == "gate":
                 gate = node.gate_node
                 which = gate.WhichOneof("condition")
-                if which == "approve":
-                    gates[gate.approve.signal_id] = node.id
-                elif which == "signal":
-                    gates[gate.signal.signal_id] = node.id
-    return kinds, gates
+                if which in ("approve", "signal"):
+                    gates[getattr(gate, which).signal_id] = node.id
+            scope[node.id] = NodeSpec(kind, inner)
+        return scope
+
+    return scope_of(closure.primary.template.nodes, 0), gates
 
 
-def _walk_nodes(nodes: Iterable[workflow_pb2.Node]) -> Iterable[workflow_pb2.Node]:
-    for node in nodes:
-        yield node
-        if node.WhichOneof("target") == "branch_node":
-            branch = node.branch_node.if_else
-            inner = [branch.case.then_node, *(c.then_node for c in branch.other)]
-            if branch.HasField("else_node"):
-                inner.append(branch.else_node)
-            yield from _walk_nodes(inner)
-        elif node.WhichOneof("target") == "array_node":
-            yield from _walk_nodes([node.array_node.node])
+def _id_key(identifier: Any) -> tuple[str, str, str, str]:
+    return (identifier.project, identifier.domain, identifier.name, identifier.version)
+
+
+def _branch_nodes(node: workflow_pb2.Node) -> list[workflow_pb2.Node]:
+    branch = node.branch_node.if_else
+    nodes = [branch.case.then_node, *(case.then_node for case in branch.other)]
+    if branch.HasField("else_node"):
+        nodes.append(branch.else_node)
+    return nodes

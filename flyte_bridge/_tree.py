@@ -23,6 +23,8 @@ from flyteidl.core import identifier_pb2
 
 from flyte_bridge._requests import (
     ADMIN,
+    NodeSpec,
+    Scope,
     get_execution_call,
     is_boundary_node,
     node_executions_op,
@@ -55,9 +57,7 @@ class TreeCache:
     def __init__(self, max_nodes: int = 50_000, max_templates: int = 256) -> None:
         self._lock = threading.Lock()
         self._nodes: OrderedDict[tuple[Any, int], Any] = OrderedDict()
-        self._templates: OrderedDict[EntityId, tuple[dict[str, str], dict[str, str]]] = (
-            OrderedDict()
-        )
+        self._templates: OrderedDict[EntityId, tuple[Scope, dict[str, str]]] = OrderedDict()
         self._max_nodes = max_nodes
         self._max_templates = max_templates
 
@@ -75,13 +75,11 @@ class TreeCache:
             while len(self._nodes) > self._max_nodes:
                 self._nodes.popitem(last=False)
 
-    def template(self, workflow_id: EntityId) -> tuple[dict[str, str], dict[str, str]] | None:
+    def template(self, workflow_id: EntityId) -> tuple[Scope, dict[str, str]] | None:
         with self._lock:
             return self._templates.get(workflow_id)
 
-    def put_template(
-        self, workflow_id: EntityId, facts: tuple[dict[str, str], dict[str, str]]
-    ) -> None:
+    def put_template(self, workflow_id: EntityId, facts: tuple[Scope, dict[str, str]]) -> None:
         with self._lock:
             self._templates[workflow_id] = facts
             while len(self._templates) > self._max_templates:
@@ -91,10 +89,8 @@ class TreeCache:
         return len(self._nodes)
 
 
-def template_op(
-    execution: Execution, cache: TreeCache
-) -> Op[tuple[dict[str, str], dict[str, str]]]:
-    """Node kinds and gate signal ids of the execution's workflow (one GetWorkflow, cached)."""
+def template_op(execution: Execution, cache: TreeCache) -> Op[tuple[Scope, dict[str, str]]]:
+    """The node specs and gate signal ids of the execution's workflow (GetWorkflow, cached)."""
     workflow_id = execution.workflow
     if workflow_id is None:
         return {}, {}
@@ -104,7 +100,7 @@ def template_op(
     try:
         workflow = yield Call(ADMIN, "GetWorkflow", _object_get_request(workflow_id.to_proto()))
     except FlyteNotFoundError:
-        facts: tuple[dict[str, str], dict[str, str]] = ({}, {})
+        facts: tuple[Scope, dict[str, str]] = ({}, {})
     else:
         facts = template_facts(workflow.closure.compiled_workflow)
     cache.put_template(workflow_id, facts)
@@ -129,24 +125,25 @@ def sync_op(
 
 def fill_tree_op(execution: Execution, cache: TreeCache, depth: int = 0) -> Op[Execution]:
     """Fills ``execution.node_executions`` with the whole tree below it."""
-    (kinds, _), top = yield Gather(
+    (scope, _), top = yield Gather(
         [template_op(execution, cache), node_executions_op(execution.id)]
     )
     nodes = [pb for pb in top if not is_boundary_node(pb.id.node_id)]
-    synced = yield Gather([_node_op(pb, kinds, cache, depth) for pb in nodes])
+    synced = yield Gather([_node_op(pb, scope, cache, depth) for pb in nodes])
     execution.node_executions = {node.node_id: node for node in synced}
     return execution
 
 
 def _node_op(
-    pb: node_execution_pb2.NodeExecution, kinds: dict[str, str], cache: TreeCache, depth: int
+    pb: node_execution_pb2.NodeExecution, scope: Scope, cache: TreeCache, depth: int
 ) -> Op[NodeExecution]:
     key = (NodeExecutionId.from_proto(pb.id), pb.closure.phase)
     cached = cache.get(key)
     if cached is not None:
         return cached
 
-    node = NodeExecution(pb, kind=kinds.get(pb.metadata.spec_node_id or pb.id.node_id))
+    spec = scope.get(pb.metadata.spec_node_id or pb.id.node_id, NodeSpec(None))
+    node = NodeExecution(pb, kind=spec.kind)
     if node.kind is None and pb.closure.HasField("workflow_node_metadata"):
         node.kind = "launch_plan"
     if depth >= MAX_DEPTH:
@@ -157,7 +154,7 @@ def _node_op(
     if child_id.name:
         work.append(_child_execution_op(ExecutionId.from_proto(child_id), cache, depth + 1))
     if pb.metadata.is_parent_node:
-        work.append(_children_op(node, kinds, cache, depth + 1))
+        work.append(_children_op(node, spec.inner, cache, depth + 1))
     if _may_have_attempts(node):
         work.append(task_executions_op(node.id))
 
@@ -187,11 +184,11 @@ def _may_have_attempts(node: NodeExecution) -> bool:
 
 
 def _children_op(
-    node: NodeExecution, kinds: dict[str, str], cache: TreeCache, depth: int
+    node: NodeExecution, scope: Scope, cache: TreeCache, depth: int
 ) -> Op[dict[str, NodeExecution]]:
     children = yield from node_executions_op(node.id.execution_id, parent=node.node_id)
     children = [pb for pb in children if not is_boundary_node(pb.id.node_id)]
-    synced = yield Gather([_node_op(pb, kinds, cache, depth) for pb in children])
+    synced = yield Gather([_node_op(pb, scope, cache, depth) for pb in children])
     return {child.node_id: child for child in synced}
 
 
