@@ -26,7 +26,6 @@ from dagster_resources.translator import (
 
 if TYPE_CHECKING:
     from flyte_bridge.client import FlyteClient
-
     from flyte_bridge.models import Execution
 
 logger = logging.getLogger(__name__)
@@ -100,6 +99,9 @@ def build_flyte_execution_sensor(
     flyte: FlyteResource,
     launch_plans: Sequence[FlyteLaunchPlanProps],
     translator: DagsterFlyteTranslator | None = None,
+    partitions_def: dg.PartitionsDefinition
+    | Mapping[str, dg.PartitionsDefinition | None]
+    | None = None,
     mode: SensorMode = "materializations",
     target: Any = None,
     name: str | None = None,
@@ -123,6 +125,9 @@ def build_flyte_execution_sensor(
         flyte: The resource to list executions through.
         launch_plans: The launch plans to watch (same props as the asset definitions).
         translator: Must be the one the assets use, so the keys match.
+        partitions_def: The assets' time partitions (one for all, or by launch plan name): a
+            materialization is then reported for the partition holding the execution's
+            kickoff time.
         mode: ``"materializations"`` or ``"run_requests"``.
         target: What a run request runs (a job, or assets); required for ``"run_requests"``.
         name: The sensor's name; derived from the launch plans when empty.
@@ -140,6 +145,12 @@ def build_flyte_execution_sensor(
     if not launch_plans:
         raise dg.DagsterInvalidDefinitionError("build_flyte_execution_sensor needs launch plans")
     translator = translator or DagsterFlyteTranslator()
+    if isinstance(partitions_def, Mapping):
+        partitions = {name: part for name, part in partitions_def.items() if part is not None}
+    elif partitions_def is not None:
+        partitions = {props.name: partitions_def for props in launch_plans}
+    else:
+        partitions = {}
     keys_by_launch_plan = {
         props.name: [translator.get_asset_spec(item).key for item in output_props(props)]
         for props in launch_plans
@@ -178,7 +189,9 @@ def build_flyte_execution_sensor(
             if not first_tick and not _launched_by_dagster(client, execution, parents):
                 if mode == "materializations":
                     events.extend(
-                        _materializations(client, execution, keys_by_launch_plan, launch_plans)
+                        _materializations(
+                            client, execution, keys_by_launch_plan, launch_plans, partitions
+                        )
                     )
                 else:
                     run_requests.append(_run_request(execution))
@@ -258,19 +271,42 @@ def _materializations(
     execution: "Execution",
     keys_by_launch_plan: Mapping[str, Sequence[dg.AssetKey]],
     launch_plans: Sequence[FlyteLaunchPlanProps],
+    partitions_defs: Mapping[str, dg.PartitionsDefinition],
 ) -> list[dg.AssetMaterialization]:
     """One materialization per asset of the execution's launch plan."""
     launch_plan_name = execution.launch_plan.name
     props = next(p for p in launch_plans if p.name == launch_plan_name)
     outputs = client.fetch_outputs(execution)
     metadata = execution_metadata(client, execution)
+    partition = _partition_of(client, execution, props, partitions_defs.get(props.name))
     events = []
     for item, key in zip(output_props(props), keys_by_launch_plan[launch_plan_name], strict=True):
         event_metadata = dict(metadata)
         if item.output_name is not None and item.output_name in outputs:
             event_metadata[PREVIEW_KEY] = output_preview(outputs[item.output_name])
-        events.append(dg.AssetMaterialization(asset_key=key, metadata=event_metadata))
+        events.append(
+            dg.AssetMaterialization(asset_key=key, metadata=event_metadata, partition=partition)
+        )
     return events
+
+
+def _partition_of(
+    client: "FlyteClient",
+    execution: "Execution",
+    props: FlyteLaunchPlanProps,
+    partitions_def: dg.PartitionsDefinition | None,
+) -> str | None:
+    """The time partition holding the execution's kickoff time, for partitioned assets."""
+    if not isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+        return None
+    if not props.kickoff_time_input:
+        return None
+    kickoff = client.fetch_inputs(execution).get(props.kickoff_time_input)
+    if not isinstance(kickoff, dt.datetime):
+        return None
+    if kickoff.tzinfo is None:
+        kickoff = kickoff.replace(tzinfo=dt.timezone.utc)
+    return partitions_def.get_partition_key_for_timestamp(kickoff.timestamp())
 
 
 def _run_request(execution: "Execution") -> dg.RunRequest:

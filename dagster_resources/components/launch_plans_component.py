@@ -185,13 +185,17 @@ class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
         resource = self.flyte.to_resource() if self.flyte else None
         translator = _ComponentTranslator(self.translation)
         all_props = self.get_launch_plan_props(resource)
+        partitions = {
+            model.name: model.partitions.to_partitions_def() if model.partitions else None
+            for model in self.launch_plans
+        }
         assets = [
             build_flyte_assets_definition(
                 props,
                 inputs=model.inputs,
                 resource_key=self.resource_key,
                 translator=translator,
-                partitions_def=model.partitions.to_partitions_def() if model.partitions else None,
+                partitions_def=partitions[model.name],
                 backfill_strategy=model.backfill_strategy,
             )
             for model, props in zip(self.launch_plans, all_props, strict=True)
@@ -204,7 +208,10 @@ class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
                 )
             sensors.append(
                 build_flyte_execution_sensor(
-                    flyte=resource, launch_plans=all_props, translator=translator
+                    flyte=resource,
+                    launch_plans=all_props,
+                    translator=translator,
+                    partitions_def=partitions,
                 )
             )
         resources = {self.resource_key: resource} if resource else {}
