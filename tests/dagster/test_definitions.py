@@ -109,3 +109,14 @@ def test_component_loads_from_yaml_without_calling_flyte(tmp_path):
             assert only.group_name == "greetings"
             assert [s.name for s in defs.sensors] == ["flyte_hello_wf__execution_sensor"]
             assert isinstance(defs.resources["flyte"], FlyteResource)
+
+
+def test_component_type_is_registered_where_the_dg_cli_looks():
+    from dagster.components.core.package_entry import discover_entry_point_package_objects
+
+    registered = discover_entry_point_package_objects()
+
+    assert any(
+        key.namespace == "dagster_resources" and key.name == "FlyteLaunchPlansComponent"
+        for key in registered
+    )
