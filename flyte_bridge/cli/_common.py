@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,8 +39,10 @@ _PHASE_STYLES = {
 
 
 def console() -> Console:
-    """The console the commands write to (click's stdout, so CliRunner captures it)."""
-    return Console(file=click.get_text_stream("stdout"), soft_wrap=True, width=160)
+    """The console the commands write to: stdout as it is now (CliRunner swaps it), 160
+    columns wide when it is not a terminal so that piped tables do not wrap."""
+    stream = sys.stdout
+    return Console(file=stream, soft_wrap=True, width=None if stream.isatty() else 160)
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -113,6 +113,26 @@ def test_watch_exits_one_when_the_execution_fails(registered, sandbox_client):
     assert "ended FAILED" in result.output
 
 
+def test_watch_gives_up_at_its_timeout_with_exit_code_two(registered, sandbox_client):
+    execution = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 300})
+    try:
+        result = run(
+            registered,
+            "executions",
+            "watch",
+            execution.id.name,
+            "--interval",
+            "0.2",
+            "--timeout",
+            "1",
+        )
+        assert result.exit_code == 2
+        assert "when --timeout ran out" in result.output
+        assert f"execution {execution.id}" in result.output
+    finally:
+        sandbox_client.terminate(execution, cause="test over")
+
+
 def test_terminate_of_a_finished_execution_says_it_had_ended(registered, hello_execution):
     result = run(registered, "executions", "terminate", hello_execution.id.name)
     assert result.exit_code == 0, result.output
@@ -133,6 +153,8 @@ def test_approve_and_set_through_the_cli_complete_the_approval_workflow(register
     name = execution.id.name
     approved = run(registered, "signals", "approve", name, "review", "--wait", "60")
     assert approved.exit_code == 0, approved.output
+    refused = run(registered, "signals", "set", name, "rollout_percent", "lots", "--wait", "60")
+    assert refused.exit_code != 0 and "FLOAT" in refused.output
     answered = run(registered, "signals", "set", name, "rollout_percent", "25", "--wait", "60")
     assert answered.exit_code == 0, answered.output
     assert "set rollout_percent = 25.0" in answered.output
