@@ -12,9 +12,10 @@ deployment sometimes does:
   deadline passes or the client cancels it (the client sees DEADLINE_EXCEEDED), when the black
   hole is switched off (the call is then handled normally), or after ``black_hole_limit``
   seconds (answered UNAVAILABLE), so no server thread is held forever;
-* ``drop_rate`` / :meth:`FaultInjector.drop_connections`: the client's TCP connection is shut
-  down under the HTTP/2 transport, so the client sees a transport failure (UNAVAILABLE, "Socket
-  closed") and reconnects on its next call.
+* ``drop_rate`` / ``drop_next`` / :meth:`FaultInjector.drop_connections`: the client's TCP
+  connection is shut down under the HTTP/2 transport, so the client sees a transport failure
+  (UNAVAILABLE, "Socket closed") and reconnects. A call the client sends right after the drop,
+  before its channel has noticed, can fail the same way on the dead connection.
 
 Faults are off by default and apply to every method unless ``methods`` names some. The
 interceptor itself runs on grpcio's single serving thread, so it only counts and wraps; every
@@ -65,6 +66,7 @@ class FaultSettings:
         black_hole: Accept matching calls and never answer them (see the module docstring).
         black_hole_limit: Longest time, in seconds, a black-holed call holds a server thread.
         drop_rate: Share of matching calls (0 to 1) whose client connection is dropped.
+        drop_next: The next this many matching calls have their connection dropped.
         methods: Method names (``"GetExecution"``) the faults apply to; ``None`` means all.
     """
 
@@ -76,6 +78,7 @@ class FaultSettings:
     black_hole: bool = False
     black_hole_limit: float = DEFAULT_BLACK_HOLE_LIMIT
     drop_rate: float = 0.0
+    drop_next: int = 0
     methods: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
@@ -99,10 +102,10 @@ class FaultSettings:
                 raise FlyteConfigError(f"{name} must be a number from 0 to 1, got {value!r}")
             if not 0.0 <= value <= 1.0:
                 raise FlyteConfigError(f"{name} must be from 0 to 1, got {value!r}")
-        if isinstance(self.fail_next, bool) or not isinstance(self.fail_next, int):
-            raise FlyteConfigError(f"fail_next must be a whole number, got {self.fail_next!r}")
-        if self.fail_next < 0:
-            raise FlyteConfigError(f"fail_next must be 0 or more, got {self.fail_next}")
+        for name in ("fail_next", "drop_next"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise FlyteConfigError(f"{name} must be a whole number >= 0, got {value!r}")
         code = str(self.failure_code).upper()
         if code not in grpc.StatusCode.__members__ or code == "OK":
             raise FlyteConfigError(
@@ -133,7 +136,12 @@ class FaultSettings:
     def active(self) -> bool:
         """Whether any fault is switched on."""
         return bool(
-            self.latency or self.failure_rate or self.fail_next or self.black_hole or self.drop_rate
+            self.latency
+            or self.failure_rate
+            or self.fail_next
+            or self.black_hole
+            or self.drop_rate
+            or self.drop_next
         )
 
     def applies_to(self, method: str) -> bool:
@@ -239,6 +247,12 @@ class FaultInjector(grpc.ServerInterceptor):
         with self._lock:
             return dict(self._injected)
 
+    @property
+    def held_calls(self) -> int:
+        """Calls held in the black hole right now."""
+        with self._lock:
+            return len(self._held)
+
     def set(self, **changes: Any) -> FaultSettings:
         """Changes some fault settings (the others stay) and returns the new settings.
 
@@ -309,11 +323,11 @@ class FaultInjector(grpc.ServerInterceptor):
             if not settings.applies_to(method):
                 return behaviour(request_or_iterator, context)
             self._delay(settings)
-            if self._draw(settings.drop_rate):
+            if self._take(method, "drop_next", "drop_rate"):
                 self._drop(method, context)
             if settings.black_hole:
                 self._hold(method, settings, context)
-            fail = self._take_failure(method)
+            fail = self._take(method, "fail_next", "failure_rate")
             if fail is not None and not fail.fail_after_handling:
                 self._fail(method, fail, context)
             response = behaviour(request_or_iterator, context)
@@ -333,16 +347,17 @@ class FaultInjector(grpc.ServerInterceptor):
     def _draw(self, rate: float) -> bool:
         return rate > 0 and (rate >= 1 or self._random.random() < rate)
 
-    def _take_failure(self, method: str) -> FaultSettings | None:
-        """The settings to fail this call with, or None; counts ``fail_next`` down."""
+    def _take(self, method: str, countdown: str, rate: str) -> FaultSettings | None:
+        """The settings if this call gets the fault, else None; counts ``countdown`` down."""
         with self._lock:
             settings = self._settings
             if not settings.applies_to(method):
                 return None
-            if settings.fail_next:
-                self._settings = dataclasses.replace(settings, fail_next=settings.fail_next - 1)
+            remaining = getattr(settings, countdown)
+            if remaining:
+                self._settings = dataclasses.replace(settings, **{countdown: remaining - 1})
                 return settings
-        return settings if self._draw(settings.failure_rate) else None
+        return settings if self._draw(getattr(settings, rate)) else None
 
     def _fail(self, method: str, settings: FaultSettings, context: grpc.ServicerContext) -> None:
         self._count("failure")
