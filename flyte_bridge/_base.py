@@ -24,15 +24,7 @@ from flyte_bridge._runtime import Call, Op
 from flyte_bridge._tree import TreeCache, fill_tree_op, sync_op
 from flyte_bridge.config import ClientConfig
 from flyte_bridge.errors import FlyteInvalidInputError
-from flyte_bridge.models import (
-    EntityId,
-    Execution,
-    ExecutionId,
-    NodeExecution,
-    NodeExecutionId,
-    TaskExecution,
-    TaskExecutionId,
-)
+from flyte_bridge.models import Execution, ExecutionId, NodeExecution, TaskExecution
 
 DEFAULT_CONCURRENCY = 16
 """RPCs a client keeps in flight at most while syncing a tree or gathering data."""
@@ -225,24 +217,49 @@ class ClientBase:
 
         return download_op(value, Path(to))
 
+    def _backfill_op(
+        self,
+        launch_plan: Any,
+        start: dt.datetime,
+        end: dt.datetime,
+        version: str | None,
+        parallel: bool,
+        failure_policy: str,
+        dry_run: bool,
+        name: str | None,
+        project: str | None,
+        domain: str | None,
+    ) -> Op[Any]:
+        entity_project, entity_domain, entity_name, entity_version = _ops.entity_of(
+            launch_plan, "launch plan"
+        )
+        project, domain = self._scope(project or entity_project, domain or entity_domain)
+        return _ops.backfill_op(
+            project,
+            domain,
+            entity_name,
+            version or entity_version,
+            start,
+            end,
+            parallel,
+            failure_policy,
+            dry_run,
+            name,
+        )
+
     def console_url(self, obj: Any) -> str:
         """The Flyte console URL of an execution, node or task execution, task, workflow or
-        launch plan (models, ids or protos)."""
+        launch plan (a model, an id or an admin message).
+
+        The base is the config's ``console_endpoint``, else derived from the gRPC endpoint
+        (``http`` when insecure, ``https`` otherwise).
+        """
         from flyte_bridge import console
 
         base = console.console_base(
             self.config.endpoint, self.config.insecure, self.config.console_endpoint
         )
-        return console.console_url(base, _console_target(obj))
-
-
-def _console_target(obj: Any) -> Any:
-    """What console.console_url understands: the id inside a model."""
-    if isinstance(obj, (Execution, NodeExecution, TaskExecution)):
-        return obj.id
-    if isinstance(obj, (ExecutionId, NodeExecutionId, TaskExecutionId, EntityId)):
-        return obj
-    return obj
+        return console.console_url(base, obj)
 
 
 def _seconds(value: float | dt.timedelta | None) -> float | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -17,7 +16,7 @@ from flyteidl.admin import (
     launch_plan_pb2,
     signal_pb2,
 )
-from flyteidl.core import identifier_pb2, literals_pb2, security_pb2, types_pb2
+from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2, security_pb2, types_pb2
 from flyteidl.service import dataproxy_pb2
 
 from flyte_bridge._requests import (
@@ -54,7 +53,6 @@ from flyte_bridge.models import (
     Signal,
     TaskExecution,
     TerminateResult,
-    WorkflowPhase,
 )
 
 logger = logging.getLogger(__name__)
@@ -387,6 +385,29 @@ def _latest_op(kind: str, project: str, domain: str, name: str) -> Op[Any]:
     return found[0]
 
 
+def launch_plan_op(project: str, domain: str, name: str, version: str | None) -> Op[Any]:
+    """A launch plan: the given version, else the active one, else the newest."""
+    if version:
+        identifier = identifier_pb2.Identifier(
+            resource_type=identifier_pb2.LAUNCH_PLAN,
+            project=project,
+            domain=domain,
+            name=name,
+            version=version,
+        )
+        return (yield Call(ADMIN, "GetLaunchPlan", common_pb2.ObjectGetRequest(id=identifier)))
+    try:
+        return (
+            yield Call(
+                ADMIN,
+                "GetActiveLaunchPlan",
+                launch_plan_pb2.ActiveLaunchPlanRequest(id=_named(project, domain, name)),
+            )
+        )
+    except FlyteNotFoundError:
+        return (yield from _latest_op("LAUNCH_PLAN", project, domain, name))
+
+
 def launch_target_op(
     kind: str, project: str, domain: str, name: str, version: str | None
 ) -> Op[tuple[identifier_pb2.Identifier, dict[str, Any], literals_pb2.LiteralMap]]:
@@ -395,36 +416,22 @@ def launch_target_op(
     A launch plan without a version resolves to the active one, else the newest; a task to the
     newest. Expected inputs are ``{name: core.Parameter}`` (a task's are all required).
     """
-    resource = identifier_pb2.ResourceType.Value(kind)
     if kind == "LAUNCH_PLAN":
-        if version:
-            identifier = identifier_pb2.Identifier(
-                resource_type=resource, project=project, domain=domain, name=name, version=version
-            )
-            launch_plan = yield Call(
-                ADMIN, "GetLaunchPlan", common_pb2.ObjectGetRequest(id=identifier)
-            )
-        else:
-            try:
-                launch_plan = yield Call(
-                    ADMIN,
-                    "GetActiveLaunchPlan",
-                    launch_plan_pb2.ActiveLaunchPlanRequest(id=_named(project, domain, name)),
-                )
-            except FlyteNotFoundError:
-                launch_plan = yield from _latest_op(kind, project, domain, name)
+        launch_plan = yield from launch_plan_op(project, domain, name, version)
         parameters = dict(launch_plan.closure.expected_inputs.parameters)
         return launch_plan.id, parameters, launch_plan.spec.fixed_inputs
 
     if version:
         identifier = identifier_pb2.Identifier(
-            resource_type=resource, project=project, domain=domain, name=name, version=version
+            resource_type=identifier_pb2.TASK,
+            project=project,
+            domain=domain,
+            name=name,
+            version=version,
         )
         task = yield Call(ADMIN, "GetTask", common_pb2.ObjectGetRequest(id=identifier))
     else:
         task = yield from _latest_op(kind, project, domain, name)
-    from flyteidl.core import interface_pb2
-
     variables = task.closure.compiled_task.template.interface.inputs.variables
     parameters = {
         key: interface_pb2.Parameter(var=var, required=True) for key, var in variables.items()
@@ -713,8 +720,54 @@ def entity_of(value: Any, kind: str) -> tuple[str | None, str | None, str, str |
     )
 
 
-def local_path_exists(value: Any) -> bool:
-    return isinstance(value, (str, os.PathLike)) and os.path.exists(value)
+# Backfill -----------------------------------------------------------------------------------
+
+
+def backfill_op(
+    project: str,
+    domain: str,
+    launch_plan_name: str,
+    version: str | None,
+    start: Any,
+    end: Any,
+    parallel: bool,
+    failure_policy: Any,
+    dry_run: bool,
+    name: str | None,
+) -> Op[Any]:
+    """Plans a backfill; unless ``dry_run``, registers its workflow and launch plan and runs it.
+
+    The generated entities' version is a hash of every setting, so registering them again with
+    the same settings meets ALREADY_EXISTS for an identical entity, which is fine.
+    """
+    from flyte_bridge import backfill
+
+    launch_plan = yield from launch_plan_op(project, domain, launch_plan_name, version)
+    plan = backfill.plan_backfill(
+        launch_plan,
+        start,
+        end,
+        parallel=parallel,
+        failure_policy=failure_policy,
+        project=project,
+        domain=domain,
+    )
+    if dry_run:
+        return backfill.BackfillResult.from_plan(plan)
+
+    for method, request in (
+        ("CreateWorkflow", plan.workflow_create_request()),
+        ("CreateLaunchPlan", plan.launch_plan_create_request()),
+    ):
+        try:
+            yield Call(ADMIN, method, request, idempotent=True)
+        except FlyteAlreadyExistsError:
+            logger.debug("%s: %s already registered", method, plan.version)
+    generated = plan.backfill_launch_plan_id
+    execution = yield from launch_op(
+        "LAUNCH_PLAN", project, domain, generated.name, generated.version, {}, name, {}
+    )
+    return backfill.BackfillResult.from_plan(plan, execution)
 
 
 # Metrics ------------------------------------------------------------------------------------
@@ -726,7 +779,3 @@ def metrics_op(execution_id: ExecutionId, depth: int) -> Op[Any]:
     )
     response = yield Call(ADMIN, "GetExecutionMetrics", request)
     return response.span
-
-
-def phase_name(value: int) -> str:
-    return WorkflowPhase(value).name

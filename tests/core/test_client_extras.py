@@ -1,0 +1,79 @@
+"""Console links, execution metrics and backfills through the clients (sync and async)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from flyte_bridge.errors import FlyteInvalidInputError, FlyteServerError
+
+UTC = dt.timezone.utc
+
+
+def test_console_url_of_an_execution_and_its_nodes(client, finished_runs):
+    hello = client.sync(finished_runs["hello"])
+    base = f"http://{client.config.endpoint}/console/projects/flytesnacks/domains/development"
+    page = f"{base}/executions/{hello.id.name}"
+
+    assert client.console_url(hello) == page
+    assert client.console_url(hello.id) == page
+    assert client.console_url(hello.node_executions["n0"]).startswith(page)
+    assert client.console_url(hello.node_executions["n0"].task_executions[0]).startswith(page)
+
+
+def test_console_url_of_a_launch_plan_names_its_version(client, finished_runs):
+    launch_plan = finished_runs["hello"].launch_plan
+
+    url = client.console_url(launch_plan)
+
+    assert url.endswith(f"/launch_plan/flyte.hello.hello_wf/version/{launch_plan.version}")
+
+
+@pytest.mark.xfail(
+    raises=FlyteServerError,
+    reason="the sandbox answers GetExecutionMetrics with UNIMPLEMENTED until issue 3 adds it",
+)
+def test_execution_metrics_returns_a_span_tree_with_text_renderings(client, finished_runs):
+    span = client.execution_metrics(finished_runs["hello"], depth=5)
+
+    assert span.kind == "workflow"
+    assert isinstance(span.explain(), str) and "operation" in span.explain()
+    assert finished_runs["hello"].id.name in span.dump()
+
+
+def test_backfill_dry_run_plans_every_tick_of_the_inclusive_window(client, registered_examples):
+    start = dt.datetime(2024, 1, 1, 6, tzinfo=UTC)
+    end = dt.datetime(2024, 1, 3, 6, tzinfo=UTC)
+
+    result = client.launch_backfill("daily_report", start, end, dry_run=True)
+
+    assert result.execution is None
+    assert result.plan == (start, start + dt.timedelta(days=1), end)
+
+
+def test_backfill_runs_one_child_per_tick_with_its_kickoff_time(
+    sandbox_client, registered_examples
+):
+    start = dt.datetime(2024, 2, 1, 6, tzinfo=UTC)
+    end = dt.datetime(2024, 2, 2, 6, tzinfo=UTC)
+
+    result = sandbox_client.launch_backfill("daily_report", start, end, parallel=True)
+    finished = sandbox_client.wait(
+        result.execution, timeout=180, poll_interval=0.5, sync_nodes=True
+    )
+
+    assert finished.is_successful
+    children = [n.child_execution for n in finished.node_executions.values()]
+    kickoffs = sorted(sandbox_client.fetch_inputs(c)["kickoff_time"] for c in children)
+    assert kickoffs == [start, end]
+
+
+def test_backfill_of_a_launch_plan_without_schedule_is_refused(client, registered_examples):
+    with pytest.raises(FlyteInvalidInputError, match="schedule"):
+        client.launch_backfill(
+            "flyte.hello.hello_wf",
+            dt.datetime(2024, 1, 1, tzinfo=UTC),
+            dt.datetime(2024, 1, 2, tzinfo=UTC),
+            dry_run=True,
+        )

@@ -1,0 +1,97 @@
+"""Launch input conversion against a launch plan's expected inputs (C14), before any RPC."""
+
+from __future__ import annotations
+
+import pytest
+from flyteidl.core import interface_pb2, literals_pb2, types_pb2
+
+from flyte_bridge._ops import convert_inputs
+from flyte_bridge.errors import FlyteInvalidInputError
+
+SIMPLE = types_pb2.SimpleType
+
+
+def _variant(tag: str, **kind) -> types_pb2.LiteralType:
+    return types_pb2.LiteralType(structure=types_pb2.TypeStructure(tag=tag), **kind)
+
+
+def _required(literal_type: types_pb2.LiteralType) -> interface_pb2.Parameter:
+    return interface_pb2.Parameter(var=interface_pb2.Variable(type=literal_type), required=True)
+
+
+INT_OR_STR = types_pb2.LiteralType(
+    union_type=types_pb2.UnionType(
+        variants=[_variant("int", simple=SIMPLE.INTEGER), _variant("str", simple=SIMPLE.STRING)]
+    )
+)
+LIST_STR_OR_COLOR = types_pb2.LiteralType(
+    union_type=types_pb2.UnionType(
+        variants=[
+            _variant(
+                "Typed List",
+                collection_type=types_pb2.LiteralType(simple=SIMPLE.STRING),
+            ),
+            _variant("str", simple=SIMPLE.STRING),
+            _variant("Color", enum_type=types_pb2.EnumType(values=["red", "green"])),
+        ]
+    )
+)
+PARAMETERS = {"a": _required(INT_OR_STR), "b": _required(LIST_STR_OR_COLOR)}
+NO_FIXED = literals_pb2.LiteralMap()
+
+
+def test_union_inputs_take_the_exact_variant_with_its_tag():
+    converted, uploads = convert_inputs("lp", PARAMETERS, NO_FIXED, {"a": "5", "b": "red"})
+
+    assert converted["a"].scalar.union.type.structure.tag == "str"
+    assert converted["a"].scalar.union.value.scalar.primitive.string_value == "5"
+    assert converted["b"].scalar.union.type.structure.tag == "str"
+    assert uploads == []
+
+
+def test_an_int_for_a_union_of_int_and_str_takes_the_int_variant():
+    converted, _ = convert_inputs("lp", PARAMETERS, NO_FIXED, {"a": 5, "b": ["x"]})
+
+    assert converted["a"].scalar.union.type.structure.tag == "int"
+    assert converted["b"].scalar.union.type.structure.tag == "Typed List"
+
+
+def test_a_value_no_variant_fits_fails_naming_the_input():
+    with pytest.raises(FlyteInvalidInputError, match="input 'a'"):
+        convert_inputs("lp", PARAMETERS, NO_FIXED, {"a": {"k": 1}, "b": "red"})
+
+
+def test_a_fixed_input_cannot_be_given():
+    fixed = literals_pb2.LiteralMap(
+        literals={"c": literals_pb2.Literal(scalar=literals_pb2.Scalar(none_type={}))}
+    )
+
+    with pytest.raises(FlyteInvalidInputError, match="fixed inputs cannot be overridden: c"):
+        convert_inputs("lp", PARAMETERS, fixed, {"a": 1, "b": "red", "c": None})
+
+
+def test_defaults_are_filled_and_optional_inputs_may_be_left_out():
+    default = literals_pb2.Literal(
+        scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=7))
+    )
+    parameters = {
+        "n": interface_pb2.Parameter(
+            var=interface_pb2.Variable(type=types_pb2.LiteralType(simple=SIMPLE.INTEGER)),
+            default=default,
+        )
+    }
+
+    converted, _ = convert_inputs("lp", parameters, NO_FIXED, {})
+
+    assert converted == {"n": default}
+
+
+def test_local_paths_are_recorded_for_upload_after_every_check(tmp_path):
+    local = tmp_path / "f.csv"
+    local.write_text("x")
+    blob = types_pb2.LiteralType(blob=types_pb2.BlobType(format="csv"))
+
+    converted, uploads = convert_inputs("lp", {"f": _required(blob)}, NO_FIXED, {"f": str(local)})
+
+    assert uploads == [str(local)]
+    assert converted["f"].scalar.blob.uri.startswith("flyte-bridge-upload://")
