@@ -385,17 +385,23 @@ def _latest_op(kind: str, project: str, domain: str, name: str) -> Op[Any]:
     return found[0]
 
 
+def _get_entity_call(kind: str, project: str, domain: str, name: str, version: str) -> Call:
+    """GetTask or GetLaunchPlan of one version."""
+    identifier = identifier_pb2.Identifier(
+        resource_type=identifier_pb2.ResourceType.Value(kind),
+        project=project,
+        domain=domain,
+        name=name,
+        version=version,
+    )
+    method = "GetTask" if kind == "TASK" else "GetLaunchPlan"
+    return Call(ADMIN, method, common_pb2.ObjectGetRequest(id=identifier))
+
+
 def launch_plan_op(project: str, domain: str, name: str, version: str | None) -> Op[Any]:
     """A launch plan: the given version, else the active one, else the newest."""
     if version:
-        identifier = identifier_pb2.Identifier(
-            resource_type=identifier_pb2.LAUNCH_PLAN,
-            project=project,
-            domain=domain,
-            name=name,
-            version=version,
-        )
-        return (yield Call(ADMIN, "GetLaunchPlan", common_pb2.ObjectGetRequest(id=identifier)))
+        return (yield _get_entity_call("LAUNCH_PLAN", project, domain, name, version))
     try:
         return (
             yield Call(
@@ -422,14 +428,7 @@ def launch_target_op(
         return launch_plan.id, parameters, launch_plan.spec.fixed_inputs
 
     if version:
-        identifier = identifier_pb2.Identifier(
-            resource_type=identifier_pb2.TASK,
-            project=project,
-            domain=domain,
-            name=name,
-            version=version,
-        )
-        task = yield Call(ADMIN, "GetTask", common_pb2.ObjectGetRequest(id=identifier))
+        task = yield _get_entity_call("TASK", project, domain, name, version)
     else:
         task = yield from _latest_op(kind, project, domain, name)
     variables = task.closure.compiled_task.template.interface.inputs.variables
