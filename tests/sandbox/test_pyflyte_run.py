@@ -1,0 +1,154 @@
+"""``pyflyte run --remote`` (flytekit 1.16) runs every example workflow on the sandbox.
+
+Each run packages the module, uploads it through the data proxy, registers it and launches it,
+exactly as against a real Flyte; the result is then read back with FlyteRemote.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flyte_examples import (
+    EXAMPLES,
+    processes_of_execution,
+    pyflyte,
+    remote_for,
+    unique_name,
+    wait_until,
+)
+from flytekit.models.core.execution import WorkflowExecutionPhase
+
+pytestmark = pytest.mark.slow
+
+SELF_TERMINATING = [
+    pytest.param(
+        "hello.py",
+        "hello_wf",
+        ["--name", "e2e"],
+        WorkflowExecutionPhase.SUCCEEDED,
+        "hello e2e",
+        id="hello",
+    ),
+    pytest.param(
+        "daily_report.py",
+        "daily_report_wf",
+        ["--kickoff_time", "2026-03-15T06:00:00", "--region", "us"],
+        WorkflowExecutionPhase.SUCCEEDED,
+        "report us 2026-03-15: 150 events",
+        id="daily_report",
+    ),
+    pytest.param(
+        "composition.py",
+        "composed_wf",
+        ["--x", "3"],
+        WorkflowExecutionPhase.SUCCEEDED,
+        49,
+        id="composition",
+    ),
+    pytest.param(
+        "branching.py",
+        "branch_wf",
+        ["--x", "5"],
+        WorkflowExecutionPhase.SUCCEEDED,
+        "5 is positive",
+        id="branch",
+    ),
+    pytest.param(
+        "failures.py",
+        "retry_wf",
+        [],
+        WorkflowExecutionPhase.SUCCEEDED,
+        "value 7 after 1 retry",
+        id="retry",
+    ),
+    pytest.param(
+        "failures.py", "failing_wf", [], WorkflowExecutionPhase.FAILED, None, id="always_fails"
+    ),
+    pytest.param(
+        "failures.py",
+        "keep_going_wf",
+        ["--seconds", "0.5"],
+        WorkflowExecutionPhase.FAILED,
+        None,
+        id="fail_after_executable_nodes",
+    ),
+]
+
+
+def run_remote(config, module: str, workflow: str, inputs: list[str], *, wait: bool, name: str):
+    flags = ["--wait", "--poll-interval", "1"] if wait else []
+    return pyflyte(
+        config,
+        "run",
+        "--remote",
+        "--project",
+        "flytesnacks",
+        "--domain",
+        "development",
+        "--name",
+        name,
+        *flags,
+        str(EXAMPLES / module),
+        workflow,
+        *inputs,
+    )
+
+
+@pytest.mark.parametrize(("module", "workflow", "inputs", "phase", "output"), SELF_TERMINATING)
+def test_pyflyte_run_remote_reaches_expected_phase_and_outputs(
+    flyte_sandbox_config, module, workflow, inputs, phase, output
+):
+    name = unique_name("run")
+
+    result = run_remote(flyte_sandbox_config, module, workflow, inputs, wait=True, name=name)
+
+    execution = remote_for(flyte_sandbox_config).fetch_execution(name=name)
+    assert execution.closure.phase == phase, result.stdout + result.stderr
+    if phase == WorkflowExecutionPhase.SUCCEEDED:
+        assert result.returncode == 0, result.stderr
+        assert execution.outputs["o0"] == output
+    else:
+        assert execution.closure.error.message
+
+
+def test_pyflyte_run_remote_approval_pipeline_completes_after_approve_and_input(
+    flyte_sandbox_config,
+):
+    name = unique_name("gate")
+    result = run_remote(
+        flyte_sandbox_config,
+        "approvals.py",
+        "approval_wf",
+        ["--version", "1"],
+        wait=False,
+        name=name,
+    )
+    assert result.returncode == 0, result.stderr
+    remote = remote_for(flyte_sandbox_config)
+
+    wait_until(lambda: remote.list_signals(name), what="the review gate")
+    remote.approve("review", name)
+    wait_until(
+        lambda: any(s.id.signal_id == "rollout_percent" for s in remote.list_signals(name)),
+        what="the rollout_percent gate",
+    )
+    remote.set_input("rollout_percent", name, 25.0, python_type=float)
+
+    execution = remote.wait(remote.fetch_execution(name=name), timeout=120, poll_interval=0.5)
+    assert execution.closure.phase == WorkflowExecutionPhase.SUCCEEDED
+    assert execution.outputs["o0"] == "release 2 at 25%"
+
+
+def test_pyflyte_run_remote_long_sleep_is_aborted_and_its_process_killed(flyte_sandbox_config):
+    name = unique_name("sleep")
+    result = run_remote(
+        flyte_sandbox_config, "long_sleep.py", "long_sleep_wf", [], wait=False, name=name
+    )
+    assert result.returncode == 0, result.stderr
+    remote = remote_for(flyte_sandbox_config)
+    wait_until(lambda: processes_of_execution(name), what="the sleeping task process")
+
+    remote.terminate(remote.fetch_execution(name=name), cause="test is done with it")
+
+    execution = remote.wait(remote.fetch_execution(name=name), timeout=60, poll_interval=0.5)
+    assert execution.closure.phase == WorkflowExecutionPhase.ABORTED
+    assert processes_of_execution(name) == []
