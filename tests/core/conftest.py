@@ -85,12 +85,22 @@ def sandbox_config(flyte_sandbox: Any) -> ClientConfig:
 
 
 @pytest.fixture
-def client(client_kind: str, sandbox_config: ClientConfig) -> Iterator[DualClient]:
-    dual = DualClient(client_kind, sandbox_config)
-    try:
-        yield dual
-    finally:
+def make_client(client_kind: str) -> Iterator[Callable[[ClientConfig], DualClient]]:
+    """Makes clients of this test's kind for other configs; closes them after the test."""
+    made: list[DualClient] = []
+
+    def make(config: ClientConfig) -> DualClient:
+        made.append(DualClient(client_kind, config))
+        return made[-1]
+
+    yield make
+    for dual in made:
         dual.close()
+
+
+@pytest.fixture
+def client(make_client: Callable[[ClientConfig], DualClient], sandbox_config: ClientConfig):
+    return make_client(sandbox_config)
 
 
 # A scripted AdminService ------------------------------------------------------------------

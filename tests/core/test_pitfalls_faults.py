@@ -1,0 +1,69 @@
+"""Pitfalls under the sandbox's fault injection: C05 (a server that stops answering) and C27
+(UNAVAILABLE from the ingress, also after admin created the execution)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from flyte_bridge.config import ClientConfig
+from flyte_bridge.errors import FlyteTimeoutError
+from flyte_bridge.filters import Filter
+
+
+@pytest.fixture
+def short_deadline_client(make_client, flyte_sandbox, registered_examples):
+    """A client with a 2 s RPC deadline and quick retries."""
+    return make_client(
+        ClientConfig.for_sandbox(
+            flyte_sandbox.endpoint, rpc_timeout=2.0, retry_initial_backoff=0.05
+        )
+    )
+
+
+def test_c05_wait_on_a_black_holed_server_ends_within_timeout_plus_one_deadline(
+    short_deadline_client, sandbox_client, flyte_sandbox
+):
+    running = sandbox_client.launch("flyte.long_sleep.long_sleep_wf", inputs={"seconds": 60})
+    started = time.monotonic()
+    try:
+        with (
+            flyte_sandbox.faults.injected(black_hole=True, methods=["GetExecution"]),
+            pytest.raises(FlyteTimeoutError) as caught,
+        ):
+            short_deadline_client.wait(running, timeout=3.0, poll_interval=0.5)
+    finally:
+        sandbox_client.terminate(running, "test finished")
+
+    assert time.monotonic() - started < 3.0 + 2.0 + 1.5
+    assert str(running.id) in str(caught.value)
+
+
+def test_c27_reads_are_retried_through_transient_unavailable(
+    short_deadline_client, finished_runs, flyte_sandbox
+):
+    before = flyte_sandbox.rpc_counts.snapshot()
+
+    with flyte_sandbox.faults.injected(fail_next=2, methods=["GetExecution"]):
+        fetched = short_deadline_client.fetch_execution(finished_runs["hello"].id)
+
+    assert fetched.is_successful
+    assert flyte_sandbox.rpc_counts.since(before).get("GetExecution") == 3
+
+
+def test_c27_a_create_answered_unavailable_after_it_ran_leaves_exactly_one_execution(
+    short_deadline_client, flyte_sandbox
+):
+    of_hello = Filter.eq("launch_plan.name", "flyte.hello.hello_wf")
+    existing = {e.id for e in short_deadline_client.list_executions(filters=of_hello)}
+    before = flyte_sandbox.rpc_counts.snapshot()
+
+    with flyte_sandbox.faults.injected(
+        fail_next=1, fail_after_handling=True, methods=["CreateExecution"]
+    ):
+        launched = short_deadline_client.launch("flyte.hello.hello_wf", inputs={"name": "c27"})
+
+    new = {e.id for e in short_deadline_client.list_executions(filters=of_hello)} - existing
+    assert new == {launched.id}
+    assert flyte_sandbox.rpc_counts.since(before)["CreateExecution"] == 2
