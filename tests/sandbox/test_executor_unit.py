@@ -122,6 +122,24 @@ class FakeControlPlane:
                 result.closure.error.CopyFrom(events[-1].error)
         return result
 
+    def get_node_execution(self, node_execution_id):
+        from flyteidl.admin import node_execution_pb2
+
+        events = [
+            e
+            for e in self.node_events
+            if e.id.execution_id.name == node_execution_id.execution_id.name
+            and e.id.node_id == node_execution_id.node_id
+        ]
+        if not events:
+            raise LookupError(node_execution_id.node_id)
+        result = node_execution_pb2.NodeExecution(
+            id=node_execution_id, input_uri=events[0].input_uri
+        )
+        result.closure.phase = events[-1].phase
+        result.closure.output_uri = events[-1].output_uri
+        return result
+
     def terminate_execution(self, execution, cause):
         self.engine.abort(execution, cause)
 
@@ -342,3 +360,92 @@ def test_unsupported_task_type_fails_instead_of_hanging(plane):
 
     assert plane.wait_terminal("sql1") == WorkflowPhase.FAILED
     assert plane.workflow_events["sql1"][-1].error.code == "PluginNotFound"
+
+
+def with_node_timeout(closure, node_id: str, seconds: int, retries: int = 0):
+    for node in closure.primary.template.nodes:
+        if node.id == node_id:
+            node.metadata.timeout.FromSeconds(seconds)
+            node.metadata.retries.retries = retries
+    return closure
+
+
+def test_task_timeout_kills_the_attempt_and_fails_with_retries_exhausted(plane):
+    closure = with_node_timeout(compile_workflow("long_sleep", "long_sleep_wf"), "n0", 1)
+    inputs = python_to_literal_map({"seconds": 600}, closure.primary.template.interface.inputs)
+    plane.engine.start(
+        execution_id("timeout1"), closure, inputs, admin_execution_pb2.ExecutionSpec()
+    )
+
+    assert plane.wait_terminal("timeout1") == WorkflowPhase.FAILED
+    error = plane.workflow_events["timeout1"][-1].error
+    assert error.code == "RetriesExhausted|TimeoutExpired"
+    assert "task execution timeout [0:00:01] expired" in error.message
+    assert plane.engine._live_attempts == set()
+
+
+def test_gate_timeout_fails_the_execution(plane):
+    closure = with_node_timeout(compile_workflow("approvals", "approval_wf"), "n1", 1)
+    inputs = python_to_literal_map({"version": 1}, closure.primary.template.interface.inputs)
+    plane.engine.start(
+        execution_id("gatetime"), closure, inputs, admin_execution_pb2.ExecutionSpec()
+    )
+
+    assert plane.wait_terminal("gatetime") == WorkflowPhase.FAILED
+    assert plane.workflow_events["gatetime"][-1].error.code == "RetriesExhausted|TimeoutExpired"
+    assert plane.node_phases("gatetime", "n1")[-1] == NodePhase.FAILED
+
+
+def test_max_parallelism_runs_one_task_node_at_a_time(plane):
+    spec = admin_execution_pb2.ExecutionSpec(max_parallelism=1)
+    start(plane, "par1", "failures", "keep_going_wf", spec=spec, seconds=0.5)
+
+    assert plane.wait_terminal("par1") == WorkflowPhase.FAILED
+    events = [(e.parent_node_execution_id.node_id, e.phase) for e in plane.task_events]
+    first_node = events[0][0]
+    first_done = events.index(
+        (first_node, TaskPhase.FAILED if first_node == "n0" else TaskPhase.SUCCEEDED)
+    )
+    second_queued = next(i for i, (node, phase) in enumerate(events) if node != first_node)
+    assert second_queued > first_done
+
+
+def test_recovery_reuses_succeeded_nodes_and_reruns_failed_ones(plane):
+    start(plane, "orig1", "failures", "keep_going_wf", seconds=0.2)
+    assert plane.wait_terminal("orig1") == WorkflowPhase.FAILED
+    spec = admin_execution_pb2.ExecutionSpec()
+    spec.metadata.mode = admin_execution_pb2.ExecutionMetadata.RECOVERED
+    spec.metadata.reference_execution.CopyFrom(execution_id("orig1"))
+
+    start(plane, "rec1", "failures", "keep_going_wf", spec=spec, seconds=0.2)
+
+    assert plane.wait_terminal("rec1") == WorkflowPhase.FAILED
+    assert plane.node_phases("rec1", "n1") == [NodePhase.RECOVERED]
+    assert plane.node_phases("rec1", "n0")[-1] == NodePhase.FAILED
+    recovered = [
+        e for e in plane.node_events if e.id.execution_id.name == "rec1" and e.id.node_id == "n1"
+    ]
+    assert (
+        plane.store.read_proto(recovered[0].output_uri, literals_pb2.LiteralMap)
+        .literals["o0"]
+        .scalar.primitive.string_value
+        == "finished"
+    )
+
+
+def test_shutdown_kills_running_task_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLES))
+    store = DataStore(tmp_path / "store")
+    control_plane = FakeControlPlane(store)
+    control_plane.engine = LocalExecutor(
+        control_plane, store, sys.executable, kill_grace_seconds=1.0
+    )
+    start(control_plane, "shut1", "long_sleep", "long_sleep_wf", seconds=600)
+    control_plane.wait_for(
+        lambda: TaskPhase.RUNNING in [e.phase for e in control_plane.task_events]
+    )
+    attempt = next(iter(control_plane.engine._live_attempts))
+
+    control_plane.engine.shutdown(timeout=5)
+
+    assert attempt.process.wait(0) is not None
