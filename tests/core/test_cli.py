@@ -190,6 +190,58 @@ def test_endpoint_and_insecure_flags_work_without_a_config_file(
     assert "SUCCEEDED" in result.output
 
 
+# -------------------------------------------------------------------------- metrics
+
+
+@pytest.fixture
+def metrics_server():
+    """A scripted admin on 127.0.0.1 answering GetExecutionMetrics with the metrics test tree.
+
+    The sandbox does not compute metrics yet, so this command is checked against a script.
+    """
+    from _transport_fakes import ScriptedServer
+    from flyteidl.admin import execution_pb2
+    from test_metrics import example_tree
+
+    server = ScriptedServer().start()
+    server.defaults["GetExecutionMetrics"] = execution_pb2.WorkflowExecutionGetMetricsResponse(
+        span=example_tree()
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_metrics(server, *args: str):
+    options = ["--endpoint", server.endpoint, "--insecure", "-p", "p", "-d", "d"]
+    return CliRunner().invoke(cli, ["metrics", *options, *args], catch_exceptions=False)
+
+
+def test_metrics_prints_the_span_table_and_asks_admin_for_the_depth(metrics_server):
+    result = run_metrics(metrics_server, "f8a2c1", "--depth", "4")
+    assert result.exit_code == 0, result.output
+    runtime = next(line for line in result.output.splitlines() if "TASK_RUNTIME" in line)
+    assert "2024-01-02 00:00:04.000000" in runtime and runtime.endswith("9.250s")
+    (call,) = metrics_server.calls_to("GetExecutionMetrics")
+    assert call.request.depth == 4
+    assert (call.request.id.project, call.request.id.domain, call.request.id.name) == (
+        "p",
+        "d",
+        "f8a2c1",
+    )
+
+
+def test_metrics_yaml_summarises_the_breakdown(metrics_server):
+    import yaml
+
+    result = run_metrics(metrics_server, "f8a2c1", "--yaml")
+    assert result.exit_code == 0, result.output
+    summary = yaml.safe_load(result.output)["workflow/f8a2c1"]
+    assert summary["breakdown"]["TASK_RUNTIME"] == 9.25
+    assert summary["nodes"]["n0"]["task_attempts"][0]["duration"] == 11.5
+
+
 # -------------------------------------------------------------------------- value parsing
 
 
