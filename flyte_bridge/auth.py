@@ -89,6 +89,8 @@ class Authenticator:
     """
 
     refreshable: bool = False
+    # Extra HTTP headers for token requests (the proxy's credential, when there is a proxy).
+    request_headers: Callable[[], dict[str, str]] = staticmethod(dict)
 
     def __init__(
         self, auth: AuthConfig, config: ClientConfig, *, clock: Callable[[], float] | None = None
@@ -153,7 +155,8 @@ class Authenticator:
         if not self.refreshable:
             return False
         with self._lock:
-            if self._token is not None and sent == self._metadata_for(self._token):
+            token = self._token
+            if token is not None and sent and set(self._metadata_for(token)) <= set(sent):
                 logger.info("admin refused the token (UNAUTHENTICATED); fetching a new one")
                 self._token = None
         return True
@@ -290,6 +293,7 @@ class ClientCredentialsAuthenticator(Authenticator):
             basic=basic,
             ssl_context=_ssl_context(self.config),
             proxy=self.config.http_proxy_url,
+            extra_headers=self.request_headers(),
         )
         value = payload.get("access_token")
         if not isinstance(value, str) or not value.strip():
@@ -319,6 +323,24 @@ def create_authenticator(
     return classes[auth.mode](auth, config, clock=clock)
 
 
+PROXY_HEADER = "proxy-authorization"
+
+
+def create_proxy_authenticator(
+    config: ClientConfig, *, clock: Callable[[], float] | None = None
+) -> Authenticator | None:
+    """The source of the ``proxy-authorization`` credential (``proxy_command``), if any."""
+    if not config.proxy_command:
+        return None
+    proxy_auth = AuthConfig(
+        mode="external_command",
+        command=config.proxy_command,
+        header=PROXY_HEADER,
+        allow_plaintext=config.auth.allow_plaintext if config.auth else False,
+    )
+    return ExternalCommandAuthenticator(proxy_auth, config, clock=clock)
+
+
 def unauthenticated_hint(config: ClientConfig) -> str:
     """What to tell a user whose call was refused as UNAUTHENTICATED."""
     auth = config.auth
@@ -345,6 +367,7 @@ def post_token_request(
     basic: str | None,
     ssl_context: ssl.SSLContext | None,
     proxy: str | None = None,
+    extra_headers: dict[str, str] | None = None,
     timeout: float = TOKEN_REQUEST_TIMEOUT,
     attempts: int = TOKEN_REQUEST_ATTEMPTS,
 ) -> dict[str, object]:
@@ -365,6 +388,7 @@ def post_token_request(
         "Accept": "application/json",
         "Cache-Control": "no-cache",
     }
+    headers.update(extra_headers or {})
     if basic:
         headers["Authorization"] = f"Basic {basic}"
     body = urllib.parse.urlencode(form).encode()

@@ -239,6 +239,9 @@ class ClientConfig:
         retry_max_backoff: Longest backoff between attempts, in seconds.
         auth: How to authenticate; ``None`` sends no credentials.
         http_proxy_url: Proxy for the OAuth2 token requests (not for gRPC), as flytekit.
+        proxy_command: Argument list of a command printing a token for a proxy in front of admin
+            (an identity-aware proxy); sent as ``proxy-authorization: Bearer <token>`` on every
+            call and token request, and run again when a call fails with UNAUTHENTICATED.
         grpc_options: Extra gRPC channel options, appended after the defaults.
     """
 
@@ -255,6 +258,7 @@ class ClientConfig:
     retry_max_backoff: float = 10.0
     auth: AuthConfig | None = None
     http_proxy_url: str | None = None
+    proxy_command: tuple[str, ...] = ()
     grpc_options: tuple[tuple[str, Any], ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -272,12 +276,19 @@ class ClientConfig:
             raise FlyteConfigError(f"max_retries must be 0 or more, got {self.max_retries}")
         if self.auth is not None and not isinstance(self.auth, AuthConfig):
             raise FlyteConfigError(f"auth must be an AuthConfig, got {type(self.auth).__name__}")
-        if self.insecure and self.auth is not None and self.auth.sends_credentials:
-            if not self.auth.allow_plaintext:
+        object.__setattr__(self, "proxy_command", tuple(self.proxy_command))
+        if not all(isinstance(a, str) and a for a in self.proxy_command):
+            raise FlyteConfigError("proxy_command must be a list of non-empty arguments")
+        sends_credentials = bool(self.proxy_command) or (
+            self.auth is not None and self.auth.sends_credentials
+        )
+        if self.insecure and sends_credentials:
+            if self.auth is None or not self.auth.allow_plaintext:
+                what = f"auth mode {self.auth.mode!r}" if self.auth else "proxy_command"
                 raise FlyteConfigError(
-                    f"endpoint {self.endpoint} is insecure (plaintext) but auth mode "
-                    f"{self.auth.mode!r} would send credentials over it; use TLS, or set "
-                    "AuthConfig(allow_plaintext=True) for a loopback sandbox"
+                    f"endpoint {self.endpoint} is insecure (plaintext) but {what} would send "
+                    "credentials over it; use TLS, or set AuthConfig(allow_plaintext=True) for a "
+                    "loopback sandbox"
                 )
             if not is_loopback_host(self.host):
                 raise FlyteConfigError(
@@ -653,11 +664,7 @@ def _values_from_source(source: _ConfigSource, *, read_auth: bool = True) -> dic
     put("default_domain", source.environ.get("FLYTE_DEFAULT_DOMAIN") or source.text(_DOMAIN))
     put("rpc_timeout", source.seconds(_PER_RETRY_TIMEOUT))
     put("max_retries", source.integer(_MAX_RETRIES))
-    if source.text(_PROXY_COMMAND) is not None or source.strings(_PROXY_COMMAND):
-        logger.warning(
-            "proxy_command (%s) is not supported by flyte-bridge and is ignored",
-            source.where(_PROXY_COMMAND),
-        )
+    put("proxy_command", source.strings(_PROXY_COMMAND))
     if read_auth:
         values["auth"] = _auth_from_source(source)
     return values

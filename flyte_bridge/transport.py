@@ -14,6 +14,8 @@ Policy:
   UNAVAILABLE and RESOURCE_EXHAUSTED, and on DEADLINE_EXCEEDED when the method only reads.
 * UNAUTHENTICATED makes a refreshable authenticator fetch a new token, then the call is sent
   once more (the server did not act on it). UNKNOWN never does.
+* ``proxy_command`` adds ``proxy-authorization`` to every call (and token request) for a proxy
+  in front of admin.
 
 grpc, flyteidl and tenacity are imported on first use, not when this module is imported.
 """
@@ -27,7 +29,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from flyte_bridge import _grpc_errors
-from flyte_bridge.auth import Authenticator, Metadata, ServerAuthInfo, create_authenticator
+from flyte_bridge.auth import (
+    Authenticator,
+    Metadata,
+    ServerAuthInfo,
+    create_authenticator,
+    create_proxy_authenticator,
+)
 from flyte_bridge.auth import unauthenticated_hint as _unauthenticated_hint
 from flyte_bridge.config import ClientConfig
 from flyte_bridge.errors import (
@@ -127,6 +135,12 @@ class _TransportBase:
         self._authenticator = (
             authenticator if authenticator is not None else create_authenticator(config)
         )
+        self._proxy_authenticator = create_proxy_authenticator(config)
+        if self._authenticator is not None and self._proxy_authenticator is not None:
+            proxy = self._proxy_authenticator
+            self._authenticator.request_headers = lambda: {
+                "Proxy-Authorization": proxy.metadata()[0][1]
+            }
         self._closed = False
 
     @property
@@ -185,9 +199,19 @@ class _TransportBase:
                 f"unknown service {service!r} for {method}; expected one of {', '.join(SERVICES)}"
             ) from None
 
-    def _needs_credentials(self, service: str) -> bool:
-        # AuthMetadataService is how a client learns to authenticate; it is always anonymous.
-        return self._authenticator is not None and service != "auth"
+    def credential_sources(self, service: str) -> list[Authenticator]:
+        """Who adds metadata to a call of ``service``: the proxy's, then admin's credential."""
+        sources = [self._proxy_authenticator] if self._proxy_authenticator else []
+        # AuthMetadataService is how a client learns to authenticate; admin serves it
+        # anonymously (a proxy in front still wants its own credential).
+        if self._authenticator is not None and service != "auth":
+            sources.append(self._authenticator)
+        return sources
+
+    def _must_discover(self, sources: list[Authenticator]) -> bool:
+        return any(s is self._authenticator and s.needs_discovery for s in sources) and not (
+            self._discovered
+        )
 
     @staticmethod
     def _discovery_requests() -> list[tuple[str, Any]]:
@@ -301,12 +325,10 @@ class _Call:
     def resend_after(self, exc: BaseException, sent: Metadata | None) -> bool:
         """Whether to send again at once: once, after UNAUTHENTICATED, with a fresh token."""
         self.last_code = _code_name(exc)
-        authenticator = self.transport.authenticator
-        if self.reauthenticated or authenticator is None or sent is None:
+        if self.reauthenticated or sent is None or self.last_code != "UNAUTHENTICATED":
             return False
-        if self.last_code != "UNAUTHENTICATED":
-            return False
-        self.reauthenticated = authenticator.invalidate(sent)
+        refreshed = [s.invalidate(sent) for s in self.transport.credential_sources(self.service)]
+        self.reauthenticated = any(refreshed)
         return self.reauthenticated
 
     def retrying_kwargs(self) -> dict[str, Any]:
@@ -463,14 +485,13 @@ class SyncTransport(_TransportBase):
             raise call.error(exc) from exc
 
     def _credentials(self, service: str) -> Metadata | None:
-        if not self._needs_credentials(service):
-            return None
-        authenticator = self._authenticator
-        assert authenticator is not None
-        if authenticator.needs_discovery and not self._discovered:
+        sources = self.credential_sources(service)
+        if self._must_discover(sources):
             self._discover()
-        cached = authenticator.cached_metadata()
-        return cached if cached is not None else authenticator.metadata()
+        metadata: Metadata = ()
+        for source in sources:
+            metadata += source.cached_metadata() or source.metadata()
+        return metadata or None
 
     def _discover(self) -> None:
         answers = []
@@ -591,18 +612,16 @@ class AsyncTransport(_TransportBase):
             raise call.error(exc) from exc
 
     async def _credentials(self, service: str) -> Metadata | None:
-        if not self._needs_credentials(service):
-            return None
-        authenticator = self._authenticator
-        assert authenticator is not None
-        if authenticator.needs_discovery and not self._discovered:
-            await self._discover()
-        cached = authenticator.cached_metadata()
-        if cached is not None:
-            return cached
         import asyncio
 
-        return await asyncio.to_thread(authenticator.metadata)
+        sources = self.credential_sources(service)
+        if self._must_discover(sources):
+            await self._discover()
+        metadata: Metadata = ()
+        for source in sources:
+            # A token request or token command blocks; it runs off the event loop.
+            metadata += source.cached_metadata() or await asyncio.to_thread(source.metadata)
+        return metadata or None
 
     async def _discover(self) -> None:
         answers = []

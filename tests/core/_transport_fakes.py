@@ -53,6 +53,8 @@ class ScriptedServer:
     # When set, every non-auth call must carry ``<key>: Bearer <token>`` with a token in the set.
     accepted_tokens: set[str] | None = None
     token_header: str = "authorization"
+    # When set, every call (auth service included) must carry ``proxy-authorization``.
+    accepted_proxy_tokens: set[str] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -114,6 +116,10 @@ class ScriptedServer:
                 self.calls.append(Call(method, metadata, request))
                 queue = self.scripts.get(method)
                 answer = queue.popleft() if queue else self.defaults.get(method)
+            if self.accepted_proxy_tokens is not None:
+                sent = metadata.get("proxy-authorization", "")
+                if sent.removeprefix("Bearer ") not in self.accepted_proxy_tokens:
+                    context.abort(grpc.StatusCode.UNAUTHENTICATED, "proxy refused the call")
             if self.accepted_tokens is not None and service != "AuthMetadataService":
                 sent = metadata.get(self.token_header, "")
                 if sent.removeprefix("Bearer ") not in self.accepted_tokens:

@@ -571,3 +571,49 @@ def test_html_403_from_a_proxy_is_an_auth_error_without_a_token_refresh(html_pro
     assert raised.value.grpc_code == "PERMISSION_DENIED"
     assert len(token_server.requests) == 1
     assert proxy.requests == 1
+
+
+# Proxy credentials (proxy_command)
+
+
+def counting_command(tmp_path, prefix: str) -> tuple[str, ...]:
+    """A command printing ``<prefix>-<n>``, n counting its runs."""
+    counter = tmp_path / f"{prefix}.count"
+    script = (
+        f"import pathlib; p = pathlib.Path({str(counter)!r}); "
+        "n = int(p.read_text()) + 1 if p.exists() else 1; "
+        f"p.write_text(str(n)); print(f'{prefix}-{{n}}')"
+    )
+    return (sys.executable, "-c", script)
+
+
+def test_proxy_credential_goes_on_every_call_and_token_request(admin, token_server, tmp_path):
+    advertise_auth(admin, token_server.url)
+    admin.accepted_proxy_tokens = {"proxy-1"}
+    admin.defaults["GetExecution"] = execution_pb2.Execution()
+    config = transport_config(admin, client_credentials(None)).replace(
+        proxy_command=counting_command(tmp_path, "proxy")
+    )
+
+    with SyncTransport(config) as transport:
+        get_execution(transport)
+
+    assert {c.metadata.get("proxy-authorization") for c in admin.calls} == {"Bearer proxy-1"}
+    assert admin.calls_to("GetExecution")[0].metadata["flyte-authorization"] == "Bearer token-1"
+    assert token_server.requests[0].headers["Proxy-Authorization"] == "Bearer proxy-1"
+
+
+def test_proxy_credential_is_renewed_on_unauthenticated(admin, tmp_path):
+    admin.accepted_proxy_tokens = {"proxy-1"}
+    admin.defaults["GetExecution"] = execution_pb2.Execution()
+    config = transport_config(admin, AuthConfig(mode="none", allow_plaintext=True)).replace(
+        proxy_command=counting_command(tmp_path, "proxy")
+    )
+
+    with SyncTransport(config) as transport:
+        get_execution(transport)
+        admin.accepted_proxy_tokens = {"proxy-2"}
+        get_execution(transport)
+
+    sent = [c.metadata["proxy-authorization"] for c in admin.calls_to("GetExecution")]
+    assert sent == ["Bearer proxy-1", "Bearer proxy-1", "Bearer proxy-2"]

@@ -528,13 +528,18 @@ def test_overrides_replace_what_was_read(monkeypatch):
     assert (config.endpoint, config.rpc_timeout, config.default_domain) == ("env:2", 3.0, "staging")
 
 
-def test_proxy_command_is_reported_as_ignored(monkeypatch, caplog):
-    monkeypatch.setenv("FLYTE_CREDENTIALS_PROXY_COMMAND", "iap-token")
+def test_proxy_command_is_read_as_an_argument_list(tmp_path):
+    path = write(
+        tmp_path / "config.yaml",
+        "admin:\n  endpoint: flyte.example.com:443\n  proxyCommand: [iap-token, --audience, x]\n",
+    )
 
-    with caplog.at_level(logging.WARNING):
-        ClientConfig.from_flytekit_config()
+    assert ClientConfig.from_flytekit_config(path).proxy_command == ("iap-token", "--audience", "x")
 
-    assert "proxy_command" in caplog.text and "ignored" in caplog.text
+
+def test_proxy_command_over_plaintext_is_refused():
+    with pytest.raises(FlyteConfigError, match="proxy_command would send credentials"):
+        ClientConfig(endpoint="127.0.0.1:81", insecure=True, proxy_command=("iap-token",))
 
 
 def test_auth_override_skips_the_file_auth_settings(tmp_path):
