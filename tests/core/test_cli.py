@@ -164,6 +164,43 @@ def test_approve_and_set_through_the_cli_complete_the_approval_workflow(register
     assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at 25%"}
 
 
+def test_backfill_dry_run_prints_the_inclusive_ticks(registered):
+    result = run(
+        registered,
+        "backfill",
+        "daily_report",
+        "--from",
+        "2024-01-01T06:00",
+        "--to",
+        "2024-01-03T06:00",
+        "--dry-run",
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 ticks:" in result.output
+    assert "2024-01-01T06:00:00+00:00" in result.output
+    assert "2024-01-03T06:00:00+00:00" in result.output
+    assert "dry run" in result.output
+
+
+def test_backfill_runs_every_tick_with_its_kickoff_time_as_one_execution(
+    registered, sandbox_client
+):
+    result = run(
+        registered, "backfill", "daily_report", "--from", "2024-03-01", "--to", "2024-03-02T06:00"
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 ticks:" in result.output
+    assert "/console/projects/flytesnacks/domains/development/executions/" in result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("execution "))
+    done = sandbox_client.wait(line.split()[1], timeout=180, poll_interval=0.5, sync_nodes=True)
+    assert done.phase_name == "SUCCEEDED"
+    reports = [
+        sandbox_client.fetch_outputs(done.node_executions[node_id].child_execution)["o0"]
+        for node_id in ("n0", "n1")
+    ]
+    assert reports == ["report eu 2024-03-01: 10 events", "report eu 2024-03-02: 20 events"]
+
+
 def test_endpoint_and_insecure_flags_work_without_a_config_file(
     flyte_sandbox, hello_execution, tmp_path
 ):
