@@ -157,7 +157,7 @@ class Authenticator:
         with self._lock:
             token = self._token
             if token is not None and sent and set(self._metadata_for(token)) <= set(sent):
-                logger.info("admin refused the token (UNAUTHENTICATED); fetching a new one")
+                logger.info("a call was refused (UNAUTHENTICATED); renewing %s", self.header_key)
                 self._token = None
         return True
 
@@ -181,10 +181,17 @@ class Authenticator:
 
 
 class StaticTokenAuthenticator(Authenticator):
-    """A bearer token or API key given in the configuration; never renewed."""
+    """A bearer token or API key given in the configuration.
+
+    A token given as a value or an env var is never renewed. A token read from a file (such as
+    a projected Kubernetes service-account token) is read again when admin refuses it, and
+    before its ``exp`` when it is a JWT.
+    """
 
     def __init__(self, auth: AuthConfig, config: ClientConfig, **kwargs: object) -> None:
         super().__init__(auth, config, **kwargs)  # type: ignore[arg-type]
+        assert auth.token is not None
+        self.refreshable = auth.token.source.startswith("file ")
         if auth.mode == "api_key":
             # An API key goes verbatim under its own header; admin's auth metadata is not needed.
             self._server = ServerAuthInfo()
@@ -197,7 +204,8 @@ class StaticTokenAuthenticator(Authenticator):
 
     def _fetch_token(self) -> Token:
         assert self.auth.token is not None
-        return Token(self.auth.token.reveal())
+        value = self.auth.token.reveal()
+        return self._token_with_lifetime(value, None) if self.refreshable else Token(value)
 
     def _metadata_for(self, token: Token) -> Metadata:
         if self.auth.mode == "api_key":

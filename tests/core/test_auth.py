@@ -319,6 +319,19 @@ def test_bearer_token_is_sent_and_never_renewed():
     assert authenticator.invalidate(metadata) is False
 
 
+def test_bearer_token_from_a_file_is_read_again_when_refused(tmp_path):
+    path = tmp_path / "token"
+    path.write_text("first\n")
+    auth = AuthConfig(mode="bearer", token=Secret.from_file(path), allow_plaintext=True)
+    authenticator = authenticator_for(auth)
+    refused = authenticator.metadata()
+
+    path.write_text("rotated\n")
+
+    assert authenticator.invalidate(refused) is True
+    assert authenticator.metadata() == (("authorization", "Bearer rotated"),)
+
+
 def test_api_key_is_sent_verbatim_under_its_header():
     auth = AuthConfig(mode="api_key", token=Secret.from_value("k-123"), allow_plaintext=True)
     config = ClientConfig(endpoint="127.0.0.1:1", insecure=True, auth=auth)

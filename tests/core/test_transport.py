@@ -582,3 +582,29 @@ def test_sandbox_flytekit_config_drives_both_transports(flyte_sandbox, flyte_san
 
     assert "flytesnacks" in [p.id for p in projects.projects]
     assert asyncio.run(run()) == projects
+
+
+def test_threads_share_one_channel_opened_once(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.defaults["GetExecution"] = execution()
+    opened = []
+
+    class CountingTransport(SyncTransport):
+        def _open_channel(self):
+            opened.append(1)
+            return super()._open_channel()
+
+    with CountingTransport(fast_config(server.endpoint)) as transport:
+        with ThreadPoolExecutor(16) as pool:
+            calls = [
+                pool.submit(
+                    transport.unary, "admin", "GetExecution", get_request(), idempotent=True
+                )
+                for _ in range(32)
+            ]
+            names = {call.result().id.name for call in calls}
+
+    assert names == {"abc123"}
+    assert len(opened) == 1
+    assert len(server.calls_to("GetExecution")) == 32
