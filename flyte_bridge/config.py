@@ -263,7 +263,11 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "endpoint", _normalise_endpoint(self.endpoint))
-        object.__setattr__(self, "grpc_options", tuple(tuple(o) for o in self.grpc_options))
+        options = self.grpc_options
+        options = options.items() if isinstance(options, Mapping) else options
+        if not all(isinstance(o, (tuple, list)) and len(o) == 2 for o in options):
+            raise FlyteConfigError("grpc_options must be (name, value) pairs or a mapping")
+        object.__setattr__(self, "grpc_options", tuple(tuple(o) for o in options))
         for name in ("rpc_timeout", "retry_initial_backoff", "retry_max_backoff"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:

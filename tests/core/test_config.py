@@ -161,6 +161,12 @@ def test_bad_numbers_are_refused(changes):
         ClientConfig(**changes)
 
 
+def test_grpc_options_may_be_a_mapping():
+    config = ClientConfig(grpc_options={"grpc.enable_http_proxy": 0})
+
+    assert config.grpc_options == (("grpc.enable_http_proxy", 0),)
+
+
 def test_missing_ca_bundle_is_refused(tmp_path):
     with pytest.raises(FlyteConfigError, match="expected a PEM bundle"):
         ClientConfig(ca_cert_path=str(tmp_path / "ca.pem"))
