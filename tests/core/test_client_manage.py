@@ -53,3 +53,20 @@ def test_recover_starts_a_recovery_of_a_failed_run(client, finished_runs):
 
     assert recovery.mode == "RECOVERED"
     assert recovery.proto.spec.metadata.reference_execution.name == failing.id.name
+
+
+def test_a_recovery_reuses_the_nodes_that_succeeded(sandbox_client):
+    failed = sandbox_client.wait(
+        sandbox_client.launch("flyte.failures.keep_going_wf", inputs={"seconds": 0.5}),
+        timeout=120,
+        poll_interval=0.3,
+    )
+
+    recovery = sandbox_client.wait(
+        sandbox_client.recover(failed), timeout=120, poll_interval=0.3, sync_nodes=True
+    )
+
+    phases = {n.spec_node_id: n.phase.name for n in recovery.node_executions.values()}
+    assert failed.phase.name == "FAILED"
+    assert phases == {"n0": "FAILED", "n1": "RECOVERED"}
+    assert recovery.node_executions["n1"].is_done and recovery.node_executions["n1"].is_successful

@@ -96,3 +96,14 @@ def test_wait_lists_no_node_executions_while_polling(scripted_client):
 
     assert "ListNodeExecutions" not in admin.calls
     assert admin.calls["GetExecution"] == 6
+
+
+def test_a_run_stuck_in_aborting_after_terminate_times_out_naming_aborting(scripted_client):
+    admin, client = scripted_client
+    admin.script["e8"] = [RUNNING]
+
+    result = client.terminate(ID.format("e8"), "stop")
+    with pytest.raises(FlyteTimeoutError, match="last phase ABORTING"):
+        client.wait(ID.format("e8"), timeout=0.5, poll_interval=0.1)
+
+    assert (result.already_terminal, result.phase.name) == (False, "ABORTING")
