@@ -36,7 +36,7 @@ from typing import Any
 
 import msgpack
 from flyteidl.core import interface_pb2, literals_pb2, types_pb2
-from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
 from flyte_bridge.errors import FlyteDataError, FlyteInvalidInputError
 
@@ -439,7 +439,7 @@ def _decode_scalar(
     if kind == "binary":
         return _decode_binary(scalar.binary, literal_type, path)
     if kind == "generic":
-        record = json_format.MessageToDict(scalar.generic)
+        record = {key: _from_struct_value(item) for key, item in scalar.generic.fields.items()}
         return _restore_integers(record, literal_type)
     if kind == "blob":
         blob = scalar.blob
@@ -517,6 +517,18 @@ def _decode_binary(binary: literals_pb2.Binary, literal_type: LiteralType | None
     if not binary.tag:
         return bytes(binary.value)
     return BinaryValue(value=bytes(binary.value), tag=binary.tag)
+
+
+def _from_struct_value(value: struct_pb2.Value) -> Any:
+    """A ``google.protobuf.Value`` as plain Python (numbers are floats, as Struct stores them)."""
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return {key: _from_struct_value(item) for key, item in value.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_from_struct_value(item) for item in value.list_value.values]
+    if kind in ("number_value", "string_value", "bool_value"):
+        return getattr(value, kind)
+    return None
 
 
 def _integer_fields(literal_type: LiteralType | None) -> tuple[set[str], dict[str, LiteralType]]:

@@ -609,3 +609,8 @@ def test_type_name_writes_short_lowercase_names():
         "union<dict<string, list<string>>, none, record<Point>, directory>"
     )
     assert literals.type_name(simple(S.DATETIME)) == "datetime"
+
+
+def test_struct_record_with_nan_reads_back_as_nan():
+    value = to_python(to_literal({"x": float("nan"), "y": [None, True]}, simple(S.STRUCT)))
+    assert value["x"] != value["x"] and value["y"] == [None, True]
