@@ -544,29 +544,27 @@ class AsyncTransport(_TransportBase):
 
         self._check_open()
         loop = asyncio.get_running_loop()
+        if self._channel is not None and self._loop is loop:
+            return self._channel
+        needs_roots = self.config.insecure_skip_verify or self.config.ca_cert_path
+        if not self.config.insecure and needs_roots and self._root_certs is None:
+            self._root_certs = await asyncio.to_thread(self._root_certificates)
+        # Checked again: another task may have opened the channel during the await.
         if self._channel is None or self._loop is not loop:
             if self._channel is not None:
-                logger.debug(
-                    "event loop changed; opening a new channel to %s", self.config.endpoint
-                )
+                logger.debug("event loop changed; new channel to %s", self.config.endpoint)
             self._stubs = {}
-            self._channel = await self._open_channel()
+            self._channel = self._open_channel()
             self._loop = loop
         return self._channel
 
-    async def _open_channel(self) -> grpc.aio.Channel:
-        import asyncio
-
+    def _open_channel(self) -> grpc.aio.Channel:
         import grpc
         import grpc.aio
 
         options = self._channel_options()
         if self.config.insecure:
             return grpc.aio.insecure_channel(self.config.endpoint, options=options)
-        if self._root_certs is None and (
-            self.config.insecure_skip_verify or self.config.ca_cert_path
-        ):
-            self._root_certs = await asyncio.to_thread(self._root_certificates)
         credentials = grpc.ssl_channel_credentials(root_certificates=self._root_certs)
         return grpc.aio.secure_channel(self.config.endpoint, credentials, options=options)
 

@@ -534,6 +534,27 @@ def test_async_tls_with_skip_verify(tls_server):
     assert asyncio.run(run()).id.name == "abc123"
 
 
+def test_concurrent_first_async_calls_open_one_tls_channel(tls_server):
+    opened = []
+
+    class CountingTransport(AsyncTransport):
+        def _open_channel(self):
+            opened.append(1)
+            return super()._open_channel()
+
+    async def run():
+        config = tls_config(tls_server, insecure_skip_verify=True)
+        async with CountingTransport(config) as transport:
+            calls = [
+                transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+                for _ in range(8)
+            ]
+            return await asyncio.gather(*calls)
+
+    assert len(asyncio.run(run())) == 8
+    assert len(opened) == 1
+
+
 def test_token_travels_over_tls_without_plaintext_permission(tls_server, certificate):
     from flyte_bridge.config import AuthConfig, Secret
 
