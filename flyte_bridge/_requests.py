@@ -118,13 +118,6 @@ def filter_text(filters: Any) -> str:
     return str(filters)
 
 
-def value_in_filter(key: str, values: Iterable[str]) -> str:
-    """``value_in(key, a;b;c)`` in the admin filter language."""
-    from flyte_bridge.filters import Filter
-
-    return str(Filter.value_in(key, list(values)))
-
-
 # Pagination ---------------------------------------------------------------------------------
 
 

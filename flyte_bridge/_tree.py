@@ -18,8 +18,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from flyteidl.admin import node_execution_pb2
-from flyteidl.core import identifier_pb2
+from flyteidl.admin import common_pb2, node_execution_pb2
 
 from flyte_bridge._requests import (
     ADMIN,
@@ -98,19 +97,14 @@ def template_op(execution: Execution, cache: TreeCache) -> Op[tuple[Scope, dict[
     if known is not None:
         return known
     try:
-        workflow = yield Call(ADMIN, "GetWorkflow", _object_get_request(workflow_id.to_proto()))
+        request = common_pb2.ObjectGetRequest(id=workflow_id.to_proto())
+        workflow = yield Call(ADMIN, "GetWorkflow", request)
     except FlyteNotFoundError:
         facts: tuple[Scope, dict[str, str]] = ({}, {})
     else:
         facts = template_facts(workflow.closure.compiled_workflow)
     cache.put_template(workflow_id, facts)
     return facts
-
-
-def _object_get_request(identifier: identifier_pb2.Identifier) -> Any:
-    from flyteidl.admin import common_pb2
-
-    return common_pb2.ObjectGetRequest(id=identifier)
 
 
 def sync_op(

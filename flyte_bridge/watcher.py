@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from flyteidl.admin import common_pb2
 
 from flyte_bridge._requests import ExecutionLike, get_execution_call, list_executions_request
-from flyte_bridge._runtime import Call, Gather, Op, Sleep
+from flyte_bridge._runtime import Call, Gather, Notify, Op, Sleep
 from flyte_bridge.errors import FlyteBridgeError, FlyteInvalidInputError, FlyteTimeoutError
 from flyte_bridge.models import Execution, ExecutionId
 
@@ -101,8 +101,6 @@ def watch_op(
             if phases.get(execution_id) != execution.proto.closure.phase:
                 phases[execution_id] = execution.proto.closure.phase
                 if on_update is not None:
-                    from flyte_bridge._runtime import Notify
-
                     yield Notify(on_update, execution)
             if execution.is_done:
                 done[execution_id] = execution
