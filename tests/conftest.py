@@ -112,3 +112,12 @@ def bare_signals(bare_sandbox):
 def bare_engine(bare_sandbox) -> RecordingEngine:
     """The recording engine of ``bare_sandbox``."""
     return bare_sandbox.server.executions.engine
+
+
+@pytest.fixture(scope="session")
+def flyte_examples_remote(flyte_sandbox_config):
+    """flytekit's FlyteRemote on the session's sandbox with ``examples/flyte`` registered once."""
+    from flyte_examples import register_examples, remote_for
+
+    register_examples(flyte_sandbox_config)
+    return remote_for(flyte_sandbox_config)

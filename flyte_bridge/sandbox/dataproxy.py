@@ -130,7 +130,8 @@ class DataProxy:
         md5 = base64.b64encode(request.content_md5).decode() if request.content_md5 else ""
         return dataproxy_pb2.CreateUploadLocationResponse(
             signed_url=self.signer.sign("PUT", "upload", relative, expires, md5),
-            native_url=target.as_uri(),
+            # '=' (base32 padding) is legal in a URI path; fsspec would not decode "%3D".
+            native_url=target.as_uri().replace("%3D", "="),
             expires_at=timestamp_pb2.Timestamp(seconds=expires),
         )
 
