@@ -107,3 +107,33 @@ def test_a_run_stuck_in_aborting_after_terminate_times_out_naming_aborting(scrip
         client.wait(ID.format("e8"), timeout=0.5, poll_interval=0.1)
 
     assert (result.already_terminal, result.phase.name) == (False, "ABORTING")
+
+
+def test_wait_without_timeout_has_no_hidden_cap_over_six_fake_hours():
+    """Drives the wait operation by hand with a fake clock: 360 polls a minute apart."""
+    from flyteidl.admin.execution_pb2 import Execution as ExecutionProto
+
+    from flyte_bridge._runtime import Call, Sleep
+    from flyte_bridge.models import ExecutionId
+
+    now = [0.0]
+    op = _ops.wait_op(ExecutionId("p", "d", "long"), None, 60.0, 30.0, clock=lambda: now[0])
+    polls = 0
+    step = next(op)
+    while True:
+        if isinstance(step, Sleep):
+            now[0] += step.seconds
+            step = op.send(None)
+            continue
+        assert isinstance(step, Call) and step.method == "GetExecution"
+        polls += 1
+        phase = SUCCEEDED if polls == 361 else RUNNING
+        try:
+            step = op.send(ExecutionProto(closure={"phase": phase}))
+        except StopIteration as stop:
+            finished = stop.value
+            break
+
+    assert polls == 361
+    assert now[0] == 6 * 3600
+    assert finished.phase is WorkflowPhase.SUCCEEDED
