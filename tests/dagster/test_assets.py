@@ -1,0 +1,101 @@
+"""Flyte launch plans as assets, materialized in process against the sandbox over gRPC."""
+
+import dagster as dg
+import pytest
+
+from dagster_resources import (
+    FlyteLaunchPlanProps,
+    FlyteResource,
+    build_flyte_assets_definition,
+    flyte_assets,
+)
+
+pytestmark = pytest.mark.slow
+
+HELLO = FlyteLaunchPlanProps(name="hello.hello_wf", outputs={"o0": "STRING"})
+DAILY_REPORT = FlyteLaunchPlanProps(
+    name="daily_report",
+    outputs={"o0": "STRING"},
+    kickoff_time_input="kickoff_time",
+    cron_schedule="0 6 * * *",
+)
+SIX_AM_DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", hour_offset=6)
+
+
+@flyte_assets(launch_plan=DAILY_REPORT, partitions_def=SIX_AM_DAYS)
+def daily_report(context: dg.AssetExecutionContext, flyte: FlyteResource):
+    yield from flyte.materialize(context)
+
+
+def _only_materialization(result: dg.ExecuteInProcessResult) -> dg.AssetMaterialization:
+    (event,) = result.get_asset_materialization_events()
+    return event.materialization
+
+
+def test_materializing_reports_the_output_with_the_execution_url_id_phase_and_duration(
+    flyte, client
+):
+    @flyte_assets(launch_plan=HELLO)
+    def hello(context: dg.AssetExecutionContext, flyte: FlyteResource):
+        yield from flyte.materialize(context, inputs={"name": "Dagster"})
+
+    result = dg.materialize([hello], resources={"flyte": flyte})
+
+    materialization = _only_materialization(result)
+    metadata = materialization.metadata
+    assert materialization.asset_key == dg.AssetKey(["hello", "hello_wf", "o0"])
+    assert metadata["flyte/output_preview"].value == "hello Dagster"
+    assert metadata["flyte/phase"].value == "SUCCEEDED"
+    assert metadata["flyte/duration"].value > 0
+    execution = client.fetch_execution(metadata["flyte/execution_id"].value)
+    assert metadata["flyte/execution_url"].value == client.console_url(execution)
+    assert execution.labels["dagster-run-id"] == result.run_id
+
+
+def test_failed_execution_fails_the_step_with_the_error_and_url(flyte):
+    failing = build_flyte_assets_definition(
+        FlyteLaunchPlanProps(name="failures.failing_wf"), inputs={"reason": "no data today"}
+    )
+
+    result = dg.materialize([failing], resources={"flyte": flyte}, raise_on_error=False)
+
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    error = failure.step_failure_data.user_failure_data
+    assert "ended FAILED" in error.description
+    assert "no data today" in error.description
+    assert error.metadata["flyte/execution_url"].value.startswith("http")
+    assert error.metadata["flyte/phase"].value == "FAILED"
+
+
+def test_time_partition_start_is_the_kickoff_time(flyte):
+    result = dg.materialize([daily_report], resources={"flyte": flyte}, partition_key="2024-01-03")
+
+    materialization = _only_materialization(result)
+    assert materialization.partition == "2024-01-03"
+    assert materialization.metadata["flyte/output_preview"].value == (
+        "report eu 2024-01-03: 30 events"
+    )
+
+
+def test_partition_range_runs_as_one_flyte_backfill(flyte, client):
+    result = dg.materialize(
+        [daily_report],
+        resources={"flyte": flyte},
+        tags={
+            "dagster/asset_partition_range_start": "2024-02-01",
+            "dagster/asset_partition_range_end": "2024-02-03",
+        },
+    )
+
+    events = result.get_asset_materialization_events()
+    assert sorted(event.materialization.partition for event in events) == [
+        "2024-02-01",
+        "2024-02-02",
+        "2024-02-03",
+    ]
+    metadata = events[0].materialization.metadata
+    assert metadata["flyte/backfill_runs"].value == 3
+    backfill = client.fetch_execution(metadata["flyte/execution_id"].value)
+    assert backfill.phase_name == "SUCCEEDED"
+    assert backfill.launch_plan.name != "daily_report"
