@@ -60,6 +60,9 @@ logger = logging.getLogger(__name__)
 UNKNOWN_PHASE_GRACE = 60.0
 """Seconds a wait tolerates a phase this client does not know before it gives up."""
 
+ERROR_PAUSE = 1.0
+"""Seconds a wait pauses at least after a poll that failed, whatever its poll interval."""
+
 GATE_POLL_INTERVAL = 1.0
 """Seconds between ListSignals calls while waiting for a gate to be reached."""
 
@@ -144,6 +147,7 @@ def wait_op(
     unknown_since: float | None = None
     execution: Execution | None = None
     while True:
+        failed = False
         remaining = None if deadline is None else deadline - clock()
         final = remaining is not None and remaining <= 0
         call_timeout = rpc_timeout if remaining is None or final else min(rpc_timeout, remaining)
@@ -153,9 +157,12 @@ def wait_op(
             poll = get_execution_call(execution_id, call_timeout, idempotent=False)
             execution = Execution((yield poll))
         except (FlyteTimeoutError, FlyteTransientError) as error:
-            if final or (deadline is not None and clock() >= deadline):
+            if final:
                 raise _wait_timeout(execution_id, timeout, execution) from error
             logger.info("polling %s failed (%s); polling again", execution_id, error)
+            if deadline is not None and clock() >= deadline:
+                continue  # the budget ran out during this poll: the last poll decides
+            failed = True
         else:
             if execution.proto.closure.phase != last_phase:
                 last_phase = execution.proto.closure.phase
@@ -178,7 +185,7 @@ def wait_op(
         if final:
             raise _wait_timeout(execution_id, timeout, execution)
 
-        pause = poll_interval
+        pause = max(poll_interval, ERROR_PAUSE) if failed else poll_interval
         if deadline is not None:
             pause = max(0.0, min(pause, deadline - clock()))
         if pause > 0:
