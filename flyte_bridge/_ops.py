@@ -318,10 +318,14 @@ def set_signal_op(
         if execution.is_done or (expired and not declared):
             raise _missing_gate(execution_id, signal_id, execution, gates)
         if expired:
+            hint = (
+                "pass wait_for_gate=<seconds> to wait for it"
+                if wait_for_gate is None
+                else f"waited {wait_for_gate:g}s"
+            )
             raise FlyteNotReadyError(
                 f"gate {signal_id!r} of execution {execution_id} has not been reached yet "
-                f"(execution is {execution.phase.name}); pass wait_for_gate=<seconds> to wait "
-                "for it",
+                f"(execution is {execution.phase.name}); {hint}",
                 subject=f"{execution_id}/{signal_id}",
             )
         yield Sleep(max(0.0, min(GATE_POLL_INTERVAL, deadline - clock())))
