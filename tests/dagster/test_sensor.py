@@ -16,6 +16,11 @@ DAILY_REPORT = FlyteLaunchPlanProps(
 SIX_AM_DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", hour_offset=6)
 
 
+@dg.asset
+def noop() -> None:
+    """What the run-requesting sensor asks to run."""
+
+
 def _tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None):
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
     return sensor.evaluate_tick(context)
@@ -26,6 +31,9 @@ def test_sensor_reports_outside_executions_once_and_skips_dagster_launched_ones(
         flyte=flyte,
         launch_plans=[HELLO, DAILY_REPORT],
         partitions_def={"daily_report": SIX_AM_DAYS},
+    )
+    requesting = build_flyte_execution_sensor(
+        flyte=flyte, launch_plans=[HELLO, DAILY_REPORT], mode="run_requests", target=[noop]
     )
     with dg.instance_for_test() as instance:
         first = _tick(sensor, instance, None)
@@ -41,6 +49,7 @@ def test_sensor_reports_outside_executions_once_and_skips_dagster_launched_ones(
 
         second = _tick(sensor, instance, first.cursor)
         third = _tick(sensor, instance, second.cursor)
+        requested = _tick(requesting, instance, first.cursor)
 
     assert first.asset_events == []
     reported = {event.metadata["flyte/execution_id"].value: event for event in second.asset_events}
@@ -50,3 +59,4 @@ def test_sensor_reports_outside_executions_once_and_skips_dagster_launched_ones(
     assert hello.metadata["flyte/output_preview"].value == "hello outside"
     assert reported[str(report.id)].partition == "2024-03-05"
     assert third.asset_events == []
+    assert sorted(request.run_key for request in requested.run_requests) == sorted(reported)
