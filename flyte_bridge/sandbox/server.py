@@ -44,6 +44,7 @@ from flyte_bridge.sandbox.dataproxy import DataProxy, HttpEndpoint, UrlSigner
 from flyte_bridge.sandbox.db import Database
 from flyte_bridge.sandbox.executions import Executions
 from flyte_bridge.sandbox.faults import FaultInjector
+from flyte_bridge.sandbox.metrics import ExecutionMetrics
 from flyte_bridge.sandbox.projects import Projects
 from flyte_bridge.sandbox.registry import LAUNCH_PLAN, TASK, WORKFLOW, Registry, check_identifier
 from flyte_bridge.sandbox.signals import Signals
@@ -315,6 +316,7 @@ class AdminService:
         self.projects = sandbox.projects
         self.registry = sandbox.registry
         self.executions = sandbox.executions
+        self.metrics = ExecutionMetrics(sandbox.executions)
 
     def GetVersion(self, request, context):
         return version_pb2.GetVersionResponse(
@@ -457,6 +459,9 @@ class AdminService:
 
     def GetTaskExecutionData(self, request, context):
         return self.executions.get_task_execution_data(request.id)
+
+    def GetExecutionMetrics(self, request, context):
+        return self.metrics.get(request)
 
     # events, as propeller would send them
 

@@ -153,3 +153,46 @@ def test_executed_backfill_runs_a_child_execution_per_tick(flyte_examples_remote
     assert len(children) == 2
     for child in children:
         assert remote.fetch_execution(name=child).closure.phase == Phase.SUCCEEDED
+
+
+def _operations(span) -> list[str]:
+    found = [span.operation_id] if span.operation_id else []
+    for child in span.spans:
+        found.extend(_operations(child))
+    return found
+
+
+def test_execution_metrics_break_the_run_into_setup_runtime_and_teardown(
+    flyte_examples_remote, hello
+):
+    from flyteidl.admin import execution_pb2
+
+    response = flyte_examples_remote.client._stub.GetExecutionMetrics(
+        execution_pb2.WorkflowExecutionGetMetricsRequest(id=hello.id.to_flyte_idl(), depth=10)
+    )
+
+    span = response.span
+    assert span.workflow_id.name == hello.id.name
+    (node_span,) = [s for s in span.spans if s.node_id.node_id == "n0"]
+    assert node_span.spans[1].task_id.node_execution_id.node_id == "n0"
+    operations = _operations(span)
+    for expected in ("WORKFLOW_SETUP", "NODE_TRANSITION", "NODE_SETUP", "TASK_RUNTIME"):
+        assert expected in operations
+    assert span.end_time.ToNanoseconds() >= span.start_time.ToNanoseconds()
+
+
+def test_flytekit_explains_the_metrics_of_a_workflow_with_a_sub_workflow(flyte_examples_remote):
+    remote = flyte_examples_remote
+    execution = _run(remote, "composition.composed_wf", x=2)
+    execution = remote.wait(
+        execution, timeout=timedelta(seconds=120), poll_interval=timedelta(seconds=0.3)
+    )
+
+    metrics = remote.get_execution_metrics(execution.id)
+    metrics.explain()
+
+    assert execution.closure.phase == Phase.SUCCEEDED
+    operations = _operations(metrics.to_flyte_idl())
+    # double and add run in the sub-workflow node, square in the launch-plan node's child.
+    assert operations.count("TASK_RUNTIME") == 3
+    assert "WORKFLOW_TEARDOWN" in operations
