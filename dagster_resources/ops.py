@@ -51,6 +51,8 @@ class FlyteExecutionConfig(dg.Config):
 
 
 class TerminateFlyteExecutionConfig(FlyteExecutionConfig):
+    """The execution to terminate and the cause recorded on it."""
+
     cause: str = Field(default="terminated from Dagster", description="Recorded abort cause.")
 
 
@@ -66,6 +68,8 @@ class FlyteSignalConfig(FlyteExecutionConfig):
 
 
 class SetFlyteInputConfig(FlyteSignalConfig):
+    """A ``wait_for_input`` gate and the value to give it."""
+
     value: Any = Field(description="The value, converted to the signal's type.")
 
 

@@ -55,6 +55,7 @@ class FlyteSensorCursor:
     recent: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
+        """The cursor as the text Dagster stores."""
         return json.dumps(
             {"newest": self.newest.isoformat() if self.newest else None, "recent": self.recent},
             sort_keys=True,
@@ -79,6 +80,7 @@ class FlyteSensorCursor:
         return self.newest - overlap if self.newest else None
 
     def is_new(self, execution_id: str) -> bool:
+        """Whether the execution was not handled within the overlap yet."""
         return execution_id not in self.recent
 
     def mark(self, execution_id: str, updated_at: dt.datetime, overlap: dt.timedelta) -> None:

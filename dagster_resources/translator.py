@@ -98,9 +98,11 @@ class DagsterFlyteTranslator:
         key_parts = launch_plan.name.split(".")
         if props.output_name is not None:
             key_parts.append(props.output_name)
-        description = launch_plan.description or f"Flyte launch plan {launch_plan.name}."
+        description = f"Flyte launch plan {launch_plan.name}"
         if props.output_name is not None:
-            description = f"Output {props.output_name!r} of {launch_plan.name}. {description}"
+            description = f"Output {props.output_name!r} of Flyte launch plan {launch_plan.name}"
+        if launch_plan.description:
+            description = f"{description}: {launch_plan.description}"
         return dg.AssetSpec(
             key=dg.AssetKey(key_parts),
             description=description,

@@ -57,6 +57,7 @@ class FlyteConnectionModel(dg.Model, dg.Resolvable):
     wait_timeout: float | None = None
 
     def to_resource(self) -> FlyteResource:
+        """The resource these fields describe."""
         return FlyteResource(**self.model_dump(exclude_none=True))
 
 
@@ -69,6 +70,7 @@ class TimePartitionsModel(dg.Model, dg.Resolvable):
     timezone: str = "UTC"
 
     def to_partitions_def(self) -> dg.TimeWindowPartitionsDefinition:
+        """The partitions definition these fields describe."""
         return dg.TimeWindowPartitionsDefinition(
             cron_schedule=self.cron_schedule,
             start=self.start,
@@ -93,6 +95,7 @@ class FlyteLaunchPlanModel(dg.Model, dg.Resolvable):
     backfill_strategy: Literal["flyte_backfill", "per_partition"] | None = None
 
     def to_props(self) -> FlyteLaunchPlanProps:
+        """The launch plan as written in the YAML."""
         return FlyteLaunchPlanProps(
             name=self.name,
             project=self.project,
@@ -182,6 +185,7 @@ class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
         return result
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        """One multi-asset per launch plan, the resource (with a flyte block), the sensor."""
         resource = self.flyte.to_resource() if self.flyte else None
         translator = _ComponentTranslator(self.translation)
         all_props = self.get_launch_plan_props(resource)

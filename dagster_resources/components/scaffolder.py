@@ -18,9 +18,11 @@ class FlyteLaunchPlansScaffolder(dg.Scaffolder[FlyteLaunchPlansScaffoldParams]):
 
     @classmethod
     def get_scaffold_params(cls) -> type[FlyteLaunchPlansScaffoldParams]:
+        """The parameters dg scaffold accepts."""
         return FlyteLaunchPlansScaffoldParams
 
     def scaffold(self, request: dg.ScaffoldRequest[FlyteLaunchPlansScaffoldParams]) -> None:
+        """Writes defs.yaml; the endpoint and project default to env var templates."""
         params = request.params or FlyteLaunchPlansScaffoldParams()
         flyte = {
             "endpoint": params.endpoint or "{{ env.FLYTE_ENDPOINT }}",
