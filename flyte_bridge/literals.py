@@ -793,6 +793,7 @@ def _encode_record(value: Any, literal_type: LiteralType, path: str) -> literals
         ]
         if missing:
             raise _mismatch(path, literal_type, value, f"missing fields {', '.join(missing)}")
+    _check_fields(record, literal_type, path)
     if _is_msgpack_record(literal_type):
         try:
             packed = msgpack.packb(dict(record), default=_msgpack_default)
@@ -807,6 +808,54 @@ def _encode_record(value: Any, literal_type: LiteralType, path: str) -> literals
     except (TypeError, ValueError) as exc:
         raise _mismatch(path, literal_type, value, f"not JSON-like: {exc}") from exc
     return _scalar(generic=generic)
+
+
+_CHECKED_SIMPLE_TYPES = (
+    SimpleType.INTEGER,
+    SimpleType.FLOAT,
+    SimpleType.STRING,
+    SimpleType.BOOLEAN,
+    SimpleType.NONE,
+)
+
+
+def _check_fields(record: Mapping[str, Any], literal_type: LiteralType, path: str) -> None:
+    """Checks the fields a record type declares (``structure.dataclass_type``) that are given.
+
+    Only numbers, strings, booleans, enums and their containers and sub-records are checked;
+    datetimes, durations and files inside records are left to the task's own deserializer,
+    which also accepts their text forms.
+    """
+    for name, field_type in literal_type.structure.dataclass_type.items():
+        if name in record:
+            _check_field(record[name], field_type, f"{path}.{name}" if path else name)
+
+
+def _check_field(value: Any, literal_type: LiteralType, path: str) -> None:
+    """Raises FlyteInvalidInputError if a record field's value does not fit its declared type."""
+    kind = literal_type.WhichOneof("type")
+    value = _record_of(value)
+    if kind == "simple" and literal_type.simple in _CHECKED_SIMPLE_TYPES:
+        _encode_simple(value, literal_type, path)
+    elif kind == "simple" and literal_type.simple == SimpleType.STRUCT:
+        if isinstance(value, Mapping):
+            _check_fields(value, literal_type, path)
+    elif kind == "enum_type":
+        _encode_enum(value, literal_type, path)
+    elif kind == "collection_type" and isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_field(item, literal_type.collection_type, f"{path}[{index}]")
+    elif kind == "map_value_type" and isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_field(item, literal_type.map_value_type, f"{path}[{key!r}]")
+    elif kind == "union_type":
+        for variant in literal_type.union_type.variants:
+            try:
+                _check_field(value, variant, path)
+            except FlyteInvalidInputError:
+                continue
+            return
+        raise _mismatch(path, literal_type, value)
 
 
 def _encode_enum(value: Any, literal_type: LiteralType, path: str) -> literals_pb2.Literal:

@@ -171,3 +171,16 @@ def test_dict_for_int_or_str_union_is_refused_before_sending():
     literal_type = TypeEngine.to_literal_type(int | str).to_flyte_idl()
     with pytest.raises(FlyteInvalidInputError, match=r"Union\[INTEGER, STRING\]"):
         to_literal({"a": 1}, literal_type)
+
+
+def test_record_field_of_the_wrong_type_is_refused_naming_the_field():
+    literal_type = TypeEngine.to_literal_type(Outer).to_flyte_idl()
+    record = {"name": "x", "inner": {"n": "2", "tags": ["t"]}, "ratio": 0.5}
+    with pytest.raises(FlyteInvalidInputError, match=r"inner\.n: expected INTEGER, got str '2'"):
+        to_literal(record, literal_type)
+
+
+def test_record_with_an_int_for_a_float_field_is_accepted_and_read_by_flytekit():
+    literal_type = TypeEngine.to_literal_type(Outer).to_flyte_idl()
+    record = {"name": "x", "inner": {"n": 2, "tags": []}, "ratio": 1}
+    assert flytekit_reads(to_literal(record, literal_type), Outer) == Outer("x", Inner(2, []), 1.0)
