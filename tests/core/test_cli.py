@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from flyteidl.core import types_pb2
 
@@ -227,6 +228,16 @@ def test_endpoint_and_insecure_flags_work_without_a_config_file(
     assert "SUCCEEDED" in result.output
 
 
+def test_metrics_of_a_sandbox_execution_show_its_task_runtime(registered, hello_execution):
+    table = run(registered, "metrics", hello_execution.id.name)
+    assert table.exit_code == 0, table.output
+    assert f"workflow/{hello_execution.id.name}" in table.output
+    assert any("TASK_RUNTIME" in line for line in table.output.splitlines())
+    summary = run(registered, "metrics", hello_execution.id.name, "--yaml")
+    node = yaml.safe_load(summary.output)[f"workflow/{hello_execution.id.name}"]["nodes"]["n0"]
+    assert node["breakdown"]["TASK_RUNTIME"] > 0
+
+
 # -------------------------------------------------------------------------- metrics
 
 
@@ -270,8 +281,6 @@ def test_metrics_prints_the_span_table_and_asks_admin_for_the_depth(metrics_serv
 
 
 def test_metrics_yaml_summarises_the_breakdown(metrics_server):
-    import yaml
-
     result = run_metrics(metrics_server, "f8a2c1", "--yaml")
     assert result.exit_code == 0, result.output
     summary = yaml.safe_load(result.output)["workflow/f8a2c1"]
