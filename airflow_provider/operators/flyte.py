@@ -83,6 +83,24 @@ def failure_message(payload: Mapping[str, Any], console_url: str | None = None) 
     return text
 
 
+def first_failed_node(client: FlyteClient, execution: Execution) -> str | None:
+    """The innermost failed node of a failed execution (one sync of its node tree), if any."""
+    from flyte_bridge.errors import FlyteBridgeError
+
+    try:
+        synced = client.sync(execution)
+    except FlyteBridgeError:
+        return None
+
+    def innermost(nodes: Mapping[str, Any]) -> str | None:
+        for node in nodes.values():
+            if node.phase.name == "FAILED":
+                return innermost(node.children) or node.node_id
+        return None
+
+    return innermost(synced.node_executions)
+
+
 def check_event(event: Any, statuses: Sequence[str]) -> dict[str, Any]:
     """Validates a trigger event that crossed the triggerer/worker boundary before using it."""
     if not isinstance(event, Mapping):
@@ -202,12 +220,17 @@ class _WaitsForExecution(BaseOperator):
 
     @staticmethod
     def _timeout_message(
-        execution_id: str, elapsed: float, limit: float | None, terminated: bool
+        execution_id: str,
+        elapsed: float,
+        limit: float | None,
+        terminated: bool,
+        reason: str = "timeout",
     ) -> str:
         what = "terminated it" if terminated else "left it running"
+        spent = "task ran" if reason == "execution_timeout" else "waited"
         return (
-            f"Flyte execution {execution_id} did not end within the timeout of {limit:g}s "
-            f"(waited {elapsed:.1f}s); {what}"
+            f"Flyte execution {execution_id} did not end within the {reason} of {limit:g}s "
+            f"({spent} {elapsed:.1f}s); {what}"
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
@@ -226,6 +249,7 @@ class _WaitsForExecution(BaseOperator):
                     float(payload.get("elapsed") or 0.0),
                     payload.get("limit"),
                     bool(payload.get("terminated")),
+                    payload.get("reason") or "timeout",
                 )
             )
         client = self.hook.get_client()
@@ -244,6 +268,8 @@ class _WaitsForExecution(BaseOperator):
         from airflow_provider.triggers.flyte import execution_payload
 
         payload = execution_payload(execution)
+        if not payload["failed_node"] and execution.phase_name == "FAILED":
+            payload["failed_node"] = first_failed_node(client, execution)
         raise FlyteExecutionFailed(
             failure_message(payload, client.console_url(execution)),
             execution_id=payload["execution_id"],

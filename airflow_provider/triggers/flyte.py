@@ -164,10 +164,15 @@ class FlyteExecutionTrigger(BaseTrigger):
         if self.terminate_on_timeout:
             cause = f"Airflow task {reason} of {self.timeout_limit}s passed"
             terminated = await self._terminate(cause, client)
+        elapsed = self._elapsed()
+        if reason == "execution_timeout" and self.timeout_limit is not None:
+            # The execution timeout counts from the task's start, not from the deferral.
+            task_started = self.execution_deadline - self.timeout_limit
+            elapsed = round(time.time() - task_started, 3)
         return execution_payload(
             execution,
             status="timeout",
-            elapsed=self._elapsed(),
+            elapsed=elapsed,
             limit=self.timeout_limit,
             reason=reason,
             terminated=terminated,

@@ -93,11 +93,11 @@ def flyte_examples(flyte_sandbox, flyte_sandbox_config) -> str:
             "--version",
             version,
             "--activate-launchplans",
-            str(EXAMPLE_WORKFLOWS),
+            *sorted(path.name for path in EXAMPLE_WORKFLOWS.glob("*.py")),
         ],
         check=True,
         capture_output=True,
-        cwd=REPO,
+        cwd=EXAMPLE_WORKFLOWS,
         timeout=300,
     )
     return version

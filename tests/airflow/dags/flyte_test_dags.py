@@ -1,0 +1,105 @@
+"""DAGs that make Flyte runs fail, time out and lose their worker, for the provider's tests.
+
+Failures are recorded in ``FAILURES`` by each task's failure callback (``dag.test()`` runs the
+tasks in the test's process), so a test can assert the reason the task failed with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG
+
+from airflow_provider.operators.flyte import (
+    FlyteLaunchOperator,
+    FlyteSignalOperator,
+    FlyteTerminateOperator,
+)
+from airflow_provider.sensors.flyte import FlyteExecutionSensor
+
+FAILURES: list[tuple[str, int, str]] = []
+
+FAILING = "failures.failing_wf"
+RELEASE = "approvals.approval_wf"
+LONG_SLEEP = "long_sleep.long_sleep_wf"
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def record_failure(context) -> None:
+    ti = context["ti"]
+    FAILURES.append((ti.task_id, ti.try_number, str(context.get("exception"))))
+
+
+def execution_of(task_id: str) -> str:
+    return f"{{{{ ti.xcom_pull(task_ids='{task_id}', key='execution_id') }}}}"
+
+
+DEFAULTS = {"on_failure_callback": record_failure, "retries": 0}
+
+with DAG("flyte_failures", schedule=None, start_date=START, default_args=DEFAULTS) as failures:
+    FlyteLaunchOperator(
+        task_id="failing_launch",
+        launch_plan=FAILING,
+        deferrable=True,
+        poll_interval=0.5,
+        retries=1,
+        retry_delay=dt.timedelta(0),
+    )
+    gated = FlyteLaunchOperator(
+        task_id="launch_gated", launch_plan=RELEASE, wait_for_completion=False
+    )
+    reject = FlyteSignalOperator(
+        task_id="reject_review",
+        execution=execution_of("launch_gated"),
+        signal_id="review",
+        action="reject",
+        deferrable=True,
+        poll_interval=0.5,
+        timeout=120,
+    )
+    wait_gated = FlyteExecutionSensor(
+        task_id="wait_gated", execution=execution_of("launch_gated"), poke_interval=0.5
+    )
+    gated >> reject >> wait_gated
+    doomed = FlyteLaunchOperator(
+        task_id="launch_doomed",
+        launch_plan=LONG_SLEEP,
+        inputs={"seconds": 600},
+        wait_for_completion=False,
+    )
+    abort = FlyteTerminateOperator(
+        task_id="abort_doomed", execution=execution_of("launch_doomed"), cause="aborted by a test"
+    )
+    wait_doomed = FlyteExecutionSensor(
+        task_id="wait_doomed", execution=execution_of("launch_doomed"), poke_interval=0.5
+    )
+    doomed >> abort >> wait_doomed
+
+with DAG(
+    "flyte_deferred_timeout", schedule=None, start_date=START, default_args=DEFAULTS
+) as timeouts:
+    FlyteLaunchOperator(
+        task_id="wait_too_long",
+        launch_plan=LONG_SLEEP,
+        inputs={"seconds": 600},
+        deferrable=True,
+        poll_interval=0.5,
+        timeout=3,
+    )
+    FlyteLaunchOperator(
+        task_id="exceed_execution_timeout",
+        launch_plan=LONG_SLEEP,
+        inputs={"seconds": 600},
+        deferrable=True,
+        poll_interval=0.5,
+        execution_timeout=dt.timedelta(seconds=4),
+    )
+
+with DAG("flyte_reattach", schedule=None, start_date=START, default_args=DEFAULTS) as reattach:
+    FlyteLaunchOperator(
+        task_id="sleep_then_finish",
+        launch_plan=LONG_SLEEP,
+        inputs={"seconds": 8},
+        deferrable=False,
+        poll_interval=0.5,
+    )

@@ -1,0 +1,61 @@
+"""A failed, a rejected and an aborted Flyte run each fail their Airflow task with the reason;
+a failed run is retried under the next deterministic name (pitfalls C01, C04)."""
+
+import pytest
+
+from flyte_bridge.errors import FlyteNotFoundError
+from flyte_bridge.naming import execution_name
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def failures_run(airflow_db, flyte_connection, flyte_examples):
+    import flyte_test_dags
+
+    flyte_test_dags.FAILURES.clear()
+    run = flyte_test_dags.failures.test()
+    reasons = {}
+    for task_id, try_number, reason in flyte_test_dags.FAILURES:
+        reasons.setdefault(task_id, {})[try_number] = reason
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    return run, states, reasons
+
+
+def test_a_failed_run_fails_the_task_with_its_error_and_failed_node(failures_run):
+    _, states, reasons = failures_run
+
+    assert states["failing_launch"] == "failed"
+    reason = reasons["failing_launch"][2]
+    assert "ended FAILED" in reason
+    assert "this task always fails" in reason
+    assert "at node" in reason
+
+
+def test_a_retry_after_a_failed_run_launches_exactly_one_new_generation(failures_run, flyte_client):
+    run, _, _ = failures_run
+    step = ("flyte_failures", "failing_launch", run.run_id, -1)
+
+    first = flyte_client.fetch_execution(execution_name(*step))
+    second = flyte_client.fetch_execution(execution_name(*step, generation=1))
+
+    assert (first.phase_name, second.phase_name) == ("FAILED", "FAILED")
+    with pytest.raises(FlyteNotFoundError):
+        flyte_client.fetch_execution(execution_name(*step, generation=2))
+
+
+def test_a_rejected_gate_fails_the_waiting_task_with_the_reason(failures_run):
+    _, states, reasons = failures_run
+
+    assert states["reject_review"] == "success"
+    assert states["wait_gated"] == "failed"
+    assert "ended FAILED" in reasons["wait_gated"][1]
+    assert "reject" in reasons["wait_gated"][1].lower()
+
+
+def test_an_aborted_run_fails_the_waiting_task_with_the_cause(failures_run):
+    _, states, reasons = failures_run
+
+    assert states["wait_doomed"] == "failed"
+    assert "ended ABORTED" in reasons["wait_doomed"][1]
+    assert "aborted by a test" in reasons["wait_doomed"][1]
