@@ -121,7 +121,8 @@ def build_flyte_execution_sensor(
     ``dagster-run-id`` label and are skipped, as are children of such executions (a Dagster
     backfill's runs). The first tick only records where it starts: executions that finished
     before it are not reported. A tick stops after ``tick_budget_seconds`` and the next one
-    carries on where it stopped.
+    carries on where it stopped. Update times are the Flyte server's; the ``overlap`` also
+    absorbs that much clock difference between it and the Dagster daemon.
 
     Args:
         flyte: The resource to list executions through.
@@ -177,8 +178,9 @@ def build_flyte_execution_sensor(
         first_tick = cursor is None
         cursor = cursor or FlyteSensorCursor()
         since = cursor.query_start(overlap)
+        tick_time = dt.datetime.now(dt.timezone.utc)
         if first_tick:
-            since = dt.datetime.now(dt.timezone.utc) - overlap
+            since = tick_time - overlap
 
         deadline = time.monotonic() + tick_budget_seconds
         events: list[dg.AssetMaterialization] = []
@@ -198,9 +200,12 @@ def build_flyte_execution_sensor(
                 else:
                     run_requests.append(_run_request(execution))
             cursor.mark(execution_id, execution.updated_at, overlap)
-            if time.monotonic() > deadline:
+            if not first_tick and time.monotonic() > deadline:
                 context.log.info("Tick budget spent; the next tick carries on from here")
                 break
+        if first_tick:
+            # Everything updated up to now was seen: the next tick starts from here.
+            cursor.newest = max(cursor.newest or tick_time, tick_time)
 
         return dg.SensorResult(
             asset_events=events, run_requests=run_requests, cursor=cursor.to_json()

@@ -1,6 +1,7 @@
 """Definition-time behaviour: specs, strategies, cursor and component loading, no Flyte needed."""
 
 import datetime as dt
+import re
 
 import dagster as dg
 import pytest
@@ -12,6 +13,7 @@ from dagster_resources import (
     FlyteLaunchPlanProps,
     FlyteLaunchPlansComponent,
     FlyteResource,
+    build_flyte_execution_sensor,
     flyte_assets,
 )
 from dagster_resources.sensor_builder import FlyteSensorCursor
@@ -120,3 +122,65 @@ def test_component_type_is_registered_where_the_dg_cli_looks():
         key.namespace == "dagster_resources" and key.name == "FlyteLaunchPlansComponent"
         for key in registered
     )
+
+
+class _ListingClient:
+    """Answers the sensor's listing from a list, honouring the update-time filter."""
+
+    def __init__(self) -> None:
+        self.executions = []
+
+    def list_executions(self, project, domain, filters, sort):
+        since = re.search(r"gte\(execution_updated_at,([^)]+)\)", filters).group(1)
+        start = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        return [e for e in self.executions if e.updated_at >= start]
+
+    def fetch_outputs(self, execution):
+        return {"o0": f"output of {execution.id.name}"}
+
+    def console_url(self, execution):
+        return f"http://console.example/{execution.id.name}"
+
+
+def _succeeded(name: str, updated_at: dt.datetime):
+    from flyteidl.admin import execution_pb2
+    from flyteidl.core import execution_pb2 as core_execution_pb2
+
+    from flyte_bridge.models import Execution
+
+    proto = execution_pb2.Execution()
+    proto.id.project, proto.id.domain, proto.id.name = "flytesnacks", "development", name
+    proto.spec.launch_plan.name = "hello.hello_wf"
+    proto.closure.phase = core_execution_pb2.WorkflowExecution.SUCCEEDED
+    proto.closure.updated_at.FromDatetime(updated_at)
+    return Execution(proto=proto)
+
+
+def test_a_spent_tick_budget_leaves_the_rest_to_the_next_tick():
+    listing = _ListingClient()
+    flyte = FlyteResource(
+        endpoint="127.0.0.1:1", default_project="flytesnacks", default_domain="development"
+    )
+    flyte._client = listing
+    hello = FlyteLaunchPlanProps(name="hello.hello_wf", outputs={"o0": "STRING"})
+    sensor = build_flyte_execution_sensor(flyte=flyte, launch_plans=[hello], tick_budget_seconds=0)
+    with dg.instance_for_test() as instance:
+        cursor = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).cursor
+        soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+        listing.executions = [
+            _succeeded(name, soon + dt.timedelta(seconds=i)) for i, name in enumerate("abc")
+        ]
+        reported = []
+        for _ in range(4):
+            result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
+            cursor = result.cursor
+            reported.append(
+                [event.metadata["flyte/execution_id"].value for event in result.asset_events]
+            )
+
+    assert reported == [
+        ["flytesnacks/development/a"],
+        ["flytesnacks/development/b"],
+        ["flytesnacks/development/c"],
+        [],
+    ]
