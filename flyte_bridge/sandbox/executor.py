@@ -31,6 +31,7 @@ import heapq
 import itertools
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -408,6 +409,8 @@ class LocalExecutor:
         http_url: Base URL of the sandbox's HTTP endpoint; task logs are linked below it.
         kill_grace_seconds: How long a killed task process gets between SIGTERM and SIGKILL.
         system_retries: Attempts allowed for system failures (crashes), beyond user retries.
+        fork_server: Start task processes by forking an interpreter that has already imported
+            flytekit (see ``task_zygote.py``) instead of starting ``pyflyte-execute`` afresh.
     """
 
     def __init__(
@@ -421,6 +424,7 @@ class LocalExecutor:
         http_url: str | None = None,
         kill_grace_seconds: float = 3.0,
         system_retries: int = DEFAULT_SYSTEM_RETRIES,
+        fork_server: bool = True,
     ) -> None:
         self.control_plane = control_plane
         self.store = store
@@ -434,6 +438,19 @@ class LocalExecutor:
         self._control_pool = ThreadPoolExecutor(4, thread_name_prefix="flyte-engine")
         self._timers = _Timers()
         self._code_cache = task_runner.CodeCache(store.path("code-cache"))
+        self._fork_server = (
+            task_runner.ForkServer(
+                str(Path(os.path.abspath(python_executable))),
+                store.path("engine", "fork-server.log"),
+                task_runner.task_environment(
+                    os.environ, python_bin_dir=self._python_bin_dir, code_dir=None, extra={}
+                ),
+            )
+            if fork_server and hasattr(os, "fork")
+            else None
+        )
+        if self._fork_server is not None:
+            self._fork_server.start_in_background()
         self._lock = threading.Lock()
         self._runs: dict[tuple[str, str, str], _Run] = {}
         self._signal_waiters: dict[tuple[str, ...], _Run] = {}
@@ -499,6 +516,8 @@ class LocalExecutor:
             self._kill_attempt(attempt, grace=min(self._kill_grace, timeout))
         self._timers.stop()
         self._task_pool.shutdown(wait=True)
+        if self._fork_server is not None:
+            self._fork_server.close()
         self._control_pool.shutdown(wait=True, cancel_futures=True)
 
     def is_running(self, execution_id: identifier_pb2.WorkflowExecutionIdentifier) -> bool:
@@ -807,14 +826,6 @@ class LocalExecutor:
                 code="PluginNotFound",
             )
             return
-        timeout = self._node_timeout(node_run, template)
-        if timeout:
-            # Propeller's active deadline: twice the per-attempt timeout, counted from QUEUED.
-            node_run.timers.append(
-                self._timers.call_later(
-                    2 * timeout, lambda: run.mailbox.post(self._on_node_deadline, node_run)
-                )
-            )
         self._acquire_slot(node_run, self._start_attempt)
 
     def _node_timeout(self, node_run: _NodeRun, template: tasks_pb2.TaskTemplate | None) -> float:
@@ -870,9 +881,7 @@ class LocalExecutor:
             with attempt.lock:
                 if attempt.cancelled or self._closed:
                     return
-                attempt.process = task_runner.TaskProcess(
-                    argv, env, attempt.paths.scratch_dir, attempt.paths.log_path
-                )
+                attempt.process = self._spawn(argv, env, attempt.paths)
         except Exception as error:  # noqa: BLE001 - any failure to start is a system error
             logger.warning("could not start task %s: %s", template.id.name, error)
             run.mailbox.post(self._on_attempt_exited, node_run, attempt, None, str(error), False)
@@ -883,6 +892,17 @@ class LocalExecutor:
         if timed_out:
             attempt.process.kill_group(self._kill_grace)
         run.mailbox.post(self._on_attempt_exited, node_run, attempt, exit_code, None, timed_out)
+
+    def _spawn(
+        self, argv: list[str], env: dict[str, str], paths: task_runner.AttemptPaths
+    ) -> task_runner.TaskProcess | task_runner.ForkedTaskProcess:
+        if self._fork_server is not None and Path(argv[0]).name == "pyflyte-execute":
+            try:
+                return self._fork_server.spawn(argv, env, paths.scratch_dir, paths.log_path)
+            except task_runner.ForkServerUnavailable as error:
+                logger.warning("starting task processes without the fork server: %s", error)
+                self._fork_server = None
+        return task_runner.TaskProcess(argv, env, paths.scratch_dir, paths.log_path)
 
     def _command(
         self,
@@ -933,6 +953,23 @@ class LocalExecutor:
             node_run.reported_running = True
             node_run.phase = NodePhase.RUNNING
             self._node_event(node_run, NodePhase.RUNNING)
+            self._start_node_deadline(node_run)
+
+    def _start_node_deadline(self, node_run: _NodeRun) -> None:
+        """Propeller's active deadline: twice the per-attempt timeout.
+
+        Deviation from propeller: it counts from the first attempt's start rather than from
+        QUEUED, so that time spent waiting for a free task slot does not count.
+        """
+        run = node_run.scope.run
+        template = run.tasks[_key(node_run.node.task_node.reference_id)]
+        timeout = self._node_timeout(node_run, template)
+        if timeout:
+            node_run.timers.append(
+                self._timers.call_later(
+                    2 * timeout, lambda: run.mailbox.post(self._on_node_deadline, node_run)
+                )
+            )
 
     def _on_attempt_exited(
         self,
@@ -944,6 +981,7 @@ class LocalExecutor:
     ) -> None:
         with self._lock:
             self._live_attempts.discard(attempt)
+        shutil.rmtree(attempt.paths.scratch_dir, ignore_errors=True)
         if attempt.cancelled or node_run.done:
             return
         template = node_run.scope.run.tasks[_key(node_run.node.task_node.reference_id)]

@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import itertools
+import json
 import logging
 import os
 import re
@@ -26,6 +28,7 @@ import tarfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from flyteidl.core import errors_pb2, execution_pb2, literals_pb2, tasks_pb2
@@ -232,10 +235,186 @@ class TaskProcess:
             self._popen.wait()
 
     def _signal_group(self, signum: int) -> None:
+        _signal_group(self.pid, signum)
+
+
+class ForkedTaskProcess:
+    """A task process forked by the :class:`ForkServer`; same interface as :class:`TaskProcess`."""
+
+    def __init__(self, pid: int, server: ForkServer) -> None:
+        self.pid = pid
+        self._server = server
+
+    def wait(self, timeout: float | None) -> int | None:
+        """The exit code, or None if the process is still running after ``timeout`` seconds."""
+        return self._server.wait_for_exit(self.pid, timeout)
+
+    def kill_group(self, grace_seconds: float) -> None:
+        """SIGTERM to the whole process group, then SIGKILL if it is still alive after the grace."""
+        if self.wait(0) is not None:
+            _signal_group(self.pid, signal.SIGKILL)
+            return
+        _signal_group(self.pid, signal.SIGTERM)
+        if self.wait(grace_seconds) is None:
+            _signal_group(self.pid, signal.SIGKILL)
+            self.wait(None)
+
+
+class ForkServer:
+    """Client of ``task_zygote.py``: starts task processes by forking a warm flytekit interpreter.
+
+    The server process is started on first use with the task environment's interpreter. If it
+    cannot start or dies, :meth:`spawn` raises :class:`ForkServerUnavailable` and the caller
+    starts the task as a plain subprocess instead.
+    """
+
+    def __init__(self, python_executable: str, log_path: Path, env: Mapping[str, str]) -> None:
+        self._python = python_executable
+        self._log_path = log_path
+        self._env = dict(env)
+        self._lock = threading.Lock()
+        self._exits = threading.Condition(self._lock)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pending: dict[int, list[Any]] = {}
+        self._exit_codes: dict[int, int] = {}
+        self._ids = itertools.count()
+        self._broken = False
+
+    def spawn(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: Path, log_path: Path
+    ) -> ForkedTaskProcess:
+        """Forks a task process running ``pyflyte-execute`` with these arguments."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        cwd.mkdir(parents=True, exist_ok=True)
+        request_id = next(self._ids)
+        request = {
+            "id": request_id,
+            "argv": list(argv),
+            "env": dict(env),
+            "cwd": str(cwd),
+            "log": str(log_path),
+        }
+        slot: list[Any] = []
+        with self._lock:
+            process = self._ensure_started()
+            self._pending[request_id] = slot
+            try:
+                assert process.stdin is not None
+                process.stdin.write((json.dumps(request) + "\n").encode())
+                process.stdin.flush()
+            except OSError as error:
+                self._broken = True
+                raise ForkServerUnavailable(f"fork server is gone: {error}") from error
+            while not slot and not self._broken:
+                self._exits.wait(5.0)
+            self._pending.pop(request_id, None)
+        if not slot:
+            raise ForkServerUnavailable("fork server stopped answering")
+        reply = slot[0]
+        if "error" in reply:
+            raise ForkServerUnavailable(f"fork failed: {reply['error']}")
+        return ForkedTaskProcess(reply["pid"], self)
+
+    def start_in_background(self) -> None:
+        """Starts the server now, so that the first task does not wait for flytekit's import."""
+
+        def start() -> None:
+            with self._lock:
+                try:
+                    self._ensure_started()
+                except ForkServerUnavailable as error:
+                    logger.warning("%s", error)
+
+        threading.Thread(target=start, name="flyte-fork-server-start", daemon=True).start()
+
+    def wait_for_exit(self, pid: int, timeout: float | None) -> int | None:
+        with self._lock:
+            self._exits.wait_for(lambda: pid in self._exit_codes or self._broken, timeout)
+            if pid in self._exit_codes:
+                return self._exit_codes[pid]
+            if self._broken:
+                # The server died and cannot report: fall back to asking the kernel.
+                return None if _process_alive(pid) else -1
+            return None
+
+    def close(self) -> None:
+        """Stops the fork server; it kills any task process still running."""
+        with self._lock:
+            process, self._process = self._process, None
+            self._broken = True
+            self._exits.notify_all()
+        if process is None:
+            return
         try:
-            os.killpg(self.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+            if process.stdin is not None:
+                process.stdin.close()
+            process.wait(2)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
+
+    def _ensure_started(self) -> subprocess.Popen[bytes]:
+        if self._broken:
+            raise ForkServerUnavailable("fork server is not available")
+        if self._process is not None:
+            return self._process
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._log_path, "ab") as log:
+            try:
+                self._process = subprocess.Popen(
+                    [self._python, str(Path(__file__).with_name("task_zygote.py"))],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    env=self._env,
+                    start_new_session=True,
+                )
+            except OSError as error:
+                self._broken = True
+                raise ForkServerUnavailable(f"cannot start the fork server: {error}") from error
+        threading.Thread(
+            target=self._read_replies, args=(self._process,), name="flyte-fork-server", daemon=True
+        ).start()
+        return self._process
+
+    def _read_replies(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue
+            with self._lock:
+                if "exited" in reply:
+                    self._exit_codes[reply["exited"]] = reply["status"]
+                elif reply.get("id") in self._pending:
+                    self._pending[reply["id"]].append(reply)
+                self._exits.notify_all()
+        with self._lock:
+            self._broken = True
+            self._exits.notify_all()
+        logger.debug("fork server exited")
+
+
+class ForkServerUnavailable(RuntimeError):
+    """The fork server cannot start a task process; start it as a plain subprocess."""
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_outcome(

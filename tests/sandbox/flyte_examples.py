@@ -79,17 +79,22 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: st
 
 
 def processes_of_execution(execution_name: str) -> list[int]:
-    """Pids of live processes whose environment names this execution (Linux /proc only)."""
-    marker = f"FLYTE_INTERNAL_EXECUTION_ID={execution_name}".encode()
+    """Pids of live task processes of this execution (Linux /proc only).
+
+    The executor runs every attempt in a scratch directory named after the execution
+    (``.../scratch/<project>-<domain>-<name>/<node>-<attempt>``), so a process belongs to the
+    execution if its working directory is below that one.
+    """
+    marker = f"-{execution_name}/"
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            environ = (entry / "environ").read_bytes()
+            cwd = os.readlink(entry / "cwd")
             status = (entry / "status").read_text()
         except OSError:
             continue
-        if marker in environ.split(b"\0") and "State:\tZ" not in status:
+        if "/scratch/" in cwd and marker in cwd + "/" and "State:\tZ" not in status:
             found.append(int(entry.name))
     return found
