@@ -159,7 +159,8 @@ class FlyteResource(dg.ConfigurableResource):
         Meant to be called from a function decorated with :func:`flyte_assets`. Partitions are
         passed on: a time partition fills the launch plan's kickoff-time input; a range of time
         partitions becomes one Flyte backfill or one execution per partition, as the assets were
-        defined.
+        defined. Other partitions (static, dynamic) are not passed on by themselves: read
+        ``context.partition_key`` in the decorated function and put it in ``inputs``.
 
         Args:
             context: The asset execution context.

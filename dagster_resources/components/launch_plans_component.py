@@ -138,6 +138,9 @@ class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
     Dagster. ``translation`` changes the asset specs; ``{{ launch_plan }}`` and ``{{ output }}``
     are available in it. Without a ``flyte`` block the assets use the ``FlyteResource`` that
     the code location binds to ``resource_key``; the sensor needs the block.
+
+    Launch plans listed without ``outputs`` are read from Flyte every time the definitions load;
+    the component keeps no state file of them (list the outputs to load offline).
     """
 
     launch_plans: Sequence[FlyteLaunchPlanModel]
