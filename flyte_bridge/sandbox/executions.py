@@ -131,6 +131,19 @@ _TASK_LISTING = q.Listing(
 )
 
 
+def enum_name(enum, value: int) -> str:
+    """The name of an enum value, or the number itself when the value is not defined."""
+    try:
+        return enum.Name(value)
+    except ValueError:
+        return str(value)
+
+
+def _check_phase(enum, phase: int) -> None:
+    if phase not in enum.values():
+        raise invalid(f"unknown phase {phase} in event")
+
+
 def generate_name() -> str:
     """A flyteadmin-style generated execution name: ``a`` and 19 random characters."""
     return "a" + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(19))
@@ -482,11 +495,13 @@ class Executions:
                 "UPDATE executions SET phase = ?, closure = ?, execution_updated_at = ?, "
                 "updated_at = ?, error_kind = ?, error_code = ? WHERE id = ?",
                 (
-                    WorkflowPhase.Name(phase),
+                    enum_name(WorkflowPhase, phase),
                     closure.SerializeToString(),
                     now,
                     now,
-                    core_execution_pb2.ExecutionError.ErrorKind.Name(error.kind) if error else None,
+                    enum_name(core_execution_pb2.ExecutionError.ErrorKind, error.kind)
+                    if error
+                    else None,
                     error.code if error else None,
                     row["id"],
                 ),
@@ -682,7 +697,7 @@ class Executions:
             if closure.phase in WORKFLOW_TERMINAL:
                 raise failed_precondition(
                     "Cannot abort an already terminated workflow execution: current phase "
-                    f"{WorkflowPhase.Name(closure.phase)}"
+                    f"{enum_name(WorkflowPhase, closure.phase)}"
                 )
             closure.phase = core_execution_pb2.WorkflowExecution.ABORTING
             closure.abort_metadata.CopyFrom(execution_pb2.AbortMetadata(cause=cause, principal=""))
@@ -754,6 +769,7 @@ class Executions:
         execution_id = event.execution_id
         occurred = from_timestamp(event.occurred_at) or now_ns()
         phase = event.phase
+        _check_phase(WorkflowPhase, phase)
         with self.db.transaction() as conn:
             row = self._execution_row(execution_id)
             if row is None:
@@ -780,14 +796,16 @@ class Executions:
                 closure.error.CopyFrom(event.error)
             error_kind, error_code = row["error_kind"], row["error_code"]
             if result == "error":
-                error_kind = core_execution_pb2.ExecutionError.ErrorKind.Name(event.error.kind)
+                error_kind = enum_name(
+                    core_execution_pb2.ExecutionError.ErrorKind, event.error.kind
+                )
                 error_code = event.error.code
             conn.execute(
                 "UPDATE executions SET phase = ?, closure = ?, started_at = ?, duration = ?, "
                 "execution_updated_at = ?, updated_at = ?, error_kind = ?, error_code = ? "
                 "WHERE id = ?",
                 (
-                    WorkflowPhase.Name(phase),
+                    enum_name(WorkflowPhase, phase),
                     closure.SerializeToString(),
                     started,
                     duration,
@@ -798,7 +816,7 @@ class Executions:
                     row["id"],
                 ),
             )
-        logger.debug("execution %s is %s", execution_id.name, WorkflowPhase.Name(phase))
+        logger.debug("execution %s is %s", execution_id.name, enum_name(WorkflowPhase, phase))
         if phase in WORKFLOW_TERMINAL and row["parent_node_execution_id"] and self.engine:
             self.engine.notify_execution_done(execution_id)
 
@@ -856,6 +874,7 @@ class Executions:
         occurred = from_timestamp(event.occurred_at) or now_ns()
         updated = from_timestamp(event.reported_at) or occurred
         phase = event.phase
+        _check_phase(NodePhase, phase)
         key = (execution_id.project, execution_id.domain, execution_id.name)
         if event.HasField("input_data"):
             input_uri = self._offload(event.input_data, *key, node_id.node_id, "offloaded_inputs")
@@ -900,12 +919,12 @@ class Executions:
                 if closure.phase == phase:
                     raise already_exists(
                         f"node execution {node_id.node_id} is already in phase "
-                        f"{NodePhase.Name(phase)}"
+                        f"{enum_name(NodePhase, phase)}"
                     )
                 if closure.phase in NODE_TERMINAL:
                     raise failed_precondition(
                         f"node execution {node_id.node_id} is already in terminal phase "
-                        f"{NodePhase.Name(closure.phase)}"
+                        f"{enum_name(NodePhase, closure.phase)}"
                     )
             closure.phase = phase
             closure.updated_at.CopyFrom(to_timestamp(updated))
@@ -952,10 +971,12 @@ class Executions:
                     internal_data = source.dynamic_workflow.SerializeToString()
             error_kind = error_code = None
             if closure.HasField("error"):
-                error_kind = core_execution_pb2.ExecutionError.ErrorKind.Name(closure.error.kind)
+                error_kind = enum_name(
+                    core_execution_pb2.ExecutionError.ErrorKind, closure.error.kind
+                )
                 error_code = closure.error.code
             values = (
-                NodePhase.Name(phase),
+                enum_name(NodePhase, phase),
                 stored_input or input_uri,
                 closure.SerializeToString(),
                 started,
@@ -964,7 +985,7 @@ class Executions:
                 metadata.SerializeToString(),
                 error_kind,
                 error_code,
-                catalog_pb2.CatalogCacheStatus.Name(closure.task_node_metadata.cache_status),
+                enum_name(catalog_pb2.CatalogCacheStatus, closure.task_node_metadata.cache_status),
                 internal_data,
                 now_ns(),
             )
@@ -1177,6 +1198,7 @@ class Executions:
                 "offloaded_outputs",
             )
         phase = event.phase
+        _check_phase(TaskPhase, phase)
         with self.db.transaction() as conn:
             node_row = self._node_row(node_id)
             if node_row is None:
@@ -1191,12 +1213,12 @@ class Executions:
                 started, duration, input_uri = row["started_at"], row["duration"], row["input_uri"]
                 if closure.phase == phase and event.phase_version <= row["phase_version"]:
                     raise already_exists(
-                        f"task execution is already in phase {TaskPhase.Name(phase)}"
+                        f"task execution is already in phase {enum_name(TaskPhase, phase)}"
                     )
                 if closure.phase in TASK_TERMINAL:
                     raise failed_precondition(
                         "task execution is already in terminal phase "
-                        f"{TaskPhase.Name(closure.phase)}"
+                        f"{enum_name(TaskPhase, closure.phase)}"
                     )
             closure.phase = phase
             closure.updated_at.CopyFrom(to_timestamp(updated))
@@ -1239,7 +1261,7 @@ class Executions:
             if event.HasField("log_context"):
                 closure.log_context.CopyFrom(event.log_context)
             values = (
-                TaskPhase.Name(phase),
+                enum_name(TaskPhase, phase),
                 event.phase_version,
                 input_uri,
                 closure.SerializeToString(),

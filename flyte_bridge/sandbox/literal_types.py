@@ -102,7 +102,10 @@ def describe(literal_type: types_pb2.LiteralType) -> str:
     """A short name of a literal type for error messages (``INTEGER``, ``list<STRING>``)."""
     kind = literal_type.WhichOneof("type")
     if kind == "simple":
-        return types_pb2.SimpleType.Name(literal_type.simple)
+        try:
+            return types_pb2.SimpleType.Name(literal_type.simple)
+        except ValueError:
+            return f"simple type {literal_type.simple}"
     if kind == "collection_type":
         return f"list<{describe(literal_type.collection_type)}>"
     if kind == "map_value_type":

@@ -70,8 +70,8 @@ def check_identifier(
         checked.resource_type = resource_type
     elif checked.resource_type != resource_type:
         raise invalid(
-            f"unexpected resource type {identifier_pb2.ResourceType.Name(checked.resource_type)} "
-            f"for {field}, expected {_TYPE_NAMES[resource_type]}"
+            f"unexpected resource type {_TYPE_NAMES.get(checked.resource_type, '?')} for "
+            f"{field}, expected {_TYPE_NAMES[resource_type]}"
         )
     for part in ("project", "domain", "name", "version"):
         if not getattr(checked, part):
