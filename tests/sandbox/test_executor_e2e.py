@@ -117,3 +117,17 @@ def test_terminating_a_parent_aborts_its_running_gate(remote):
     execution = finish(remote, execution)
     assert execution.closure.phase == Phase.ABORTED
     assert execution.node_executions["n1"].closure.phase == NodeExecutionPhase.ABORTED
+
+
+def test_recover_reuses_succeeded_nodes_of_the_failed_execution(remote):
+    original = finish(remote, launch(remote, "failures.keep_going_wf", seconds=0.2))
+    assert original.closure.phase == Phase.FAILED
+
+    recovered_id = remote.client.recover_execution(original.id, name=unique_name("rec"))
+
+    recovered = finish(remote, remote.fetch_execution(name=recovered_id.name))
+    assert recovered.closure.phase == Phase.FAILED
+    assert recovered.node_executions["n1"].closure.phase == NodeExecutionPhase.RECOVERED
+    data = remote.client.get_node_execution_data(recovered.node_executions["n1"].id)
+    assert data.full_outputs.literals["o0"].scalar.primitive.string_value == "finished"
+    assert recovered.node_executions["n0"].closure.phase == NodeExecutionPhase.FAILED
