@@ -127,35 +127,59 @@ References = (BlobRef, StructuredDatasetRef, SchemaRef, PickledRef)
 # --------------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class _TypeStyle:
+    """How ``describe_type`` and ``type_name`` write a type: the words and the brackets."""
+
+    words: dict[str, str]
+    generic: str
+    record: str
+    lowercase: bool
+
+
+_READABLE = _TypeStyle(
+    words={
+        "list": "List",
+        "dict": "Dict",
+        "key": "str",
+        "enum": "Enum",
+        "union": "Union",
+        "file": "File",
+        "directory": "Directory",
+        "pickle": "Pickle",
+        "dataset": "StructuredDataset",
+        "schema": "Schema",
+        "record": "STRUCT",
+        "unknown": "unknown type",
+    },
+    generic="{}[{}]",
+    record="{}({})",
+    lowercase=False,
+)
+_SHORT = _TypeStyle(
+    words={
+        "list": "list",
+        "dict": "dict",
+        "key": "string",
+        "enum": "enum",
+        "union": "union",
+        "file": "file",
+        "directory": "directory",
+        "pickle": "pickle",
+        "dataset": "structured_dataset",
+        "schema": "schema",
+        "record": "record",
+        "unknown": "unknown",
+    },
+    generic="{}<{}>",
+    record="{}<{}>",
+    lowercase=True,
+)
+
+
 def describe_type(literal_type: LiteralType | None) -> str:
     """Returns a short readable form of a LiteralType, e.g. ``List[INTEGER]`` or ``Enum[a, b]``."""
-    if literal_type is None:
-        return "any"
-    kind = literal_type.WhichOneof("type")
-    if kind == "simple":
-        name = SimpleType.Name(literal_type.simple)
-        title = _schema_title(literal_type)
-        return f"STRUCT({title})" if name == "STRUCT" and title else name
-    if kind == "collection_type":
-        return f"List[{describe_type(literal_type.collection_type)}]"
-    if kind == "map_value_type":
-        return f"Dict[str, {describe_type(literal_type.map_value_type)}]"
-    if kind == "enum_type":
-        return f"Enum[{', '.join(literal_type.enum_type.values)}]"
-    if kind == "union_type":
-        return f"Union[{', '.join(describe_type(v) for v in literal_type.union_type.variants)}]"
-    if kind == "blob":
-        blob = literal_type.blob
-        what = "Directory" if blob.dimensionality == types_pb2.BlobType.MULTIPART else "File"
-        if blob.format == PICKLE_FORMAT:
-            return "Pickle"
-        return f"{what}[{blob.format}]" if blob.format else what
-    if kind == "structured_dataset_type":
-        fmt = literal_type.structured_dataset_type.format
-        return f"StructuredDataset[{fmt}]" if fmt else "StructuredDataset"
-    if kind == "schema":
-        return "Schema"
-    return "unknown type"
+    return _render_type(literal_type, _READABLE)
 
 
 def type_name(literal_type: LiteralType | None) -> str:
@@ -165,34 +189,46 @@ def type_name(literal_type: LiteralType | None) -> str:
     ``enum<red, green>``, ``file<csv>``, ``directory``, ``structured_dataset<parquet>``,
     ``record<Point>`` (a dataclass or Pydantic model), ``record``, ``pickle``.
     """
+    return _render_type(literal_type, _SHORT)
+
+
+def _render_type(literal_type: LiteralType | None, style: _TypeStyle) -> str:
+    """Writes a LiteralType in one of the two styles."""
     if literal_type is None:
         return "any"
+    words = style.words
     kind = literal_type.WhichOneof("type")
+
+    def generic(word: str, inner: str) -> str:
+        return style.generic.format(word, inner) if inner else word
+
     if kind == "simple":
         if literal_type.simple == SimpleType.STRUCT:
             title = _schema_title(literal_type)
-            return f"record<{title}>" if title else "record"
-        return SimpleType.Name(literal_type.simple).lower()
+            return style.record.format(words["record"], title) if title else words["record"]
+        name = SimpleType.Name(literal_type.simple)
+        return name.lower() if style.lowercase else name
     if kind == "collection_type":
-        return f"list<{type_name(literal_type.collection_type)}>"
+        return generic(words["list"], _render_type(literal_type.collection_type, style))
     if kind == "map_value_type":
-        return f"dict<string, {type_name(literal_type.map_value_type)}>"
+        value = _render_type(literal_type.map_value_type, style)
+        return generic(words["dict"], f"{words['key']}, {value}")
     if kind == "enum_type":
-        return f"enum<{', '.join(literal_type.enum_type.values)}>"
+        return generic(words["enum"], ", ".join(literal_type.enum_type.values))
     if kind == "union_type":
-        return f"union<{', '.join(type_name(v) for v in literal_type.union_type.variants)}>"
+        variants = literal_type.union_type.variants
+        return generic(words["union"], ", ".join(_render_type(v, style) for v in variants))
     if kind == "blob":
         blob = literal_type.blob
         if blob.format == PICKLE_FORMAT:
-            return "pickle"
-        what = "directory" if blob.dimensionality == types_pb2.BlobType.MULTIPART else "file"
-        return f"{what}<{blob.format}>" if blob.format else what
+            return words["pickle"]
+        multipart = blob.dimensionality == types_pb2.BlobType.MULTIPART
+        return generic(words["directory" if multipart else "file"], blob.format)
     if kind == "structured_dataset_type":
-        fmt = literal_type.structured_dataset_type.format
-        return f"structured_dataset<{fmt}>" if fmt else "structured_dataset"
+        return generic(words["dataset"], literal_type.structured_dataset_type.format)
     if kind == "schema":
-        return "schema"
-    return "unknown"
+        return words["schema"]
+    return words["unknown"]
 
 
 def literal_types_of(variables: Any) -> dict[str, LiteralType]:
