@@ -120,6 +120,7 @@ class ErrorValue:
 
 
 References = (BlobRef, StructuredDatasetRef, SchemaRef, PickledRef)
+"""The reference types: values that point at stored data instead of holding it."""
 
 
 # --------------------------------------------------------------------------------------------
