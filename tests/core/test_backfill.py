@@ -8,6 +8,8 @@ import pytest
 from flyteidl.admin import launch_plan_pb2, schedule_pb2
 from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2, types_pb2
 from flyteidl.core import workflow_pb2 as core_workflow_pb2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flyte_bridge.backfill import (
     cron_ticks,
@@ -364,3 +366,39 @@ def test_backfill_result_of_a_dry_run_carries_the_ticks_and_no_execution():
     result = BackfillResult.from_plan(plan)
     assert result.plan == (at(1), at(2)) and result.execution is None
     assert result.version == plan.version
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=600),
+    st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2030, 1, 1)),
+    st.integers(min_value=0, max_value=20_000),
+    st.integers(min_value=-1000, max_value=1000),
+)
+def test_fixed_rate_ticks_are_the_rate_apart_and_inside_the_window(minutes, start, span, shift):
+    every = dt.timedelta(minutes=minutes)
+    start = start.replace(tzinfo=UTC)
+    end = start + dt.timedelta(minutes=span)
+    anchor = start + dt.timedelta(minutes=shift)
+    ticks = fixed_rate_ticks(every, start, end, anchor=anchor, max_ticks=100_000)
+    assert all(start <= tick <= end for tick in ticks)
+    assert all(later - earlier == every for earlier, later in zip(ticks, ticks[1:], strict=False))
+    assert all((tick - anchor) % every == dt.timedelta(0) for tick in ticks)
+    assert not ticks or ticks[0] - every < start
+    assert not ticks or ticks[-1] + every > end
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([1, 5, 15, 30]), st.integers(min_value=0, max_value=3000))
+def test_minute_cron_ticks_count_both_ends(step, span):
+    start = at(1)
+    end = start + dt.timedelta(minutes=span)
+    ticks = cron_ticks(f"*/{step} * * * *", start, end, max_ticks=10_000)
+    assert ticks[0] == start
+    assert len(ticks) == span_ticks(span, step)
+    assert len(set(ticks)) == len(ticks) and ticks == sorted(ticks)
+
+
+def span_ticks(span: int, step: int) -> int:
+    """Ticks of ``*/step`` from an hour's start over ``span`` minutes, both ends included."""
+    return sum(1 for minute in range(span + 1) if minute % 60 % step == 0)

@@ -7,6 +7,8 @@ import enum
 
 import pytest
 from flyteidl.admin import common_pb2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flyte_bridge.errors import FlyteInvalidInputError
 from flyte_bridge.filters import MOST_RECENT_FIRST, Filter, Sort
@@ -130,3 +132,18 @@ def test_sort_parse_reads_direction_and_key():
 def test_sort_key_with_entity_prefix_is_refused():
     with pytest.raises(FlyteInvalidInputError, match="without an entity prefix"):
         Sort.desc("execution.created_at")
+
+
+safe_values = st.text(
+    alphabet=st.characters(blacklist_characters="+,();", blacklist_categories=("Cs", "Cc", "Zs")),
+    min_size=1,
+    max_size=20,
+)
+keys = st.sampled_from(["phase", "execution.name", "launch_plan.name", "duration", "mode"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys, safe_values, st.lists(safe_values, min_size=1, max_size=5))
+def test_written_filters_parse_back_to_the_same_filter(key, value, values):
+    written = Filter.eq(key, value) & Filter.value_not_in(key, values)
+    assert Filter.parse(str(written)) == written
