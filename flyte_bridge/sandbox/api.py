@@ -121,6 +121,15 @@ class Sandbox:
         return f"Sandbox(endpoint={self.endpoint!r}, data_dir={str(self.data_dir)!r})"
 
 
+def _sandbox_auth(settings: AuthSettings | None) -> SandboxAuth | None:
+    """The auth server for ``settings``; its module (and cryptography) loads only when asked."""
+    if settings is None:
+        return None
+    from flyte_bridge.sandbox.auth_server import SandboxAuth
+
+    return SandboxAuth(settings)
+
+
 def start_sandbox(
     port: int = 0,
     data_dir: str | os.PathLike[str] | None = None,
@@ -154,7 +163,6 @@ def start_sandbox(
     Returns:
         The running :class:`Sandbox`; use it as a context manager or call ``stop()``.
     """
-    from flyte_bridge.sandbox.auth_server import SandboxAuth
     from flyte_bridge.sandbox.faults import FaultInjector, fault_settings
     from flyte_bridge.sandbox.server import SandboxServer
     from flyte_bridge.sandbox.tls import tls_files
@@ -174,7 +182,7 @@ def start_sandbox(
         http_port=http_port,
         engine=engine,
         faults=injector,
-        auth=SandboxAuth(auth) if auth is not None else None,
+        auth=_sandbox_auth(auth),
         tls=tls,
     )
     try:

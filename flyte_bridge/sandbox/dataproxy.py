@@ -304,7 +304,7 @@ class HttpEndpoint:
         self.port = self._server.server_address[1]
         signer.base_url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sandbox-http", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="sandbox-http", daemon=True
         )
 
     def start(self) -> None:
