@@ -485,6 +485,11 @@ def _decode_scalar(
             python_class = ""
             if literal_type is not None and "python_class_name" in literal_type.metadata.fields:
                 python_class = literal_type.metadata.fields["python_class_name"].string_value
+            logger.warning(
+                "%s is a pickled value; it is returned as a PickledRef to %s, not unpickled",
+                path or "the value",
+                blob.uri,
+            )
             return PickledRef(uri=blob.uri, python_class=python_class)
         return BlobRef(
             uri=blob.uri,

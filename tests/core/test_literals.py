@@ -252,6 +252,17 @@ def test_empty_literal_raises_data_error_instead_of_none():
         to_python(literals_pb2.Literal())
 
 
+def test_pickled_output_is_returned_with_a_warning_naming_it(caplog):
+    blob = literals_pb2.Blob(
+        uri="s3://bucket/pickle",
+        metadata=literals_pb2.BlobMetadata(type=types_pb2.BlobType(format="PythonPickle")),
+    )
+    outputs = literals_pb2.LiteralMap(literals={"o1": scalar(blob=blob)})
+    with caplog.at_level("WARNING", logger="flyte_bridge.literals"):
+        literal_map_to_python(outputs)
+    assert "o1 is a pickled value" in caplog.text and "s3://bucket/pickle" in caplog.text
+
+
 def test_one_pickled_output_leaves_the_others_readable():
     packed = msgpack.packb({"a": 1, "b": [1, 2]})
     pickled = literals_pb2.Blob(
