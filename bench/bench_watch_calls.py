@@ -20,23 +20,11 @@ TICKS = 5
 POLL_INTERVAL = 0.5
 
 
-class IdleEngine:
-    """An executor that accepts executions and never runs them."""
+def _idle_engine():
+    """The never-running executor of the Airflow watch bench (this directory is on sys.path)."""
+    from bench_airflow_watch import IdleEngine
 
-    def start(self, execution_id, closure, inputs, spec) -> None:
-        pass
-
-    def abort(self, execution_id, cause) -> None:
-        pass
-
-    def notify_signal_set(self, signal_id) -> None:
-        pass
-
-    def notify_execution_done(self, execution_id) -> None:
-        pass
-
-    def shutdown(self, timeout: float = 10.0) -> None:
-        pass
+    return IdleEngine()
 
 
 def main() -> None:
@@ -50,7 +38,7 @@ def main() -> None:
 
     repo = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as work:
-        sandbox = start_sandbox(data_dir=Path(work) / "sandbox", engine=IdleEngine())
+        sandbox = start_sandbox(data_dir=Path(work) / "sandbox", engine=_idle_engine())
         try:
             config = sandbox.write_flytekit_config(Path(work) / "config.yaml")
             pyflyte = str(Path(sys.executable).with_name("pyflyte"))
