@@ -59,24 +59,20 @@ class ClientBase:
 
     # Operations -----------------------------------------------------------------------------
 
-    def _fetch_op(self, execution: ExecutionLike) -> Op[Execution]:
+    def _fetch_op(
+        self, execution: ExecutionLike, project: str | None = None, domain: str | None = None
+    ) -> Op[Execution]:
+        if isinstance(execution, str) and (project or domain) and "/" not in execution:
+            execution = ExecutionId(*self._scope(project, domain), execution)
         return _ops.fetch_op(self.execution_id(execution))
 
-    def _page_op(
-        self,
-        project: str | None,
-        domain: str | None,
-        filters: Any,
-        sort: Any,
-        page_size: int,
-        token: str,
-    ) -> Op[tuple[list[Execution], str]]:
+    def _pages(
+        self, project: str | None, domain: str | None, filters: Any, sort: Any, page_size: int
+    ) -> _Pages:
         if page_size < 1:
             raise FlyteInvalidInputError(f"page_size must be 1 or more, got {page_size}")
         project, domain = self._scope(project, domain)
-        return _ops.list_page_op(
-            project, domain, filter_text(filters), sort_proto(sort), page_size, token
-        )
+        return _Pages(project, domain, filter_text(filters), sort_proto(sort), page_size)
 
     def _recent_op(
         self, project: str | None, domain: str | None, limit: int, filters: Any, sort: Any
@@ -260,6 +256,31 @@ class ClientBase:
             self.config.endpoint, self.config.insecure, self.config.console_endpoint
         )
         return console.console_url(base, obj)
+
+
+class _Pages:
+    """The state of a ListExecutions iteration: the next token and the executions seen.
+
+    Admin's tokens are row offsets, so a row that moves while listing (newest first) can come
+    back on the next page; it is yielded once.
+    """
+
+    def __init__(self, project: str, domain: str, filters: str, sort: Any, size: int) -> None:
+        self._args = (project, domain, filters, sort, size)
+        self._token = ""
+        self._seen: set[ExecutionId] = set()
+        self.done = False
+
+    def next_op(self) -> Op[tuple[list[Execution], str]]:
+        return _ops.list_page_op(*self._args, self._token)
+
+    def accept(self, page: list[Execution], token: str) -> list[Execution]:
+        """Records a page; returns its executions not seen before."""
+        self._token = token
+        self.done = not token
+        new = [execution for execution in page if execution.id not in self._seen]
+        self._seen.update(execution.id for execution in new)
+        return new
 
 
 def _seconds(value: float | dt.timedelta | None) -> float | None:

@@ -21,7 +21,7 @@ from flyte_bridge._base import DEFAULT_CONCURRENCY, ClientBase, DataTarget
 from flyte_bridge._requests import ExecutionLike
 from flyte_bridge._runtime import Op, run_async
 from flyte_bridge.config import ClientConfig
-from flyte_bridge.models import Execution, ExecutionId, Signal, TerminateResult
+from flyte_bridge.models import Execution, Signal, TerminateResult
 
 if TYPE_CHECKING:
     from flyte_bridge.backfill import BackfillResult
@@ -88,9 +88,7 @@ class AsyncFlyteClient(ClientBase):
         self, name_or_id: ExecutionLike, project: str | None = None, domain: str | None = None
     ) -> Execution:
         """As :meth:`FlyteClient.fetch_execution`, awaited."""
-        if isinstance(name_or_id, str) and (project or domain) and "/" not in name_or_id:
-            name_or_id = ExecutionId(*self._scope(project, domain), name_or_id)
-        return await self._run(self._fetch_op(name_or_id))
+        return await self._run(self._fetch_op(name_or_id, project, domain))
 
     async def list_executions(
         self,
@@ -101,18 +99,10 @@ class AsyncFlyteClient(ClientBase):
         page_size: int = 100,
     ) -> AsyncIterator[Execution]:
         """As :meth:`FlyteClient.list_executions`, as an async iterator."""
-        seen: set[ExecutionId] = set()
-        token = ""
-        while True:
-            page, token = await self._run(
-                self._page_op(project, domain, filters, sort, page_size, token)
-            )
-            for execution in page:
-                if execution.id not in seen:
-                    seen.add(execution.id)
-                    yield execution
-            if not token:
-                return
+        pages = self._pages(project, domain, filters, sort, page_size)
+        while not pages.done:
+            for execution in pages.accept(*await self._run(pages.next_op())):
+                yield execution
 
     async def recent_executions(
         self,

@@ -20,7 +20,7 @@ from flyte_bridge._base import DEFAULT_CONCURRENCY, ClientBase, DataTarget
 from flyte_bridge._requests import ExecutionLike
 from flyte_bridge._runtime import Op, run_sync
 from flyte_bridge.config import ClientConfig
-from flyte_bridge.models import Execution, ExecutionId, Signal, TerminateResult
+from flyte_bridge.models import Execution, Signal, TerminateResult
 
 if TYPE_CHECKING:
     from flyte_bridge.backfill import BackfillResult
@@ -86,9 +86,7 @@ class FlyteClient(ClientBase):
         Raises:
             FlyteNotFoundError: No such execution.
         """
-        if isinstance(name_or_id, str) and (project or domain) and "/" not in name_or_id:
-            name_or_id = ExecutionId(*self._scope(project, domain), name_or_id)
-        return self._run(self._fetch_op(name_or_id))
+        return self._run(self._fetch_op(name_or_id, project, domain))
 
     def list_executions(
         self,
@@ -103,16 +101,9 @@ class FlyteClient(ClientBase):
         Pages are fetched as the iteration reaches them; an execution that moves between pages
         while listing is yielded once.
         """
-        seen: set[ExecutionId] = set()
-        token = ""
-        while True:
-            page, token = self._run(self._page_op(project, domain, filters, sort, page_size, token))
-            for execution in page:
-                if execution.id not in seen:
-                    seen.add(execution.id)
-                    yield execution
-            if not token:
-                return
+        pages = self._pages(project, domain, filters, sort, page_size)
+        while not pages.done:
+            yield from pages.accept(*self._run(pages.next_op()))
 
     def recent_executions(
         self,
