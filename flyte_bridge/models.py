@@ -34,6 +34,7 @@ __all__ = [
     "Execution",
     "NodeExecution",
     "TaskExecution",
+    "Subtask",
     "Signal",
     "TerminateResult",
 ]
@@ -305,6 +306,17 @@ class ExecutionError:
 
 
 @dataclass(frozen=True)
+class Subtask:
+    """One item of an array node attempt: its index, attempt, phase and log links."""
+
+    index: int
+    retry_attempt: int
+    phase: TaskPhase
+    external_id: str = ""
+    logs: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class TerminateResult:
     """What ``terminate`` found: whether the execution had already ended, and its phase then."""
 
@@ -568,6 +580,24 @@ class TaskExecution(_Outcome):
     def logs(self) -> list[tuple[str, str]]:
         """Log links as ``(name, uri)`` pairs."""
         return [(log.name, log.uri) for log in self.proto.closure.logs]
+
+    @property
+    def subtasks(self) -> list[Subtask]:
+        """The sub-tasks of an array node (map task) attempt, as the plugin reports them.
+
+        Flyte reports an array node's items inside its task execution
+        (``closure.metadata.external_resources``), not as node executions of their own.
+        """
+        return [
+            Subtask(
+                index=resource.index,
+                retry_attempt=resource.retry_attempt,
+                phase=TaskPhase(resource.phase),
+                external_id=resource.external_id,
+                logs=[(log.name, log.uri) for log in resource.logs],
+            )
+            for resource in self.proto.closure.metadata.external_resources
+        ]
 
 
 @dataclass(eq=False)
