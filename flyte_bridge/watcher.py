@@ -175,7 +175,9 @@ class AsyncExecutionWatcher:
     Get the one of an event loop with :meth:`shared` (keyed by endpoint), then
     ``await watcher.wait_for(execution_id, timeout, poll_interval)`` from any coroutine. The
     polling task runs while someone waits and stops when nobody does. Each tick is as cheap as
-    :class:`ExecutionWatcher`'s; the tick interval is the smallest poll interval asked for.
+    :class:`ExecutionWatcher`'s; the tick interval is the smallest poll interval asked for. A
+    tick that fails transiently is retried at the next one; a wrong execution name fails only
+    its own waiters. The client of a shared watcher stays open as long as its event loop.
 
     Args:
         client: The async client whose transport the watcher uses.
@@ -263,6 +265,11 @@ class AsyncExecutionWatcher:
             except FlyteBridgeError as error:
                 self._fail(ids, error)
                 states = {}
+            except Exception as error:  # noqa: BLE001 - a bug must not leave waiters hanging
+                for waiter in (w for ws in self._waiters.values() for w in ws):
+                    if not waiter.future.done():
+                        waiter.future.set_exception(error)
+                raise
             self.ticks += 1
             for execution_id, execution in states.items():
                 if execution.is_done:
