@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from flyte_bridge.errors import FlyteInvalidInputError, FlyteServerError
+from flyte_bridge.errors import FlyteInvalidInputError
 
 UTC = dt.timezone.utc
 
@@ -30,15 +30,11 @@ def test_console_url_of_a_launch_plan_names_its_version(client, finished_runs):
     assert url.endswith(f"/launch_plan/flyte.hello.hello_wf/version/{launch_plan.version}")
 
 
-@pytest.mark.xfail(
-    raises=FlyteServerError,
-    reason="the sandbox answers GetExecutionMetrics with UNIMPLEMENTED until issue 3 adds it",
-)
 def test_execution_metrics_returns_a_span_tree_with_text_renderings(client, finished_runs):
     span = client.execution_metrics(finished_runs["hello"], depth=5)
 
     assert span.kind == "workflow"
-    assert isinstance(span.explain(), str) and "operation" in span.explain()
+    assert isinstance(span.explain(), str) and "TASK_RUNTIME" in span.explain()
     assert finished_runs["hello"].id.name in span.dump()
 
 
