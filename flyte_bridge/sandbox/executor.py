@@ -70,6 +70,7 @@ logger = logging.getLogger(__name__)
 END_NODE = "end-node"
 PRODUCER_ID = "flyte-bridge-sandbox"
 DEFAULT_SYSTEM_RETRIES = 3
+DEFAULT_MAX_PARALLEL_TASKS = 16
 
 NodePhase = execution_pb2.NodeExecution.Phase
 TaskPhase = execution_pb2.TaskExecution.Phase
@@ -403,7 +404,8 @@ class LocalExecutor:
         store: The blob store every execution's data is written to.
         python_executable: The interpreter of the environment that has flytekit; its directory
             provides ``pyflyte-execute``.
-        max_parallel_tasks: How many task processes may run at once across all executions.
+        max_parallel_tasks: How many task processes may run at once across all executions
+            (default 16); further attempts wait, their nodes QUEUED.
         platform_endpoint: ``host:port`` of the sandbox's gRPC server, given to task processes
             as ``FLYTE_PLATFORM_URL`` so that tasks talking to Flyte reach the sandbox.
         http_url: Base URL of the sandbox's HTTP endpoint; task logs are linked below it.
@@ -433,7 +435,7 @@ class LocalExecutor:
         self._http_url = http_url.rstrip("/") if http_url else None
         self._kill_grace = kill_grace_seconds
         self._system_retries = system_retries
-        workers = max_parallel_tasks or max(4, (os.cpu_count() or 2) * 2)
+        workers = max_parallel_tasks or DEFAULT_MAX_PARALLEL_TASKS
         self._task_pool = ThreadPoolExecutor(workers, thread_name_prefix="flyte-task")
         self._control_pool = ThreadPoolExecutor(4, thread_name_prefix="flyte-engine")
         self._timers = _Timers()

@@ -26,6 +26,8 @@ import signal
 import subprocess
 import tarfile
 import threading
+import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -241,13 +243,18 @@ class TaskProcess:
 class ForkedTaskProcess:
     """A task process forked by the :class:`ForkServer`; same interface as :class:`TaskProcess`."""
 
-    def __init__(self, pid: int, server: ForkServer) -> None:
+    def __init__(self, pid: int, spawn_id: int, server: ForkServer) -> None:
         self.pid = pid
+        self._spawn_id = spawn_id
         self._server = server
+        self._exit_code: int | None = None
+        weakref.finalize(self, server.forget, spawn_id)
 
     def wait(self, timeout: float | None) -> int | None:
         """The exit code, or None if the process is still running after ``timeout`` seconds."""
-        return self._server.wait_for_exit(self.pid, timeout)
+        if self._exit_code is None:
+            self._exit_code = self._server.wait_for_exit(self._spawn_id, self.pid, timeout)
+        return self._exit_code
 
     def kill_group(self, grace_seconds: float) -> None:
         """SIGTERM to the whole process group, then SIGKILL if it is still alive after the grace."""
@@ -277,6 +284,7 @@ class ForkServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._pending: dict[int, list[Any]] = {}
         self._exit_codes: dict[int, int] = {}
+        self._spawn_of_pid: dict[int, int] = {}
         self._ids = itertools.count()
         self._broken = False
 
@@ -313,7 +321,7 @@ class ForkServer:
         reply = slot[0]
         if "error" in reply:
             raise ForkServerUnavailable(f"fork failed: {reply['error']}")
-        return ForkedTaskProcess(reply["pid"], self)
+        return ForkedTaskProcess(reply["pid"], request_id, self)
 
     def start_in_background(self) -> None:
         """Starts the server now, so that the first task does not wait for flytekit's import."""
@@ -327,15 +335,27 @@ class ForkServer:
 
         threading.Thread(target=start, name="flyte-fork-server-start", daemon=True).start()
 
-    def wait_for_exit(self, pid: int, timeout: float | None) -> int | None:
+    def wait_for_exit(self, spawn_id: int, pid: int, timeout: float | None) -> int | None:
+        """The exit code of a forked task process, or None if it still runs after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            self._exits.wait_for(lambda: pid in self._exit_codes or self._broken, timeout)
-            if pid in self._exit_codes:
-                return self._exit_codes[pid]
-            if self._broken:
-                # The server died and cannot report: fall back to asking the kernel.
-                return None if _process_alive(pid) else -1
-            return None
+            self._exits.wait_for(lambda: spawn_id in self._exit_codes or self._broken, timeout)
+            if spawn_id in self._exit_codes:
+                return self._exit_codes[spawn_id]
+            if not self._broken:
+                return None
+        # The fork server died and can no longer report exits: ask the kernel until the process
+        # is gone (its exit code is lost). This polls, but only after the server has crashed.
+        while _process_alive(pid):
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
+        return -1
+
+    def forget(self, spawn_id: int) -> None:
+        """Drops the exit code of a process nobody can wait for any more."""
+        with self._lock:
+            self._exit_codes.pop(spawn_id, None)
 
     def close(self) -> None:
         """Stops the fork server; it kills any task process still running."""
@@ -385,9 +405,14 @@ class ForkServer:
             except ValueError:
                 continue
             with self._lock:
+                # Exit codes are kept per spawn, not per pid, because pids are reused.
                 if "exited" in reply:
-                    self._exit_codes[reply["exited"]] = reply["status"]
-                elif reply.get("id") in self._pending:
+                    spawn_id = self._spawn_of_pid.pop(reply["exited"], None)
+                    if spawn_id is not None:
+                        self._exit_codes[spawn_id] = reply["status"]
+                elif "pid" in reply:
+                    self._spawn_of_pid[reply["pid"]] = reply["id"]
+                if reply.get("id") in self._pending:
                     self._pending[reply["id"]].append(reply)
                 self._exits.notify_all()
         with self._lock:
