@@ -130,8 +130,9 @@ class DataProxy:
         md5 = base64.b64encode(request.content_md5).decode() if request.content_md5 else ""
         return dataproxy_pb2.CreateUploadLocationResponse(
             signed_url=self.signer.sign("PUT", "upload", relative, expires, md5),
-            # '=' (base32 padding) is legal in a URI path; fsspec would not decode "%3D".
-            native_url=target.as_uri().replace("%3D", "="),
+            # A bare local path, not a file:// URI: flytekit treats file:// blob URIs as local
+            # paths and checks them with os.path.isfile, so a FlyteFile input would not be found.
+            native_url=str(target),
             expires_at=timestamp_pb2.Timestamp(seconds=expires),
         )
 

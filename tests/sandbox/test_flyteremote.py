@@ -196,3 +196,34 @@ def test_flytekit_explains_the_metrics_of_a_workflow_with_a_sub_workflow(flyte_e
     # double and add run in the sub-workflow node, square in the launch-plan node's child.
     assert operations.count("TASK_RUNTIME") == 3
     assert "WORKFLOW_TEARDOWN" in operations
+
+
+def test_pyflyte_run_remote_uploads_a_file_input_the_task_can_read(
+    flyte_examples_remote, flyte_sandbox_config, tmp_path
+):
+    from flyte_examples import pyflyte
+
+    data = tmp_path / "payload.bin"
+    data.write_bytes(b"x" * 4321)
+    name = unique_name("file")
+
+    result = pyflyte(
+        flyte_sandbox_config,
+        "run",
+        "--remote",
+        "--name",
+        name,
+        "tests/sandbox/workflows/file_inputs.py",
+        "file_size_wf",
+        "--f",
+        str(data),
+    )
+    execution = flyte_examples_remote.wait(
+        flyte_examples_remote.fetch_execution(name=name),
+        timeout=timedelta(seconds=120),
+        poll_interval=timedelta(seconds=0.3),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert execution.closure.phase == Phase.SUCCEEDED
+    assert execution.outputs["o0"] == 4321
