@@ -273,6 +273,14 @@ class _Handler(BaseHTTPRequestHandler):
         parsed = urlparse(self.path)
         route, _, relative = parsed.path.lstrip("/").partition("/")
         relative = unquote(relative)
+        if route == "console":
+            console = self.server.console  # type: ignore[attr-defined]
+            if console is None:
+                self._reply(404, b"not found")
+                return
+            status, body = console(parsed.path.lstrip("/"))
+            self._reply(status, body, "text/html; charset=utf-8")
+            return
         if route == "download":
             signer: UrlSigner = self.server.signer  # type: ignore[attr-defined]
             valid, _ = signer.verify("GET", relative, parse_qs(parsed.query))
@@ -297,9 +305,10 @@ class _Handler(BaseHTTPRequestHandler):
 class HttpEndpoint:
     """The threaded HTTP server on 127.0.0.1 behind signed URLs and log links."""
 
-    def __init__(self, store: DataStore, signer: UrlSigner, port: int = 0) -> None:
+    def __init__(self, store: DataStore, signer: UrlSigner, port: int = 0, console=None) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._server.daemon_threads = True
+        self._server.console = console  # type: ignore[attr-defined]
         self._server.store = store  # type: ignore[attr-defined]
         self._server.signer = signer  # type: ignore[attr-defined]
         self.port = self._server.server_address[1]

@@ -222,7 +222,9 @@ class SandboxServer:
         self.faults.bind(self.port)
         if not self.port:
             raise OSError(f"cannot bind 127.0.0.1:{self._requested_port}")
-        self._http = HttpEndpoint(self.store, self.signer, self._requested_http_port)
+        self._http = HttpEndpoint(
+            self.store, self.signer, self._requested_http_port, console=self._console_page
+        )
         self.http_port = self._http.port
         self._http.start()
         if self.auth is not None:
@@ -284,6 +286,13 @@ class SandboxServer:
         if self.auth is not None:
             self.auth.stop()
         self.db.close()
+
+    def _console_page(self, path: str) -> tuple[int, bytes]:
+        """The HTML page of a console link (an execution), rendered from the records."""
+        from flyte_bridge.sandbox import console
+
+        status, body = console.render(self.executions, path)
+        return status, console.page(body)
 
     def _default_engine(self) -> Any:
         """The local executor, or None while it cannot be imported."""

@@ -77,6 +77,18 @@ def test_console_url_points_at_the_sandbox_console_endpoint(flyte_examples_remot
     assert url.startswith("http://127.0.0.1:")
 
 
+def test_console_url_serves_a_page_with_the_phase_nodes_and_outputs(flyte_examples_remote, hello):
+    import urllib.request
+
+    url = flyte_examples_remote.generate_console_url(hello)
+
+    with urllib.request.urlopen(url) as response:
+        page = response.read().decode()
+    assert "SUCCEEDED" in page
+    assert "<td>n0</td>" in page
+    assert "hello sandbox" in page
+
+
 def test_single_task_execution_runs_the_task_and_is_recognised_as_one(flyte_examples_remote):
     remote = flyte_examples_remote
     name = _full_name(remote, "hello.say_hello", kind="task")
