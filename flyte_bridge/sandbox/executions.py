@@ -281,6 +281,7 @@ class Executions:
             )
             fixed = literals_pb2.LiteralMap()
         computed = self._computed_inputs(inputs, expected, fixed)
+        # Launch plan concurrency policies are stored but not enforced by the sandbox.
         spec = self._resolve_spec(request.spec, launch_plan, execution_id, parent_row)
         return self._record_and_launch(
             execution_id,
@@ -411,6 +412,7 @@ class Executions:
             ),
         )
         if spec.HasField("notifications"):
+            # Notifications are recorded on the closure but never sent by the sandbox.
             closure.notifications.extend(spec.notifications.notifications)
         base = ("metadata", execution_id.project, execution_id.domain, execution_id.name)
         inputs_uri = self.store.uri(*base, "inputs")
@@ -695,6 +697,8 @@ class Executions:
                 raise self._execution_missing(execution_id)
             closure = execution_pb2.ExecutionClosure.FromString(row["closure"])
             if closure.phase in WORKFLOW_TERMINAL:
+                # flyteadmin also attaches an EventFailureReason status detail; the sandbox sends
+                # the code and message only.
                 raise failed_precondition(
                     "Cannot abort an already terminated workflow execution: current phase "
                     f"{enum_name(WorkflowPhase, closure.phase)}"
@@ -864,6 +868,7 @@ class Executions:
         )
 
     def _offload(self, literal_map: literals_pb2.LiteralMap, *parts: str) -> str:
+        """Writes inline event data to the store; any size is accepted (no RESOURCE_EXHAUSTED)."""
         uri = self.store.uri("metadata", *parts)
         self.store.write_proto(uri, literal_map)
         return uri

@@ -346,6 +346,9 @@ def _resolve_field(listing: Listing, name: str) -> tuple[Entity, str, str]:
         if entity is None:
             raise invalid(f"'{name}' is invalid filter")
     if entity is listing.entity:
+        # The sandbox accepts project, domain and name as the execution_* columns of executions,
+        # node executions and signals, which flyteadmin refuses; on task executions they stay
+        # the task's own columns, where flyteadmin silently filters on the execution's.
         if column not in entity.columns and entity.execution_keyed:
             if column in ("project", "domain", "name"):
                 column = f"execution_{column}"

@@ -462,6 +462,7 @@ class Registry:
 
     @staticmethod
     def _validate_schedule(spec, expected: interface_pb2.ParameterMap) -> None:
+        """Checks a schedule as flyteadmin does; the sandbox stores it but never triggers it."""
         schedule: schedule_pb2.Schedule = spec.entity_metadata.schedule
         cron = schedule.cron_schedule.schedule or schedule.cron_expression
         if not cron and not schedule.HasField("rate"):

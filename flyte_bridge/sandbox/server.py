@@ -92,6 +92,9 @@ def _guard(rpc: str, method: Any) -> Any:
 
 
 def _unimplemented(rpc: str) -> Any:
+    """UNIMPLEMENTED for the RPCs the sandbox lacks: matchable attributes (project, domain and
+    workflow attributes), description entities and ListMatchableAttributes."""
+
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{rpc} is not implemented by the sandbox")
 
