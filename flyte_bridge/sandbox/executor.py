@@ -17,7 +17,6 @@ Deviations from propeller, on purpose:
   not supported yet.
 - Non-Python task types (SQL, plugins, raw containers) fail with ``PluginNotFound``.
 - Caching (``cache=True``) is ignored: every task runs.
-- An execution's ``failure_node`` (flytekit ``on_failure``) is not run.
 - Shutting the executor down kills task processes without reporting events; the admin side marks
   such executions FAILED when it starts again.
 """
@@ -201,8 +200,9 @@ class _TimerHandle:
 class _Mailbox:
     """Runs posted handlers one at a time, in order, on a shared pool."""
 
-    def __init__(self, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, pool: ThreadPoolExecutor, on_error: Callable[[BaseException], None]) -> None:
         self._pool = pool
+        self._on_error = on_error
         self._queue: collections.deque[tuple[Callable[..., None], tuple[Any, ...]]] = (
             collections.deque()
         )
@@ -232,8 +232,12 @@ class _Mailbox:
                 handler, args = self._queue.popleft()
             try:
                 handler(*args)
-            except Exception:
+            except Exception as error:
                 logger.exception("engine handler %s failed", handler.__name__)
+                try:
+                    self._on_error(error)
+                except Exception:
+                    logger.exception("could not fail the execution after an engine error")
 
 
 @dataclasses.dataclass(eq=False)
@@ -312,6 +316,7 @@ class _Scope:
         self.output_uris: dict[str, str] = {START_NODE: inputs_uri}
         self.outputs_cache: dict[str, literals_pb2.LiteralMap] = {}
         self.error: execution_pb2.ExecutionError | None = None
+        self.error_node_id = ""
         self.fail_fast = (
             self.template.metadata.on_failure
             != workflow_pb2.WorkflowMetadata.FAIL_AFTER_EXECUTABLE_NODES_COMPLETE
@@ -366,7 +371,7 @@ class _Run:
         self.closure = closure
         self.inputs = inputs
         self.spec = spec
-        self.mailbox = _Mailbox(engine._control_pool)
+        self.mailbox = _Mailbox(engine._control_pool, lambda error: engine._fail_run(self, error))
         self.tasks = {_key(task.template.id): task.template for task in closure.tasks}
         self.subworkflows = {_key(sub.template.id): sub for sub in closure.sub_workflows}
         self.dir_name = f"{execution_id.project}-{execution_id.domain}-{execution_id.name}"
@@ -547,10 +552,64 @@ class LocalExecutor:
         if scope.error is not None:
             if run.phase != WorkflowPhase.FAILING:
                 self._workflow_event(run, WorkflowPhase.FAILING, error=scope.error)
+            if scope.template.HasField("failure_node"):
+                self._start_failure_node(scope)
+                return
             self._workflow_event(run, WorkflowPhase.FAILED, error=scope.error)
         else:
             self._workflow_event(run, WorkflowPhase.SUCCEEDING)
             self._workflow_event(run, WorkflowPhase.SUCCEEDED, output_uri=scope.output_uri)
+        self._forget(run)
+
+    def _start_failure_node(self, scope: _Scope) -> None:
+        """Runs the workflow's failure node (flytekit ``on_failure``) while the run is FAILING.
+
+        Its ``err`` input, bound to None at registration, is given the error that failed the run,
+        as propeller does.
+        """
+        node = workflow_pb2.Node()
+        node.CopyFrom(scope.template.failure_node)
+        template = scope.run.tasks.get(_key(node.task_node.reference_id))
+        err_type = template.interface.inputs.variables["err"].type if template else None
+        if err_type is not None and any(b.var == "err" for b in node.inputs):
+            error_literal = literals_pb2.Literal(
+                scalar=literals_pb2.Scalar(
+                    error=types_pb2.Error(
+                        failed_node_id=scope.error_node_id, message=scope.error.message
+                    )
+                )
+            )
+            variants = [v for v in err_type.union_type.variants if v.simple == types_pb2.ERROR]
+            for binding in node.inputs:
+                if binding.var != "err":
+                    continue
+                if variants:
+                    binding.binding.scalar.union.value.CopyFrom(error_literal)
+                    binding.binding.scalar.union.type.CopyFrom(variants[0])
+                else:
+                    binding.binding.scalar.CopyFrom(error_literal.scalar)
+        failure_run = _NodeRun(scope, node, node.id, None, self._on_failure_node_done)
+        scope.node_runs[node.id] = failure_run
+        self._start_node(failure_run)
+
+    def _on_failure_node_done(self, node_run: _NodeRun) -> None:
+        run = node_run.scope.run
+        if run.aborting or run.finished:
+            return
+        self._workflow_event(run, WorkflowPhase.FAILED, error=node_run.scope.error)
+        self._forget(run)
+
+    def _fail_run(self, run: _Run, error: BaseException) -> None:
+        """Ends a run the engine itself broke on: FAILED with a system error, never a hang."""
+        if run.finished:
+            return
+        run.aborting = True
+        failure = _error("EngineError", f"the sandbox executor failed: {error!r}", ErrorKind.SYSTEM)
+        if run.root is not None:
+            self._abort_scope(run.root, "the sandbox executor failed")
+        if run.phase != WorkflowPhase.FAILING:
+            self._workflow_event(run, WorkflowPhase.FAILING, error=failure)
+        self._workflow_event(run, WorkflowPhase.FAILED, error=failure)
         self._forget(run)
 
     def _abort_run(self, run: _Run, cause: str) -> None:
@@ -633,6 +692,7 @@ class LocalExecutor:
             scope.output_uris[node_run.node.id] = node_run.output_uri
         elif node_run.phase in (NodePhase.FAILED, NodePhase.TIMED_OUT) and scope.error is None:
             scope.error = node_run.error or _error("UnknownError", "node failed")
+            scope.error_node_id = node_run.node.id
             if scope.parent is None and scope.fail_fast:
                 self._workflow_event(scope.run, WorkflowPhase.FAILING, error=scope.error)
             if scope.fail_fast:

@@ -449,3 +449,62 @@ def test_shutdown_kills_running_task_processes(tmp_path, monkeypatch):
     control_plane.engine.shutdown(timeout=5)
 
     assert attempt.process.wait(0) is not None
+
+
+FAILURE_NODE_MODULE = """
+import typing
+from flytekit import task, workflow
+from flytekit.types.error import FlyteError
+
+
+@task
+def explode(x: int) -> int:
+    if x > 0:
+        raise ValueError(f"exploded on {x}")
+    return x
+
+
+@task
+def record_failure(x: int, err: typing.Optional[FlyteError] = None) -> None:
+    with open(f"{MARKER}", "w") as marker:
+        marker.write(f"{x} {err.failed_node_id} {'exploded on' in err.message}")
+
+
+@workflow(on_failure=record_failure)
+def guarded_wf(x: int = 3) -> int:
+    return explode(x=x)
+"""
+
+
+def test_failure_node_runs_with_the_error_before_the_run_fails(plane, tmp_path, monkeypatch):
+    marker = tmp_path / "failure-node.txt"
+    module_dir = tmp_path / "modules"
+    module_dir.mkdir()
+    (module_dir / "guarded.py").write_text(FAILURE_NODE_MODULE.replace("{MARKER}", str(marker)))
+    monkeypatch.syspath_prepend(str(module_dir))
+    monkeypatch.setenv("PYTHONPATH", f"{module_dir}:{EXAMPLES}")
+
+    start(plane, "guard1", "guarded", "guarded_wf", x=3)
+
+    assert plane.wait_terminal("guard1") == WorkflowPhase.FAILED
+    assert plane.phases("guard1") == [
+        WorkflowPhase.RUNNING,
+        WorkflowPhase.FAILING,
+        WorkflowPhase.FAILED,
+    ]
+    assert plane.node_phases("guard1", "fn0")[-1] == NodePhase.SUCCEEDED
+    assert marker.read_text() == "3 n0 True"
+    assert plane.workflow_events["guard1"][-1].error.code == "USER:RuntimeError"
+
+
+def test_an_engine_bug_fails_the_execution_instead_of_hanging(plane, monkeypatch):
+    def broken(node_run):
+        raise RuntimeError("simulated engine bug")
+
+    monkeypatch.setattr(plane.engine, "_start_task_node", broken)
+    start(plane, "bug1", "hello", "hello_wf", name="x")
+
+    assert plane.wait_terminal("bug1") == WorkflowPhase.FAILED
+    error = plane.workflow_events["bug1"][-1].error
+    assert error.code == "EngineError"
+    assert "simulated engine bug" in error.message
