@@ -17,6 +17,13 @@ Deviations from propeller, on purpose:
   not supported yet.
 - Non-Python task types (SQL, plugins, raw containers) fail with ``PluginNotFound``.
 - Caching (``cache=True``) is ignored: every task runs.
+- Task resources, secrets, pod templates and the interruptible flag are ignored: tasks run as
+  local processes of the server's user, with the server's environment minus its Flyte settings.
+- Literal offloading is not switched on (tasks get no ``_F_L_MIN_SIZE_MB``); offloaded literals
+  are passed through but cannot be indexed by attribute paths.
+- Gate timeouts fail the node at the timeout (``RetriesExhausted|TimeoutExpired``); there is no
+  second, TIMED_OUT deadline for gates.
+- Subworkflow and branch nodes are never retried, so their children's retry group is always "0".
 - Shutting the executor down kills task processes without reporting events; the admin side marks
   such executions FAILED when it starts again.
 """
