@@ -50,7 +50,7 @@ DEFAULT_BLACK_HOLE_LIMIT = 30.0
 _FD_DIR = "/dev/fd"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FaultSettings:
     """Which faults the sandbox injects; the defaults inject none.
 
@@ -143,6 +143,14 @@ class FaultSettings:
             or self.drop_rate
             or self.drop_next
         )
+
+    def __repr__(self) -> str:
+        changed = [
+            f"{f.name}={sorted(value) if f.name == 'methods' else value!r}"
+            for f in dataclasses.fields(self)
+            if (value := getattr(self, f.name)) != f.default
+        ]
+        return f"FaultSettings({', '.join(changed)})"
 
     def applies_to(self, method: str) -> bool:
         """Whether the faults apply to ``method`` (a short name like ``"ListExecutions"``)."""
