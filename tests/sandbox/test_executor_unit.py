@@ -508,3 +508,41 @@ def test_an_engine_bug_fails_the_execution_instead_of_hanging(plane, monkeypatch
     error = plane.workflow_events["bug1"][-1].error
     assert error.code == "EngineError"
     assert "simulated engine bug" in error.message
+
+
+CRASHING_MODULE = """
+import os
+from flytekit import task, workflow
+
+
+@task
+def crash_once(x: int) -> int:
+    if os.environ["FLYTE_ATTEMPT_NUMBER"] == "0":
+        os._exit(137)
+    return x + 1
+
+
+@workflow
+def crash_wf(x: int = 1) -> int:
+    return crash_once(x=x)
+"""
+
+
+def test_a_crashed_task_process_is_retried_as_a_system_failure(plane, tmp_path, monkeypatch):
+    module_dir = tmp_path / "modules"
+    module_dir.mkdir()
+    (module_dir / "crashing.py").write_text(CRASHING_MODULE)
+    monkeypatch.syspath_prepend(str(module_dir))
+    monkeypatch.setenv("PYTHONPATH", f"{module_dir}:{EXAMPLES}")
+
+    start(plane, "crash1", "crashing", "crash_wf", x=1)
+
+    assert plane.wait_terminal("crash1") == WorkflowPhase.SUCCEEDED
+    finished = [e for e in plane.task_events if e.phase in (TaskPhase.FAILED, TaskPhase.SUCCEEDED)]
+    assert [(e.retry_attempt, e.phase) for e in finished] == [
+        (0, TaskPhase.FAILED),
+        (1, TaskPhase.SUCCEEDED),
+    ]
+    assert finished[0].error.code == "ProcessExited"
+    assert "exited with code 137" in finished[0].error.message
+    assert outputs(plane, "crash1").literals["o0"].scalar.primitive.integer == 2
