@@ -260,11 +260,12 @@ def test_flytekit_remote_with_client_credentials_keeps_working_across_a_token_ex
     assert sandbox.auth.tokens_issued >= issued + 2
 
 
-def test_core_client_with_client_credentials_keeps_working_across_a_token_expiry(sandbox, tls):
-    from flyte_bridge.client import FlyteClient
+@pytest.fixture
+def core_config(sandbox, tls):
+    """A core client config with client credentials, trusting the sandbox's certificate."""
     from flyte_bridge.config import AuthConfig, ClientConfig, Secret
 
-    config = ClientConfig(
+    return ClientConfig(
         endpoint=sandbox.endpoint,
         ca_cert_path=str(tls.cert_path),
         default_project=PROJECT,
@@ -275,9 +276,16 @@ def test_core_client_with_client_credentials_keeps_working_across_a_token_expiry
             client_secret=Secret.from_value(CLIENT_SECRET),
         ),
     )
+
+
+def test_core_client_with_client_credentials_keeps_working_across_a_token_expiry(
+    sandbox, core_config
+):
+    from flyte_bridge.client import FlyteClient
+
     issued = sandbox.auth.tokens_issued
 
-    with FlyteClient(config) as client:
+    with FlyteClient(core_config) as client:
         client.recent_executions(limit=1)
         time.sleep(TOKEN_LIFETIME + 0.3)
         client.recent_executions(limit=1)
@@ -285,23 +293,10 @@ def test_core_client_with_client_credentials_keeps_working_across_a_token_expiry
     assert sandbox.auth.tokens_issued >= issued + 2
 
 
-def test_core_client_fetches_one_new_token_when_the_server_refuses_its_token(sandbox, tls):
+def test_core_client_fetches_one_new_token_when_the_server_refuses_its_token(sandbox, core_config):
     from flyte_bridge.client import FlyteClient
-    from flyte_bridge.config import AuthConfig, ClientConfig, Secret
 
-    config = ClientConfig(
-        endpoint=sandbox.endpoint,
-        ca_cert_path=str(tls.cert_path),
-        default_project=PROJECT,
-        default_domain=DOMAIN,
-        auth=AuthConfig(
-            mode="client_credentials",
-            client_id=CLIENT_ID,
-            client_secret=Secret.from_value(CLIENT_SECRET),
-        ),
-    )
-
-    with FlyteClient(config) as client:
+    with FlyteClient(core_config) as client:
         client.recent_executions(limit=1)
         requests, calls = sandbox.auth.token_requests, sandbox.rpc_counts["ListExecutions"]
         sandbox.auth.expire_tokens()
