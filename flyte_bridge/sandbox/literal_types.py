@@ -26,12 +26,10 @@ def literal_fits(literal: literals_pb2.Literal, literal_type: types_pb2.LiteralT
     value = literal.WhichOneof("value")
     if value == "offloaded_metadata" or kind is None:
         return True
-    if kind == "union_type":
-        if value == "scalar" and literal.scalar.WhichOneof("value") == "union":
-            literal = literal.scalar.union.value
-        return any(literal_fits(literal, variant) for variant in literal_type.union_type.variants)
     if value == "scalar" and literal.scalar.WhichOneof("value") == "union":
-        return literal_fits(literal.scalar.union.value, literal_type)
+        return _union_fits(literal.scalar.union, literal_type)
+    if kind == "union_type":
+        return any(literal_fits(literal, variant) for variant in literal_type.union_type.variants)
     if kind == "collection_type":
         return value == "collection" and all(
             literal_fits(item, literal_type.collection_type) for item in literal.collection.literals
@@ -70,6 +68,15 @@ def literal_fits(literal: literals_pb2.Literal, literal_type: types_pb2.LiteralT
         "structured_dataset_type": "structured_dataset",
     }.get(kind)
     return expected_scalar is None or scalar == expected_scalar
+
+
+def _union_fits(union: literals_pb2.Union, literal_type: types_pb2.LiteralType) -> bool:
+    """A tagged union value fits if its tag is present, matches the value and is declared."""
+    if not union.HasField("type") or not literal_fits(union.value, union.type):
+        return False
+    if literal_type.WhichOneof("type") == "union_type":
+        return any(type_fits(union.type, variant) for variant in literal_type.union_type.variants)
+    return type_fits(union.type, literal_type)
 
 
 def type_fits(given: types_pb2.LiteralType, declared: types_pb2.LiteralType) -> bool:
