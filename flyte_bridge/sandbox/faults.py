@@ -399,11 +399,13 @@ class FaultInjector(grpc.ServerInterceptor):
         if not context.is_active():
             # Over already (deadline, cancellation): this status reaches nobody.
             context.abort(grpc.StatusCode.CANCELLED, "the call ended in the black hole")
+        if self._stopping.is_set():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the sandbox is stopping")
         current = self._settings
-        if self._stopping.is_set() or (current.black_hole and current.applies_to(method)):
+        if current.black_hole and current.applies_to(method):
             context.abort(
                 grpc.StatusCode.UNAVAILABLE,
-                f"injected fault: {method} was held in a black hole for up to {limit:.1f} s",
+                f"injected fault: {method} was held in a black hole for {limit:.1f} s",
             )
 
     def _release_held(self) -> None:

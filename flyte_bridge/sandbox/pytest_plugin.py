@@ -40,3 +40,17 @@ def flyte_sandbox_config(flyte_sandbox: Sandbox, tmp_path_factory: pytest.TempPa
     return flyte_sandbox.write_flytekit_config(
         tmp_path_factory.mktemp("flyte-config") / "config.yaml"
     )
+
+
+@pytest.fixture
+def flyte_sandbox_faults(flyte_sandbox: Sandbox):
+    """Fault injection of the session's sandbox, for one test; every fault is off afterwards.
+
+    ``flyte_sandbox_faults.set(failure_rate=0.5, methods=["GetExecution"])`` or
+    ``with flyte_sandbox_faults.injected(black_hole=True): ...``. Restrict faults to the methods
+    the test is about: the session's other clients share the sandbox.
+    """
+    try:
+        yield flyte_sandbox.faults
+    finally:
+        flyte_sandbox.faults.clear()

@@ -338,3 +338,14 @@ def test_cli_options_become_start_arguments():
     )
     assert kwargs["auth"] is None
     assert kwargs["tls_cert"] is None
+
+
+def test_the_pytest_fixture_injects_faults_into_the_session_sandbox(
+    flyte_sandbox, flyte_sandbox_faults
+):
+    flyte_sandbox_faults.set(fail_next=1, methods=["GetVersion"])
+
+    with grpc.insecure_channel(flyte_sandbox.endpoint) as channel:
+        error = failure_of(lambda: admin_pb2_grpc.AdminServiceStub(channel).GetVersion(VERSION))
+
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
