@@ -327,6 +327,8 @@ def airflow_steps(home: Path, dag_id: str, failure: str | None) -> list[Step]:
         for task_id in tasks:
             if states.get(task_id) != "success":
                 step.problems.append(f"task {task_id} {states.get(task_id, 'did not run')}")
+    if failure is not None:
+        steps[0].problems.append(failure)
     return steps
 
 
@@ -552,14 +554,50 @@ def in_thread(target: Callable[[], None], failures: dict[str, str], key: str) ->
     return thread
 
 
+def drive_examples(
+    commands: Commands, display: Display, work: Path, sandbox: SandboxProcess
+) -> list[Step]:
+    """Registers the workflows, runs Airflow and Dagster side by side; their rows, unchecked.
+
+    ``airflow db migrate`` runs while pyflyte registers; the DAG test and the Dagster runs start
+    once the workflows are registered.
+    """
+    config_path = work / "flytekit-config.yaml"
+    config_path.write_text(sandbox.flytekit_config)
+    dagster_results = work / "dagster-results.json"
+    failures: dict[str, str] = {}
+    registered = threading.Event()
+
+    def register_then_dagster() -> None:
+        try:
+            register(commands, display, config_path)
+        except JobError as error:
+            failures["register"] = str(error)
+            return
+        finally:
+            registered.set()
+        run_dagster(commands, display, work, config_path, dagster_results)
+
+    def airflow() -> None:
+        run_airflow(commands, display, work / "airflow", sandbox.endpoint, registered, failures)
+
+    lanes = [
+        in_thread(register_then_dagster, failures, "dagster"),
+        in_thread(airflow, failures, "airflow"),
+    ]
+    for lane in lanes:
+        lane.join()
+    if "register" in failures:
+        raise JobError(failures["register"])
+    steps = airflow_steps(work / "airflow", AIRFLOW_DAG, failures.get("airflow"))
+    return steps + dagster_steps(dagster_results, failures.get("dagster"))
+
+
 def run_job(work: Path, console: Console) -> list[Step]:
     """Everything between starting and stopping the sandbox; the rows of the summary."""
     logs = work / "logs"
     logs.mkdir()
     commands = Commands(logs)
-    failures: dict[str, str] = {}
-    registered = threading.Event()
-    dagster_results = work / "dagster-results.json"
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     )
@@ -571,62 +609,32 @@ def run_job(work: Path, console: Console) -> list[Step]:
         try:
             sandbox.wait_until_serving()
             display.done(stage, f"Sandbox serving on {sandbox.endpoint}")
-            config_path = work / "flytekit-config.yaml"
-            config_path.write_text(sandbox.flytekit_config)
-            client = FlyteClient(
-                ClientConfig.for_sandbox(
-                    sandbox.endpoint,
-                    project=PROJECT,
-                    domain=DOMAIN,
-                    console_endpoint=sandbox.http_url or None,
+            config = ClientConfig.for_sandbox(
+                sandbox.endpoint,
+                project=PROJECT,
+                domain=DOMAIN,
+                console_endpoint=sandbox.http_url or None,
+            )
+            with FlyteClient(config) as client:
+                watcher = threading.Thread(
+                    target=display.watch_flyte, args=(client, stop_watching), daemon=True
                 )
-            )
-            watcher = threading.Thread(
-                target=display.watch_flyte, args=(client, stop_watching), daemon=True
-            )
-            watcher.start()
-
-            def register_then_dagster() -> None:
+                watcher.start()
                 try:
-                    register(commands, display, config_path)
-                except JobError as error:
-                    failures["register"] = str(error)
-                    return
+                    steps = drive_examples(commands, display, work, sandbox)
                 finally:
-                    registered.set()
-                run_dagster(commands, display, work, config_path, dagster_results)
-
-            lanes = [
-                in_thread(register_then_dagster, failures, "dagster"),
-                in_thread(
-                    lambda: run_airflow(
-                        commands, display, work / "airflow", sandbox.endpoint, registered, failures
-                    ),
-                    failures,
-                    "airflow",
-                ),
-            ]
-            for lane in lanes:
-                lane.join()
-            if "register" in failures:
-                raise JobError(failures["register"])
-            stop_watching.set()
-            watcher.join()
-            steps = airflow_steps(work / "airflow", AIRFLOW_DAG, failures.get("airflow"))
-            steps += dagster_steps(dagster_results, failures.get("dagster"))
-            check_stage = display.stage("Reading the executions back from Flyte")
-            with client:
+                    stop_watching.set()
+                    watcher.join()
+                stage = display.stage("Reading the executions back from Flyte")
                 for step in steps:
                     check(client, step)
-            display.done(check_stage, "Read the executions back from Flyte")
+                display.done(stage, "Read the executions back from Flyte")
         finally:
-            stop_watching.set()
             commands.kill_all()
             stage = display.stage("Stopping the sandbox (Ctrl-C)")
             stopped = sandbox.stop()
-            display.done(
-                stage, "Sandbox stopped" if stopped else "Sandbox had to be killed", stopped
-            )
+            outcome = "Sandbox stopped" if stopped else "Sandbox had to be killed"
+            display.done(stage, outcome, stopped)
     if not stopped:
         steps.append(Step("Sandbox", "stop on Ctrl-C", "-"))
         steps[-1].problems.append(f"did not stop cleanly; see {logs / 'sandbox.log'}")

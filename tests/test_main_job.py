@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 MAIN_JOB = Path(__file__).resolve().parents[1] / "scripts" / "main_job.py"
 
