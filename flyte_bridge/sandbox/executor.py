@@ -329,6 +329,8 @@ class _Scope:
             != workflow_pb2.WorkflowMetadata.FAIL_AFTER_EXECUTABLE_NODES_COMPLETE
         )
         self.finished = False
+        self.scheduling = False
+        self.reschedule = False
         self.output_uri = ""
 
     def _upstream_map(self, workflow: compiler_pb2.CompiledWorkflow) -> dict[str, set[str]]:
@@ -665,6 +667,24 @@ class LocalExecutor:
         self._schedule(scope)
 
     def _schedule(self, scope: _Scope) -> None:
+        """Starts every node whose upstream nodes are done; finishes the scope when all are.
+
+        Nodes that finish at once (recovered, skipped, refused) ask for another pass; that pass
+        runs in this loop rather than recursively, so long chains cannot exhaust the stack.
+        """
+        if scope.scheduling:
+            scope.reschedule = True
+            return
+        scope.scheduling = True
+        try:
+            scope.reschedule = True
+            while scope.reschedule:
+                scope.reschedule = False
+                self._schedule_pass(scope)
+        finally:
+            scope.scheduling = False
+
+    def _schedule_pass(self, scope: _Scope) -> None:
         if scope.finished or scope.run.aborting:
             return
         progressed = True

@@ -546,3 +546,30 @@ def test_a_crashed_task_process_is_retried_as_a_system_failure(plane, tmp_path, 
     assert finished[0].error.code == "ProcessExited"
     assert "exited with code 137" in finished[0].error.message
     assert outputs(plane, "crash1").literals["o0"].scalar.primitive.integer == 2
+
+
+def test_a_long_chain_of_skipped_nodes_is_scheduled_without_recursion(plane):
+    closure = compile_workflow("hello", "hello_wf")
+    closure.tasks[0].template.ClearField("container")
+    template = closure.primary.template
+    task_node = next(node for node in template.nodes if node.id == "n0")
+    chain = []
+    for index in range(1500):
+        node = type(task_node)()
+        node.CopyFrom(task_node)
+        node.id = f"c{index}"
+        if index:
+            node.upstream_node_ids.append(f"c{index - 1}")
+        chain.append(node)
+    del template.nodes[:]
+    template.nodes.extend(chain)
+    template.ClearField("outputs")
+    template.metadata.on_failure = template.metadata.FAIL_AFTER_EXECUTABLE_NODES_COMPLETE
+    closure.primary.ClearField("connections")
+    inputs = python_to_literal_map({"name": "x"}, template.interface.inputs)
+
+    plane.engine.start(execution_id("chain1"), closure, inputs, admin_execution_pb2.ExecutionSpec())
+
+    assert plane.wait_terminal("chain1") == WorkflowPhase.FAILED
+    assert plane.node_phases("chain1", "c0")[-1] == NodePhase.FAILED
+    assert plane.node_phases("chain1", "c1499") == [NodePhase.SKIPPED]
