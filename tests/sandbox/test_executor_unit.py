@@ -573,3 +573,28 @@ def test_a_long_chain_of_skipped_nodes_is_scheduled_without_recursion(plane):
     assert plane.wait_terminal("chain1") == WorkflowPhase.FAILED
     assert plane.node_phases("chain1", "c0")[-1] == NodePhase.FAILED
     assert plane.node_phases("chain1", "c1499") == [NodePhase.SKIPPED]
+
+
+def test_aborting_a_parent_cascades_to_its_child_execution(plane):
+    plane.closures["square_launch_plan"] = compile_workflow("long_sleep", "long_sleep_wf")
+    closure = compile_workflow("composition", "composed_wf")
+    launch_plan_node = next(n for n in closure.primary.template.nodes if n.id == "n1")
+    launch_plan_node.inputs[0].var = "seconds"
+    inputs = python_to_literal_map({"x": 300}, closure.primary.template.interface.inputs)
+    plane.engine.start(
+        execution_id("parent1"), closure, inputs, admin_execution_pb2.ExecutionSpec()
+    )
+    child = child_execution_name("parent1", "n1", 0)
+    plane.wait_for(
+        lambda: any(
+            e.phase == TaskPhase.RUNNING and e.parent_node_execution_id.execution_id.name == child
+            for e in plane.task_events
+        )
+    )
+
+    plane.engine.abort(execution_id("parent1"), "stop everything")
+
+    assert plane.wait_terminal("parent1") == WorkflowPhase.ABORTED
+    assert plane.wait_terminal(child) == WorkflowPhase.ABORTED
+    assert plane.node_phases("parent1", "n1")[-1] == NodePhase.ABORTED
+    assert plane.engine._live_attempts == set()
