@@ -19,6 +19,7 @@ from an environment where ``pip install -e '.[dev]'`` was done.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -82,6 +83,7 @@ class Step:
     expected_phase: str
     execution_name: str | None = None
     expected_runs: int | None = None
+    expected_labels: dict[str, str] = dataclasses.field(default_factory=dict)
     execution: Execution | None = None
     url: str = ""
     problems: list[str] = dataclasses.field(default_factory=list)
@@ -262,7 +264,7 @@ def airflow_env(home: Path, endpoint: str) -> dict[str, str]:
 
 def airflow_run(home: Path, dag_id: str) -> tuple[str, dt.datetime, dict[str, str]]:
     """The DAG's latest run: its id, data interval end and task states (metadata database)."""
-    with sqlite3.connect(home / "airflow.db") as db:
+    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
         row = db.execute(
             "SELECT run_id, data_interval_end FROM dag_run WHERE dag_id = ? "
             "ORDER BY id DESC LIMIT 1",
@@ -320,6 +322,8 @@ def airflow_steps(home: Path, dag_id: str, failure: str | None) -> list[Step]:
         return steps
     for step, (_, launch_task, tasks, _) in zip(steps, AIRFLOW_STEPS, strict=True):
         step.execution_name = execution_name(dag_id, launch_task, run_id, -1)
+        if launch_task == "launch_daily_report":
+            step.expected_labels = {"airflow-dag": dag_id}  # set by the example DAG
         if launch_task == "backfill_week":
             # The DAG backfills [data_interval_end - 6 days, data_interval_end], both included.
             week = (interval_end - dt.timedelta(days=6), interval_end)
@@ -345,6 +349,9 @@ def dagster_steps(results_path: Path, failure: str | None) -> list[Step]:
             step.problems.append(result["error"])
         else:
             step.execution_name = result["execution_id"]
+            if runner_step != "backfill":
+                # The core launches backfill executions without labels (launch_backfill has none).
+                step.expected_labels = {"dagster-run-id": result["dagster_run_id"]}
             step.expected_runs = 7  # the partitions of main_job_dagster.WEEK
             if name == "read outputs":
                 step.detail = f"Dagster preview: {result.get('preview')!r}"
@@ -368,6 +375,9 @@ def check(client: FlyteClient, step: Step) -> None:
         return
     step.execution = execution
     step.url = client.console_url(execution)
+    for key, value in step.expected_labels.items():
+        if execution.labels.get(key) != value:
+            step.problems.append(f"label {key}={execution.labels.get(key)!r}, expected {value!r}")
     if execution.phase_name != step.expected_phase:
         error = f": {execution.error.message}" if execution.error else ""
         step.problems.append(f"expected {step.expected_phase}{error}")
