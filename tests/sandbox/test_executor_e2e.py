@@ -6,6 +6,7 @@ registered launch plan and reads the execution back, nodes and task attempts inc
 
 from __future__ import annotations
 
+import urllib.request
 from datetime import datetime, timezone
 
 import pytest
@@ -58,7 +59,17 @@ def test_retry_attempts_are_task_executions_of_one_node(remote):
         (1, TaskExecutionPhase.SUCCEEDED),
     ]
     assert "flaky fails on its first attempt" in attempts[0].closure.error.message
-    assert all(t.closure.logs for t in attempts)
+
+
+def test_each_attempt_links_its_own_log_served_over_http(remote):
+    execution = finish(remote, launch(remote, "failures.retry_wf", value=5))
+
+    attempts = sorted(
+        execution.node_executions["n0"].task_executions, key=lambda t: t.id.retry_attempt
+    )
+    logs = [urllib.request.urlopen(t.closure.logs[0].uri, timeout=10).read() for t in attempts]
+    assert b"flaky fails on its first attempt" in logs[0]
+    assert b"flaky fails on its first attempt" not in logs[1]
 
 
 def test_fail_after_executable_nodes_complete_finishes_independent_node(remote):
