@@ -427,6 +427,7 @@ class LocalExecutor:
         system_retries: Attempts allowed for system failures (crashes), beyond user retries.
         fork_server: Start task processes by forking an interpreter that has already imported
             flytekit (see ``task_zygote.py``) instead of starting ``pyflyte-execute`` afresh.
+            Linux only: elsewhere forking after imports is not safe and tasks start afresh.
     """
 
     def __init__(
@@ -462,7 +463,7 @@ class LocalExecutor:
                     os.environ, python_bin_dir=self._python_bin_dir, code_dir=None, extra={}
                 ),
             )
-            if fork_server and hasattr(os, "fork")
+            if fork_server and sys.platform.startswith("linux")
             else None
         )
         if self._fork_server is not None:
