@@ -598,3 +598,19 @@ def test_aborting_a_parent_cascades_to_its_child_execution(plane):
     assert plane.wait_terminal(child) == WorkflowPhase.ABORTED
     assert plane.node_phases("parent1", "n1")[-1] == NodePhase.ABORTED
     assert plane.engine._live_attempts == set()
+
+
+def test_without_the_fork_server_tasks_run_as_fresh_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLES))
+    store = DataStore(tmp_path / "store")
+    control_plane = FakeControlPlane(store)
+    control_plane.engine = LocalExecutor(control_plane, store, sys.executable, fork_server=False)
+    try:
+        start(control_plane, "fresh1", "hello", "hello_wf", name="fresh")
+
+        assert control_plane.wait_terminal("fresh1") == WorkflowPhase.SUCCEEDED
+        result = outputs(control_plane, "fresh1").literals["o0"].scalar.primitive.string_value
+        assert result == "hello fresh"
+        assert not store.path("engine", "fork-server.log").exists()
+    finally:
+        control_plane.engine.shutdown()
