@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgpack
-from flyteidl.core import condition_pb2, literals_pb2
+from flyteidl.core import condition_pb2, literals_pb2, types_pb2
 from google.protobuf import json_format, struct_pb2
 
 START_NODE = "start-node"
@@ -95,7 +95,7 @@ def upstream_node_ids(bindings: Iterable[literals_pb2.Binding]) -> set[str]:
 
 
 def apply_attribute_path(
-    literal: literals_pb2.Literal, path: Iterable[literals_pb2.PromiseAttribute]
+    literal: literals_pb2.Literal, path: Iterable[types_pb2.PromiseAttribute]
 ) -> literals_pb2.Literal:
     """Indexes into a list, map, struct or msgpack dataclass literal, as propeller does."""
     steps = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -614,3 +615,81 @@ def test_without_the_fork_server_tasks_run_as_fresh_processes(tmp_path, monkeypa
         assert not store.path("engine", "fork-server.log").exists()
     finally:
         control_plane.engine.shutdown()
+
+
+KINDS_MODULE = """
+from datetime import timedelta
+from typing import List
+
+from flytekit import dynamic, map_task, sleep, task, workflow
+
+
+@task
+def plus_one(x: int) -> int:
+    return x + 1
+
+
+@workflow
+def sleep_wf(x: int = 1) -> int:
+    pause = sleep(timedelta(seconds=1))
+    result = plus_one(x=x)
+    pause >> result
+    return result
+
+
+@workflow
+def map_wf(xs: List[int] = [1, 2]) -> List[int]:
+    return map_task(plus_one)(x=xs)
+
+
+@dynamic
+def fan_out(n: int) -> List[int]:
+    return [plus_one(x=i) for i in range(n)]
+
+
+@workflow
+def dynamic_wf(n: int = 2) -> List[int]:
+    return fan_out(n=n)
+"""
+
+
+@pytest.fixture
+def kinds_module(tmp_path, monkeypatch):
+    module_dir = tmp_path / "modules"
+    module_dir.mkdir()
+    (module_dir / "node_kinds.py").write_text(KINDS_MODULE)
+    monkeypatch.syspath_prepend(str(module_dir))
+    monkeypatch.setenv("PYTHONPATH", f"{module_dir}:{EXAMPLES}")
+    return "node_kinds"
+
+
+def test_sleep_gate_succeeds_after_its_duration(plane, kinds_module):
+    started = time.monotonic()
+    start(plane, "nap1", kinds_module, "sleep_wf", x=1)
+
+    assert plane.wait_terminal("nap1") == WorkflowPhase.SUCCEEDED
+    assert time.monotonic() - started >= 1.0
+    assert plane.node_phases("nap1", "n0") == [
+        NodePhase.QUEUED,
+        NodePhase.RUNNING,
+        NodePhase.SUCCEEDED,
+    ]
+    assert outputs(plane, "nap1").literals["o0"].scalar.primitive.integer == 2
+
+
+def test_array_node_fails_the_execution_saying_it_is_not_supported(plane, kinds_module):
+    start(plane, "map1", kinds_module, "map_wf", xs=[1, 2])
+
+    assert plane.wait_terminal("map1") == WorkflowPhase.FAILED
+    assert "array nodes (map tasks) are not supported" in (
+        plane.workflow_events["map1"][-1].error.message
+    )
+
+
+def test_dynamic_task_fails_the_execution_saying_it_is_not_supported(plane, kinds_module):
+    start(plane, "dyn1", kinds_module, "dynamic_wf", n=2)
+
+    assert plane.wait_terminal("dyn1") == WorkflowPhase.FAILED
+    error = plane.workflow_events["dyn1"][-1].error
+    assert error.code == "DynamicNotSupported"
+    assert "dynamic tasks are not supported" in error.message
