@@ -19,7 +19,7 @@ Nothing is stored between tries, so a lost XCom or state store cannot cause a du
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -91,24 +91,16 @@ def launch_or_reattach(
             client raised.
     """
     previous: Execution | None = None
-    for generation in range(MAX_GENERATIONS):
-        name = execution_name(*step, generation=generation, max_length=max_length)
-        try:
-            execution = client.fetch_execution(name, project=project, domain=domain)
-        except FlyteNotFoundError:
+    for generation, name, execution in _generations(client, step, project, domain, max_length):
+        if execution is None:
             return _start(client, launch, name, generation, previous, recover)
-
         if not execution.is_done:
-            logger.info(
-                "Reattaching to execution %s, which is still %s", execution.id, _phase(execution)
-            )
+            logger.info("Reattaching to execution %s, now %s", execution.id, execution.phase_name)
             return LaunchDecision(execution, "reattached", generation, previous)
         if execution.is_successful:
             logger.info("Reusing execution %s, which already succeeded", execution.id)
             return LaunchDecision(execution, "reused", generation, previous)
-        logger.info(
-            "Execution %s ended %s; moving to the next generation", execution.id, _phase(execution)
-        )
+        logger.info("Execution %s ended %s; next generation", execution.id, execution.phase_name)
         previous = execution
     raise FlyteBridgeError(
         f"step {list(step)!r} already has {MAX_GENERATIONS} failed executions; "
@@ -129,13 +121,28 @@ def latest_execution(
     Used by kill handlers that run in a process which never launched the run.
     """
     latest: Execution | None = None
+    for _, _, execution in _generations(client, step, project, domain, max_length):
+        latest = execution or latest
+    return latest
+
+
+def _generations(
+    client: FlyteClient,
+    step: Sequence[object],
+    project: str | None,
+    domain: str | None,
+    max_length: int,
+) -> Iterator[tuple[int, str, Execution | None]]:
+    """Yields each generation's number, name and execution, up to the first that does not exist
+    (yielded with None)."""
     for generation in range(MAX_GENERATIONS):
         name = execution_name(*step, generation=generation, max_length=max_length)
         try:
-            latest = client.fetch_execution(name, project=project, domain=domain)
+            execution = client.fetch_execution(name, project=project, domain=domain)
         except FlyteNotFoundError:
-            return latest
-    return latest
+            yield generation, name, None
+            return
+        yield generation, name, execution
 
 
 def _start(
@@ -154,9 +161,3 @@ def _start(
     execution = launch(name)
     logger.info("Launched execution %s", execution.id)
     return LaunchDecision(execution, "launched", generation, previous)
-
-
-def _phase(execution: Execution) -> str:
-    """The phase's name for a log line."""
-    phase = execution.phase
-    return getattr(phase, "name", str(phase))

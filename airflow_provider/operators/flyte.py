@@ -102,7 +102,10 @@ def first_failed_node(client: FlyteClient, execution: Execution) -> str | None:
 
 
 def check_event(event: Any, statuses: Sequence[str]) -> dict[str, Any]:
-    """Validates a trigger event that crossed the triggerer/worker boundary before using it."""
+    """Validates a trigger event that crossed the triggerer/worker boundary before using it.
+
+    An ``error`` event (the trigger failed) raises with the trigger's message.
+    """
     if not isinstance(event, Mapping):
         raise AirflowException(f"expected a trigger event payload (a dict), got {event!r}")
     if event.get("status") not in statuses:
@@ -111,6 +114,10 @@ def check_event(event: Any, statuses: Sequence[str]) -> dict[str, Any]:
         )
     if not event.get("execution_id"):
         raise AirflowException(f"trigger event without an execution_id: {dict(event)!r}")
+    if event["status"] == "error":
+        raise AirflowException(
+            f"Waiting on Flyte execution {event['execution_id']} failed: {event.get('message')}"
+        )
     return dict(event)
 
 
@@ -237,11 +244,6 @@ class _WaitsForExecution(BaseOperator):
         """Resumes after the trigger fired: validates its event, then finishes or fails."""
         payload = check_event(event, ("done", "timeout", "error"))
         self._execution_id = payload["execution_id"]
-        if payload["status"] == "error":
-            raise AirflowException(
-                f"Waiting on Flyte execution {payload['execution_id']} failed: "
-                f"{payload.get('message')}"
-            )
         if payload["status"] == "timeout":
             raise FlyteWaitTimeout(
                 self._timeout_message(
@@ -504,10 +506,6 @@ class FlyteSignalOperator(BaseOperator):
             raise FlyteWaitTimeout(
                 f"Flyte execution {execution_id} did not reach gate {self.signal_id} within "
                 f"{self.timeout:g}s"
-            )
-        if payload["status"] == "error":
-            raise AirflowException(
-                f"Waiting for gate {self.signal_id} failed: {payload.get('message')}"
             )
         with self.hook.new_client() as client:
             return self._send(client, execution_id, wait=False)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider.hooks.flyte import FlyteHook
 from airflow_provider.links.flyte import FlyteExecutionLink
@@ -112,11 +112,6 @@ class FlyteExecutionSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(
                 f"Flyte execution {payload['execution_id']} did not end within "
                 f"{self.timeout:g}s (waited {float(payload.get('elapsed') or 0):.1f}s)"
-            )
-        if payload["status"] == "error":
-            raise AirflowException(
-                f"Waiting on Flyte execution {payload['execution_id']} failed: "
-                f"{payload.get('message')}"
             )
         if payload["phase"] not in self.success_phases:
             raise AirflowFailException(failure_message(payload))

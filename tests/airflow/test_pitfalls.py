@@ -152,5 +152,15 @@ def test_a_deadline_passing_while_deferred_terminates_the_run_and_reports_the_ti
     assert "terminated it" in reason
     seconds = float(re.search(rf"{spent} (\d+\.\d)s", reason).group(1))
     assert limit <= seconds <= (ti.end_date - ti.start_date).total_seconds()
-    name = execution_name("flyte_deferred_timeout", task_id, run.run_id, -1)
+    name = execution_name("flyte_timeouts", task_id, run.run_id, -1)
     assert wait_for_phase(flyte_client, name, {"ABORTED"}, timeout=30).phase_name == "ABORTED"
+
+
+def test_a_task_timing_out_on_the_worker_terminates_its_run_in_on_kill(timeouts_run, flyte_client):
+    run, reasons = timeouts_run
+    (ti,) = [ti for ti in run.get_task_instances() if ti.task_id == "sync_execution_timeout"]
+    assert ti.state == "failed"
+    assert "sync_execution_timeout" in reasons
+    name = execution_name("flyte_timeouts", "sync_execution_timeout", run.run_id, -1)
+    ended = wait_for_phase(flyte_client, name, {"ABORTED"}, timeout=30)
+    assert "sync_execution_timeout killed" in ended.error.message

@@ -14,7 +14,7 @@ STEP = ("daily", "launch", "manual__2026-07-15", -1)
 @dataclass
 class Run:
     name: str
-    phase: str
+    phase_name: str
 
     @property
     def id(self):
@@ -22,11 +22,11 @@ class Run:
 
     @property
     def is_done(self):
-        return self.phase in ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
+        return self.phase_name in ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
     @property
     def is_successful(self):
-        return self.phase == "SUCCEEDED"
+        return self.phase_name == "SUCCEEDED"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Whether an input literal fits its declared type, as the sandbox checks at launch and SetSignal."""
+"""Whether an input literal fits its declared type (checked at launch and by SetSignal)."""
 
 from __future__ import annotations
 

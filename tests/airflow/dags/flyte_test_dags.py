@@ -75,9 +75,7 @@ with DAG("flyte_failures", schedule=None, start_date=START, default_args=DEFAULT
     )
     doomed >> abort >> wait_doomed
 
-with DAG(
-    "flyte_deferred_timeout", schedule=None, start_date=START, default_args=DEFAULTS
-) as timeouts:
+with DAG("flyte_timeouts", schedule=None, start_date=START, default_args=DEFAULTS) as timeouts:
     FlyteLaunchOperator(
         task_id="wait_too_long",
         launch_plan=LONG_SLEEP,
@@ -91,6 +89,14 @@ with DAG(
         launch_plan=LONG_SLEEP,
         inputs={"seconds": 600},
         deferrable=True,
+        poll_interval=0.5,
+        execution_timeout=dt.timedelta(seconds=4),
+    )
+    FlyteLaunchOperator(
+        task_id="sync_execution_timeout",
+        launch_plan=LONG_SLEEP,
+        inputs={"seconds": 600},
+        deferrable=False,
         poll_interval=0.5,
         execution_timeout=dt.timedelta(seconds=4),
     )
