@@ -965,28 +965,53 @@ class LocalExecutor:
     def _run_attempt(self, run: _Run, node_run: _NodeRun, attempt: _Attempt) -> None:
         """Runs on the task pool: spawns the process, waits for it, posts the results."""
         template = run.tasks[_key(node_run.node.task_node.reference_id)]
-        timeout = self._node_timeout(node_run, template) or None
+        self.run_process(
+            run,
+            attempt,
+            lambda: self._command(run, node_run, template, attempt),
+            self._node_timeout(node_run, template) or None,
+            on_started=self._on_attempt_started,
+            on_exited=self._on_attempt_exited,
+            context=(node_run,),
+        )
+
+    def run_process(
+        self,
+        run: _Run,
+        attempt: _Attempt,
+        command: Callable[[], tuple[list[str], dict[str, str]]],
+        timeout: float | None,
+        *,
+        on_started: Callable[..., None],
+        on_exited: Callable[..., None],
+        context: tuple[Any, ...],
+    ) -> None:
+        """Runs on the task pool: spawns an attempt's process, waits for it, posts the results.
+
+        ``on_started(*context, attempt)`` and ``on_exited(*context, attempt, exit_code,
+        start_error, timed_out)`` are posted to the run's mailbox.
+        """
         try:
-            argv, env = self._command(run, node_run, template, attempt)
+            argv, env = command()
             with attempt.lock:
                 if attempt.cancelled or self._closed:
                     return
                 attempt.process = self._spawn(argv, env, attempt.paths)
         except Exception as error:  # noqa: BLE001 - any failure to start is a system error
-            logger.warning("could not start task %s: %s", template.id.name, error)
-            run.mailbox.post(self._on_attempt_exited, node_run, attempt, None, str(error), False)
+            logger.warning("could not start a task process: %s", error)
+            run.mailbox.post(on_exited, *context, attempt, None, str(error), False)
             return
-        run.mailbox.post(self._on_attempt_started, node_run, attempt)
+        run.mailbox.post(on_started, *context, attempt)
         exit_code = attempt.process.wait(timeout)
         timed_out = exit_code is None
         if timed_out:
             attempt.process.kill_group(self._kill_grace)
-        run.mailbox.post(self._on_attempt_exited, node_run, attempt, exit_code, None, timed_out)
+        run.mailbox.post(on_exited, *context, attempt, exit_code, None, timed_out)
 
     def _spawn(
         self, argv: list[str], env: dict[str, str], paths: task_runner.AttemptPaths
     ) -> task_runner.TaskProcess | task_runner.ForkedTaskProcess:
-        if self._fork_server is not None and Path(argv[0]).name == "pyflyte-execute":
+        if self._fork_server is not None and Path(argv[0]).name in task_runner.FORKABLE_ENTRYPOINTS:
             try:
                 return self._fork_server.spawn(argv, env, paths.scratch_dir, paths.log_path)
             except task_runner.ForkServerUnavailable as error:
@@ -1075,27 +1100,14 @@ class LocalExecutor:
         if attempt.cancelled or node_run.done:
             return
         template = node_run.scope.run.tasks[_key(node_run.node.task_node.reference_id)]
-        if start_error is not None:
-            outcome = task_runner.AttemptOutcome(
-                task_runner.OutcomeKind.FAILED,
-                error=_error("ProcessStartFailed", start_error, ErrorKind.SYSTEM),
-                retryable=True,
-            )
-        elif timed_out:
-            seconds = self._node_timeout(node_run, template)
-            outcome = task_runner.AttemptOutcome(
-                task_runner.OutcomeKind.FAILED,
-                error=_error(
-                    "TimeoutExpired",
-                    f"task execution timeout [{_format_duration(seconds)}] expired",
-                ),
-                retryable=True,
-            )
-        else:
-            has_outputs = bool(template.interface.outputs.variables)
-            outcome = task_runner.read_outcome(
-                self.store, attempt.paths, exit_code=exit_code or 0, has_outputs=has_outputs
-            )
+        outcome = self.attempt_outcome(
+            attempt,
+            exit_code,
+            start_error,
+            timed_out,
+            timeout=self._node_timeout(node_run, template),
+            has_outputs=bool(template.interface.outputs.variables),
+        )
         if not attempt.started:
             self._on_attempt_started(node_run, attempt)
         if outcome.kind is task_runner.OutcomeKind.SUCCEEDED:
@@ -1129,30 +1141,72 @@ class LocalExecutor:
         template: tasks_pb2.TaskTemplate,
         outcome: task_runner.AttemptOutcome,
     ) -> None:
+        error = self.failure_verdict(node_run, outcome, self._max_attempts(node_run, template))
+        if error is None:
+            if not node_run.scope.run.aborting:
+                self._start_attempt(node_run)
+            return
+        node_run.error = error
+        self._finish_node(node_run, NodePhase.FAILED)
+
+    def attempt_outcome(
+        self,
+        attempt: _Attempt,
+        exit_code: int | None,
+        start_error: str | None,
+        timed_out: bool,
+        *,
+        timeout: float,
+        has_outputs: bool,
+    ) -> task_runner.AttemptOutcome:
+        """How a finished attempt ended: from its start error, its timeout or what it wrote."""
+        if start_error is not None:
+            return task_runner.AttemptOutcome(
+                task_runner.OutcomeKind.FAILED,
+                error=_error("ProcessStartFailed", start_error, ErrorKind.SYSTEM),
+                retryable=True,
+            )
+        if timed_out:
+            return task_runner.AttemptOutcome(
+                task_runner.OutcomeKind.FAILED,
+                error=_error(
+                    "TimeoutExpired",
+                    f"task execution timeout [{_format_duration(timeout)}] expired",
+                ),
+                retryable=True,
+            )
+        return task_runner.read_outcome(
+            self.store, attempt.paths, exit_code=exit_code or 0, has_outputs=has_outputs
+        )
+
+    def failure_verdict(
+        self, counts: Any, outcome: task_runner.AttemptOutcome, allowed_attempts: int
+    ) -> execution_pb2.ExecutionError | None:
+        """Counts a failed attempt against its budget (propeller's retry policy).
+
+        ``counts`` carries ``user_failures`` and ``system_failures`` (a node run, or one item of
+        an array node). Returns None when another attempt may run, else the final error.
+        """
         error = outcome.error or _error("UnknownError", "task failed", ErrorKind.UNKNOWN)
         if not outcome.retryable:
-            node_run.error = error
-            self._finish_node(node_run, NodePhase.FAILED)
-            return
+            return error
         if outcome.is_system_error:
-            node_run.system_failures += 1
-            budget_left = node_run.system_failures <= self._system_retries
-            used, allowed = node_run.system_failures, self._system_retries + 1
+            counts.system_failures += 1
+            used, allowed = counts.system_failures, self._system_retries + 1
+            budget_left = counts.system_failures <= self._system_retries
         else:
-            node_run.user_failures += 1
-            allowed = self._max_attempts(node_run, template)
-            used = node_run.user_failures
+            counts.user_failures += 1
+            used, allowed = counts.user_failures, allowed_attempts
             budget_left = used < allowed
-        if budget_left and not node_run.scope.run.aborting:
-            self._start_attempt(node_run)
-            return
+        if budget_left:
+            return None
         kind_name = ErrorKind.Name(error.kind)
-        node_run.error = _error(
+        final = _error(
             f"RetriesExhausted|{error.code}",
             f"[{used}/{allowed}] currentAttempt done. Last Error: {kind_name}::{error.message}",
         )
-        node_run.error.error_uri = error.error_uri
-        self._finish_node(node_run, NodePhase.FAILED)
+        final.error_uri = error.error_uri
+        return final
 
     def _on_node_deadline(self, node_run: _NodeRun) -> None:
         if node_run.done:

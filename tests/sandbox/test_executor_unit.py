@@ -686,10 +686,20 @@ def test_array_node_fails_the_execution_saying_it_is_not_supported(plane, kinds_
     )
 
 
-def test_dynamic_task_fails_the_execution_saying_it_is_not_supported(plane, kinds_module):
+def test_dynamic_task_runs_the_nodes_it_returns_as_its_children(plane, kinds_module):
     start(plane, "dyn1", kinds_module, "dynamic_wf", n=2)
 
-    assert plane.wait_terminal("dyn1") == WorkflowPhase.FAILED
-    error = plane.workflow_events["dyn1"][-1].error
-    assert error.code == "DynamicNotSupported"
-    assert "dynamic tasks are not supported" in error.message
+    assert plane.wait_terminal("dyn1") == WorkflowPhase.SUCCEEDED
+    results = outputs(plane, "dyn1").literals["o0"].collection.literals
+    assert [item.scalar.primitive.integer for item in results] == [1, 2]
+    assert plane.node_phases("dyn1", "n0") == [
+        NodePhase.QUEUED,
+        NodePhase.RUNNING,
+        NodePhase.DYNAMIC_RUNNING,
+        NodePhase.SUCCEEDED,
+    ]
+    assert plane.node_phases("dyn1", "n0-0-dn1") == [
+        NodePhase.QUEUED,
+        NodePhase.RUNNING,
+        NodePhase.SUCCEEDED,
+    ]
