@@ -40,7 +40,9 @@ from flyte_bridge.sandbox.storage import DataStore
 
 logger = logging.getLogger(__name__)
 
-PYTHON_ENTRYPOINTS = ("pyflyte-fast-execute", "pyflyte-execute")
+PYTHON_ENTRYPOINTS = ("pyflyte-fast-execute", "pyflyte-execute", "pyflyte-map-execute")
+FORKABLE_ENTRYPOINTS = ("pyflyte-execute", "pyflyte-map-execute")
+"""Commands the fork server can run in-process (see ``task_zygote.py``)."""
 _TEMPLATE_VARIABLE = re.compile(r"\{\{\s*[.$]\s*([A-Za-z_][\w.]*)\s*\}\}")
 _LOG_TAIL_BYTES = 2000
 

@@ -5,7 +5,8 @@ This script runs in the task environment's interpreter (it imports nothing from 
 that environment only needs flytekit), imports flytekit's entrypoint once and forks a child for
 every task attempt. Each child starts its own session (process group), points stdout and stderr
 at the attempt's log, takes the attempt's environment, working directory and ``PYTHONPATH``, and
-runs ``pyflyte-execute`` in-process with the attempt's arguments.
+runs ``pyflyte-execute`` (or ``pyflyte-map-execute`` for an item of a map task) in-process with
+the attempt's arguments.
 
 Protocol: one JSON object per line. Requests on stdin:
 ``{"id": n, "argv": [...], "env": {...}, "cwd": "...", "log": "..."}``. Replies on stdout:
@@ -27,6 +28,12 @@ import selectors
 import signal
 import sys
 import traceback
+
+# The entrypoints a child can run, by program name: flytekit's click commands behind them.
+_COMMANDS = {
+    "pyflyte-execute": "execute_task_cmd",
+    "pyflyte-map-execute": "map_execute_task_cmd",
+}
 
 
 def _run_child(request: dict, channels: list[int]) -> None:
@@ -55,10 +62,14 @@ def _run_child(request: dict, channels: list[int]) -> None:
                 sys.path.insert(position, path)
         argv = request["argv"]
         sys.argv = [argv[0], *argv[1:]]
-        from flytekit.bin.entrypoint import execute_task_cmd
+        from flytekit.bin import entrypoint
 
+        program = os.path.basename(argv[0])
+        command = _COMMANDS.get(program)
+        if command is None:
+            raise ValueError(f"the fork server cannot run {program}")
         try:
-            execute_task_cmd.main(args=argv[1:], prog_name="pyflyte-execute")
+            getattr(entrypoint, command).main(args=argv[1:], prog_name=program)
             code = 0
         except SystemExit as exit_request:
             code = exit_request.code if isinstance(exit_request.code, int) else 1
