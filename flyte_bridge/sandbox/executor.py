@@ -13,8 +13,9 @@ another execution needs. Task processes are waited on by a bounded pool whose si
 task processes run at once; timers (sleep gates, gate and node timeouts) share one thread.
 
 Deviations from propeller, on purpose:
-- Dynamic tasks (``futures.pb``) and array nodes fail the execution with a message saying they are
-  not supported yet.
+- Array nodes fail the execution with a message saying they are not supported yet.
+- Dynamic nodes (``futures.pb``) run as described in ``dynamic_nodes.py``, which lists their own
+  deviations.
 - Non-Python task types (SQL, plugins, raw containers) fail with ``PluginNotFound``.
 - Caching (``cache=True``) is ignored: every task runs.
 - Task resources, secrets, pod templates and the interruptible flag are ignored: tasks run as
@@ -60,7 +61,7 @@ from flyteidl.core import (
 from flyteidl.event import event_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from flyte_bridge.sandbox import task_runner
+from flyte_bridge.sandbox import dynamic_nodes, task_runner
 from flyte_bridge.sandbox.bindings import (
     START_NODE,
     BindingError,
@@ -286,6 +287,7 @@ class _NodeRun:
     slot_start: Callable[[_NodeRun], None] | None = None
     reported_running: bool = False
     aborting: bool = False
+    child_attempt: int = 0  # the attempt whose children run (a dynamic node's futures attempt)
 
     @property
     def kind(self) -> str:
@@ -293,7 +295,7 @@ class _NodeRun:
 
     @property
     def retry_group(self) -> str:
-        return "0" if self.parent is not None else ""
+        return str(self.parent.child_attempt) if self.parent is not None else ""
 
     @property
     def done(self) -> bool:
@@ -347,7 +349,7 @@ class _Scope:
     def unique_id(self, spec_node_id: str) -> str:
         if self.parent is None:
             return spec_node_id
-        return child_node_id(self.parent.unique_id, 0, spec_node_id)
+        return child_node_id(self.parent.unique_id, self.parent.child_attempt, spec_node_id)
 
     def outputs_of(self, node_id: str) -> literals_pb2.LiteralMap:
         if node_id not in self.outputs_cache:
@@ -474,6 +476,7 @@ class LocalExecutor:
         self._child_waiters: dict[tuple[str, str, str], _Run] = {}
         self._live_attempts: set[_Attempt] = set()
         self._closed = False
+        self._dynamic_nodes = dynamic_nodes.DynamicNodes(self)
 
     # Engine API (called by the admin side; every call returns at once).
 
@@ -810,7 +813,7 @@ class LocalExecutor:
         except Exception:  # noqa: BLE001 - a node the reference never ran is simply re-run
             return False
         if reference.closure.phase not in _SUCCESS_NODE_PHASES:
-            return False
+            return self._dynamic_nodes.recover(node_run, reference)
         node_run.inputs_uri = run.uri(node_run.unique_id, "data", "inputs.pb")
         node_run.output_uri = run.uri(node_run.unique_id, "data", "0", "outputs.pb")
         for source, target in (
@@ -1121,16 +1124,7 @@ class LocalExecutor:
             self._finish_node(node_run, NodePhase.SUCCEEDED, deck_uri=outcome.deck_uri or "")
             return
         if outcome.kind is task_runner.OutcomeKind.DYNAMIC:
-            # Dynamic workflows (futures.pb) come with the next sandbox issue.
-            error = _error(
-                "DynamicNotSupported",
-                f"task {template.id.name} returned a dynamic workflow; dynamic tasks are not "
-                "supported by the sandbox executor yet",
-                ErrorKind.SYSTEM,
-            )
-            self._task_event(node_run, attempt, TaskPhase.FAILED, error=error)
-            node_run.error = error
-            self._finish_node(node_run, NodePhase.FAILED)
+            self._dynamic_nodes.on_futures(node_run, attempt, outcome.futures_uri or "")
             return
         self._task_event(node_run, attempt, TaskPhase.FAILED, error=outcome.error)
         self._after_failed_attempt(node_run, template, outcome)
@@ -1213,6 +1207,8 @@ class LocalExecutor:
             return
         for attempt in node_run.attempts:
             self._abort_attempt(node_run, attempt, "node timed out")
+        if node_run.child_scope is not None and not node_run.child_scope.finished:
+            self._abort_scope(node_run.child_scope, "node timed out")
         node_run.error = _error("Timeout", "Timeout in node")
         self._finish_node(node_run, NodePhase.TIMED_OUT)
 
@@ -1595,7 +1591,7 @@ class LocalExecutor:
         event.node_name = spec_node_id
         if scope.parent is not None:
             event.parent_node_metadata.node_id = scope.parent.unique_id
-            event.retry_group = "0"
+            event.retry_group = str(scope.parent.child_attempt)
         self._record(self.control_plane.record_node_event, event)
 
     def _task_event(
