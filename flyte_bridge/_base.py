@@ -57,6 +57,14 @@ class ClientBase:
     def _scope(self, project: str | None, domain: str | None) -> tuple[str, str]:
         return scope_of(project, domain, self.config.default_project, self.config.default_domain)
 
+    def _name(self, name: str | None) -> str | None:
+        """A caller's execution name, checked against admin's rules and this config's limit."""
+        from flyte_bridge.naming import validate_execution_name
+
+        if name is None:
+            return None
+        return validate_execution_name(name, self.config.max_execution_name_length)
+
     # Operations -----------------------------------------------------------------------------
 
     def _fetch_op(
@@ -141,10 +149,10 @@ class ClientBase:
     def _relaunch_op(
         self, execution: ExecutionLike, name: str | None, overwrite_cache: bool
     ) -> Op[Execution]:
-        return _ops.relaunch_op(self.execution_id(execution), name, overwrite_cache)
+        return _ops.relaunch_op(self.execution_id(execution), self._name(name), overwrite_cache)
 
     def _recover_op(self, execution: ExecutionLike, name: str | None) -> Op[Execution]:
-        return _ops.recover_op(self.execution_id(execution), name)
+        return _ops.recover_op(self.execution_id(execution), self._name(name))
 
     def _list_signals_op(self, execution: ExecutionLike) -> Op[Any]:
         return _ops.list_signals_op(self.execution_id(execution))
@@ -198,9 +206,18 @@ class ClientBase:
             entity_name,
             version or entity_version,
             dict(inputs or {}),
-            name,
+            self._name(name),
             _ops.execution_spec_options(**options),
         )
+
+    def _fetch_launch_plan_op(
+        self, launch_plan: Any, version: str | None, project: str | None, domain: str | None
+    ) -> Op[Any]:
+        entity_project, entity_domain, entity_name, entity_version = _ops.entity_of(
+            launch_plan, "launch plan"
+        )
+        project, domain = self._scope(project or entity_project, domain or entity_domain)
+        return _ops.launch_plan_op(project, domain, entity_name, version or entity_version)
 
     def _metrics_op(self, execution: ExecutionLike, depth: int) -> Op[Any]:
         from flyte_bridge.metrics import ExecutionSpan
@@ -225,6 +242,8 @@ class ClientBase:
         name: str | None,
         project: str | None,
         domain: str | None,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> Op[Any]:
         entity_project, entity_domain, entity_name, entity_version = _ops.entity_of(
             launch_plan, "launch plan"
@@ -240,7 +259,8 @@ class ClientBase:
             parallel,
             failure_policy,
             dry_run,
-            name,
+            self._name(name),
+            _ops.execution_spec_options(labels=labels, annotations=annotations),
         )
 
     def console_url(self, obj: Any) -> str:

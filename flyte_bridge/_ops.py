@@ -744,11 +744,15 @@ def backfill_op(
     failure_policy: Any,
     dry_run: bool,
     name: str | None,
+    spec_options: Mapping[str, Any] | None = None,
 ) -> Op[Any]:
     """Plans a backfill; unless ``dry_run``, registers its workflow and launch plan and runs it.
 
     The generated entities' version is a hash of every setting, so registering them again with
     the same settings meets ALREADY_EXISTS for an identical entity, which is fine.
+    ``spec_options`` (labels, annotations) go on the backfill execution itself; the child
+    executions its launch-plan nodes start get what the engine gives them (in the sandbox, the
+    launch plan's own).
     """
     from flyte_bridge import backfill
 
@@ -775,7 +779,14 @@ def backfill_op(
             logger.debug("%s: %s already registered", method, plan.version)
     generated = plan.backfill_launch_plan_id
     execution = yield from launch_op(
-        "LAUNCH_PLAN", project, domain, generated.name, generated.version, {}, name, {}
+        "LAUNCH_PLAN",
+        project,
+        domain,
+        generated.name,
+        generated.version,
+        {},
+        name,
+        spec_options or {},
     )
     return backfill.BackfillResult.from_plan(plan, execution)
 

@@ -24,6 +24,8 @@ from flyte_bridge.config import ClientConfig
 from flyte_bridge.models import Execution, Signal, TerminateResult
 
 if TYPE_CHECKING:
+    from flyteidl.admin import launch_plan_pb2
+
     from flyte_bridge.backfill import BackfillResult
     from flyte_bridge.metrics import ExecutionSpan
     from flyte_bridge.watcher import AsyncExecutionWatcher
@@ -194,6 +196,17 @@ class AsyncFlyteClient(ClientBase):
             self._set_signal_op(execution, signal_id, value, wait_for_gate, "set")
         )
 
+    async def fetch_launch_plan(
+        self,
+        launch_plan: Any,
+        *,
+        version: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+    ) -> launch_plan_pb2.LaunchPlan:
+        """As :meth:`FlyteClient.fetch_launch_plan`, awaited."""
+        return await self._run(self._fetch_launch_plan_op(launch_plan, version, project, domain))
+
     async def launch(
         self,
         launch_plan: Any = None,
@@ -249,6 +262,8 @@ class AsyncFlyteClient(ClientBase):
         name: str | None = None,
         project: str | None = None,
         domain: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> BackfillResult:
         """As :meth:`FlyteClient.launch_backfill`, awaited."""
         return await self._run(
@@ -263,6 +278,8 @@ class AsyncFlyteClient(ClientBase):
                 name,
                 project,
                 domain,
+                labels,
+                annotations,
             )
         )
 

@@ -23,6 +23,8 @@ from flyte_bridge.config import ClientConfig
 from flyte_bridge.models import Execution, Signal, TerminateResult
 
 if TYPE_CHECKING:
+    from flyteidl.admin import launch_plan_pb2
+
     from flyte_bridge.backfill import BackfillResult
     from flyte_bridge.metrics import ExecutionSpan
     from flyte_bridge.watcher import ExecutionWatcher
@@ -230,6 +232,32 @@ class FlyteClient(ClientBase):
         """
         return self._run(self._set_signal_op(execution, signal_id, value, wait_for_gate, "set"))
 
+    def fetch_launch_plan(
+        self,
+        launch_plan: Any,
+        *,
+        version: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+    ) -> launch_plan_pb2.LaunchPlan:
+        """Fetches a registered launch plan (the ``admin.LaunchPlan`` message).
+
+        Without ``version`` it is the active version, else the newest (one RPC either way:
+        GetLaunchPlan, GetActiveLaunchPlan, or ListLaunchPlans when none is active). Its
+        ``closure.expected_inputs`` and ``closure.expected_outputs`` give the interface,
+        ``spec.entity_metadata.schedule`` the schedule and ``closure.state`` whether it is active.
+
+        Args:
+            launch_plan: A name, ``"project/domain/name"``, an EntityId or an Identifier.
+            version: A version; ``None`` means the active one, else the newest.
+            project: Its project when ``launch_plan`` names none; else the config's default.
+            domain: Its domain when ``launch_plan`` names none; else the config's default.
+
+        Raises:
+            FlyteNotFoundError: No launch plan of that name (and version) is registered.
+        """
+        return self._run(self._fetch_launch_plan_op(launch_plan, version, project, domain))
+
     def launch(
         self,
         launch_plan: Any = None,
@@ -296,9 +324,14 @@ class FlyteClient(ClientBase):
         name: str | None = None,
         project: str | None = None,
         domain: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> BackfillResult:
         """Runs a scheduled launch plan once per schedule tick in ``[start, end]`` (both ends
         included) as one generated workflow; ``dry_run`` only plans it.
+
+        ``labels`` and ``annotations`` are put on the backfill execution (so an orchestrator
+        can find the backfill it started); they do not change the generated version.
 
         Returns:
             ``.plan`` (the tick datetimes) and ``.execution`` (None on a dry run).
@@ -315,6 +348,8 @@ class FlyteClient(ClientBase):
                 name,
                 project,
                 domain,
+                labels,
+                annotations,
             )
         )
 

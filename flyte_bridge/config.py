@@ -243,6 +243,9 @@ class ClientConfig:
             (an identity-aware proxy); sent as ``proxy-authorization: Bearer <token>`` on every
             call and token request, and run again when a call fails with UNAUTHENTICATED.
         grpc_options: Extra gRPC channel options, appended after the defaults.
+        max_execution_name_length: The longest execution name admin accepts: 63 since
+            flyteadmin 1.1, 20 before. Names given to ``launch``, ``relaunch`` and ``recover``
+            are checked against it before any RPC; the names the client makes up are 20 long.
     """
 
     endpoint: str = "localhost:30080"
@@ -260,6 +263,7 @@ class ClientConfig:
     http_proxy_url: str | None = None
     proxy_command: tuple[str, ...] = ()
     grpc_options: tuple[tuple[str, Any], ...] = field(default=())
+    max_execution_name_length: int = 63
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "endpoint", _normalise_endpoint(self.endpoint))
@@ -278,6 +282,11 @@ class ClientConfig:
             raise FlyteConfigError(f"max_retries must be an integer, got {self.max_retries!r}")
         if self.max_retries < 0:
             raise FlyteConfigError(f"max_retries must be 0 or more, got {self.max_retries}")
+        limit = self.max_execution_name_length
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 20 <= limit <= 63:
+            raise FlyteConfigError(
+                f"max_execution_name_length must be an integer from 20 to 63, got {limit!r}"
+            )
         if self.auth is not None and not isinstance(self.auth, AuthConfig):
             raise FlyteConfigError(f"auth must be an AuthConfig, got {type(self.auth).__name__}")
         object.__setattr__(self, "proxy_command", tuple(self.proxy_command))

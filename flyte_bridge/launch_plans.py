@@ -1,33 +1,18 @@
 """Reading a registered launch plan: its interface, schedule and state.
 
-A small module of its own until :class:`~flyte_bridge.client.FlyteClient` grows a
-``fetch_launch_plan`` method (requested in the adapters' notes); the Dagster translator reads
-launch plans' outputs and schedules through it.
+:meth:`FlyteClient.fetch_launch_plan <flyte_bridge.client.FlyteClient.fetch_launch_plan>` (and
+its async twin) is the client method; :func:`fetch_launch_plan` stays for the callers that import
+it from here (the Dagster translator).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from flyteidl.admin import common_pb2, launch_plan_pb2
-
-from flyte_bridge._ops import launch_target_op
-from flyte_bridge._requests import ADMIN
-from flyte_bridge._runtime import Call, Op
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from flyteidl.admin import launch_plan_pb2
+
     from flyte_bridge.client import FlyteClient
-
-
-def fetch_launch_plan_op(
-    project: str, domain: str, name: str, version: str | None
-) -> Op[launch_plan_pb2.LaunchPlan]:
-    """The launch plan: the given version, else the active one, else the newest."""
-    identifier, _, _ = yield from launch_target_op("LAUNCH_PLAN", project, domain, name, version)
-    launch_plan: Any = yield Call(
-        ADMIN, "GetLaunchPlan", common_pb2.ObjectGetRequest(id=identifier)
-    )
-    return launch_plan
 
 
 def fetch_launch_plan(
@@ -50,5 +35,4 @@ def fetch_launch_plan(
     Raises:
         FlyteNotFoundError: No launch plan of that name (and version) is registered.
     """
-    project, domain = client._scope(project, domain)
-    return client._run(fetch_launch_plan_op(project, domain, name, version))
+    return client.fetch_launch_plan(name, version=version, project=project, domain=domain)

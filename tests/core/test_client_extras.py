@@ -1,4 +1,4 @@
-"""Console links, execution metrics and backfills through the clients (sync and async)."""
+"""Console links, execution metrics, launch plans and backfills through both clients."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from flyte_bridge.errors import FlyteInvalidInputError
+from flyte_bridge.errors import FlyteInvalidInputError, FlyteNotFoundError
 
 UTC = dt.timezone.utc
 
@@ -48,21 +48,56 @@ def test_backfill_dry_run_plans_every_tick_of_the_inclusive_window(client, regis
     assert result.plan == (start, start + dt.timedelta(days=1), end)
 
 
-def test_backfill_runs_one_child_per_tick_with_its_kickoff_time(
-    sandbox_client, registered_examples
-):
+def test_c21_backfill_runs_one_child_per_tick_with_its_kickoff_time(client, registered_examples):
     start = dt.datetime(2024, 2, 1, 6, tzinfo=UTC)
     end = dt.datetime(2024, 2, 2, 6, tzinfo=UTC)
 
-    result = sandbox_client.launch_backfill("daily_report", start, end, parallel=True)
-    finished = sandbox_client.wait(
-        result.execution, timeout=180, poll_interval=0.5, sync_nodes=True
+    result = client.launch_backfill(
+        "daily_report",
+        start,
+        end,
+        parallel=True,
+        labels={"orchestrator": "dagster"},
+        annotations={"backfill-of": "daily-report"},
     )
+    finished = client.wait(result.execution, timeout=180, poll_interval=0.5, sync_nodes=True)
 
     assert finished.is_successful
+    assert finished.labels == {"orchestrator": "dagster"}
+    assert dict(finished.proto.spec.annotations.values) == {"backfill-of": "daily-report"}
     children = [n.child_execution for n in finished.node_executions.values()]
-    kickoffs = sorted(sandbox_client.fetch_inputs(c)["kickoff_time"] for c in children)
+    kickoffs = sorted(client.fetch_inputs(c)["kickoff_time"] for c in children)
     assert kickoffs == [start, end]
+
+
+def test_backfill_labels_must_be_a_mapping(client, registered_examples):
+    with pytest.raises(FlyteInvalidInputError, match="labels must be a mapping"):
+        client.launch_backfill(
+            "daily_report",
+            dt.datetime(2024, 1, 1, tzinfo=UTC),
+            dt.datetime(2024, 1, 2, tzinfo=UTC),
+            labels=["team"],
+        )
+
+
+def test_fetch_launch_plan_gives_its_interface_and_schedule(client, registered_examples):
+    launch_plan = client.fetch_launch_plan("daily_report")
+
+    assert launch_plan.id.name == "daily_report"
+    assert sorted(launch_plan.closure.expected_inputs.parameters) == ["kickoff_time", "region"]
+    schedule = launch_plan.spec.entity_metadata.schedule
+    assert schedule.kickoff_time_input_arg == "kickoff_time"
+
+
+def test_fetch_launch_plan_of_a_given_version_and_of_an_unknown_name(client, registered_examples):
+    launch_plan = client.fetch_launch_plan(
+        "flytesnacks/development/flyte.hello.hello_wf", version=registered_examples
+    )
+
+    assert launch_plan.id.name == "flyte.hello.hello_wf"
+    assert list(launch_plan.closure.expected_inputs.parameters) == ["name"]
+    with pytest.raises(FlyteNotFoundError, match="no_such_plan"):
+        client.fetch_launch_plan("no_such_plan")
 
 
 def test_backfill_of_a_launch_plan_without_schedule_is_refused(client, registered_examples):

@@ -18,6 +18,12 @@ def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def _launch_calls(calls: dict[str, int]) -> dict[str, int]:
+    """The RPCs among ``calls`` that a launch sends (resolving the launch plan, creating)."""
+    methods = ("GetActiveLaunchPlan", "GetLaunchPlan", "ListLaunchPlans", "CreateExecution")
+    return {method: count for method, count in calls.items() if method in methods}
+
+
 def test_launch_without_version_uses_the_registered_launch_plan(client, registered_examples):
     execution = client.launch("flyte.hello.hello_wf", inputs={"name": "v"})
 
@@ -49,10 +55,53 @@ def test_launch_reports_every_input_problem_at_once_and_creates_nothing(
         client.fetch_execution(name)
 
 
-@pytest.mark.parametrize("bad", ["nightly_etl_2024", "A1", "1abc", "x" * 64])
-def test_invalid_execution_names_fail_before_any_rpc(client, registered_examples, bad):
-    with pytest.raises(FlyteInvalidInputError):
-        client.launch("flyte.hello.hello_wf", name=bad)
+# C03: name rules are checked before any RPC, against the configured length limit -----------
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("nightly_etl_2024", "lower-case letters"),
+        ("A1", "lower-case letters"),
+        ("1abc", "start with a letter"),
+        ("x" * 64, "at most 63"),
+    ],
+)
+def test_c03_invalid_execution_names_fail_before_any_rpc(
+    client, registered_examples, flyte_sandbox, bad, message
+):
+    before = flyte_sandbox.rpc_counts.snapshot()
+
+    with pytest.raises(FlyteInvalidInputError, match=message):
+        client.launch("flyte.hello.hello_wf", inputs={"name": "x"}, name=bad)
+
+    assert not _launch_calls(flyte_sandbox.rpc_counts.since(before))
+
+
+def test_c03_a_name_of_exactly_63_characters_is_accepted(client, registered_examples):
+    name = _name("long").ljust(63, "x")
+
+    execution = client.launch("flyte.hello.hello_wf", inputs={"name": "x"}, name=name)
+
+    assert execution.id.name == name
+
+
+def test_c03_an_old_admin_limit_of_20_is_enforced_locally_at_its_boundary(
+    make_client, sandbox_config, registered_examples, flyte_sandbox
+):
+    old_admin = make_client(sandbox_config.replace(max_execution_name_length=20))
+    before = flyte_sandbox.rpc_counts.snapshot()
+
+    with pytest.raises(FlyteInvalidInputError, match="at most 20"):
+        old_admin.launch("flyte.hello.hello_wf", inputs={"name": "x"}, name="a" * 21)
+    assert not _launch_calls(flyte_sandbox.rpc_counts.since(before))
+
+    exact = old_admin.launch(
+        "flyte.hello.hello_wf", inputs={"name": "x"}, name=_name("c03").ljust(20, "x")
+    )
+    generated = old_admin.launch("flyte.hello.hello_wf", inputs={"name": "x"})
+    assert len(exact.id.name) == 20
+    assert len(generated.id.name) <= 20
 
 
 def test_launch_sends_every_execution_option(client, registered_examples):

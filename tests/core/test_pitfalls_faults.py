@@ -1,5 +1,5 @@
-"""Pitfalls under the sandbox's fault injection: C05 (a server that stops answering) and C27
-(UNAVAILABLE from the ingress, also after admin created the execution)."""
+"""Pitfalls under the sandbox's fault injection: C05 (a server that stops answering, or drops
+the connection) and C27 (UNAVAILABLE from the ingress, also after admin created the execution)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,19 @@ def test_c05_wait_on_a_black_holed_server_ends_within_timeout_plus_one_deadline(
 
     assert time.monotonic() - started < 3.0 + 2.0 + 1.5
     assert str(running.id) in str(caught.value)
+
+
+def test_c05_wait_reconnects_after_dropped_connections_and_completes(
+    short_deadline_client, sandbox_client, flyte_sandbox
+):
+    running = sandbox_client.launch("flyte.long_sleep.long_sleep_wf", inputs={"seconds": 1})
+    drops_before = flyte_sandbox.faults.injected_counts["drop"]
+
+    with flyte_sandbox.faults.injected(drop_next=2, methods=["GetExecution"]):
+        finished = short_deadline_client.wait(running, timeout=120, poll_interval=0.3)
+
+    assert finished.phase.name == "SUCCEEDED"
+    assert flyte_sandbox.faults.injected_counts["drop"] - drops_before == 2
 
 
 def test_c27_reads_are_retried_through_transient_unavailable(
