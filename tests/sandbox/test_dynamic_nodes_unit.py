@@ -1,0 +1,209 @@
+"""Dynamic nodes in the local executor: the events, ids and outputs propeller produces.
+
+Driven through the in-memory control plane of ``test_executor_unit``; the end-to-end behaviour
+(FlyteRemote, GetDynamicNodeWorkflow, recovery) is in ``test_dynamic_nodes.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from test_executor_unit import (
+    EXAMPLES,
+    FakeControlPlane,
+    NodePhase,
+    TaskPhase,
+    WorkflowPhase,
+    outputs,
+    start,
+)
+
+from flyte_bridge.sandbox.executor import LocalExecutor
+from flyte_bridge.sandbox.storage import DataStore
+
+DYNAMIC_MODULE = """
+import os
+
+from flytekit import dynamic, task, workflow
+from flytekit.exceptions.user import FlyteRecoverableException
+
+
+@task
+def plus_one(x: int) -> int:
+    return x + 1
+
+
+@task
+def explode(x: int) -> int:
+    if x > 0:
+        raise ValueError(f"cannot handle {x}")
+    return x
+
+
+@dynamic
+def fan_out(n: int) -> list[int]:
+    return [plus_one(x=i) for i in range(n)]
+
+
+@dynamic(retries=1)
+def flaky_fan_out(n: int) -> list[int]:
+    if os.environ.get("FLYTE_ATTEMPT_NUMBER") == "0":
+        raise FlyteRecoverableException("the first attempt fails")
+    return [plus_one(x=i) for i in range(n)]
+
+
+@dynamic
+def failing_fan_out(n: int) -> list[int]:
+    return [plus_one(x=n), explode(x=n)]
+
+
+@workflow
+def fan_out_wf(n: int = 2) -> list[int]:
+    return fan_out(n=n)
+
+
+@workflow
+def flaky_wf(n: int = 2) -> list[int]:
+    return flaky_fan_out(n=n)
+
+
+@workflow
+def failing_wf(n: int = 3) -> list[int]:
+    return failing_fan_out(n=n)
+"""
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory):
+    """One engine for the module; every test runs its own execution on it."""
+    root = tmp_path_factory.mktemp("dynamic")
+    module_dir = root / "modules"
+    module_dir.mkdir()
+    (module_dir / "dynamic_kinds.py").write_text(DYNAMIC_MODULE)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(module_dir))
+        patch.setenv("PYTHONPATH", f"{module_dir}:{EXAMPLES}")
+        store = DataStore(root / "store")
+        control_plane = FakeControlPlane(store)
+        engine = LocalExecutor(control_plane, store, sys.executable, kill_grace_seconds=1.0)
+        control_plane.engine = engine
+        yield control_plane
+        engine.shutdown()
+
+
+def node_events(plane: FakeControlPlane, execution: str, node_id: str):
+    return [
+        e
+        for e in plane.node_events
+        if e.id.execution_id.name == execution and e.id.node_id == node_id
+    ]
+
+
+def integers(plane: FakeControlPlane, execution: str) -> list[int]:
+    items = outputs(plane, execution).literals["o0"].collection.literals
+    return [item.scalar.primitive.integer for item in items]
+
+
+@pytest.fixture(scope="module")
+def fan_out(plane):
+    """A finished run of ``fan_out_wf(n=2)`` and its compiled closure."""
+    closure = start(plane, "dyn", "dynamic_kinds", "fan_out_wf", n=2)
+    assert plane.wait_terminal("dyn") == WorkflowPhase.SUCCEEDED
+    return closure
+
+
+def test_dynamic_node_goes_dynamic_running_after_its_task_and_succeeds_with_its_outputs(
+    plane, fan_out
+):
+    assert plane.node_phases("dyn", "n0") == [
+        NodePhase.QUEUED,
+        NodePhase.RUNNING,
+        NodePhase.DYNAMIC_RUNNING,
+        NodePhase.SUCCEEDED,
+    ]
+    assert integers(plane, "dyn") == [1, 2]
+
+
+def test_dynamic_running_event_carries_the_compiled_workflow_and_the_spec(plane, fan_out):
+    (event,) = [e for e in node_events(plane, "dyn", "n0") if e.phase == NodePhase.DYNAMIC_RUNNING]
+    dynamic = event.task_node_metadata.dynamic_workflow
+
+    assert event.is_dynamic and event.is_parent
+    assert (dynamic.id.project, dynamic.id.domain, dynamic.id.name) == (
+        "flytesnacks",
+        "development",
+        "dynamic_n0",
+    )
+    assert dynamic.compiled_workflow.primary.template.id == dynamic.id
+    assert {node.id for node in dynamic.compiled_workflow.primary.template.nodes} == {
+        "start-node",
+        "dn0",
+        "dn1",
+        "end-node",
+    }
+    assert [t.template.id.name for t in dynamic.compiled_workflow.tasks] == [
+        "dynamic_kinds.plus_one"
+    ]
+    task_interface = fan_out.tasks[0].template.interface
+    assert dynamic.compiled_workflow.primary.template.interface == task_interface
+    assert dynamic.dynamic_job_spec_uri.endswith("/n0/data/0/futures.pb")
+
+
+def test_dynamic_task_attempt_succeeds_with_the_node_output_uri(plane, fan_out):
+    attempt_events = [e for e in plane.task_events if e.parent_node_execution_id.node_id == "n0"]
+    final = node_events(plane, "dyn", "n0")[-1]
+
+    assert [e.phase for e in attempt_events] == [
+        TaskPhase.QUEUED,
+        TaskPhase.RUNNING,
+        TaskPhase.SUCCEEDED,
+    ]
+    assert attempt_events[-1].output_uri == final.output_uri
+    assert final.output_uri.endswith("/n0/data/0/outputs.pb")
+
+
+def test_dynamic_children_are_numbered_under_the_dynamic_node(plane, fan_out):
+    child = node_events(plane, "dyn", "n0-0-dn1")
+    start_node = node_events(plane, "dyn", "n0-0-start-node")
+    end_node = node_events(plane, "dyn", "n0-0-end-node")
+
+    assert [e.phase for e in child] == [NodePhase.QUEUED, NodePhase.RUNNING, NodePhase.SUCCEEDED]
+    assert {(e.spec_node_id, e.parent_node_metadata.node_id, e.retry_group) for e in child} == {
+        ("dn1", "n0", "0")
+    }
+    assert [e.phase for e in start_node] == [NodePhase.SUCCEEDED]
+    assert start_node[0].output_uri == node_events(plane, "dyn", "n0")[0].input_uri
+    assert [e.phase for e in end_node] == [NodePhase.QUEUED, NodePhase.SUCCEEDED]
+    assert end_node[0].parent_node_metadata.node_id == "n0"
+
+
+def test_children_of_a_retried_dynamic_task_carry_the_attempt_that_returned_them(plane):
+    start(plane, "flaky", "dynamic_kinds", "flaky_wf", n=2)
+
+    assert plane.wait_terminal("flaky") == WorkflowPhase.SUCCEEDED
+    assert integers(plane, "flaky") == [1, 2]
+    attempts = {
+        (e.retry_attempt, e.phase)
+        for e in plane.task_events
+        if e.parent_node_execution_id.node_id == "n0"
+    }
+    assert (0, TaskPhase.FAILED) in attempts and (1, TaskPhase.SUCCEEDED) in attempts
+    child = node_events(plane, "flaky", "n0-1-dn0")
+    assert child and {(e.parent_node_metadata.node_id, e.retry_group) for e in child} == {
+        ("n0", "1")
+    }
+    assert not node_events(plane, "flaky", "n0-0-dn0")
+    assert node_events(plane, "flaky", "n0")[-1].output_uri.endswith("/n0/data/1/outputs.pb")
+
+
+def test_a_failing_child_fails_the_dynamic_node_and_the_workflow_with_its_error(plane):
+    start(plane, "boom", "dynamic_kinds", "failing_wf", n=3)
+
+    assert plane.wait_terminal("boom") == WorkflowPhase.FAILED
+    child_error = node_events(plane, "boom", "n0-0-dn1")[-1].error
+    node = node_events(plane, "boom", "n0")[-1]
+    assert node.phase == NodePhase.FAILED
+    assert node.error == child_error
+    assert "ValueError: cannot handle 3" in child_error.message
+    assert plane.workflow_events["boom"][-1].error.message == child_error.message
