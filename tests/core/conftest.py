@@ -262,9 +262,9 @@ def finished_runs(sandbox_client: FlyteClient) -> dict[str, Any]:
     """Executions launched once per session and waited on: ``hello`` (SUCCEEDED with input
     name="core"), ``failing`` (FAILED) and ``retry`` (SUCCEEDED after one retry)."""
     launched = {
-        "hello": sandbox_client.launch("flyte.hello.hello_wf", inputs={"name": "core"}),
-        "failing": sandbox_client.launch("flyte.failures.failing_wf"),
-        "retry": sandbox_client.launch("flyte.failures.retry_wf"),
+        "hello": sandbox_client.launch("hello.hello_wf", inputs={"name": "core"}),
+        "failing": sandbox_client.launch("failures.failing_wf"),
+        "retry": sandbox_client.launch("failures.retry_wf"),
     }
     finished = sandbox_client.watcher().wait(
         [e.id for e in launched.values()], timeout=120, poll_interval=0.3

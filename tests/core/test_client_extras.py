@@ -27,7 +27,7 @@ def test_console_url_of_a_launch_plan_names_its_version(client, finished_runs):
 
     url = client.console_url(launch_plan)
 
-    assert url.endswith(f"/launch_plan/flyte.hello.hello_wf/version/{launch_plan.version}")
+    assert url.endswith(f"/launch_plan/hello.hello_wf/version/{launch_plan.version}")
 
 
 def test_execution_metrics_returns_a_span_tree_with_text_renderings(client, finished_runs):
@@ -91,10 +91,10 @@ def test_fetch_launch_plan_gives_its_interface_and_schedule(client, registered_e
 
 def test_fetch_launch_plan_of_a_given_version_and_of_an_unknown_name(client, registered_examples):
     launch_plan = client.fetch_launch_plan(
-        "flytesnacks/development/flyte.hello.hello_wf", version=registered_examples
+        "flytesnacks/development/hello.hello_wf", version=registered_examples
     )
 
-    assert launch_plan.id.name == "flyte.hello.hello_wf"
+    assert launch_plan.id.name == "hello.hello_wf"
     assert list(launch_plan.closure.expected_inputs.parameters) == ["name"]
     with pytest.raises(FlyteNotFoundError, match="no_such_plan"):
         client.fetch_launch_plan("no_such_plan")
@@ -103,7 +103,7 @@ def test_fetch_launch_plan_of_a_given_version_and_of_an_unknown_name(client, reg
 def test_backfill_of_a_launch_plan_without_schedule_is_refused(client, registered_examples):
     with pytest.raises(FlyteInvalidInputError, match="schedule"):
         client.launch_backfill(
-            "flyte.hello.hello_wf",
+            "hello.hello_wf",
             dt.datetime(2024, 1, 1, tzinfo=UTC),
             dt.datetime(2024, 1, 2, tzinfo=UTC),
             dry_run=True,

@@ -9,7 +9,7 @@ from flyte_bridge.models import WorkflowPhase
 
 
 def test_terminate_a_running_execution_records_the_cause(client, registered_examples):
-    running = client.launch("flyte.long_sleep.long_sleep_wf", inputs={"seconds": 120})
+    running = client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 120})
 
     result = client.terminate(running, "no longer needed")
     aborted = client.wait(running, timeout=60, poll_interval=0.2)
@@ -57,7 +57,7 @@ def test_recover_starts_a_recovery_of_a_failed_run(client, finished_runs):
 
 def test_a_recovery_reuses_the_nodes_that_succeeded(sandbox_client):
     failed = sandbox_client.wait(
-        sandbox_client.launch("flyte.failures.keep_going_wf", inputs={"seconds": 0.5}),
+        sandbox_client.launch("failures.keep_going_wf", inputs={"seconds": 0.5}),
         timeout=120,
         poll_interval=0.3,
     )

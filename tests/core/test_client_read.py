@@ -22,8 +22,8 @@ def test_fetch_execution_by_bare_name_uses_the_default_project_and_domain(client
     assert fetched.id == hello.id
     assert fetched.phase is WorkflowPhase.SUCCEEDED
     assert fetched.is_done and fetched.is_successful and fetched.error is None
-    assert fetched.launch_plan.name == "flyte.hello.hello_wf"
-    assert fetched.workflow is not None and fetched.workflow.name == "flyte.hello.hello_wf"
+    assert fetched.launch_plan.name == "hello.hello_wf"
+    assert fetched.workflow is not None and fetched.workflow.name == "hello.hello_wf"
     assert fetched.started_at is not None and fetched.duration is not None
 
 
@@ -40,7 +40,7 @@ def test_an_execution_argument_of_the_wrong_shape_is_refused_before_any_call(cli
 
 
 def test_list_executions_follows_every_page(client, finished_runs):
-    only_failures = Filter.eq("launch_plan.name", "flyte.failures.failing_wf")
+    only_failures = Filter.eq("launch_plan.name", "failures.failing_wf")
     expected = {finished_runs["failing"].id}
 
     listed = client.list_executions(filters=only_failures, page_size=1)
@@ -77,7 +77,7 @@ def test_outputs_of_a_failed_run_raise_execution_failed_with_its_error(client, f
 
 
 def test_outputs_of_a_running_execution_raise_not_ready(client, sandbox_client):
-    running = sandbox_client.launch("flyte.long_sleep.long_sleep_wf", inputs={"seconds": 60})
+    running = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 60})
     try:
         with pytest.raises(FlyteNotReadyError, match="has finished"):
             client.fetch_outputs(running.id)

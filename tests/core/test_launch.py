@@ -25,7 +25,7 @@ def _launch_calls(calls: dict[str, int]) -> dict[str, int]:
 
 
 def test_launch_without_version_uses_the_registered_launch_plan(client, registered_examples):
-    execution = client.launch("flyte.hello.hello_wf", inputs={"name": "v"})
+    execution = client.launch("hello.hello_wf", inputs={"name": "v"})
 
     assert execution.launch_plan.version == registered_examples
     assert execution.launch_plan.resource_type == "LAUNCH_PLAN"
@@ -73,7 +73,7 @@ def test_c03_invalid_execution_names_fail_before_any_rpc(
     before = flyte_sandbox.rpc_counts.snapshot()
 
     with pytest.raises(FlyteInvalidInputError, match=message):
-        client.launch("flyte.hello.hello_wf", inputs={"name": "x"}, name=bad)
+        client.launch("hello.hello_wf", inputs={"name": "x"}, name=bad)
 
     assert not _launch_calls(flyte_sandbox.rpc_counts.since(before))
 
@@ -81,7 +81,7 @@ def test_c03_invalid_execution_names_fail_before_any_rpc(
 def test_c03_a_name_of_exactly_63_characters_is_accepted(client, registered_examples):
     name = _name("long").ljust(63, "x")
 
-    execution = client.launch("flyte.hello.hello_wf", inputs={"name": "x"}, name=name)
+    execution = client.launch("hello.hello_wf", inputs={"name": "x"}, name=name)
 
     assert execution.id.name == name
 
@@ -93,20 +93,20 @@ def test_c03_an_old_admin_limit_of_20_is_enforced_locally_at_its_boundary(
     before = flyte_sandbox.rpc_counts.snapshot()
 
     with pytest.raises(FlyteInvalidInputError, match="at most 20"):
-        old_admin.launch("flyte.hello.hello_wf", inputs={"name": "x"}, name="a" * 21)
+        old_admin.launch("hello.hello_wf", inputs={"name": "x"}, name="a" * 21)
     assert not _launch_calls(flyte_sandbox.rpc_counts.since(before))
 
     exact = old_admin.launch(
-        "flyte.hello.hello_wf", inputs={"name": "x"}, name=_name("c03").ljust(20, "x")
+        "hello.hello_wf", inputs={"name": "x"}, name=_name("c03").ljust(20, "x")
     )
-    generated = old_admin.launch("flyte.hello.hello_wf", inputs={"name": "x"})
+    generated = old_admin.launch("hello.hello_wf", inputs={"name": "x"})
     assert len(exact.id.name) == 20
     assert len(generated.id.name) <= 20
 
 
 def test_launch_sends_every_execution_option(client, registered_examples):
     execution = client.launch(
-        "flyte.hello.hello_wf",
+        "hello.hello_wf",
         inputs={"name": "opts"},
         labels={"team": "data"},
         annotations={"note": "x"},
@@ -130,7 +130,7 @@ def test_launch_sends_every_execution_option(client, registered_examples):
 
 
 def test_launch_a_single_task(client, registered_examples):
-    execution = client.launch(task="flyte.hello.say_hello", inputs={"name": "task"})
+    execution = client.launch(task="hello.say_hello", inputs={"name": "task"})
 
     finished = client.wait(execution, timeout=120, poll_interval=0.3)
 
@@ -148,33 +148,33 @@ def test_launch_of_an_unknown_launch_plan_raises_not_found(client, registered_ex
 
 def test_same_name_same_entity_same_inputs_reattaches(client, registered_examples):
     name = _name("same")
-    first = client.launch("flyte.hello.hello_wf", inputs={"name": "a"}, name=name)
+    first = client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
 
-    second = client.launch("flyte.hello.hello_wf", inputs={"name": "a"}, name=name)
+    second = client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
 
     assert second.id == first.id
 
 
 def test_same_name_other_inputs_is_a_conflict(client, registered_examples):
     name = _name("inputs")
-    client.launch("flyte.hello.hello_wf", inputs={"name": "a"}, name=name)
+    client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
 
     with pytest.raises(FlyteConflictError, match=name):
-        client.launch("flyte.hello.hello_wf", inputs={"name": "b"}, name=name)
+        client.launch("hello.hello_wf", inputs={"name": "b"}, name=name)
 
 
 def test_same_name_other_launch_plan_is_a_conflict(client, registered_examples):
     name = _name("entity")
-    client.launch("flyte.hello.hello_wf", inputs={"name": "a"}, name=name)
+    client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
 
     with pytest.raises(FlyteConflictError):
-        client.launch("flyte.branching.branch_wf", inputs={"x": 1}, name=name)
+        client.launch("branching.branch_wf", inputs={"x": 1}, name=name)
 
 
 def test_reattaching_to_a_failed_run_returns_it_failed_not_successful(client, finished_runs):
     failing = finished_runs["failing"]
 
-    again = client.launch("flyte.failures.failing_wf", name=failing.id.name)
+    again = client.launch("failures.failing_wf", name=failing.id.name)
 
     assert again.id == failing.id
     assert again.phase.name == "FAILED"

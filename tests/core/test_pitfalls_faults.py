@@ -25,7 +25,7 @@ def short_deadline_client(make_client, flyte_sandbox, registered_examples):
 def test_c05_wait_on_a_black_holed_server_ends_within_timeout_plus_one_deadline(
     short_deadline_client, sandbox_client, flyte_sandbox
 ):
-    running = sandbox_client.launch("flyte.long_sleep.long_sleep_wf", inputs={"seconds": 60})
+    running = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 60})
     started = time.monotonic()
     try:
         with (
@@ -43,7 +43,7 @@ def test_c05_wait_on_a_black_holed_server_ends_within_timeout_plus_one_deadline(
 def test_c05_wait_reconnects_after_dropped_connections_and_completes(
     short_deadline_client, sandbox_client, flyte_sandbox
 ):
-    running = sandbox_client.launch("flyte.long_sleep.long_sleep_wf", inputs={"seconds": 1})
+    running = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 1})
     drops_before = flyte_sandbox.faults.injected_counts["drop"]
 
     with flyte_sandbox.faults.injected(drop_next=2, methods=["GetExecution"]):
@@ -68,14 +68,14 @@ def test_c27_reads_are_retried_through_transient_unavailable(
 def test_c27_a_create_answered_unavailable_after_it_ran_leaves_exactly_one_execution(
     short_deadline_client, flyte_sandbox
 ):
-    of_hello = Filter.eq("launch_plan.name", "flyte.hello.hello_wf")
+    of_hello = Filter.eq("launch_plan.name", "hello.hello_wf")
     existing = {e.id for e in short_deadline_client.list_executions(filters=of_hello)}
     before = flyte_sandbox.rpc_counts.snapshot()
 
     with flyte_sandbox.faults.injected(
         fail_next=1, fail_after_handling=True, methods=["CreateExecution"]
     ):
-        launched = short_deadline_client.launch("flyte.hello.hello_wf", inputs={"name": "c27"})
+        launched = short_deadline_client.launch("hello.hello_wf", inputs={"name": "c27"})
 
     new = {e.id for e in short_deadline_client.list_executions(filters=of_hello)} - existing
     assert new == {launched.id}

@@ -14,7 +14,7 @@ from flyte_bridge.errors import FlyteInvalidInputError, FlyteNotFoundError, Flyt
 @pytest.fixture
 def paused(client, registered_examples):
     """An approval_wf execution, terminated after the test if it still runs."""
-    execution = client.launch("flyte.approvals.approval_wf", inputs={"version": 1})
+    execution = client.launch("approvals.approval_wf", inputs={"version": 1})
     yield execution
     client.terminate(execution, "test finished")
 
@@ -22,15 +22,20 @@ def paused(client, registered_examples):
 @pytest.fixture(scope="module")
 def at_rollout_gate(sandbox_client):
     """One approval_wf execution, approved, waiting at its float gate ``rollout_percent``."""
-    execution = sandbox_client.launch("flyte.approvals.approval_wf", inputs={"version": 1})
+    execution = sandbox_client.launch("approvals.approval_wf", inputs={"version": 1})
     sandbox_client.approve(execution, "review", wait_for_gate=60)
     yield execution
     sandbox_client.terminate(execution, "test finished")
 
 
-def test_approve_right_after_launch_waits_for_the_gate(client, paused):
+def test_c15_approve_right_after_launch_waits_for_the_gate_and_sets_it_once(
+    client, paused, flyte_sandbox
+):
+    before = flyte_sandbox.rpc_counts.snapshot()
+
     signal = client.approve(paused, "review", wait_for_gate=60)
 
+    assert flyte_sandbox.rpc_counts.since(before)["SetSignal"] == 1
     assert signal.signal_id == "review"
     assert signal.value is True
     assert [(s.signal_id, s.value) for s in client.list_signals(paused) if s.is_set] == [
@@ -38,8 +43,8 @@ def test_approve_right_after_launch_waits_for_the_gate(client, paused):
     ]
 
 
-def test_approve_without_waiting_on_a_gate_not_reached_raises_not_ready(sandbox_client):
-    execution = sandbox_client.launch("flyte.approvals.approval_wf", inputs={"version": 1})
+def test_c15_approve_without_waiting_on_a_gate_not_reached_raises_not_ready(sandbox_client):
+    execution = sandbox_client.launch("approvals.approval_wf", inputs={"version": 1})
     try:
         with pytest.raises(FlyteNotReadyError, match="gate 'review' .* has not been reached"):
             sandbox_client.approve(execution, "review")
@@ -47,14 +52,14 @@ def test_approve_without_waiting_on_a_gate_not_reached_raises_not_ready(sandbox_
         sandbox_client.terminate(execution, "test finished")
 
 
-def test_a_signal_no_gate_declares_raises_not_found_listing_the_gates(
+def test_c15_a_signal_no_gate_declares_raises_not_found_listing_the_gates(
     sandbox_client, at_rollout_gate
 ):
     with pytest.raises(FlyteNotFoundError, match="gates declared by its workflow: review, rollout"):
         sandbox_client.approve(at_rollout_gate, "deploy-ok", wait_for_gate=0.5)
 
 
-def test_set_input_converts_an_int_to_the_declared_float_and_runs_to_the_end(client, paused):
+def test_c16_set_input_converts_an_int_to_the_declared_float_and_runs_to_the_end(client, paused):
     client.approve(paused, "review", wait_for_gate=60)
 
     signal = client.set_input(paused, "rollout_percent", 25, wait_for_gate=60)
@@ -64,26 +69,30 @@ def test_set_input_converts_an_int_to_the_declared_float_and_runs_to_the_end(cli
     assert client.fetch_outputs(finished) == {"o0": "release 2 at 25%"}
 
 
-def test_set_input_of_the_wrong_type_fails_locally_naming_the_expected_type(
-    sandbox_client, at_rollout_gate
+def test_c16_set_input_of_the_wrong_type_fails_locally_naming_the_expected_type(
+    sandbox_client, at_rollout_gate, flyte_sandbox
 ):
+    before = flyte_sandbox.rpc_counts.snapshot()
+
     with pytest.raises(FlyteInvalidInputError, match="expects FLOAT"):
         sandbox_client.set_input(at_rollout_gate, "rollout_percent", "a lot", wait_for_gate=60)
+
+    assert "SetSignal" not in flyte_sandbox.rpc_counts.since(before)
 
     signals = sandbox_client.list_signals(at_rollout_gate)
     assert [s.is_set for s in signals if s.signal_id == "rollout_percent"] == [False]
 
 
-def test_approve_refuses_a_gate_that_is_not_boolean(sandbox_client, at_rollout_gate):
+def test_c16_approve_refuses_a_gate_that_is_not_boolean(sandbox_client, at_rollout_gate):
     with pytest.raises(FlyteInvalidInputError, match="expects FLOAT"):
         sandbox_client.approve(at_rollout_gate, "rollout_percent", wait_for_gate=60)
 
 
-def test_reject_fails_the_execution(sandbox_client):
-    execution = sandbox_client.launch("flyte.approvals.approval_wf", inputs={"version": 1})
-    sandbox_client.reject(execution, "review", wait_for_gate=60)
+def test_reject_sets_the_gate_false_and_fails_the_execution(client, paused):
+    signal = client.reject(paused, "review", wait_for_gate=60)
 
-    finished = sandbox_client.wait(execution, timeout=120, poll_interval=0.3)
+    finished = client.wait(paused, timeout=120, poll_interval=0.3)
 
+    assert (signal.signal_id, signal.value) == ("review", False)
     assert finished.phase.name == "FAILED"
     assert finished.error is not None

@@ -42,7 +42,7 @@ class CountingTransport:
 @pytest.fixture(scope="module")
 def composed(sandbox_client):
     """A finished composed_wf: sub-workflow node n0 (two task nodes), launch-plan node n1."""
-    execution = sandbox_client.launch("flyte.composition.composed_wf", inputs={"x": 3})
+    execution = sandbox_client.launch("composition.composed_wf", inputs={"x": 3})
     return sandbox_client.wait(execution, timeout=180, poll_interval=0.3)
 
 
@@ -87,7 +87,7 @@ def test_every_retry_attempt_is_listed(client, finished_runs):
 
 
 def test_a_run_paused_at_a_gate_syncs_with_the_gate_node_running(sandbox_client):
-    execution = sandbox_client.launch("flyte.approvals.approval_wf", inputs={"version": 1})
+    execution = sandbox_client.launch("approvals.approval_wf", inputs={"version": 1})
     try:
         deadline = time.monotonic() + 60
         while not sandbox_client.list_signals(execution) and time.monotonic() < deadline:
