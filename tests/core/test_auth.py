@@ -169,7 +169,7 @@ def test_forbidden_token_request_is_not_called_a_bad_secret(token_server):
         authenticator_for(client_credentials(token_server.url)).metadata()
 
 
-def test_html_401_from_a_proxy_is_a_readable_auth_error(token_server):
+def test_c23_html_401_from_a_proxy_is_a_readable_auth_error(token_server):
     page = "<!DOCTYPE html><html><head><title>Sign in - Corp SSO</title></head><body/></html>"
     token_server.answers.append((401, "text/html; charset=utf-8", page))
 
@@ -397,7 +397,7 @@ def test_client_credentials_end_to_end_with_discovered_endpoint_and_header(admin
     assert token_server.requests[0].form["scope"] == "all"
 
 
-def test_expired_token_is_renewed_once_and_the_call_succeeds(admin, token_server):
+def test_c23_expired_token_is_renewed_once_and_the_call_succeeds(admin, token_server):
     # C23: the token expires mid-wait; one token request, the call goes through.
     advertise_auth(admin, token_server.url)
     admin.accepted_tokens = {"token-1"}
@@ -414,7 +414,7 @@ def test_expired_token_is_renewed_once_and_the_call_succeeds(admin, token_server
     assert sent == ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
 
 
-def test_token_refused_again_after_renewal_is_an_auth_error(admin, token_server):
+def test_c23_token_refused_again_after_renewal_is_an_auth_error(admin, token_server):
     advertise_auth(admin, token_server.url)
     admin.accepted_tokens = set()
 
@@ -426,7 +426,7 @@ def test_token_refused_again_after_renewal_is_an_auth_error(admin, token_server)
     assert len(admin.calls_to("GetExecution")) == 2
 
 
-def test_permission_denied_is_raised_without_touching_the_token(admin, token_server):
+def test_c23_permission_denied_is_raised_without_touching_the_token(admin, token_server):
     advertise_auth(admin, token_server.url)
     admin.script("GetExecution", (grpc.StatusCode.PERMISSION_DENIED, "not in project"))
 
@@ -439,7 +439,7 @@ def test_permission_denied_is_raised_without_touching_the_token(admin, token_ser
     assert len(admin.calls_to("GetExecution")) == 1
 
 
-def test_unknown_status_never_triggers_a_token_refresh(admin, token_server):
+def test_c23_unknown_status_never_triggers_a_token_refresh(admin, token_server):
     advertise_auth(admin, token_server.url)
     admin.script("GetExecution", (grpc.StatusCode.UNKNOWN, "handler crashed"))
 
@@ -497,7 +497,7 @@ def test_static_bearer_token_refused_is_not_retried(admin):
     assert len(admin.calls_to("GetExecution")) == 1
 
 
-def test_pkce_config_on_a_server_that_wants_auth_fails_fast_without_a_browser(admin, tmp_path):
+def test_c25_pkce_config_on_a_server_that_wants_auth_fails_fast_without_a_browser(admin, tmp_path):
     # C25: a headless worker configured with Pkce gets an error at once, not a login prompt.
     config_file = tmp_path / "config.yaml"
     config_file.write_text(
@@ -518,7 +518,7 @@ def test_pkce_config_on_a_server_that_wants_auth_fails_fast_without_a_browser(ad
     assert listening_sockets() == listening_before
 
 
-def test_async_transport_renews_an_expired_token(admin, token_server):
+def test_c23_async_transport_renews_an_expired_token(admin, token_server):
     advertise_auth(admin, token_server.url)
     admin.accepted_tokens = {"token-1"}
     admin.defaults["GetExecution"] = execution_pb2.Execution()
@@ -559,7 +559,7 @@ def html_proxy():
         proxy.stop()
 
 
-def test_html_401_from_a_proxy_in_front_of_admin_is_an_auth_error(html_proxy):
+def test_c23_html_401_from_a_proxy_in_front_of_admin_is_an_auth_error(html_proxy):
     # C23 / flytekit#2156: the proxy answers the gRPC call itself, with an HTML login page.
     proxy = html_proxy(401)
     config = ClientConfig.for_sandbox(proxy.endpoint, rpc_timeout=3.0, max_retries=0)
@@ -573,7 +573,9 @@ def test_html_401_from_a_proxy_in_front_of_admin_is_an_auth_error(html_proxy):
     assert proxy.requests == 1
 
 
-def test_html_403_from_a_proxy_is_an_auth_error_without_a_token_refresh(html_proxy, token_server):
+def test_c23_html_403_from_a_proxy_is_an_auth_error_without_a_token_refresh(
+    html_proxy, token_server
+):
     proxy = html_proxy(403)
     auth = client_credentials(token_server.url, header="authorization", scopes=("all",))
     config = ClientConfig(endpoint=proxy.endpoint, insecure=True, auth=auth, max_retries=0)

@@ -191,7 +191,7 @@ def test_iso_durations_with_varying_length_or_other_shapes_are_refused(text):
 # ------------------------------------------------------------------------------------ kickoff
 
 
-def test_kickoff_input_named_by_the_schedule_gets_each_tick():
+def test_c21_kickoff_input_named_by_the_schedule_gets_each_tick():
     plan = plan_backfill(
         launch_plan(daily("kickoff_time"), {"kickoff_time": parameter(DATETIME)}), at(1), at(3)
     )
@@ -202,25 +202,25 @@ def test_kickoff_input_named_by_the_schedule_gets_each_tick():
     assert stamps == [int(at(day).timestamp()) for day in (1, 2, 3)]
 
 
-def test_schedule_without_kickoff_input_binds_no_input():
+def test_c21_schedule_without_kickoff_input_binds_no_input():
     plan = plan_backfill(launch_plan(daily(), {"x": parameter(INTEGER, _int(1))}), at(1), at(2))
     assert all(len(node.inputs) == 0 for node in plan.workflow.nodes)
 
 
-def test_kickoff_input_missing_from_the_interface_is_refused_before_anything_runs():
+def test_c21_kickoff_input_missing_from_the_interface_is_refused_before_anything_runs():
     with pytest.raises(FlyteInvalidInputError, match="'kickoff_time' is not an input.*run_date"):
         plan_backfill(
             launch_plan(daily("kickoff_time"), {"run_date": parameter(DATETIME)}), at(1), at(2)
         )
 
 
-def test_fixed_kickoff_input_is_refused():
+def test_c21_fixed_kickoff_input_is_refused():
     lp = launch_plan(daily("kickoff_time"), fixed={"kickoff_time": _int(1)})
     with pytest.raises(FlyteInvalidInputError, match="fixed input"):
         kickoff_input(lp)
 
 
-def test_kickoff_input_that_is_not_a_datetime_is_refused():
+def test_c21_kickoff_input_that_is_not_a_datetime_is_refused():
     lp = launch_plan(daily("kickoff_time"), {"kickoff_time": parameter(INTEGER)})
     with pytest.raises(FlyteInvalidInputError, match="does not take a datetime"):
         kickoff_input(lp)

@@ -42,7 +42,7 @@ def _offloaded(uri: str, size: int) -> literals_pb2.LiteralMap:
     )
 
 
-def test_an_offloaded_literal_is_read_and_decoded_intact(client, registered_examples, tmp_path):
+def test_c12_an_offloaded_literal_is_read_and_decoded_intact(client, registered_examples, tmp_path):
     stored = _int_list(50_000).SerializeToString()
     path = tmp_path / "o0_offloaded_metadata.pb"
     path.write_bytes(stored)
@@ -53,7 +53,7 @@ def test_an_offloaded_literal_is_read_and_decoded_intact(client, registered_exam
     assert values["o1"] == 3
 
 
-def test_an_unreadable_offloaded_literal_raises_naming_its_uri(
+def test_c12_an_unreadable_offloaded_literal_raises_naming_its_uri(
     client, registered_examples, tmp_path
 ):
     uri = (tmp_path / "missing.pb").as_uri()
@@ -86,7 +86,7 @@ def test_a_local_directory_uploads_under_one_prefix_and_downloads_whole(client, 
     assert (written / "part" / "b.txt").read_text() == "B"
 
 
-def test_download_of_outputs_writes_records_as_json_and_files_by_name(client, tmp_path):
+def test_c11_download_of_outputs_writes_records_as_json_and_files_by_name(client, tmp_path):
     blob = tmp_path / "in.txt"
     blob.write_text("payload")
     outputs = {"o0": {"a": 1, "b": [1, 2]}, "o1": BlobRef(blob.as_uri())}

@@ -21,7 +21,7 @@ def test_terminate_a_running_execution_records_the_cause(client, registered_exam
 
 
 @pytest.mark.parametrize("run", ["hello", "failing"])
-def test_terminate_a_finished_execution_says_so_instead_of_failing(client, finished_runs, run):
+def test_c18_terminate_a_finished_execution_says_so_instead_of_failing(client, finished_runs, run):
     finished = finished_runs[run]
 
     result = client.terminate(finished, "too late")

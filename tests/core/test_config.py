@@ -216,7 +216,7 @@ def test_credentials_over_plaintext_to_a_remote_host_are_always_refused():
 
 
 @pytest.mark.parametrize("mode", ["Pkce", "standard", "DeviceFlow", "device_flow"])
-def test_interactive_modes_are_refused_with_the_alternatives(mode):
+def test_c25_interactive_modes_are_refused_with_the_alternatives(mode):
     with pytest.raises(FlyteConfigError, match="headless.*client_credentials"):
         AuthConfig(mode=mode)
 

@@ -146,7 +146,7 @@ def test_launch_of_an_unknown_launch_plan_raises_not_found(client, registered_ex
 # C02: a taken name is reattached to only for the same entity and inputs ---------------------
 
 
-def test_same_name_same_entity_same_inputs_reattaches(client, registered_examples):
+def test_c02_same_name_same_entity_same_inputs_reattaches(client, registered_examples):
     name = _name("same")
     first = client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
 
@@ -155,7 +155,7 @@ def test_same_name_same_entity_same_inputs_reattaches(client, registered_example
     assert second.id == first.id
 
 
-def test_same_name_other_inputs_is_a_conflict(client, registered_examples):
+def test_c02_same_name_other_inputs_is_a_conflict(client, registered_examples):
     name = _name("inputs")
     client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
 
@@ -163,7 +163,7 @@ def test_same_name_other_inputs_is_a_conflict(client, registered_examples):
         client.launch("hello.hello_wf", inputs={"name": "b"}, name=name)
 
 
-def test_same_name_other_launch_plan_is_a_conflict(client, registered_examples):
+def test_c02_same_name_other_launch_plan_is_a_conflict(client, registered_examples):
     name = _name("entity")
     client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
 
@@ -171,7 +171,7 @@ def test_same_name_other_launch_plan_is_a_conflict(client, registered_examples):
         client.launch("branching.branch_wf", inputs={"x": 1}, name=name)
 
 
-def test_reattaching_to_a_failed_run_returns_it_failed_not_successful(client, finished_runs):
+def test_c02_reattaching_to_a_failed_run_returns_it_failed_not_successful(client, finished_runs):
     failing = finished_runs["failing"]
 
     again = client.launch("failures.failing_wf", name=failing.id.name)

@@ -40,7 +40,7 @@ PARAMETERS = {"a": _required(INT_OR_STR), "b": _required(LIST_STR_OR_COLOR)}
 NO_FIXED = literals_pb2.LiteralMap()
 
 
-def test_union_inputs_take_the_exact_variant_with_its_tag():
+def test_c14_union_inputs_take_the_exact_variant_with_its_tag():
     converted, uploads = convert_inputs("lp", PARAMETERS, NO_FIXED, {"a": "5", "b": "red"})
 
     assert converted["a"].scalar.union.type.structure.tag == "str"
@@ -49,14 +49,14 @@ def test_union_inputs_take_the_exact_variant_with_its_tag():
     assert uploads == []
 
 
-def test_an_int_for_a_union_of_int_and_str_takes_the_int_variant():
+def test_c14_an_int_for_a_union_of_int_and_str_takes_the_int_variant():
     converted, _ = convert_inputs("lp", PARAMETERS, NO_FIXED, {"a": 5, "b": ["x"]})
 
     assert converted["a"].scalar.union.type.structure.tag == "int"
     assert converted["b"].scalar.union.type.structure.tag == "Typed List"
 
 
-def test_a_value_no_variant_fits_fails_naming_the_input():
+def test_c14_a_value_no_variant_fits_fails_naming_the_input():
     with pytest.raises(FlyteInvalidInputError, match="input 'a'"):
         convert_inputs("lp", PARAMETERS, NO_FIXED, {"a": {"k": 1}, "b": "red"})
 

@@ -137,13 +137,13 @@ def test_union_reads_as_the_value_of_its_variant():
     assert to_python(lit) == "5"
 
 
-def test_msgpack_record_reads_as_plain_dict():
+def test_c11_msgpack_record_reads_as_plain_dict():
     packed = msgpack.packb({"a": 1, "b": [1, 2]})
     lit = scalar(binary=literals_pb2.Binary(value=packed, tag="msgpack"))
     assert to_python(lit) == {"a": 1, "b": [1, 2]}
 
 
-def test_corrupt_msgpack_record_raises_data_error_naming_the_output():
+def test_c11_corrupt_msgpack_record_raises_data_error_naming_the_output():
     lit = scalar(binary=literals_pb2.Binary(value=b"\xc1", tag="msgpack"))
     with pytest.raises(FlyteDataError, match="o0"):
         literal_map_to_python(literals_pb2.LiteralMap(literals={"o0": lit}))
@@ -200,7 +200,7 @@ def test_directory_blob_reads_as_multipart_reference():
     assert ref.multipart and ref.dimensionality == "MULTIPART" and ref.uri == "s3://bucket/dir"
 
 
-def test_pickled_blob_reads_as_pickled_reference_with_its_class():
+def test_c11_pickled_blob_reads_as_pickled_reference_with_its_class():
     blob = literals_pb2.Blob(
         uri="s3://bucket/pickle",
         metadata=literals_pb2.BlobMetadata(type=types_pb2.BlobType(format="PythonPickle")),
@@ -252,7 +252,7 @@ def test_empty_literal_raises_data_error_instead_of_none():
         to_python(literals_pb2.Literal())
 
 
-def test_pickled_output_is_returned_with_a_warning_naming_it(caplog):
+def test_c11_pickled_output_is_returned_with_a_warning_naming_it(caplog):
     blob = literals_pb2.Blob(
         uri="s3://bucket/pickle",
         metadata=literals_pb2.BlobMetadata(type=types_pb2.BlobType(format="PythonPickle")),
@@ -263,7 +263,7 @@ def test_pickled_output_is_returned_with_a_warning_naming_it(caplog):
     assert "o1 is a pickled value" in caplog.text and "s3://bucket/pickle" in caplog.text
 
 
-def test_one_pickled_output_leaves_the_others_readable():
+def test_c11_one_pickled_output_leaves_the_others_readable():
     packed = msgpack.packb({"a": 1, "b": [1, 2]})
     pickled = literals_pb2.Blob(
         uri="file:///tmp/p",
@@ -293,7 +293,7 @@ def offloaded(uri: str, size: int = 0) -> literals_pb2.Literal:
     )
 
 
-def test_offloaded_literal_is_fetched_and_decoded():
+def test_c12_offloaded_literal_is_fetched_and_decoded():
     stored = to_literal(list(range(50_000)), types_pb2.LiteralType(collection_type=simple(1)))
     data = stored.SerializeToString()
     seen = []
@@ -307,13 +307,13 @@ def test_offloaded_literal_is_fetched_and_decoded():
     assert seen == ["file:///store/o0_offloaded_metadata.pb"]
 
 
-def test_offloaded_literal_without_fetch_raises_naming_the_uri():
+def test_c12_offloaded_literal_without_fetch_raises_naming_the_uri():
     with pytest.raises(FlyteDataError, match="file:///store/o0.pb") as info:
         to_python(offloaded("file:///store/o0.pb"))
     assert info.value.subject == "file:///store/o0.pb"
 
 
-def test_offloaded_literal_that_cannot_be_read_raises_naming_the_uri_and_cause():
+def test_c12_offloaded_literal_that_cannot_be_read_raises_naming_the_uri_and_cause():
     def fetch(uri: str) -> bytes:
         raise PermissionError("access denied")
 
@@ -321,7 +321,7 @@ def test_offloaded_literal_that_cannot_be_read_raises_naming_the_uri_and_cause()
         to_python(offloaded("s3://meta/o0.pb"), fetch=fetch)
 
 
-def test_offloaded_literal_through_fsspec_reads_a_local_file(tmp_path):
+def test_c12_offloaded_literal_through_fsspec_reads_a_local_file(tmp_path):
     path = tmp_path / "o0.pb"
     path.write_bytes(primitive(integer=7).SerializeToString())
     assert to_python(offloaded(path.as_uri()), fetch=literals.fsspec_fetch) == 7
@@ -355,18 +355,18 @@ def test_garbage_behind_the_url_raises_data_error():
 # ---------------------------------------------------------------------------------- writing
 
 
-def test_int_for_float_is_sent_as_float():
+def test_c16_int_for_float_is_sent_as_float():
     lit = to_literal(5, simple(S.FLOAT))
     assert lit.scalar.primitive.WhichOneof("value") == "float_value"
     assert lit.scalar.primitive.float_value == 5.0
 
 
-def test_int_for_string_is_refused_naming_the_expected_type():
+def test_c16_int_for_string_is_refused_naming_the_expected_type():
     with pytest.raises(FlyteInvalidInputError, match="expected STRING, got int 42"):
         to_literal(42, simple(S.STRING))
 
 
-def test_string_for_boolean_is_refused():
+def test_c16_string_for_boolean_is_refused():
     with pytest.raises(FlyteInvalidInputError, match="expected BOOLEAN, got str 'true'"):
         to_literal("true", simple(S.BOOLEAN))
 
@@ -534,14 +534,14 @@ def test_parameter_map_gives_the_declared_types():
 # ---------------------------------------------------------------------------------- unions
 
 
-def test_union_value_is_tagged_with_the_variant_it_fits():
+def test_c14_union_value_is_tagged_with_the_variant_it_fits():
     declared = union(tagged(S.INTEGER, "int"), tagged(S.STRING, "str"))
     lit = to_literal("5", declared)
     assert lit.scalar.union.type == tagged(S.STRING, "str")
     assert lit.scalar.union.value.scalar.primitive.string_value == "5"
 
 
-def test_union_prefers_the_exact_type_when_several_variants_fit():
+def test_c14_union_prefers_the_exact_type_when_several_variants_fit():
     declared = union(tagged(S.FLOAT, "float"), tagged(S.INTEGER, "int"))
     assert to_literal(3, declared).scalar.union.type.structure.tag == "int"
     assert to_literal(3.5, declared).scalar.union.type.structure.tag == "float"

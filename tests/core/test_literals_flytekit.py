@@ -159,7 +159,7 @@ def test_literals_we_write_are_read_by_flytekit(python_type, value, expected):
     assert result == expected
 
 
-def test_string_for_list_str_enum_union_is_sent_as_the_str_variant_flytekit_accepts():
+def test_c14_string_for_list_str_enum_union_is_sent_as_the_str_variant_flytekit_accepts():
     python_type = list[str] | str | Color
     literal_type = TypeEngine.to_literal_type(python_type).to_flyte_idl()
     literal = to_literal("red", literal_type)
@@ -167,7 +167,7 @@ def test_string_for_list_str_enum_union_is_sent_as_the_str_variant_flytekit_acce
     assert flytekit_reads(literal, python_type) == "red"
 
 
-def test_dict_for_int_or_str_union_is_refused_before_sending():
+def test_c14_dict_for_int_or_str_union_is_refused_before_sending():
     literal_type = TypeEngine.to_literal_type(int | str).to_flyte_idl()
     with pytest.raises(FlyteInvalidInputError, match=r"Union\[INTEGER, STRING\]"):
         to_literal({"a": 1}, literal_type)

@@ -86,7 +86,7 @@ def test_every_retry_attempt_is_listed(client, finished_runs):
     assert attempts[1].is_successful
 
 
-def test_a_run_paused_at_a_gate_syncs_with_the_gate_node_running(sandbox_client):
+def test_c08_a_run_paused_at_a_gate_syncs_with_the_gate_node_running(sandbox_client):
     execution = sandbox_client.launch("approvals.approval_wf", inputs={"version": 1})
     try:
         deadline = time.monotonic() + 60
@@ -102,7 +102,7 @@ def test_a_run_paused_at_a_gate_syncs_with_the_gate_node_running(sandbox_client)
     assert gates[0].phase.name == "RUNNING" and gates[0].task_executions == []
 
 
-def test_a_second_sync_of_a_finished_run_fetches_nothing_below_the_top(counting, composed):
+def test_c06_a_second_sync_of_a_finished_run_fetches_nothing_below_the_top(counting, composed):
     client, transport = counting
     client.sync(composed)
     transport.calls.clear()
@@ -121,7 +121,7 @@ def test_sync_keeps_at_most_max_concurrency_calls_in_flight(counting, composed):
     assert 2 <= transport.most_in_flight <= 3
 
 
-def test_wait_with_sync_nodes_lists_nodes_once_at_the_end(counting, finished_runs):
+def test_c06_wait_with_sync_nodes_lists_nodes_once_at_the_end(counting, finished_runs):
     client, transport = counting
 
     finished = client.wait(finished_runs["hello"], timeout=30, sync_nodes=True)

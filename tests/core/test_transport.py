@@ -76,7 +76,7 @@ def test_unary_returns_the_server_response(server, transport):
     assert server.calls_to("GetExecution")[0].request.id.name == "abc123"
 
 
-def test_read_is_retried_through_an_unavailable_burst(server, transport):
+def test_c27_read_is_retried_through_an_unavailable_burst(server, transport):
     server.script(
         "GetExecution", grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE, execution()
     )
@@ -120,7 +120,9 @@ def test_call_not_marked_idempotent_is_never_retried(server, transport):
     assert len(server.calls_to("CreateExecution")) == 1
 
 
-def test_named_create_marked_idempotent_is_retried_and_lands_on_already_exists(server, transport):
+def test_c27_named_create_marked_idempotent_is_retried_and_lands_on_already_exists(
+    server, transport
+):
     # C27: admin created the execution but the answer was lost; the retry finds it.
     server.script(
         "CreateExecution",
@@ -182,7 +184,7 @@ def test_write_that_times_out_is_not_retried_even_when_idempotent(server):
     assert len(server.calls_to("CreateExecution")) == 1
 
 
-def test_deadline_bounds_a_call_to_a_server_that_stopped_answering(server):
+def test_c05_deadline_bounds_a_call_to_a_server_that_stopped_answering(server):
     # C05: the per-RPC deadline is 5 s and retries are allowed, yet the budget of 0.5 s holds.
     server.defaults["GetExecution"] = Stall(3.0)
     config = fast_config(server.endpoint, rpc_timeout=5.0, max_retries=5)
@@ -391,7 +393,7 @@ def test_admins_longest_error_message_arrives_whole(server, transport):
 # Connections that die
 
 
-def test_black_hole_server_is_bounded_by_the_rpc_deadline():
+def test_c05_black_hole_server_is_bounded_by_the_rpc_deadline():
     # C05: a peer that accepts TCP but never speaks gRPC (a dead NAT entry looks the same).
     import socket
 
@@ -412,7 +414,7 @@ def test_black_hole_server_is_bounded_by_the_rpc_deadline():
     assert time.monotonic() - started < 2.5
 
 
-def test_transport_reconnects_after_the_server_comes_back():
+def test_c05_transport_reconnects_after_the_server_comes_back():
     first = ScriptedServer().start()
     first.defaults["GetExecution"] = execution()
     port = first.port

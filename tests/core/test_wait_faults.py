@@ -20,7 +20,7 @@ SUCCEEDED = WorkflowExecution.SUCCEEDED
 ID = "flytesnacks/development/{}"
 
 
-def test_wait_polls_only_get_execution_until_terminal(scripted_client):
+def test_c06_wait_polls_only_get_execution_until_terminal(scripted_client):
     admin, client = scripted_client
     admin.script["e1"] = [RUNNING, RUNNING, RUNNING, SUCCEEDED]
 
@@ -40,7 +40,9 @@ def test_wait_reports_each_phase_change_once(scripted_client):
     assert [e.phase.name for e in seen] == ["QUEUED", "RUNNING", "SUCCEEDED"]
 
 
-def test_wait_ends_within_timeout_plus_one_deadline_when_server_stops_answering(scripted_client):
+def test_c05_wait_ends_within_timeout_plus_one_deadline_when_server_stops_answering(
+    scripted_client,
+):
     admin, client = scripted_client
     admin.script["e3"] = [RUNNING, RUNNING, admin.HANG]
     started = time.monotonic()
@@ -58,7 +60,7 @@ def test_wait_ends_within_timeout_plus_one_deadline_when_server_stops_answering(
     "phase, successful",
     [("SUCCEEDED", True), ("FAILED", False), ("ABORTED", False), ("TIMED_OUT", False)],
 )
-def test_wait_returns_on_every_terminal_phase(scripted_client, phase, successful):
+def test_c10_wait_returns_on_every_terminal_phase(scripted_client, phase, successful):
     admin, client = scripted_client
     admin.script["e4"] = [RUNNING, WorkflowExecution.Phase.Value(phase)]
 
@@ -69,7 +71,7 @@ def test_wait_returns_on_every_terminal_phase(scripted_client, phase, successful
     assert execution.is_successful is successful
 
 
-def test_wait_keeps_polling_transient_phases_until_timeout_naming_the_phase(scripted_client):
+def test_c10_wait_keeps_polling_transient_phases_until_timeout_naming_the_phase(scripted_client):
     admin, client = scripted_client
     admin.script["e5"] = [WorkflowExecution.UNDEFINED]
 
@@ -79,7 +81,7 @@ def test_wait_keeps_polling_transient_phases_until_timeout_naming_the_phase(scri
     assert admin.calls["GetExecution"] >= 5
 
 
-def test_wait_gives_up_on_a_phase_it_does_not_know(scripted_client, monkeypatch):
+def test_c10_wait_gives_up_on_a_phase_it_does_not_know(scripted_client, monkeypatch):
     admin, client = scripted_client
     admin.script["e6"] = [99]
     monkeypatch.setattr(_ops, "UNKNOWN_PHASE_GRACE", 0.3)
@@ -88,7 +90,7 @@ def test_wait_gives_up_on_a_phase_it_does_not_know(scripted_client, monkeypatch)
         client.wait(ID.format("e6"), timeout=None, poll_interval=0.05)
 
 
-def test_wait_lists_no_node_executions_while_polling(scripted_client):
+def test_c06_wait_lists_no_node_executions_while_polling(scripted_client):
     admin, client = scripted_client
     admin.script["e7"] = [RUNNING] * 5 + [SUCCEEDED]
 
@@ -98,7 +100,7 @@ def test_wait_lists_no_node_executions_while_polling(scripted_client):
     assert admin.calls["GetExecution"] == 6
 
 
-def test_a_run_stuck_in_aborting_after_terminate_times_out_naming_aborting(scripted_client):
+def test_c18_a_run_stuck_in_aborting_after_terminate_times_out_naming_aborting(scripted_client):
     admin, client = scripted_client
     admin.script["e8"] = [RUNNING]
 
@@ -109,7 +111,7 @@ def test_a_run_stuck_in_aborting_after_terminate_times_out_naming_aborting(scrip
     assert (result.already_terminal, result.phase.name) == (False, "ABORTING")
 
 
-def test_wait_without_timeout_has_no_hidden_cap_over_six_fake_hours():
+def test_c10_wait_without_timeout_has_no_hidden_cap_over_six_fake_hours():
     """Drives the wait operation by hand with a fake clock: 360 polls a minute apart."""
     from flyteidl.admin.execution_pb2 import Execution as ExecutionProto
 
