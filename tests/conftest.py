@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
+
+# tests/sandbox/flyte_examples.py holds the helpers that register and run the example workflows.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "sandbox"))
 
 
 @pytest.fixture(scope="session")
@@ -115,9 +120,22 @@ def bare_engine(bare_sandbox) -> RecordingEngine:
 
 
 @pytest.fixture(scope="session")
-def flyte_examples_remote(flyte_sandbox_config):
-    """flytekit's FlyteRemote on the session's sandbox with ``examples/flyte`` registered once."""
-    from flyte_examples import register_examples, remote_for
+def flyte_examples(flyte_sandbox_config) -> str:
+    """Every module of ``examples/flyte`` registered in flytesnacks/development with pyflyte,
+    launch plans activated, once per session (per xdist worker); the version registered.
+
+    The only registration of the examples the suite shares: core, sandbox, Airflow and Dagster
+    tests all launch ``hello.hello_wf``, ``daily_report`` and the rest from it.
+    """
+    from flyte_examples import EXAMPLES_VERSION, register_examples
 
     register_examples(flyte_sandbox_config)
+    return EXAMPLES_VERSION
+
+
+@pytest.fixture(scope="session")
+def flyte_examples_remote(flyte_sandbox_config, flyte_examples):
+    """flytekit's FlyteRemote on the session's sandbox, with ``examples/flyte`` registered."""
+    from flyte_examples import remote_for
+
     return remote_for(flyte_sandbox_config)

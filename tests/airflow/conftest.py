@@ -1,5 +1,5 @@
-"""Airflow test fixtures: a private AIRFLOW_HOME with SQLite per test process, the sandbox's
-connection, and the Flyte examples registered once per session.
+"""Airflow test fixtures: a private AIRFLOW_HOME with SQLite per test process and the sandbox's
+connection (the Flyte examples are registered by ``flyte_examples`` of tests/conftest.py).
 
 Airflow reads AIRFLOW_HOME when it is first imported, so this module sets it at import time,
 before any test module imports ``airflow``; each xdist worker is its own process and gets its own
@@ -20,7 +20,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "examples" / "airflow" / "dags"
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
-EXAMPLE_WORKFLOWS = REPO / "examples" / "flyte"
 
 if "airflow" in sys.modules:
     raise RuntimeError("airflow was imported before tests/airflow/conftest.py set AIRFLOW_HOME")
@@ -74,33 +73,6 @@ def flyte_connection(flyte_sandbox) -> str:
         }
     )
     return "flyte_default"
-
-
-@pytest.fixture(scope="session")
-def flyte_examples(flyte_sandbox, flyte_sandbox_config) -> str:
-    """Registers ``examples/flyte`` in the sandbox with pyflyte, as a user would; the version."""
-    version = "airflow-tests"
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "pyflyte"),
-            "--config",
-            str(flyte_sandbox_config),
-            "register",
-            "--project",
-            "flytesnacks",
-            "--domain",
-            "development",
-            "--version",
-            version,
-            "--activate-launchplans",
-            *sorted(path.name for path in EXAMPLE_WORKFLOWS.glob("*.py")),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=EXAMPLE_WORKFLOWS,
-        timeout=300,
-    )
-    return version
 
 
 @pytest.fixture

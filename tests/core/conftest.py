@@ -213,41 +213,14 @@ def scripted_client(
         dual.close()
 
 
-# The example workflows, registered once per session ----------------------------------------
-
-EXAMPLES_VERSION = "core-v1"
+# The example workflows ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def registered_examples(flyte_sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Registers ``examples/flyte`` in flytesnacks/development with pyflyte; returns the version."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    config = flyte_sandbox.write_flytekit_config(tmp_path_factory.mktemp("pyflyte") / "c.yaml")
-    pyflyte = Path(sys.executable).with_name("pyflyte")
-    subprocess.run(
-        [
-            str(pyflyte),
-            "--config",
-            str(config),
-            "register",
-            "--project",
-            PROJECT,
-            "--domain",
-            DOMAIN,
-            "--version",
-            EXAMPLES_VERSION,
-            "examples/flyte",
-        ],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return EXAMPLES_VERSION
+def registered_examples(flyte_examples: str) -> str:
+    """The version of ``examples/flyte``, which ``flyte_examples`` (tests/conftest.py) registers
+    once per session; launch plans are named ``<module>.<name>`` (``hello.hello_wf``)."""
+    return flyte_examples
 
 
 @pytest.fixture(scope="session")

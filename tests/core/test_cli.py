@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,28 +16,12 @@ from flyte_bridge.cli._common import UtcDateTime, format_duration, parse_value
 from flyte_bridge.client import FlyteClient
 from flyte_bridge.config import ClientConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sandbox"))
-from flyte_examples import DOMAIN, EXAMPLES, PROJECT, pyflyte  # noqa: E402
-
 UTC = dt.timezone.utc
 
 
 @pytest.fixture(scope="module")
-def registered(flyte_sandbox, flyte_sandbox_config) -> Path:
-    """The sandbox config path, once the example workflows the tests launch are registered."""
-    files = ["hello.py", "approvals.py", "daily_report.py", "failures.py", "long_sleep.py"]
-    result = pyflyte(
-        flyte_sandbox_config,
-        "register",
-        "--project",
-        PROJECT,
-        "--domain",
-        DOMAIN,
-        "--version",
-        "cli-tests",
-        *(str(EXAMPLES / name) for name in files),
-    )
-    assert result.returncode == 0, result.stderr
+def registered(flyte_sandbox_config, flyte_examples) -> Path:
+    """The sandbox config path; ``flyte_examples`` registered the example workflows."""
     return flyte_sandbox_config
 
 

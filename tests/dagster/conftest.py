@@ -1,15 +1,12 @@
-"""Fixtures of the Dagster tests: a Dagster home per test, the example workflows registered."""
+"""Fixtures of the Dagster tests: a Dagster home per test, the resource on the session's sandbox
+(where ``flyte_examples`` of tests/conftest.py registered the example workflows)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from dagster_resources import FlyteResource
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_WORKFLOWS = REPO / "examples" / "flyte"
 PROJECT, DOMAIN = "flytesnacks", "development"
 
 
@@ -21,34 +18,6 @@ def dagster_home(tmp_path, monkeypatch) -> Path:
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
-
-
-@pytest.fixture(scope="session")
-def flyte_examples(flyte_sandbox, flyte_sandbox_config) -> str:
-    """Registers the example workflows the tests launch, with pyflyte as a user would."""
-    version = "dagster-tests"
-    files = ["hello.py", "daily_report.py", "failures.py", "long_sleep.py", "approvals.py"]
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "pyflyte"),
-            "--config",
-            str(flyte_sandbox_config),
-            "register",
-            "--project",
-            PROJECT,
-            "--domain",
-            DOMAIN,
-            "--version",
-            version,
-            "--activate-launchplans",
-            *files,
-        ],
-        check=True,
-        capture_output=True,
-        cwd=EXAMPLE_WORKFLOWS,
-        timeout=300,
-    )
-    return version
 
 
 @pytest.fixture(scope="session")

@@ -39,8 +39,12 @@ def pyflyte(config: Path, *args: str, timeout: float = 180) -> subprocess.Comple
 def register_examples(config: Path) -> None:
     """Registers every example module, explicitly versioned, with ``pyflyte register``.
 
-    The modules are passed one by one so that flytekit takes ``examples/flyte`` as the source
-    root and names entities ``<module>.<name>`` (``hello.hello_wf``), as ``pyflyte run`` does.
+    Called once per test session (per xdist worker) by the ``flyte_examples`` fixture of
+    ``tests/conftest.py``. The modules are globbed, so a new example is registered too, and
+    passed one by one so that flytekit takes ``examples/flyte`` as the source root and names
+    entities ``<module>.<name>`` (``hello.hello_wf``), as ``pyflyte run`` does. Launch plans are
+    activated: a launch without a version then gets this one, whatever other versions tests
+    register (the sandbox runs no schedules).
     """
     result = pyflyte(
         config,
@@ -51,6 +55,7 @@ def register_examples(config: Path) -> None:
         DOMAIN,
         "--version",
         EXAMPLES_VERSION,
+        "--activate-launchplans",
         *sorted(str(path) for path in EXAMPLES.glob("*.py")),
     )
     assert result.returncode == 0, f"pyflyte register failed:\n{result.stdout}\n{result.stderr}"
