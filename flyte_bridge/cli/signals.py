@@ -49,7 +49,7 @@ def _decision(verb: str, summary: str) -> click.Command:
         with open_client(connection) as client:
             method = client.approve if verb == "approve" else client.reject
             method(execution, signal_id, wait_for_gate=wait_for_gate)
-            click.echo(f"{verb}d {signal_id}")
+            click.echo(f"{verb.rstrip('e')}ed {signal_id}")
 
     return decide
 

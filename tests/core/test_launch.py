@@ -146,13 +146,17 @@ def test_launch_of_an_unknown_launch_plan_raises_not_found(client, registered_ex
 # C02: a taken name is reattached to only for the same entity and inputs ---------------------
 
 
-def test_c02_same_name_same_entity_same_inputs_reattaches(client, registered_examples):
+def test_c02_same_name_same_entity_same_inputs_reattaches(
+    client, registered_examples, flyte_sandbox
+):
     name = _name("same")
     first = client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
+    before = flyte_sandbox.rpc_counts.snapshot()
 
     second = client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
 
     assert second.id == first.id
+    assert flyte_sandbox.rpc_counts.since(before)["CreateExecution"] == 1
 
 
 def test_c02_same_name_other_inputs_is_a_conflict(client, registered_examples):
