@@ -9,12 +9,14 @@ from __future__ import annotations
 import sys
 
 import pytest
+from flyteidl.admin import execution_pb2 as admin_execution_pb2
 from test_executor_unit import (
     EXAMPLES,
     FakeControlPlane,
     NodePhase,
     TaskPhase,
     WorkflowPhase,
+    execution_id,
     outputs,
     start,
 )
@@ -24,6 +26,7 @@ from flyte_bridge.sandbox.storage import DataStore
 
 DYNAMIC_MODULE = """
 import os
+import time
 
 from flytekit import dynamic, task, workflow
 from flytekit.exceptions.user import FlyteRecoverableException
@@ -39,6 +42,17 @@ def explode(x: int) -> int:
     if x > 0:
         raise ValueError(f"cannot handle {x}")
     return x
+
+
+@task
+def nap(seconds: int) -> int:
+    time.sleep(seconds)
+    return seconds
+
+
+@dynamic
+def slow_fan_out(seconds: int) -> list[int]:
+    return [nap(seconds=seconds)]
 
 
 @dynamic
@@ -71,6 +85,11 @@ def flaky_wf(n: int = 2) -> list[int]:
 @workflow
 def failing_wf(n: int = 3) -> list[int]:
     return failing_fan_out(n=n)
+
+
+@workflow
+def slow_wf(seconds: int = 600) -> list[int]:
+    return slow_fan_out(seconds=seconds)
 """
 
 
@@ -207,3 +226,27 @@ def test_a_failing_child_fails_the_dynamic_node_and_the_workflow_with_its_error(
     assert node.error == child_error
     assert "ValueError: cannot handle 3" in child_error.message
     assert plane.workflow_events["boom"][-1].error.message == child_error.message
+
+
+def test_dynamic_children_get_task_slots_when_max_parallelism_is_one(plane):
+    spec = admin_execution_pb2.ExecutionSpec(max_parallelism=1)
+    start(plane, "narrow", "dynamic_kinds", "fan_out_wf", spec=spec, n=2)
+
+    assert plane.wait_terminal("narrow") == WorkflowPhase.SUCCEEDED
+    assert integers(plane, "narrow") == [1, 2]
+
+
+def test_aborting_a_running_dynamic_node_aborts_its_children(plane):
+    start(plane, "stop", "dynamic_kinds", "slow_wf", seconds=600)
+    plane.wait_for(lambda: NodePhase.RUNNING in plane.node_phases("stop", "n0-0-dn0"))
+    plane.engine.abort(execution_id("stop"), "user asked")
+
+    assert plane.wait_terminal("stop") == WorkflowPhase.ABORTED
+    assert plane.node_phases("stop", "n0-0-dn0")[-1] == NodePhase.ABORTED
+    assert plane.node_phases("stop", "n0")[-2:] == [NodePhase.DYNAMIC_RUNNING, NodePhase.ABORTED]
+    aborted = [
+        e
+        for e in plane.task_events
+        if e.parent_node_execution_id.node_id == "n0-0-dn0" and e.phase == TaskPhase.ABORTED
+    ]
+    assert len(aborted) == 1
