@@ -310,3 +310,22 @@ def test_recovering_a_dynamic_node_reuses_its_spec_and_reruns_only_failed_childr
         node_execution_pb2.NodeExecutionGetRequest(id=node_id(new_name, "n0"))
     )
     assert node.metadata.is_dynamic and node.closure.phase == NodePhase.SUCCEEDED
+
+
+def test_registered_fan_out_launched_by_the_core_client_runs_to_its_outputs(
+    flyte_sandbox, flyte_examples
+):
+    from flyte_bridge.client import FlyteClient
+    from flyte_bridge.config import ClientConfig
+
+    with FlyteClient(ClientConfig.for_sandbox(flyte_sandbox.endpoint)) as client:
+        execution = client.launch(
+            "dynamic_fanout.fanout_wf",
+            version=flyte_examples,
+            inputs={"regions": ["apac"], "days": 2},
+        )
+        finished = client.wait(execution, timeout=180, poll_interval=0.5)
+        outputs = client.fetch_outputs(finished)
+
+    assert finished.is_successful
+    assert outputs == {"o0": "apac=15"}
