@@ -16,19 +16,21 @@ from test_executor_unit import (
     NodePhase,
     TaskPhase,
     WorkflowPhase,
+    compile_workflow,
     execution_id,
     outputs,
     start,
 )
 
-from flyte_bridge.sandbox.executor import LocalExecutor
+from flyte_bridge.sandbox.executor import LocalExecutor, child_execution_name
 from flyte_bridge.sandbox.storage import DataStore
 
 DYNAMIC_MODULE = """
 import os
 import time
+from datetime import timedelta
 
-from flytekit import dynamic, task, workflow
+from flytekit import LaunchPlan, conditional, dynamic, sleep, task, workflow
 from flytekit.exceptions.user import FlyteRecoverableException
 
 
@@ -90,6 +92,39 @@ def failing_wf(n: int = 3) -> list[int]:
 @workflow
 def slow_wf(seconds: int = 600) -> list[int]:
     return slow_fan_out(seconds=seconds)
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@workflow
+def double_wf(x: int) -> int:
+    return double(x=x)
+
+
+double_lp = LaunchPlan.get_or_create(workflow=double_wf, name="double_lp")
+
+
+@dynamic
+def every_kind(x: int) -> int:
+    pause = sleep(timedelta(milliseconds=200))
+    doubled = double_wf(x=x)
+    pause >> doubled
+    quadrupled = double_lp(x=doubled)
+    return (
+        conditional("big")
+        .if_(quadrupled > 10)
+        .then(double(x=quadrupled))
+        .else_()
+        .then(plus_one(x=quadrupled))
+    )
+
+
+@workflow
+def every_kind_wf(x: int = 3) -> int:
+    return every_kind(x=x)
 """
 
 
@@ -250,3 +285,32 @@ def test_aborting_a_running_dynamic_node_aborts_its_children(plane):
         if e.parent_node_execution_id.node_id == "n0-0-dn0" and e.phase == TaskPhase.ABORTED
     ]
     assert len(aborted) == 1
+
+
+def test_dynamic_spec_runs_gate_subworkflow_launch_plan_and_branch_nodes(plane):
+    plane.closures["double_lp"] = compile_workflow("dynamic_kinds", "double_wf")
+    start(plane, "kinds", "dynamic_kinds", "every_kind_wf", x=3)
+
+    assert plane.wait_terminal("kinds") == WorkflowPhase.SUCCEEDED
+    assert outputs(plane, "kinds").literals["o0"].scalar.primitive.integer == 24
+    (dynamic_running,) = [
+        e for e in node_events(plane, "kinds", "n0") if e.phase == NodePhase.DYNAMIC_RUNNING
+    ]
+    spec = dynamic_running.task_node_metadata.dynamic_workflow.compiled_workflow.primary.template
+    kinds = {node.id: node.WhichOneof("target") for node in spec.nodes if node.WhichOneof("target")}
+    assert kinds == {
+        "dn0": "gate_node",
+        "dn1": "workflow_node",
+        "dn2": "workflow_node",
+        "dn3": "branch_node",
+    }
+    for spec_node_id in kinds:
+        events = node_events(plane, "kinds", f"n0-0-{spec_node_id}")
+        assert events[-1].phase == NodePhase.SUCCEEDED, spec_node_id
+        assert events[-1].parent_node_metadata.node_id == "n0"
+    subworkflow_child = node_events(plane, "kinds", "n0-0-dn1-0-dn0")
+    assert subworkflow_child[-1].parent_node_metadata.node_id == "n0-0-dn1"
+    branch_child = node_events(plane, "kinds", "n0-0-dn3-0-dn0")
+    assert branch_child[-1].parent_node_metadata.node_id == "n0-0-dn3"
+    launched = child_execution_name("kinds", "n0-0-dn2", 0)
+    assert plane.phases(launched)[-1] == WorkflowPhase.SUCCEEDED
