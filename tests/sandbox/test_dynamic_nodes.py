@@ -12,39 +12,22 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from flyte_examples import EXAMPLES, REPO, pyflyte, remote_for, unique_name
+from flyte_examples import EXAMPLES, REPO, remote_for, unique_name
 from flyteidl.admin import node_execution_pb2, task_execution_pb2
 from flyteidl.core import execution_pb2, identifier_pb2
 from flytekit.models.core.execution import NodeExecutionPhase
 from flytekit.models.core.execution import WorkflowExecutionPhase as Phase
+from test_pyflyte_run import run_remote
 
 pytestmark = pytest.mark.slow
 
 NodePhase = execution_pb2.NodeExecution.Phase
 
 
-def run_remote(config, module, workflow: str, *inputs: str) -> tuple[str, object]:
+def run_and_wait(config, module, workflow: str, *inputs: str) -> tuple[str, object]:
     """Runs ``module``'s ``workflow`` with ``pyflyte run --remote --wait``; its name and result."""
     name = unique_name("dyn")
-    result = pyflyte(
-        config,
-        "run",
-        "--remote",
-        "--project",
-        "flytesnacks",
-        "--domain",
-        "development",
-        "--name",
-        name,
-        "--wait",
-        "--poll-interval",
-        "1",
-        str(module),
-        workflow,
-        *inputs,
-        timeout=300,
-    )
-    return name, result
+    return name, run_remote(config, str(module), workflow, list(inputs), wait=True, name=name)
 
 
 def node_id(name: str, node: str) -> identifier_pb2.NodeExecutionIdentifier:
@@ -75,7 +58,7 @@ def remote(flyte_sandbox_config):
 @pytest.fixture(scope="module")
 def fanout(flyte_sandbox_config) -> str:
     """The name of a finished ``fanout_wf`` run with its defaults (eu and us, 3 days)."""
-    name, result = run_remote(flyte_sandbox_config, EXAMPLES / "dynamic_fanout.py", "fanout_wf")
+    name, result = run_and_wait(flyte_sandbox_config, EXAMPLES / "dynamic_fanout.py", "fanout_wf")
     assert result.returncode == 0, result.stdout + result.stderr
     return name
 
@@ -83,7 +66,7 @@ def fanout(flyte_sandbox_config) -> str:
 @pytest.fixture(scope="module")
 def failed_fanout(flyte_sandbox_config) -> str:
     """The name of a ``fanout_wf`` run over a region without an event source (it fails)."""
-    name, result = run_remote(
+    name, result = run_and_wait(
         flyte_sandbox_config,
         EXAMPLES / "dynamic_fanout.py",
         "fanout_wf",
@@ -278,7 +261,7 @@ def test_recovering_a_dynamic_node_reuses_its_spec_and_reruns_only_failed_childr
     blocker = tmp_path / "blocked"
     blocker.write_text("")
     module = REPO / "tests" / "sandbox" / "workflows" / "dynamic_recovery.py"
-    name, result = run_remote(
+    name, result = run_and_wait(
         flyte_sandbox_config, module, "blocked_sum_wf", "--count", "3", "--blocker", str(blocker)
     )
     assert result.returncode != 0
