@@ -11,9 +11,9 @@ templates and sub-workflows they need. Like propeller's dynamic node handler, th
 3. reports the node DYNAMIC_RUNNING with ``is_dynamic``, ``is_parent`` and
    ``task_node_metadata.dynamic_workflow{id, compiled_workflow, dynamic_job_spec_uri}``, which
    the admin side keeps for GetDynamicNodeWorkflow and GetNodeExecutionData;
-4. runs the compiled workflow as a child scope of the node: children are ``<node unique id>-
-   <attempt>-<spec node id>`` (shortened as every child id), their ``spec_node_id`` is their id
-   in the compiled workflow and their parent is the dynamic node;
+4. runs the compiled workflow as a child scope of the node: a child's id is
+   ``<node unique id>-<attempt>-<spec node id>``, shortened like every child id; its
+   ``spec_node_id`` is its id in the compiled workflow and its parent is the dynamic node;
 5. copies the sub-workflow's outputs into the node's attempt output directory and reports the
    node SUCCEEDED, or FAILED with the error of the child that failed.
 
@@ -21,12 +21,17 @@ A recovered execution (RecoverExecution) whose reference ran a dynamic node that
 spec but then failed reuses the old ``futures.pb`` instead of running the parent task again, so
 the children keep their ids and those that succeeded are recovered rather than re-run.
 
+Once the spec is compiled the node is not retried: a failing child fails it for good, as in
+propeller. The spec's ``min_successes`` is not looked at (propeller only used it for the old
+array tasks), and a dynamic workflow has no failure node.
+
 Deviations from propeller, on purpose:
 - Tasks that a spec references without carrying their template are looked up among the
   registered tasks; propeller refuses to compile such a spec.
 - The compiled sub-workflow is not cached next to ``futures.pb``; a recovery compiles the old
   spec again, which gives the same node ids (only the random workflow version differs).
-- A failure node in a dynamic spec is ignored, as propeller ignores it.
+- A dynamic node still running when the sandbox stops is not resumed when it starts again on the
+  same data directory: the node fails, and so does its execution.
 """
 
 from __future__ import annotations
@@ -256,5 +261,5 @@ class DynamicNodes:
         engine._finish_node(node_run, NodePhase.SUCCEEDED)
 
     def _fail(self, node_run: _NodeRun, code: str, message: str, kind: int) -> None:
-        node_run.error = execution_pb2.ExecutionError(code=code, message=message, kind=kind)
+        node_run.error = engine_module._error(code, message, kind)
         self._engine._finish_node(node_run, NodePhase.FAILED)
