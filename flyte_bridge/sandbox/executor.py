@@ -13,7 +13,8 @@ another execution needs. Task processes are waited on by a bounded pool whose si
 task processes run at once; timers (sleep gates, gate and node timeouts) share one thread.
 
 Deviations from propeller, on purpose:
-- Array nodes fail the execution with a message saying they are not supported yet.
+- Array nodes (map tasks) run as described in ``array_nodes.py``, which lists their own
+  deviations.
 - Dynamic nodes (``futures.pb``) run as described in ``dynamic_nodes.py``, which lists their own
   deviations.
 - Non-Python task types (SQL, plugins, raw containers) fail with ``PluginNotFound``.
@@ -61,7 +62,7 @@ from flyteidl.core import (
 from flyteidl.event import event_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from flyte_bridge.sandbox import dynamic_nodes, task_runner
+from flyte_bridge.sandbox import array_nodes, dynamic_nodes, task_runner
 from flyte_bridge.sandbox.bindings import (
     START_NODE,
     BindingError,
@@ -476,6 +477,7 @@ class LocalExecutor:
         self._child_waiters: dict[tuple[str, str, str], _Run] = {}
         self._live_attempts: set[_Attempt] = set()
         self._closed = False
+        self._array_nodes = array_nodes.ArrayNodes(self)
         self._dynamic_nodes = dynamic_nodes.DynamicNodes(self)
 
     # Engine API (called by the admin side; every call returns at once).
@@ -774,11 +776,11 @@ class LocalExecutor:
             "gate_node": self._start_gate_node,
             "branch_node": self._start_branch_node,
             "workflow_node": self._start_workflow_node,
+            "array_node": self._array_nodes.start,
         }.get(kind)
         if starter is None:
-            what = "array nodes (map tasks)" if kind == "array_node" else f"{kind or 'empty'} nodes"
             self._fail_unsupported(
-                node_run, f"{what} are not supported by the sandbox executor yet"
+                node_run, f"{kind or 'empty'} nodes are not supported by the sandbox executor yet"
             )
             return
         try:
@@ -853,6 +855,8 @@ class LocalExecutor:
         if node_run.done or node_run.phase == NodePhase.UNDEFINED:
             return
         node_run.aborting = True
+        if node_run.kind == "array_node":
+            self._array_nodes.abort(node_run, cause)
         for attempt in node_run.attempts:
             self._abort_attempt(node_run, attempt, cause)
         if node_run.child_scope is not None and not node_run.child_scope.finished:
@@ -1559,6 +1563,8 @@ class LocalExecutor:
             event.parent_node_metadata.node_id = node_run.parent.unique_id
         if node_run.kind == "task_node":
             event.target_entity.CopyFrom(node.task_node.reference_id)
+        elif node_run.kind == "array_node":
+            event.is_array = True
         elif node_run.kind == "workflow_node":
             reference = node.workflow_node
             event.target_entity.CopyFrom(
