@@ -52,7 +52,10 @@ class ClientBase:
 
     def execution_id(self, execution: ExecutionLike) -> ExecutionId:
         """The id of any accepted execution argument, completed by the config's defaults."""
-        return execution_id_of(execution, self.config.default_project, self.config.default_domain)
+        config = self.config
+        return execution_id_of(
+            execution, config.default_project, config.default_domain, config.default_org
+        )
 
     def _scope(self, project: str | None, domain: str | None) -> tuple[str, str]:
         return scope_of(project, domain, self.config.default_project, self.config.default_domain)
@@ -71,7 +74,9 @@ class ClientBase:
         self, execution: ExecutionLike, project: str | None = None, domain: str | None = None
     ) -> Op[Execution]:
         if isinstance(execution, str) and (project or domain) and "/" not in execution:
-            execution = ExecutionId(*self._scope(project, domain), execution)
+            execution = ExecutionId(
+                *self._scope(project, domain), execution, self.config.default_org
+            )
         return _ops.fetch_op(self.execution_id(execution))
 
     def _pages(
@@ -80,7 +85,14 @@ class ClientBase:
         if page_size < 1:
             raise FlyteInvalidInputError(f"page_size must be 1 or more, got {page_size}")
         project, domain = self._scope(project, domain)
-        return _Pages(project, domain, filter_text(filters), sort_proto(sort), page_size)
+        return _Pages(
+            project,
+            domain,
+            filter_text(filters),
+            sort_proto(sort),
+            page_size,
+            self.config.default_org,
+        )
 
     def _recent_op(
         self, project: str | None, domain: str | None, limit: int, filters: Any, sort: Any
@@ -98,6 +110,7 @@ class ClientBase:
                 sort_proto(sort),
                 min(limit - len(found), 100),
                 token,
+                self.config.default_org,
             )
             response = yield Call("admin", "ListExecutions", request)
             for pb in response.executions:
@@ -208,6 +221,7 @@ class ClientBase:
             dict(inputs or {}),
             self._name(name),
             _ops.execution_spec_options(**options),
+            self.config.default_org,
         )
 
     def _fetch_launch_plan_op(
@@ -217,7 +231,9 @@ class ClientBase:
             launch_plan, "launch plan"
         )
         project, domain = self._scope(project or entity_project, domain or entity_domain)
-        return _ops.launch_plan_op(project, domain, entity_name, version or entity_version)
+        return _ops.launch_plan_op(
+            project, domain, entity_name, version or entity_version, self.config.default_org
+        )
 
     def _metrics_op(self, execution: ExecutionLike, depth: int) -> Op[Any]:
         from flyte_bridge.metrics import ExecutionSpan
@@ -261,6 +277,7 @@ class ClientBase:
             dry_run,
             self._name(name),
             _ops.execution_spec_options(labels=labels, annotations=annotations),
+            self.config.default_org,
         )
 
     def console_url(self, obj: Any) -> str:
@@ -285,14 +302,17 @@ class _Pages:
     back on the next page; it is yielded once.
     """
 
-    def __init__(self, project: str, domain: str, filters: str, sort: Any, size: int) -> None:
+    def __init__(
+        self, project: str, domain: str, filters: str, sort: Any, size: int, org: str = ""
+    ) -> None:
         self._args = (project, domain, filters, sort, size)
+        self._org = org
         self._token = ""
         self._seen: set[ExecutionId] = set()
         self.done = False
 
     def next_op(self) -> Op[tuple[list[Execution], str]]:
-        return _ops.list_page_op(*self._args, self._token)
+        return _ops.list_page_op(*self._args, self._token, self._org)
 
     def accept(self, page: list[Execution], token: str) -> list[Execution]:
         """Records a page; returns its executions not seen before."""

@@ -77,10 +77,10 @@ def fetch_op(execution_id: ExecutionId) -> Op[Execution]:
 
 
 def list_page_op(
-    project: str, domain: str, filters: str, sort: Any, limit: int, token: str
+    project: str, domain: str, filters: str, sort: Any, limit: int, token: str, org: str = ""
 ) -> Op[tuple[list[Execution], str]]:
     """One page of ListExecutions and the token of the next (empty at the end)."""
-    request = list_executions_request(project, domain, filters, sort, limit, token)
+    request = list_executions_request(project, domain, filters, sort, limit, token, org)
     response = yield Call(ADMIN, "ListExecutions", request)
     return [Execution(pb) for pb in response.executions], response.token
 
@@ -246,7 +246,7 @@ def _derived_op(
     source: ExecutionId, name: str, method: str, request: Any, mode: str
 ) -> Op[Execution]:
     """Relaunch or recover, reattaching to a same-named run only if it came from ``source``."""
-    target = ExecutionId(source.project, source.domain, name)
+    target = ExecutionId(source.project, source.domain, name, source.org)
     try:
         response = yield Call(ADMIN, method, request, idempotent=True)
     except FlyteAlreadyExistsError as error:
@@ -373,15 +373,15 @@ def _missing_gate(
 # Launching ----------------------------------------------------------------------------------
 
 
-def _named(project: str, domain: str, name: str) -> common_pb2.NamedEntityIdentifier:
-    return common_pb2.NamedEntityIdentifier(project=project, domain=domain, name=name)
+def _named(project: str, domain: str, name: str, org: str = "") -> common_pb2.NamedEntityIdentifier:
+    return common_pb2.NamedEntityIdentifier(project=project, domain=domain, name=name, org=org)
 
 
-def _latest_op(kind: str, project: str, domain: str, name: str) -> Op[Any]:
+def _latest_op(kind: str, project: str, domain: str, name: str, org: str = "") -> Op[Any]:
     """The newest version of a task or launch plan (ListTasks / ListLaunchPlans, limit 1)."""
     method = "ListTasks" if kind == "TASK" else "ListLaunchPlans"
     request = common_pb2.ResourceListRequest(
-        id=_named(project, domain, name),
+        id=_named(project, domain, name, org),
         limit=1,
         sort_by=common_pb2.Sort(key="created_at", direction=common_pb2.Sort.Direction.DESCENDING),
     )
@@ -396,7 +396,9 @@ def _latest_op(kind: str, project: str, domain: str, name: str) -> Op[Any]:
     return found[0]
 
 
-def _get_entity_call(kind: str, project: str, domain: str, name: str, version: str) -> Call:
+def _get_entity_call(
+    kind: str, project: str, domain: str, name: str, version: str, org: str = ""
+) -> Call:
     """GetTask or GetLaunchPlan of one version."""
     identifier = identifier_pb2.Identifier(
         resource_type=identifier_pb2.ResourceType.Value(kind),
@@ -404,29 +406,32 @@ def _get_entity_call(kind: str, project: str, domain: str, name: str, version: s
         domain=domain,
         name=name,
         version=version,
+        org=org,
     )
     method = "GetTask" if kind == "TASK" else "GetLaunchPlan"
     return Call(ADMIN, method, common_pb2.ObjectGetRequest(id=identifier))
 
 
-def launch_plan_op(project: str, domain: str, name: str, version: str | None) -> Op[Any]:
+def launch_plan_op(
+    project: str, domain: str, name: str, version: str | None, org: str = ""
+) -> Op[Any]:
     """A launch plan: the given version, else the active one, else the newest."""
     if version:
-        return (yield _get_entity_call("LAUNCH_PLAN", project, domain, name, version))
+        return (yield _get_entity_call("LAUNCH_PLAN", project, domain, name, version, org))
     try:
         return (
             yield Call(
                 ADMIN,
                 "GetActiveLaunchPlan",
-                launch_plan_pb2.ActiveLaunchPlanRequest(id=_named(project, domain, name)),
+                launch_plan_pb2.ActiveLaunchPlanRequest(id=_named(project, domain, name, org)),
             )
         )
     except FlyteNotFoundError:
-        return (yield from _latest_op("LAUNCH_PLAN", project, domain, name))
+        return (yield from _latest_op("LAUNCH_PLAN", project, domain, name, org))
 
 
 def launch_target_op(
-    kind: str, project: str, domain: str, name: str, version: str | None
+    kind: str, project: str, domain: str, name: str, version: str | None, org: str = ""
 ) -> Op[tuple[identifier_pb2.Identifier, dict[str, Any], literals_pb2.LiteralMap]]:
     """Resolves what to launch: its identifier, its expected inputs and its fixed inputs.
 
@@ -434,14 +439,14 @@ def launch_target_op(
     newest. Expected inputs are ``{name: core.Parameter}`` (a task's are all required).
     """
     if kind == "LAUNCH_PLAN":
-        launch_plan = yield from launch_plan_op(project, domain, name, version)
+        launch_plan = yield from launch_plan_op(project, domain, name, version, org)
         parameters = dict(launch_plan.closure.expected_inputs.parameters)
         return launch_plan.id, parameters, launch_plan.spec.fixed_inputs
 
     if version:
-        task = yield _get_entity_call("TASK", project, domain, name, version)
+        task = yield _get_entity_call("TASK", project, domain, name, version, org)
     else:
-        task = yield from _latest_op(kind, project, domain, name)
+        task = yield from _latest_op(kind, project, domain, name, org)
     variables = task.closure.compiled_task.template.interface.inputs.variables
     parameters = {
         key: interface_pb2.Parameter(var=var, required=True) for key, var in variables.items()
@@ -585,6 +590,7 @@ def launch_op(
     inputs: Mapping[str, Any],
     name: str | None,
     spec_options: Mapping[str, Any],
+    org: str = "",
 ) -> Op[Execution]:
     """Validates and converts the inputs, uploads local files, then creates the execution.
 
@@ -594,7 +600,7 @@ def launch_op(
     """
     name = _checked_name(name)
     entity_id, parameters, fixed = yield from launch_target_op(
-        kind, project, domain, entity_name, version
+        kind, project, domain, entity_name, version, org
     )
     subject = str(EntityId.from_proto(entity_id))
     converted, local_paths = convert_inputs(subject, parameters, fixed, inputs)
@@ -611,8 +617,9 @@ def launch_op(
         name=name,
         spec=_execution_spec(entity_id, spec_options),
         inputs=literal_map,
+        org=org,
     )
-    target = ExecutionId(project, domain, name)
+    target = ExecutionId(project, domain, name, org)
     try:
         yield Call(ADMIN, "CreateExecution", request, idempotent=True)
     except FlyteConflictError:
@@ -745,6 +752,7 @@ def backfill_op(
     dry_run: bool,
     name: str | None,
     spec_options: Mapping[str, Any] | None = None,
+    org: str = "",
 ) -> Op[Any]:
     """Plans a backfill; unless ``dry_run``, registers its workflow and launch plan and runs it.
 
@@ -756,7 +764,7 @@ def backfill_op(
     """
     from flyte_bridge import backfill
 
-    launch_plan = yield from launch_plan_op(project, domain, launch_plan_name, version)
+    launch_plan = yield from launch_plan_op(project, domain, launch_plan_name, version, org)
     plan = backfill.plan_backfill(
         launch_plan,
         start,
@@ -787,6 +795,7 @@ def backfill_op(
         {},
         name,
         spec_options or {},
+        org,
     )
     return backfill.BackfillResult.from_plan(plan, execution)
 

@@ -57,9 +57,12 @@ ExecutionLike = Any
 
 
 def execution_id_of(
-    value: ExecutionLike, default_project: str | None, default_domain: str | None
+    value: ExecutionLike,
+    default_project: str | None,
+    default_domain: str | None,
+    org: str = "",
 ) -> ExecutionId:
-    """Reads any accepted execution argument as an ExecutionId."""
+    """Reads any accepted execution argument as an ExecutionId (a string in ``org``)."""
     if isinstance(value, Execution):
         return value.id
     if isinstance(value, ExecutionId):
@@ -67,7 +70,7 @@ def execution_id_of(
     if isinstance(value, identifier_pb2.WorkflowExecutionIdentifier):
         return ExecutionId.from_proto(value)
     if isinstance(value, str):
-        return ExecutionId.parse(value, default_project, default_domain)
+        return ExecutionId.parse(value, default_project, default_domain, org)
     raise FlyteInvalidInputError(
         "expected an Execution, an ExecutionId or a 'project/domain/name' string, "
         f"got {type(value).__name__}"
@@ -122,10 +125,16 @@ def filter_text(filters: Any) -> str:
 
 
 def list_executions_request(
-    project: str, domain: str, filters: str, sort: Any, limit: int, token: str = ""
+    project: str,
+    domain: str,
+    filters: str,
+    sort: Any,
+    limit: int,
+    token: str = "",
+    org: str = "",
 ) -> common_pb2.ResourceListRequest:
     return common_pb2.ResourceListRequest(
-        id=common_pb2.NamedEntityIdentifier(project=project, domain=domain),
+        id=common_pb2.NamedEntityIdentifier(project=project, domain=domain, org=org),
         limit=limit,
         token=token,
         filters=filters,

@@ -290,6 +290,7 @@ class BackfillPlan:
             domain=workflow_id.domain,
             name=workflow_id.name,
             version=workflow_id.version,
+            org=workflow_id.org,
         )
 
     def workflow_create_request(self) -> workflow_pb2.WorkflowCreateRequest:
@@ -424,6 +425,7 @@ def plan_backfill(
         domain=domain,
         name=f"backfill-{launch_plan.id.name}",
         version=version,
+        org=launch_plan.id.org,
     )
     parameters = _expected_inputs(launch_plan).parameters
     nodes = []

@@ -231,6 +231,9 @@ class ClientConfig:
         console_endpoint: Base URL of the Flyte console; ``None`` derives it from the endpoint.
         default_project: Project used when a call does not name one.
         default_domain: Domain used when a call does not name one.
+        default_org: Organization of a multi-tenant deployment, sent with executions named by
+            string, listings and launches; empty (the default) for open-source Flyte. Ids read
+            from admin keep their own org.
         rpc_timeout: Deadline of each RPC attempt, in seconds.
         max_retries: Retries of a transient failure (so at most ``max_retries + 1`` attempts).
         retry_initial_backoff: First backoff between attempts, in seconds. It doubles with each
@@ -255,6 +258,7 @@ class ClientConfig:
     console_endpoint: str | None = None
     default_project: str | None = None
     default_domain: str | None = None
+    default_org: str = ""
     rpc_timeout: float = 30.0
     max_retries: int = 5
     retry_initial_backoff: float = 0.5

@@ -45,20 +45,30 @@ __all__ = [
 
 @dataclass(frozen=True, order=True)
 class ExecutionId:
-    """A workflow execution's identifier; ``str(id)`` is ``"project/domain/name"``."""
+    """A workflow execution's identifier; ``str(id)`` is ``"project/domain/name"``.
+
+    ``org`` is the organization of a multi-tenant deployment (empty elsewhere); it is kept from
+    the protos admin returns and sent back with every call about the execution, but is not part
+    of ``str(id)``.
+    """
 
     project: str
     domain: str
     name: str
+    org: str = ""
 
     def __str__(self) -> str:
         return f"{self.project}/{self.domain}/{self.name}"
 
     @classmethod
     def parse(
-        cls, value: str, default_project: str | None = None, default_domain: str | None = None
+        cls,
+        value: str,
+        default_project: str | None = None,
+        default_domain: str | None = None,
+        org: str = "",
     ) -> ExecutionId:
-        """Reads ``"project/domain/name"`` or a bare name completed by the defaults.
+        """Reads ``"project/domain/name"`` or a bare name completed by the defaults, in ``org``.
 
         Raises:
             FlyteInvalidInputError: The string has another shape, or a bare name was given
@@ -66,7 +76,7 @@ class ExecutionId:
         """
         parts = value.strip().split("/")
         if len(parts) == 3 and all(parts):
-            return cls(*parts)
+            return cls(*parts, org=org)
         if len(parts) == 1 and parts[0]:
             if not default_project or not default_domain:
                 raise FlyteInvalidInputError(
@@ -74,7 +84,7 @@ class ExecutionId:
                     "default_project/default_domain; pass 'project/domain/name'",
                     subject=value,
                 )
-            return cls(default_project, default_domain, parts[0])
+            return cls(default_project, default_domain, parts[0], org=org)
         raise FlyteInvalidInputError(
             f"expected an execution as 'project/domain/name' or a bare name, got {value!r}",
             subject=value,
@@ -82,11 +92,11 @@ class ExecutionId:
 
     @classmethod
     def from_proto(cls, pb: identifier_pb2.WorkflowExecutionIdentifier) -> ExecutionId:
-        return cls(pb.project, pb.domain, pb.name)
+        return cls(pb.project, pb.domain, pb.name, pb.org)
 
     def to_proto(self) -> identifier_pb2.WorkflowExecutionIdentifier:
         return identifier_pb2.WorkflowExecutionIdentifier(
-            project=self.project, domain=self.domain, name=self.name
+            project=self.project, domain=self.domain, name=self.name, org=self.org
         )
 
 
@@ -113,13 +123,14 @@ class NodeExecutionId:
 @dataclass(frozen=True)
 class EntityId:
     """A task, workflow or launch plan version: ``resource_type`` is ``"TASK"``, ``"WORKFLOW"``
-    or ``"LAUNCH_PLAN"``."""
+    or ``"LAUNCH_PLAN"``; ``org`` as for :class:`ExecutionId`."""
 
     resource_type: str
     project: str
     domain: str
     name: str
     version: str
+    org: str = ""
 
     def __str__(self) -> str:
         return f"{self.project}/{self.domain}/{self.name}@{self.version}"
@@ -127,7 +138,7 @@ class EntityId:
     @classmethod
     def from_proto(cls, pb: identifier_pb2.Identifier) -> EntityId:
         kind = identifier_pb2.ResourceType.Name(pb.resource_type)
-        return cls(kind, pb.project, pb.domain, pb.name, pb.version)
+        return cls(kind, pb.project, pb.domain, pb.name, pb.version, pb.org)
 
     def to_proto(self) -> identifier_pb2.Identifier:
         return identifier_pb2.Identifier(
@@ -136,6 +147,7 @@ class EntityId:
             domain=self.domain,
             name=self.name,
             version=self.version,
+            org=self.org,
         )
 
 

@@ -43,11 +43,12 @@ def tick_calls(execution_ids: Iterable[ExecutionId]) -> list[Call]:
     """The ListExecutions calls of one tick: one per project+domain and per 100 names."""
     from flyte_bridge.filters import Filter
 
-    by_scope: dict[tuple[str, str], list[str]] = defaultdict(list)
+    by_scope: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for execution_id in sorted(set(execution_ids)):
-        by_scope[(execution_id.project, execution_id.domain)].append(execution_id.name)
+        scope = (execution_id.project, execution_id.domain, execution_id.org)
+        by_scope[scope].append(execution_id.name)
     calls = []
-    for (project, domain), names in by_scope.items():
+    for (project, domain, org), names in by_scope.items():
         for start in range(0, len(names), NAMES_PER_CALL):
             chunk = names[start : start + NAMES_PER_CALL]
             request = list_executions_request(
@@ -56,6 +57,7 @@ def tick_calls(execution_ids: Iterable[ExecutionId]) -> list[Call]:
                 str(Filter.value_in("name", chunk)),
                 common_pb2.Sort(key="created_at"),
                 len(chunk),
+                org=org,
             )
             calls.append(Call("admin", "ListExecutions", request, subject=f"{project}/{domain}"))
     return calls
@@ -68,13 +70,14 @@ def tick_op(execution_ids: Iterable[ExecutionId]) -> Op[dict[ExecutionId, Execut
     GetExecution, so a wrong name raises FlyteNotFoundError instead of waiting forever.
     """
     wanted = set(execution_ids)
+    by_name = {(i.project, i.domain, i.name): i for i in wanted}
     responses = yield Gather(tick_calls(wanted))
     found: dict[ExecutionId, Execution] = {}
     for response in responses:
         for pb in response.executions:
-            execution = Execution(pb)
-            if execution.id in wanted:
-                found[execution.id] = execution
+            execution_id = by_name.get((pb.id.project, pb.id.domain, pb.id.name))
+            if execution_id is not None:
+                found[execution_id] = Execution(pb)
     missing = sorted(wanted - set(found))
     if missing:
         fetched = yield Gather([get_execution_call(execution_id) for execution_id in missing])
