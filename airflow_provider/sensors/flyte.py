@@ -7,12 +7,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
 
 from airflow_provider.hooks.flyte import FlyteHook
-from airflow_provider.links.flyte import FlyteExecutionLink
+from airflow_provider.links.flyte import XCOM_CONSOLE_URL, FlyteExecutionLink
 from airflow_provider.operators.flyte import (
     DEFER_METHOD,
+    XCOM_EXECUTION_ID,
     check_event,
     default_deferrable,
     failure_message,
@@ -28,8 +33,8 @@ class FlyteExecutionSensor(BaseSensorOperator):
     """Waits until a Flyte execution ends in one of ``success_phases``.
 
     Any other terminal phase fails the task at once with the execution's error (or skips it with
-    ``soft_fail``). The sensor does not terminate the execution on timeout or kill: it did not
-    launch it.
+    ``soft_fail``, deferrable or not). The sensor does not terminate the execution on timeout or
+    kill: it did not launch it.
 
     Args:
         execution: The execution (templated): ``project/domain/name`` or a name; for example
@@ -68,6 +73,7 @@ class FlyteExecutionSensor(BaseSensorOperator):
         self.project = project
         self.domain = domain
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self._execution_id: str | None = None
 
     @property
     def hook(self) -> FlyteHook:
@@ -76,8 +82,15 @@ class FlyteExecutionSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        if self.poke(context):
-            return None
+        try:
+            if self.poke(context):
+                return None
+        except AirflowFailException as exc:
+            # The base class maps a failed poke to a skip only in its own poke loop, which a
+            # deferrable sensor does not run; resuming after the trigger is mapped by Airflow.
+            if self.soft_fail or self.never_fail:
+                raise AirflowSkipException(f"Skipped (soft_fail/never_fail): {exc}") from exc
+            raise
         from airflow_provider.triggers.flyte import FlyteExecutionTrigger
 
         now = time.time()
@@ -99,7 +112,11 @@ class FlyteExecutionSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool:
         with self.hook.new_client() as client:
             execution = client.fetch_execution(self.execution)
-            self._execution_id = str(execution.id)
+            if self._execution_id is None:
+                # For the "Flyte execution" link and downstream tasks, as the operators do.
+                self._execution_id = str(execution.id)
+                context["ti"].xcom_push(key=XCOM_EXECUTION_ID, value=self._execution_id)
+                context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=client.console_url(execution))
             if not execution.is_done:
                 self.log.info("Flyte execution %s is %s", execution.id, execution.phase_name)
                 return False

@@ -75,6 +75,22 @@ def flyte_connection(flyte_sandbox) -> str:
     return "flyte_default"
 
 
+@pytest.fixture(scope="session")
+def xcoms(airflow_db):
+    """Reads the XComs a task of a ``dag.test()`` run pushed, by key, from the metadata DB."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    def read(run, task_id: str) -> dict:
+        with create_session() as session:
+            rows = session.scalars(
+                XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id)
+            ).all()
+            return {row.key: XComModel.deserialize_value(row) for row in rows}
+
+    return read
+
+
 @pytest.fixture
 def flyte_client(flyte_sandbox):
     """A sync flyte-bridge client on the sandbox, for checking what the tasks did."""

@@ -59,3 +59,48 @@ def test_an_aborted_run_fails_the_waiting_task_with_the_cause(failures_run):
     assert states["wait_doomed"] == "failed"
     assert "ended ABORTED" in reasons["wait_doomed"][1]
     assert "aborted by a test" in reasons["wait_doomed"][1]
+
+
+def test_the_failed_task_still_links_its_flyte_execution(failures_run, xcoms, flyte_client):
+    run, _, _ = failures_run
+
+    pushed = xcoms(run, "failing_launch")
+
+    execution = flyte_client.fetch_execution(pushed["execution_id"])
+    assert execution.phase_name == "FAILED"
+    assert pushed["console_url"] == flyte_client.console_url(execution)
+    assert pushed["_link_FlyteExecutionLink"] == pushed["console_url"]
+
+
+@pytest.mark.parametrize("mode", ["deferred", "on_worker"])
+def test_soft_fail_skips_the_sensor_of_an_aborted_run(failures_run, mode):
+    _, states, reasons = failures_run
+
+    assert states[f"soft_wait_doomed_{mode}"] == "skipped"
+    assert f"soft_wait_doomed_{mode}" not in reasons
+
+
+def test_terminating_a_run_that_already_ended_succeeds_and_says_so(failures_run, xcoms):
+    run, states, _ = failures_run
+
+    assert states["abort_doomed_again"] == "success"
+    result = xcoms(run, "abort_doomed_again")["return_value"]
+    assert (result["phase"], result["already_terminal"]) == ("ABORTED", True)
+
+
+def test_recover_on_retry_recovers_the_failed_run_without_rerunning_its_succeeded_nodes(
+    failures_run, flyte_client
+):
+    run, states, reasons = failures_run
+    step = ("flyte_failures", "recovering_launch", run.run_id, -1)
+
+    first = flyte_client.fetch_execution(execution_name(*step))
+    recovery = flyte_client.sync(flyte_client.fetch_execution(execution_name(*step, generation=1)))
+
+    assert states["recovering_launch"] == "failed"
+    assert "ended FAILED" in reasons["recovering_launch"][2]
+    assert first.phase_name == "FAILED"
+    assert recovery.mode == "RECOVERED"
+    assert recovery.proto.spec.metadata.reference_execution.name == first.id.name
+    phases = {n.spec_node_id: n.phase.name for n in recovery.node_executions.values()}
+    assert phases == {"n0": "FAILED", "n1": "RECOVERED"}

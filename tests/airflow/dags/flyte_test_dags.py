@@ -1,4 +1,5 @@
-"""DAGs that make Flyte runs fail, time out and lose their worker, for the provider's tests.
+"""DAGs that make Flyte runs fail, time out and lose their worker, and that use the rarer
+operator options, for the provider's tests.
 
 Failures are recorded in ``FAILURES`` by each task's failure callback (``dag.test()`` runs the
 tasks in the test's process), so a test can assert the reason the task failed with.
@@ -9,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import DAG
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider.operators.flyte import (
+    FlyteBackfillOperator,
     FlyteLaunchOperator,
     FlyteSignalOperator,
     FlyteTerminateOperator,
@@ -22,6 +25,7 @@ FAILURES: list[tuple[str, int, str]] = []
 FAILING = "failures.failing_wf"
 RELEASE = "approvals.approval_wf"
 LONG_SLEEP = "long_sleep.long_sleep_wf"
+KEEP_GOING = "failures.keep_going_wf"
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -73,7 +77,29 @@ with DAG("flyte_failures", schedule=None, start_date=START, default_args=DEFAULT
     wait_doomed = FlyteExecutionSensor(
         task_id="wait_doomed", execution=execution_of("launch_doomed"), poke_interval=0.5
     )
-    doomed >> abort >> wait_doomed
+    abort_again = FlyteTerminateOperator(
+        task_id="abort_doomed_again", execution=execution_of("launch_doomed")
+    )
+    soft_waits = [
+        FlyteExecutionSensor(
+            task_id=f"soft_wait_doomed_{mode}",
+            execution=execution_of("launch_doomed"),
+            deferrable=mode == "deferred",
+            soft_fail=True,
+            poke_interval=0.5,
+        )
+        for mode in ("deferred", "on_worker")
+    ]
+    doomed >> abort >> [wait_doomed, abort_again, *soft_waits]
+    FlyteLaunchOperator(
+        task_id="recovering_launch",
+        launch_plan=KEEP_GOING,
+        inputs={"seconds": 0.5},
+        recover_on_retry=True,
+        poll_interval=0.5,
+        retries=1,
+        retry_delay=dt.timedelta(0),
+    )
 
 with DAG("flyte_timeouts", schedule=None, start_date=START, default_args=DEFAULTS) as timeouts:
     FlyteLaunchOperator(
@@ -109,3 +135,23 @@ with DAG("flyte_reattach", schedule=None, start_date=START, default_args=DEFAULT
         deferrable=False,
         poll_interval=0.5,
     )
+
+with DAG(
+    "flyte_operations",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=START,
+    catchup=False,
+    default_args=DEFAULTS,
+    render_template_as_native_obj=True,
+    params={"greeting_name": "templated"},
+) as operations:
+    FlyteLaunchOperator(
+        task_id="launch_task",
+        task="hello.say_hello",
+        inputs={"name": "{{ params.greeting_name }}"},
+        labels={"airflow-task": "{{ task.task_id }}"},
+        annotations={"airflow-run": "{{ run_id }}"},
+        deferrable=True,
+        poll_interval=0.5,
+    )
+    FlyteBackfillOperator(task_id="plan_backfill", launch_plan="daily_report", dry_run=True)

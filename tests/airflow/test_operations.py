@@ -1,0 +1,144 @@
+"""The rarer operator options end to end: a task launch with templated inputs, labels and
+annotations; a dry-run backfill over the data interval; deferral decided by Airflow's config and
+by one status read before deferring."""
+
+import datetime as dt
+
+import pytest
+
+from flyte_bridge.naming import execution_name
+
+pytestmark = pytest.mark.slow
+
+LOGICAL_DATE = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def operations_run(airflow_db, flyte_connection, flyte_examples):
+    import flyte_test_dags
+
+    run = flyte_test_dags.operations.test(logical_date=LOGICAL_DATE)
+    return run, {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def test_a_task_launches_with_templated_inputs_labels_and_annotations(
+    operations_run, xcoms, flyte_client
+):
+    run, states = operations_run
+
+    assert states["launch_task"] == "success"
+    execution = flyte_client.fetch_execution(
+        execution_name("flyte_operations", "launch_task", run.run_id, -1)
+    )
+    assert execution.proto.spec.launch_plan.resource_type == 1  # TASK
+    assert execution.proto.spec.launch_plan.name == "hello.say_hello"
+    assert execution.labels["airflow-task"] == "launch_task"
+    assert dict(execution.proto.spec.annotations.values) == {"airflow-run": run.run_id}
+    assert xcoms(run, "launch_task")["return_value"] == {"o0": "hello templated"}
+
+
+def test_a_dry_run_backfill_plans_the_data_interval_and_launches_nothing(operations_run, xcoms):
+    run, states = operations_run
+
+    assert states["plan_backfill"] == "success"
+    assert (run.data_interval_start, run.data_interval_end) == (
+        LOGICAL_DATE - dt.timedelta(days=1),
+        LOGICAL_DATE,
+    )
+    pushed = xcoms(run, "plan_backfill")
+    assert pushed["return_value"] == ["2026-01-04T06:00:00+00:00"]
+    assert "execution_id" not in pushed
+
+
+class TaskInstance:
+    """What the operators read of ``context["ti"]``, for calling ``execute`` directly."""
+
+    def __init__(self, task_id: str, run_id: str) -> None:
+        self.dag_id, self.task_id, self.run_id = "direct_calls", task_id, run_id
+        self.map_index = -1
+        self.start_date = None
+        self.xcoms: dict = {}
+
+    def xcom_push(self, key, value) -> None:
+        self.xcoms[key] = value
+
+
+def _unique_run_id() -> str:
+    return f"manual__{dt.datetime.now(dt.timezone.utc).isoformat()}"
+
+
+def test_a_deferrable_launch_whose_run_already_succeeded_finishes_on_the_worker(
+    flyte_connection, flyte_examples, flyte_client
+):
+    from airflow_provider.operators.flyte import FlyteLaunchOperator
+
+    ti = TaskInstance("already_done", _unique_run_id())
+    earlier = flyte_client.launch(
+        "hello.hello_wf",
+        inputs={"name": "earlier try"},
+        name=execution_name(ti.dag_id, ti.task_id, ti.run_id, -1),
+    )
+    flyte_client.wait(earlier, timeout=120, poll_interval=0.2)
+    operator = FlyteLaunchOperator(
+        task_id=ti.task_id, launch_plan="hello.hello_wf", deferrable=True, poll_interval=0.2
+    )
+
+    outputs = operator.execute({"ti": ti})
+
+    assert outputs == {"o0": "hello earlier try"}
+    assert ti.xcoms["execution_id"] == str(earlier.id)
+    assert ti.xcoms["console_url"] == flyte_client.console_url(earlier)
+
+
+def test_a_deferrable_launch_of_a_running_run_defers_with_json_only_trigger_arguments(
+    flyte_connection, flyte_examples, flyte_client
+):
+    import json
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider.operators.flyte import FlyteLaunchOperator
+    from airflow_provider.triggers.flyte import FlyteExecutionTrigger
+
+    ti = TaskInstance("defers", _unique_run_id())
+    operator = FlyteLaunchOperator(
+        task_id=ti.task_id,
+        launch_plan="long_sleep.long_sleep_wf",
+        inputs={"seconds": 600},
+        deferrable=True,
+        timeout=300,
+    )
+    try:
+        with pytest.raises(TaskDeferred) as deferred:
+            operator.execute({"ti": ti})
+    finally:
+        flyte_client.terminate(ti.xcoms["execution_id"], cause="test finished")
+
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, FlyteExecutionTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    assert trigger.execution_id == ti.xcoms["execution_id"]
+    _, kwargs = trigger.serialize()
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["end_time"] - kwargs["wait_started"] == 300
+
+
+@pytest.mark.parametrize("setting", ["True", "False"])
+def test_deferrable_defaults_to_airflows_operators_default_deferrable(monkeypatch, setting):
+    from airflow_provider.operators.flyte import (
+        FlyteBackfillOperator,
+        FlyteLaunchOperator,
+        FlyteSignalOperator,
+    )
+    from airflow_provider.sensors.flyte import FlyteExecutionSensor
+
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", setting)
+
+    operators = [
+        FlyteLaunchOperator(task_id="launch", launch_plan="hello.hello_wf"),
+        FlyteExecutionSensor(task_id="sense", execution="e"),
+        FlyteSignalOperator(task_id="signal", execution="e", signal_id="review"),
+        FlyteBackfillOperator(task_id="backfill", launch_plan="daily_report"),
+    ]
+
+    assert {operator.deferrable for operator in operators} == {setting == "True"}
