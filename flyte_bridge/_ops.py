@@ -61,7 +61,11 @@ UNKNOWN_PHASE_GRACE = 60.0
 """Seconds a wait tolerates a phase this client does not know before it gives up."""
 
 ERROR_PAUSE = 1.0
-"""Seconds a wait pauses at least after a poll that failed, whatever its poll interval."""
+"""Seconds a wait pauses at least after a poll that failed, whatever its poll interval; the
+pause doubles with each failed poll in a row, up to MAX_ERROR_PAUSE."""
+
+MAX_ERROR_PAUSE = 30.0
+"""Longest pause of a wait after failed polls (unless the poll interval is longer)."""
 
 GATE_POLL_INTERVAL = 1.0
 """Seconds between ListSignals calls while waiting for a gate to be reached."""
@@ -135,7 +139,8 @@ def wait_op(
     Each poll's deadline is clipped to what is left of ``timeout``; once it is spent, one last
     poll with a full RPC deadline decides (success found then wins), so the whole wait ends
     within ``timeout`` plus one RPC deadline even when the server stops answering. Transient
-    errors and per-call deadlines inside the budget are retried at the next poll.
+    errors and per-call deadlines inside the budget are retried at the next poll, after a pause
+    that backs off (ERROR_PAUSE doubling up to MAX_ERROR_PAUSE) while the polls keep failing.
     """
     if poll_interval < 0:
         raise FlyteInvalidInputError(f"poll_interval must be 0 or more, got {poll_interval}")
@@ -146,8 +151,8 @@ def wait_op(
     last_phase: int | None = None
     unknown_since: float | None = None
     execution: Execution | None = None
+    failures = 0
     while True:
-        failed = False
         remaining = None if deadline is None else deadline - clock()
         final = remaining is not None and remaining <= 0
         call_timeout = rpc_timeout if remaining is None or final else min(rpc_timeout, remaining)
@@ -162,8 +167,9 @@ def wait_op(
             logger.info("polling %s failed (%s); polling again", execution_id, error)
             if deadline is not None and clock() >= deadline:
                 continue  # the budget ran out during this poll: the last poll decides
-            failed = True
+            failures += 1
         else:
+            failures = 0
             if execution.proto.closure.phase != last_phase:
                 last_phase = execution.proto.closure.phase
                 logger.info("execution %s is %s", execution_id, execution.phase.name)
@@ -185,7 +191,10 @@ def wait_op(
         if final:
             raise _wait_timeout(execution_id, timeout, execution)
 
-        pause = max(poll_interval, ERROR_PAUSE) if failed else poll_interval
+        pause = poll_interval
+        if failures:
+            backoff = min(ERROR_PAUSE * 2 ** (failures - 1), MAX_ERROR_PAUSE)
+            pause = max(poll_interval, backoff)
         if deadline is not None:
             pause = max(0.0, min(pause, deadline - clock()))
         if pause > 0:

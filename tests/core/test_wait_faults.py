@@ -139,3 +139,37 @@ def test_c10_wait_without_timeout_has_no_hidden_cap_over_six_fake_hours():
     assert polls == 361
     assert now[0] == 6 * 3600
     assert finished.phase is WorkflowPhase.SUCCEEDED
+
+
+def test_wait_backs_off_while_polls_keep_failing_and_resets_after_an_answer():
+    """Drives the wait operation with a fake clock: five failed polls, an answer, one more."""
+    from flyteidl.admin.execution_pb2 import Execution as ExecutionProto
+
+    from flyte_bridge._runtime import Call, Sleep
+    from flyte_bridge.errors import FlyteTransientError
+    from flyte_bridge.models import ExecutionId
+
+    now = [0.0]
+    outcomes = ["fail"] * 5 + [RUNNING, "fail", SUCCEEDED]
+    pauses = []
+    op = _ops.wait_op(ExecutionId("p", "d", "flaky"), None, 0.5, 10.0, clock=lambda: now[0])
+    step = next(op)
+    while True:
+        if isinstance(step, Sleep):
+            pauses.append(step.seconds)
+            now[0] += step.seconds
+            step = op.send(None)
+            continue
+        assert isinstance(step, Call)
+        outcome = outcomes.pop(0)
+        try:
+            if outcome == "fail":
+                step = op.throw(FlyteTransientError("UNAVAILABLE"))
+            else:
+                step = op.send(ExecutionProto(closure={"phase": outcome}))
+        except StopIteration as stop:
+            finished = stop.value
+            break
+
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 0.5, 1.0]
+    assert finished.phase is WorkflowPhase.SUCCEEDED
