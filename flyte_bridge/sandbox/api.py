@@ -141,6 +141,9 @@ def start_sandbox(
     auth: AuthSettings | None = None,
     tls_cert: str | os.PathLike[str] | None = None,
     tls_key: str | os.PathLike[str] | None = None,
+    max_inline_data_bytes: int | None = None,
+    literal_offloading_min_mb: int | None = None,
+    literal_offloading_max_mb: int | None = None,
 ) -> Sandbox:
     """Starts a sandbox control plane in this process and returns once it answers.
 
@@ -159,14 +162,30 @@ def start_sandbox(
         tls_cert: PEM certificate to serve gRPC and the token endpoint over TLS (with
             ``tls_key``).
         tls_key: PEM private key of ``tls_cert``.
+        max_inline_data_bytes: GetExecutionData, GetNodeExecutionData and GetTaskExecutionData
+            return a stored LiteralMap inline only when it is smaller than this; above it,
+            ``full_inputs``/``full_outputs`` are empty and clients follow the ``UrlBlob`` link.
+            Defaults to flyteadmin's ``maxSizeInBytes`` (2 MiB); 0 inlines everything.
+        literal_offloading_min_mb: Switches propeller's literal offloading on: task outputs of
+            at least this many MiB are written apart and passed as offloaded literals. Off by
+            default, as in Flyte's release configurations; propeller's own default is 10.
+        literal_offloading_max_mb: Task outputs of this many MiB or more fail the task
+            (propeller's default 1000); needs ``literal_offloading_min_mb``.
+
+    Raises:
+        FlyteConfigError: A data limit is out of range.
 
     Returns:
         The running :class:`Sandbox`; use it as a context manager or call ``stop()``.
     """
+    from flyte_bridge.sandbox.data_limits import data_limits
     from flyte_bridge.sandbox.faults import FaultInjector, fault_settings
     from flyte_bridge.sandbox.server import SandboxServer
     from flyte_bridge.sandbox.tls import tls_files
 
+    limits = data_limits(
+        max_inline_data_bytes, literal_offloading_min_mb, literal_offloading_max_mb
+    )
     injector = FaultInjector(fault_settings(faults))
     tls = tls_files(tls_cert, tls_key)
     temporary_dir = None
@@ -184,6 +203,7 @@ def start_sandbox(
         faults=injector,
         auth=_sandbox_auth(auth),
         tls=tls,
+        data_limits=limits,
     )
     try:
         server.start()

@@ -3,7 +3,9 @@
 Bindings are what the compiled workflow says a node's inputs are made of: literal values,
 promises on an upstream node's outputs (optionally indexed by an attribute path), or lists and
 maps of those. Like propeller, resolution ignores the ``union`` hint and passes offloaded
-literals through unchanged.
+literals through unchanged; it reads one (the serialized ``core.Literal`` its metadata points
+to) only where it must look inside: an attribute path that indexes it, or a branch condition that
+compares it. Only ``file://`` URIs and local paths can be read, the sandbox's own store.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import msgpack
 from flyteidl.core import condition_pb2, literals_pb2, types_pb2
 from google.protobuf import json_format, struct_pb2
+
+from flyte_bridge.sandbox.storage import DataStore
 
 START_NODE = "start-node"
 
@@ -74,6 +78,26 @@ def resolve_binding_data(
     )
 
 
+def load_offloaded(literal: literals_pb2.Literal, code: str) -> literals_pb2.Literal:
+    """The literal an offloaded literal stands for (read from its URI); others as they are.
+
+    Raises:
+        BindingError: with ``code``, when the offloaded literal cannot be read or parsed.
+    """
+    for _ in range(4):
+        if not literal.HasField("offloaded_metadata"):
+            return literal
+        uri = literal.offloaded_metadata.uri
+        try:
+            data = DataStore.local_path(uri).read_bytes()
+            literal = literals_pb2.Literal.FromString(data)
+        except Exception as error:  # noqa: BLE001 - any read or parse failure fails the node
+            raise BindingError(
+                f"cannot read the offloaded literal at {uri}: {error}", code
+            ) from error
+    raise BindingError(f"offloaded literals nest too deeply at {uri}", code)
+
+
 def upstream_node_ids(bindings: Iterable[literals_pb2.Binding]) -> set[str]:
     """The node ids that the promises in these bindings read from (start-node excluded)."""
     found: set[str] = set()
@@ -106,6 +130,7 @@ def apply_attribute_path(
     ]
     current = literal
     for position, step in enumerate(steps):
+        current = load_offloaded(current, "PromiseAttributeResolveError")
         if current.HasField("collection") and isinstance(step, int):
             items = current.collection.literals
             if not 0 <= step < len(items):
@@ -215,7 +240,7 @@ def _operand_value(operand: condition_pb2.Operand, inputs: literals_pb2.LiteralM
                 f"branch condition reads [{operand.var}], which is not an input",
                 code="BranchEvalFailed",
             )
-        literal = inputs.literals[operand.var]
+        literal = load_offloaded(inputs.literals[operand.var], "BranchEvalFailed")
         if not literal.HasField("scalar"):
             raise BindingError(
                 f"branch condition input [{operand.var}] is not a scalar", code="BranchEvalFailed"

@@ -49,6 +49,18 @@ def start(
             click.echo(f"Bearer tokens required; token endpoint {running.auth.token_endpoint}")
         if running.faults.settings.active:
             click.echo(f"Injecting faults: {running.faults.settings}")
+        limits = running.server.data_limits
+        offloading = (
+            f"task outputs of {limits.offloading_min_mb} MiB or more are offloaded"
+            if limits.literal_offloading
+            else "literal offloading off"
+        )
+        inline = (
+            f"inline below {limits.max_inline_bytes} bytes"
+            if limits.max_inline_bytes
+            else "always inline"
+        )
+        click.echo(f"Inputs and outputs {inline}; {offloading}")
         click.echo(f"Signed URLs and task logs on {running.http_url}")
         click.echo(f"Data in {running.data_dir}")
         click.echo("\nflytekit config (e.g. ~/.flyte/config-sandbox.yaml):\n")

@@ -67,11 +67,18 @@ def render(executions, path: str) -> tuple[int, str]:
         )
     if closure.HasField("abort_metadata"):
         parts.append(f"<p>Aborted: {html.escape(closure.abort_metadata.cause)}</p>")
-    parts.append(f"<h2>Inputs</h2><pre>{_literals(data.full_inputs)}</pre>")
-    if data.full_outputs.literals:
-        parts.append(f"<h2>Outputs</h2><pre>{_literals(data.full_outputs)}</pre>")
+    parts.append(f"<h2>Inputs</h2>{_data(data.full_inputs, data.inputs)}")
+    if data.full_outputs.literals or data.outputs.bytes:
+        parts.append(f"<h2>Outputs</h2>{_data(data.full_outputs, data.outputs)}")
     parts.append(_nodes(executions, execution_id))
     return 200, "".join(parts)
+
+
+def _data(inline, blob) -> str:
+    """Inline literals, or a link to a map too large to show (above the inline limit)."""
+    if not inline.literals and blob.bytes:
+        return f'<p><a href="{html.escape(blob.url)}">{blob.bytes} bytes, stored apart</a></p>'
+    return f"<pre>{_literals(inline)}</pre>"
 
 
 def _nodes(executions, execution_id, parent: str = "") -> str:

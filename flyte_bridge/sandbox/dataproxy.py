@@ -15,6 +15,7 @@ import hmac
 import logging
 import re
 import secrets
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,6 +59,16 @@ class UrlSigner:
             query += f"&md5={quote(md5, safe='')}"
         return f"{self.base_url}/{route}/{quote(path)}?{query}"
 
+    def sign_in_path(self, path: str, expires: int) -> str:
+        """A signed GET URL that carries its signature in the path instead of the query.
+
+        fsspec's HTTP ``get``, which FlyteRemote uses to download a Get*Data ``UrlBlob``, reads a
+        ``?`` as a glob and writes a directory instead of the file (flyteorg/flyte#4700), so the
+        links of Get*Data responses have no query string.
+        """
+        signature = self._signature("GET", path, expires, "")
+        return f"{self.base_url}/signed/{expires}/{signature}/{quote(path)}"
+
     def verify(self, method: str, path: str, params: dict[str, list[str]]) -> tuple[bool, str]:
         """(valid and unexpired, bound md5) for a request's path and query parameters."""
         try:
@@ -83,6 +94,28 @@ def _expiry(expires_in) -> int:
     return max(1, int(seconds))
 
 
+def store_relative_path(store: DataStore, uri: str) -> str | None:
+    """The path of ``uri`` below the store's root, or None when it points elsewhere."""
+    try:
+        path = store.local_path(uri).resolve()
+        return path.relative_to(store.root).as_posix()
+    except ValueError:
+        return None
+
+
+def download_link(
+    signer: UrlSigner, store: DataStore, uri: str, lifetime: int = MAX_EXPIRY_SECONDS
+) -> str:
+    """A signed GET URL for a file of the store (as flyteadmin signs Get*Data blobs).
+
+    A URI outside the store cannot be signed and is returned as it is.
+    """
+    relative = store_relative_path(store, uri)
+    if relative is None:
+        return uri
+    return signer.sign_in_path(relative, int(time.time()) + lifetime)
+
+
 class DataProxy:
     """DataProxyService handlers over the store and the executions' records."""
 
@@ -93,11 +126,10 @@ class DataProxy:
         self.executions = executions
 
     def _relative(self, uri: str) -> str:
-        path = self.store.local_path(uri).resolve()
-        try:
-            return path.relative_to(self.store.root).as_posix()
-        except ValueError as err:
-            raise invalid(f"{uri} is not inside the sandbox's store") from err
+        relative = store_relative_path(self.store, uri)
+        if relative is None:
+            raise invalid(f"{uri} is not inside the sandbox's store")
+        return relative
 
     def create_upload_location(self, request: dataproxy_pb2.CreateUploadLocationRequest):
         if not request.project or not request.domain:
@@ -140,10 +172,7 @@ class DataProxy:
         lifetime = _expiry(request.expires_in if request.HasField("expires_in") else None)
         if not request.native_url:
             raise invalid("missing native_url")
-        try:
-            relative = self._relative(request.native_url)
-        except ValueError as err:
-            raise invalid(f"cannot parse native_url {request.native_url}: {err}") from err
+        relative = self._relative(request.native_url)
         expires = int(time.time()) + lifetime
         return dataproxy_pb2.CreateDownloadLocationResponse(
             signed_url=self.signer.sign("GET", "download", relative, expires),
@@ -281,8 +310,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = console(parsed.path.lstrip("/"))
             self._reply(status, body, "text/html; charset=utf-8")
             return
-        if route == "download":
-            signer: UrlSigner = self.server.signer  # type: ignore[attr-defined]
+        signer: UrlSigner = self.server.signer  # type: ignore[attr-defined]
+        if route == "signed":
+            expires, _, rest = relative.partition("/")
+            signature, _, relative = rest.partition("/")
+            params = {"expires": [expires], "sig": [signature]}
+            if not signer.verify("GET", relative, params)[0]:
+                self._reply(403, b"the signed URL is invalid or has expired")
+                return
+        elif route == "download":
             valid, _ = signer.verify("GET", relative, parse_qs(parsed.query))
             if not valid:
                 self._reply(403, b"the signed URL is invalid or has expired")
@@ -302,11 +338,23 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
 
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up early (aiohttp, as fsspec uses it, does) is no server error."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            logger.debug("http client %s hung up: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)
+
+
 class HttpEndpoint:
     """The threaded HTTP server on 127.0.0.1 behind signed URLs and log links."""
 
     def __init__(self, store: DataStore, signer: UrlSigner, port: int = 0, console=None) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self._server = _HttpServer(("127.0.0.1", port), _Handler)
         self._server.daemon_threads = True
         self._server.console = console  # type: ignore[attr-defined]
         self._server.store = store  # type: ignore[attr-defined]

@@ -38,6 +38,7 @@ from flyteidl.event import event_pb2
 from google.protobuf import struct_pb2
 
 from flyte_bridge.sandbox import query as q
+from flyte_bridge.sandbox.data_limits import DataLimits
 from flyte_bridge.sandbox.db import (
     Database,
     from_timestamp,
@@ -62,6 +63,7 @@ from flyte_bridge.sandbox.status import (
     invalid,
     missing,
     not_found,
+    resource_exhausted,
 )
 from flyte_bridge.sandbox.storage import DataStore
 
@@ -93,7 +95,6 @@ TASK_TERMINAL = {
 _NAME_PATTERN = re.compile(r"^[a-z][a-z\-0-9]*$")
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 DEFAULT_MAX_PARALLELISM = 25
-INLINE_DATA_LIMIT = 10 * 1024 * 1024
 LIST_ERROR_LIMIT = 100
 
 _EXECUTION_LISTING = q.Listing(
@@ -177,7 +178,12 @@ def _show_node(node_id: identifier_pb2.NodeExecutionIdentifier) -> str:
 
 
 class Executions:
-    """Executions and their node and task executions; also the engine's ControlPlane."""
+    """Executions and their node and task executions; also the engine's ControlPlane.
+
+    ``data_limits`` decides which stored maps Get*Data inlines and which inline event data is
+    refused (see :mod:`~flyte_bridge.sandbox.data_limits`); ``download_link`` signs the URL of a
+    stored map for the ``UrlBlob`` of a Get*Data response (the native URI when not given).
+    """
 
     def __init__(
         self,
@@ -186,12 +192,16 @@ class Executions:
         projects: Projects,
         registry: Registry,
         signals: Signals,
+        data_limits: DataLimits | None = None,
+        download_link: Callable[[str], str] | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.projects = projects
         self.registry = registry
         self.signals = signals
+        self.data_limits = data_limits or DataLimits()
+        self.download_link = download_link or (lambda uri: uri)
         self.engine: Any = None
 
     # --- ControlPlane: registry and signals -----------------------------------------------------
@@ -632,17 +642,25 @@ class Executions:
             return literals_pb2.LiteralMap()
 
     def _fill_data(self, response, inputs_uri: str, outputs_uri: str, output_data=None) -> None:
-        for field, uri in (("inputs", inputs_uri), ("outputs", outputs_uri)):
-            literal_map = self._read_map(uri)
-            if field == "outputs" and not uri and output_data is not None:
-                literal_map = output_data
-            size = literal_map.ByteSize()
-            if size > INLINE_DATA_LIMIT:
-                blob = getattr(response, field)
-                blob.url = uri
-                blob.bytes = size
-            else:
-                getattr(response, f"full_{field}").CopyFrom(literal_map)
+        """Fills a Get*Data response as flyteadmin does with signed URLs switched on.
+
+        Every stored map gets a ``UrlBlob`` (signed link and size); the map itself is inlined in
+        ``full_*`` only below the inline limit, so above it clients must follow the link. Inline
+        ``output_data`` from a closure is returned only below the limit too.
+        """
+        for side, uri in (("inputs", inputs_uri), ("outputs", outputs_uri)):
+            inline = getattr(response, f"full_{side}")
+            if uri:
+                size = self.store.size(uri)
+                if size is not None:
+                    blob = getattr(response, side)
+                    blob.url = self.download_link(uri)
+                    blob.bytes = size
+                if size is None or self.data_limits.inlines(size):
+                    inline.CopyFrom(self._read_map(uri))
+            elif side == "outputs" and output_data is not None:
+                if self.data_limits.inlines(output_data.ByteSize()):
+                    inline.CopyFrom(output_data)
 
     def get_execution_data(self, execution_id) -> execution_pb2.WorkflowExecutionGetDataResponse:
         row = self._execution_row(execution_id)
@@ -770,10 +788,20 @@ class Executions:
     # --- workflow events ------------------------------------------------------------------------
 
     def record_workflow_event(self, event: event_pb2.WorkflowExecutionEvent) -> None:
+        self._check_output_data(event)
         execution_id = event.execution_id
         occurred = from_timestamp(event.occurred_at) or now_ns()
         phase = event.phase
         _check_phase(WorkflowPhase, phase)
+        offloaded_outputs = ""
+        if event.HasField("output_data"):
+            offloaded_outputs = self._offload(
+                event.output_data,
+                execution_id.project,
+                execution_id.domain,
+                execution_id.name,
+                "offloaded_outputs",
+            )
         with self.db.transaction() as conn:
             row = self._execution_row(execution_id)
             if row is None:
@@ -795,7 +823,7 @@ class Executions:
             if result == "output_uri":
                 closure.outputs.uri = event.output_uri
             elif result == "output_data":
-                closure.output_data.CopyFrom(event.output_data)
+                closure.outputs.uri = offloaded_outputs
             elif result == "error":
                 closure.error.CopyFrom(event.error)
             error_kind, error_code = row["error_kind"], row["error_code"]
@@ -868,12 +896,24 @@ class Executions:
         )
 
     def _offload(self, literal_map: literals_pb2.LiteralMap, *parts: str) -> str:
-        """Writes inline event data to the store; any size is accepted (no RESOURCE_EXHAUSTED)."""
+        """Writes inline event data to the store (flyteadmin's default "offload" policy)."""
         uri = self.store.uri("metadata", *parts)
         self.store.write_proto(uri, literal_map)
         return uri
 
+    def _check_output_data(self, event: Any) -> None:
+        """RESOURCE_EXHAUSTED for inline event outputs above the limit, as flyteadmin answers."""
+        if not event.HasField("output_data"):
+            return
+        size = event.output_data.ByteSize()
+        if not self.data_limits.accepts_event_data(size):
+            raise resource_exhausted(
+                "Output data size exceeds platform configured threshold "
+                f"({size} > {self.data_limits.max_inline_bytes})"
+            )
+
     def record_node_event(self, event: event_pb2.NodeExecutionEvent) -> None:
+        self._check_output_data(event)
         node_id = event.id
         execution_id = node_id.execution_id
         occurred = from_timestamp(event.occurred_at) or now_ns()
@@ -1185,6 +1225,7 @@ class Executions:
         )
 
     def record_task_event(self, event: event_pb2.TaskExecutionEvent) -> None:
+        self._check_output_data(event)
         node_id = event.parent_node_execution_id
         execution_id = node_id.execution_id
         occurred = from_timestamp(event.occurred_at) or now_ns()

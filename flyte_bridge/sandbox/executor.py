@@ -21,8 +21,9 @@ Deviations from propeller, on purpose:
 - Caching (``cache=True``) is ignored: every task runs.
 - Task resources, secrets, pod templates and the interruptible flag are ignored: tasks run as
   local processes of the server's user, with the server's environment minus its Flyte settings.
-- Literal offloading is not switched on (tasks get no ``_F_L_MIN_SIZE_MB``); offloaded literals
-  are passed through but cannot be indexed by attribute paths.
+- Literal offloading is off unless the sandbox starts with it (``task_environment`` then carries
+  ``_F_L_MIN_SIZE_MB``); offloaded literals are passed through unchanged and read only where the
+  engine must look inside: attribute paths and branch conditions.
 - Gate timeouts fail the node at the timeout (``RetriesExhausted|TimeoutExpired``); there is no
   second, TIMED_OUT deadline for gates.
 - Subworkflow and branch nodes are never retried, so their children's retry group is always "0".
@@ -431,6 +432,9 @@ class LocalExecutor:
         fork_server: Start task processes by forking an interpreter that has already imported
             flytekit (see ``task_zygote.py``) instead of starting ``pyflyte-execute`` afresh.
             Linux only: elsewhere forking after imports is not safe and tasks start afresh.
+        task_environment: Variables propeller's configuration gives every task process (literal
+            offloading's ``_F_L_MIN_SIZE_MB`` and ``_F_L_MAX_SIZE_MB``); the task's own ``env``
+            and the execution's ``envs`` override them.
     """
 
     def __init__(
@@ -445,6 +449,7 @@ class LocalExecutor:
         kill_grace_seconds: float = 3.0,
         system_retries: int = DEFAULT_SYSTEM_RETRIES,
         fork_server: bool = True,
+        task_environment: dict[str, str] | None = None,
     ) -> None:
         self.control_plane = control_plane
         self.store = store
@@ -453,6 +458,7 @@ class LocalExecutor:
         self._http_url = http_url.rstrip("/") if http_url else None
         self._kill_grace = kill_grace_seconds
         self._system_retries = system_retries
+        self._task_environment = dict(task_environment or {})
         workers = max_parallel_tasks or DEFAULT_MAX_PARALLEL_TASKS
         self._task_pool = ThreadPoolExecutor(workers, thread_name_prefix="flyte-task")
         self._control_pool = ThreadPoolExecutor(4, thread_name_prefix="flyte-engine")
@@ -1058,6 +1064,7 @@ class LocalExecutor:
         if self._platform_endpoint:
             extra["FLYTE_PLATFORM_URL"] = self._platform_endpoint
             extra["FLYTE_PLATFORM_INSECURE"] = "true"
+        extra.update(self._task_environment)
         extra.update({pair.key: pair.value for pair in container.env})
         extra.update({pair.key: pair.value for pair in run.spec.envs.values})
         env = task_runner.task_environment(

@@ -40,7 +40,8 @@ from flyteidl.service import (
     signal_pb2_grpc,
 )
 
-from flyte_bridge.sandbox.dataproxy import DataProxy, HttpEndpoint, UrlSigner
+from flyte_bridge.sandbox.data_limits import DataLimits
+from flyte_bridge.sandbox.dataproxy import DataProxy, HttpEndpoint, UrlSigner, download_link
 from flyte_bridge.sandbox.db import Database
 from flyte_bridge.sandbox.executions import Executions
 from flyte_bridge.sandbox.faults import FaultInjector
@@ -162,6 +163,8 @@ class SandboxServer:
         faults: Call counting and fault injection (none injected by default).
         auth: Token endpoint and bearer-token check (``SandboxAuth``); None serves without auth.
         tls: Certificate and key (``TlsFiles``); None serves plaintext.
+        data_limits: flyteadmin's inline limit for Get*Data and propeller's literal offloading
+            (:class:`~flyte_bridge.sandbox.data_limits.DataLimits`); None keeps their defaults.
     """
 
     def __init__(
@@ -175,6 +178,7 @@ class SandboxServer:
         faults: FaultInjector | None = None,
         auth: Any = None,
         tls: Any = None,
+        data_limits: DataLimits | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -184,10 +188,17 @@ class SandboxServer:
         self.projects.seed(projects)
         self.registry = Registry(self.db, self.projects)
         self.signals = Signals(self.db)
-        self.executions = Executions(
-            self.db, self.store, self.projects, self.registry, self.signals
-        )
+        self.data_limits = data_limits or DataLimits()
         self.signer = UrlSigner()
+        self.executions = Executions(
+            self.db,
+            self.store,
+            self.projects,
+            self.registry,
+            self.signals,
+            data_limits=self.data_limits,
+            download_link=functools.partial(download_link, self.signer, self.store),
+        )
         self.dataproxy = DataProxy(self.db, self.store, self.signer, self.executions)
         self._http: HttpEndpoint | None = None
         self._requested_port = port
@@ -311,6 +322,7 @@ class SandboxServer:
                 python_executable=sys.executable,
                 platform_endpoint=self.endpoint,
                 http_url=self.http_url,
+                task_environment=self.data_limits.task_environment(),
             )
         except TypeError:
             return LocalExecutor(self.executions, self.store, python_executable=sys.executable)

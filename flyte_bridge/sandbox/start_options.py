@@ -1,4 +1,4 @@
-"""Command-line options of ``flyte-bridge sandbox start`` for faults, auth and TLS."""
+"""Command-line options of ``flyte-bridge sandbox start`` for faults, auth, TLS and data limits."""
 
 from __future__ import annotations
 
@@ -33,6 +33,23 @@ _OPTIONS = [
     click.option("--fault-black-hole", is_flag=True, help="Accept RPCs and never answer."),
     click.option("--fault-drop-rate", type=float, help="Share of RPCs whose connection drops."),
     click.option("--fault-methods", help="Comma-separated RPC names the faults apply to."),
+    click.option(
+        "--max-inline-data-bytes",
+        type=click.IntRange(min=0),
+        help="Get*Data inlines stored inputs/outputs below this size; above it clients follow "
+        "the signed URL [default: 2097152, flyteadmin's; 0: inline everything].",
+    ),
+    click.option(
+        "--literal-offloading-min-mb",
+        type=click.IntRange(min=0),
+        help="Switch propeller's literal offloading on: task outputs of at least this many MiB "
+        "are offloaded [default: off; propeller uses 10].",
+    ),
+    click.option(
+        "--literal-offloading-max-mb",
+        type=click.IntRange(min=1),
+        help="With offloading on, outputs of this many MiB or more fail the task [default: 1000].",
+    ),
 ]
 _NAMES = [
     "tls_cert",
@@ -46,11 +63,14 @@ _NAMES = [
     "fault_black_hole",
     "fault_drop_rate",
     "fault_methods",
+    "max_inline_data_bytes",
+    "literal_offloading_min_mb",
+    "literal_offloading_max_mb",
 ]
 
 
 def start_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds the fault, auth and TLS options; ``command`` gets them as ``start_kwargs``."""
+    """Adds the fault, auth, TLS and data-limit options; ``command`` gets ``start_kwargs``."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -79,6 +99,9 @@ def start_kwargs(
     fault_black_hole: bool = False,
     fault_drop_rate: float | None = None,
     fault_methods: str | None = None,
+    max_inline_data_bytes: int | None = None,
+    literal_offloading_min_mb: int | None = None,
+    literal_offloading_max_mb: int | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments of :func:`~flyte_bridge.sandbox.api.start_sandbox` from the options.
 
@@ -86,6 +109,7 @@ def start_kwargs(
         FlyteConfigError: An option is malformed or needs another one.
     """
     from flyte_bridge.sandbox.auth_server import auth_settings
+    from flyte_bridge.sandbox.data_limits import data_limits
     from flyte_bridge.sandbox.faults import fault_settings
 
     faults: dict[str, Any] = {}
@@ -99,7 +123,12 @@ def start_kwargs(
         faults["drop_rate"] = fault_drop_rate
     if fault_methods:
         faults["methods"] = [m.strip() for m in fault_methods.split(",") if m.strip()]
+    # Checked here so that a bad combination is a usage error, not a failed start.
+    data_limits(max_inline_data_bytes, literal_offloading_min_mb, literal_offloading_max_mb)
     return {
+        "max_inline_data_bytes": max_inline_data_bytes,
+        "literal_offloading_min_mb": literal_offloading_min_mb,
+        "literal_offloading_max_mb": literal_offloading_max_mb,
         "tls_cert": tls_cert,
         "tls_key": tls_key,
         "auth": auth_settings(auth_client_id, auth_client_secret, auth_token_lifetime, auth_header),

@@ -39,6 +39,10 @@ def failed_precondition(message: str) -> AdminError:
     return AdminError(grpc.StatusCode.FAILED_PRECONDITION, message)
 
 
+def resource_exhausted(message: str) -> AdminError:
+    return AdminError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+
 def internal(message: str) -> AdminError:
     return AdminError(grpc.StatusCode.INTERNAL, message)
 

@@ -44,6 +44,13 @@ class DataStore:
     def exists(self, uri: str) -> bool:
         return self.local_path(uri).exists()
 
+    def size(self, uri: str) -> int | None:
+        """The size in bytes of the file at ``uri``, or None when there is none."""
+        try:
+            return self.local_path(uri).stat().st_size
+        except (OSError, ValueError):
+            return None
+
     def write_bytes(self, uri: str, data: bytes) -> None:
         """Writes atomically: a temporary file in the same directory, then a rename."""
         target = self.local_path(uri)
