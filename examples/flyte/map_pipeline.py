@@ -43,7 +43,7 @@ def rank(scores: list[float]) -> str:
 
 @workflow
 def score_batch_wf(documents: list[str] = DOCUMENTS) -> str:
-    """Returns ``"4 documents, best #1 with 1.0"`` for the default documents."""
+    """Returns ``"4 documents, best #2 with 1.0"`` for the default documents."""
     scores = map_task(score_document, concurrency=2)(document=documents)
     return rank(scores=scores)
 

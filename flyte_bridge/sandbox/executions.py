@@ -66,6 +66,7 @@ from flyte_bridge.sandbox.status import (
     resource_exhausted,
 )
 from flyte_bridge.sandbox.storage import DataStore
+from flyte_bridge.sandbox.task_metadata import merge_logs, merge_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -1266,19 +1267,16 @@ class Executions:
                         "task execution is already in terminal phase "
                         f"{enum_name(TaskPhase, closure.phase)}"
                     )
+            phase_changed = row is None or closure.phase != phase
             closure.phase = phase
             closure.updated_at.CopyFrom(to_timestamp(updated))
             if phase == core_execution_pb2.TaskExecution.RUNNING and not started:
                 started = occurred
                 closure.started_at.CopyFrom(to_timestamp(occurred))
             if event.logs:
-                kept = [
-                    log
-                    for log in closure.logs
-                    if all(log.uri != new.uri and log.name != new.name for new in event.logs)
-                ]
+                logs = merge_logs(closure.logs, event.logs)
                 del closure.logs[:]
-                closure.logs.extend([*event.logs, *kept])
+                closure.logs.extend(logs)
             if phase in TASK_TERMINAL:
                 if started:
                     duration = occurred - started
@@ -1296,7 +1294,9 @@ class Executions:
             if event.task_type:
                 closure.task_type = event.task_type
             if event.HasField("metadata"):
-                closure.metadata.CopyFrom(event.metadata)
+                merge_metadata(
+                    closure.metadata, event.metadata, phase=phase, phase_changed=phase_changed
+                )
             if event.HasField("custom_info"):
                 merged = struct_pb2.Struct()
                 merged.CopyFrom(closure.custom_info)

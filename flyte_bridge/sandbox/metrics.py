@@ -3,7 +3,8 @@
 Spans come from the recorded closures only (created, started, updated timestamps and
 durations). The leaves carry operation ids such as ``NODE_SETUP`` or ``TASK_RUNTIME`` that
 flytekit's ``FlyteExecutionSpan.explain()`` aggregates. A sub-workflow's nodes are matched
-against the parent's compiled closure (flyteadmin fetches the sub-workflow by id instead).
+against the parent's compiled closure (flyteadmin fetches the sub-workflow by id instead). An
+array node's span has no children, as in flyteadmin: its items are not broken down.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class ExecutionMetrics:
             self._nested(node, sub, closure, children, created, updated, depth)
         elif kind == "branch_node":
             self._branch(node, spec, closure, children, created, updated, depth)
+        # Array nodes get no child spans: flyteadmin logs them as unsupported and goes on.
         return span
 
     def _task_attempts(self, node, children, created, updated, depth) -> int:

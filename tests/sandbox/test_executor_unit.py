@@ -677,13 +677,30 @@ def test_sleep_gate_succeeds_after_its_duration(plane, kinds_module):
     assert outputs(plane, "nap1").literals["o0"].scalar.primitive.integer == 2
 
 
-def test_array_node_fails_the_execution_saying_it_is_not_supported(plane, kinds_module):
+def test_array_node_reports_its_items_inside_one_task_execution(plane, kinds_module):
     start(plane, "map1", kinds_module, "map_wf", xs=[1, 2])
 
-    assert plane.wait_terminal("map1") == WorkflowPhase.FAILED
-    assert "array nodes (map tasks) are not supported" in (
-        plane.workflow_events["map1"][-1].error.message
-    )
+    assert plane.wait_terminal("map1") == WorkflowPhase.SUCCEEDED
+    results = outputs(plane, "map1").literals["o0"].collection.literals
+    assert [literal.scalar.primitive.integer for literal in results] == [2, 3]
+    node_events = [e for e in plane.node_events if e.id.node_id == "n0"]
+    assert [e.phase for e in node_events] == [
+        NodePhase.QUEUED,
+        NodePhase.RUNNING,
+        NodePhase.SUCCEEDED,
+    ]
+    assert all(e.is_array for e in node_events)
+    task_events = [e for e in plane.task_events if e.parent_node_execution_id.node_id == "n0"]
+    assert {e.retry_attempt for e in task_events} == {0}
+    assert task_events[0].phase == TaskPhase.QUEUED
+    assert task_events[-1].phase == TaskPhase.SUCCEEDED
+    running_versions = [e.phase_version for e in task_events if e.phase == TaskPhase.RUNNING]
+    assert running_versions == list(range(len(running_versions)))
+    last_phase = {}
+    for event in task_events:
+        for resource in event.metadata.external_resources:
+            last_phase[(resource.index, resource.retry_attempt)] = resource.phase
+    assert last_phase == {(0, 0): TaskPhase.SUCCEEDED, (1, 0): TaskPhase.SUCCEEDED}
 
 
 def test_dynamic_task_runs_the_nodes_it_returns_as_its_children(plane, kinds_module):
