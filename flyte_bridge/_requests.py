@@ -286,7 +286,7 @@ def prefetch_offloaded_op(literal_map: literals_pb2.LiteralMap) -> Op[dict[str, 
         if not pending:
             break
         uris = sorted(pending)
-        blobs = yield Gather([_read_or_data_error(uri) for uri in uris])
+        blobs = yield Gather([_read_or_data_error(uri, "the offloaded literal") for uri in uris])
         pending = set()
         for uri, data in zip(uris, blobs, strict=True):
             fetched[uri] = data
@@ -300,24 +300,28 @@ def prefetch_offloaded_op(literal_map: literals_pb2.LiteralMap) -> Op[dict[str, 
     return fetched
 
 
-def _read_or_data_error(uri: str) -> Op[bytes]:
+def _read_or_data_error(uri: str, what: str) -> Op[bytes]:
     try:
         return (yield from read_stored_op(uri))
     except FlyteDataError:
         raise
     except Exception as error:  # noqa: BLE001 - every storage failure is reported the same way
         raise FlyteDataError(
-            f"cannot read the offloaded literal at {uri}: {error}; the client needs the data "
-            "proxy or read access to that storage",
+            f"cannot read {what} at {uri}: {error}; the client needs the data proxy or read "
+            "access to that storage",
             subject=uri,
         ) from error
 
 
 def literal_map_op(full: literals_pb2.LiteralMap, blob: Any) -> Op[literals_pb2.LiteralMap]:
-    """The LiteralMap of one side of a Get*Data response, inline or behind its URL."""
-    if len(full.literals) or not blob.url:
+    """The LiteralMap of one side of a Get*Data response, inline or behind its URL.
+
+    Admin leaves ``full_*`` empty above its inline limit; the map is then read from the
+    ``UrlBlob`` link. A blob of 0 bytes is an empty map and is not fetched (flytekit's rule).
+    """
+    if len(full.literals) or not blob.url or blob.bytes == 0:
         return full
-    data = yield from _read_or_data_error(blob.url)
+    data = yield from _read_or_data_error(blob.url, "the literal map behind the URL")
     result = literals_pb2.LiteralMap()
     try:
         result.ParseFromString(data)

@@ -344,7 +344,8 @@ def load_literal_map(
     """Returns the LiteralMap of a Get*Data response, following its URL when it is not inline.
 
     Admin inlines ``full_inputs``/``full_outputs`` up to a size limit; above it they are empty
-    and ``inputs``/``outputs`` (an ``admin.UrlBlob``) point at a serialized LiteralMap.
+    and ``inputs``/``outputs`` (an ``admin.UrlBlob``) point at a serialized LiteralMap. A blob of
+    0 bytes stands for an empty map and is not fetched.
 
     Args:
         full: The inline map (``full_inputs`` or ``full_outputs``).
@@ -357,7 +358,7 @@ def load_literal_map(
     if full is not None and len(full.literals) > 0:
         return full
     url = getattr(url_blob, "url", "") if url_blob is not None else ""
-    if not url:
+    if not url or getattr(url_blob, "bytes", 0) == 0:
         return literals_pb2.LiteralMap()
     return _parse(literals_pb2.LiteralMap(), _fetch(url, fetch, "the literal map"), url, "")
 

@@ -139,3 +139,16 @@ def flyte_examples_remote(flyte_sandbox_config, flyte_examples):
     from flyte_examples import remote_for
 
     return remote_for(flyte_sandbox_config)
+
+
+@pytest.fixture(scope="session")
+def large_data_runs(tmp_path_factory):
+    """A third sandbox with small data limits and two finished runs whose data is large for it
+    (see ``tests/sandbox/large_data_runs.py``); started once, for the sandbox and core tests."""
+    from large_data_runs import start_large_data_runs
+
+    runs = start_large_data_runs(tmp_path_factory.mktemp("large-data"))
+    try:
+        yield runs
+    finally:
+        runs.sandbox.stop()

@@ -346,6 +346,11 @@ def test_literal_map_with_neither_inline_data_nor_url_is_empty():
     assert len(load_literal_map(literals_pb2.LiteralMap(), common_pb2.UrlBlob()).literals) == 0
 
 
+def test_a_url_blob_of_zero_bytes_is_an_empty_map_and_is_not_fetched():
+    url_blob = common_pb2.UrlBlob(url="https://signed/inputs.pb", bytes=0)
+    assert len(load_literal_map(literals_pb2.LiteralMap(), url_blob, fetch=None).literals) == 0
+
+
 def test_garbage_behind_the_url_raises_data_error():
     url_blob = common_pb2.UrlBlob(url="https://signed/outputs.pb", bytes=3)
     with pytest.raises(FlyteDataError, match="not a serialized LiteralMap"):
