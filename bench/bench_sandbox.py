@@ -1,4 +1,4 @@
-"""Prints the sandbox's figures: cold start, per-task overhead, 100 trivial executions.
+"""Prints the sandbox's figures: cold start, per-task overhead, 100 trivial executions, a map task.
 
 - cold start: a fresh interpreter imports the sandbox, starts it on a free port with a new data
   directory, and a client gets its first answer (GetDomains); median over ``--runs`` starts.
@@ -7,8 +7,12 @@
   recorded SUCCEEDED (medians over ``--runs`` executions).
 - 100 trivial executions: ``hello_wf`` launched ``--count`` times at once; wall time from the
   first CreateExecution to the last execution recorded SUCCEEDED.
+- map task over 100 items: ``map_pipeline.tolerant_parse_wf`` (an array node of trivial
+  ``parse_record`` items, then one ``total`` task) launched over ``--items`` records and over one
+  record; wall time from CreateExecution to the execution recorded SUCCEEDED (medians over
+  ``--map-runs``), and the cost of one more item: the difference divided by ``items - 1``.
 
-Usage: ``python bench/bench_sandbox.py [--runs 5] [--count 100]``
+Usage: ``python bench/bench_sandbox.py [--runs 5] [--count 100] [--items 100] [--map-runs 3]``
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 HELLO = REPO / "examples" / "flyte" / "hello.py"
+MAP_PIPELINE = REPO / "examples" / "flyte" / "map_pipeline.py"
 VERSION = "bench-v1"
 PROBE = """
 import time
@@ -68,6 +73,7 @@ def _register(config: Path) -> None:
             "--version",
             VERSION,
             str(HELLO),
+            str(MAP_PIPELINE),
         ],
         cwd=REPO,
         check=True,
@@ -76,21 +82,56 @@ def _register(config: Path) -> None:
     )
 
 
-def _launch(admin, launch_plan_id, name: str):
+def _string(value: str):
+    from flyteidl.core import literals_pb2
+
+    return literals_pb2.Literal(
+        scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(string_value=value))
+    )
+
+
+def _launch(admin, launch_plan_id, name: str, inputs=None):
     from flyteidl.admin import execution_pb2
     from flyteidl.core import literals_pb2
 
-    literal = literals_pb2.Literal(
-        scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(string_value="bench"))
-    )
     request = execution_pb2.ExecutionCreateRequest(
         project="flytesnacks",
         domain="development",
         name=name,
         spec=execution_pb2.ExecutionSpec(launch_plan=launch_plan_id),
-        inputs=literals_pb2.LiteralMap(literals={"name": literal}),
+        inputs=literals_pb2.LiteralMap(literals=inputs or {"name": _string("bench")}),
     )
     return admin.CreateExecution(request).id
+
+
+def _launch_plan(name: str):
+    from flyteidl.core import identifier_pb2
+
+    return identifier_pb2.Identifier(
+        resource_type=identifier_pb2.LAUNCH_PLAN,
+        project="flytesnacks",
+        domain="development",
+        name=name,
+        version=VERSION,
+    )
+
+
+def _map_seconds(admin, items: int, name: str) -> float:
+    """Seconds from launching ``tolerant_parse_wf`` over ``items`` records to its SUCCEEDED."""
+    from flyteidl.core import literals_pb2
+
+    records = literals_pb2.Literal(
+        collection=literals_pb2.LiteralCollection(
+            literals=[_string(f"k{index}={index}") for index in range(items)]
+        )
+    )
+    launch_plan_id = _launch_plan("map_pipeline.tolerant_parse_wf")
+    start = time.perf_counter()
+    execution = _wait(admin, _launch(admin, launch_plan_id, name, {"records": records}))
+    elapsed = time.perf_counter() - start
+    if execution.closure.phase != 4:
+        raise RuntimeError(f"{name} ended in phase {execution.closure.phase}")
+    return elapsed
 
 
 def _wait(admin, execution_id, timeout: float = 300.0):
@@ -117,10 +158,12 @@ def _task_success_seconds(admin, execution) -> float:
     return (attempts[-1].closure.updated_at.ToNanoseconds() - created) / 1e9
 
 
-def executions(runs: int, count: int) -> tuple[float, float, float, int]:
-    """(median s to task success, median s to execution success, s for ``count`` runs, failed)."""
+def executions(
+    runs: int, count: int, items: int, map_runs: int
+) -> tuple[float, float, float, int, float, float]:
+    """(median s to task success, median s to execution success, s for ``count`` runs, failed,
+    median s for a map over ``items``, median s for a map over one item)."""
     import grpc
-    from flyteidl.core import identifier_pb2
     from flyteidl.service import admin_pb2_grpc
 
     from flyte_bridge.sandbox import start_sandbox
@@ -130,13 +173,7 @@ def executions(runs: int, count: int) -> tuple[float, float, float, int]:
         _register(config)
         channel = grpc.insecure_channel(sandbox.endpoint)
         admin = admin_pb2_grpc.AdminServiceStub(channel)
-        launch_plan_id = identifier_pb2.Identifier(
-            resource_type=identifier_pb2.LAUNCH_PLAN,
-            project="flytesnacks",
-            domain="development",
-            name="hello.hello_wf",
-            version=VERSION,
-        )
+        launch_plan_id = _launch_plan("hello.hello_wf")
         to_task, to_execution = [], []
         for index in range(runs):
             execution = _wait(admin, _launch(admin, launch_plan_id, f"single-{index}"))
@@ -155,24 +192,43 @@ def executions(runs: int, count: int) -> tuple[float, float, float, int]:
             )
             finished = list(pool.map(lambda i: _wait(admin, i), ids))
         elapsed = time.perf_counter() - start
+        map_many = [_map_seconds(admin, items, f"map-many-{i}") for i in range(map_runs)]
+        map_one = [_map_seconds(admin, 1, f"map-one-{i}") for i in range(map_runs)]
         channel.close()
     failed = sum(1 for e in finished if e.closure.phase != 4)
-    return statistics.median(to_task), statistics.median(to_execution), elapsed, failed
+    return (
+        statistics.median(to_task),
+        statistics.median(to_execution),
+        elapsed,
+        failed,
+        statistics.median(map_many),
+        statistics.median(map_one),
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--map-runs", type=int, default=3)
     args = parser.parse_args()
     cold = cold_start_ms(args.runs)
     print(f"cold start to first answered RPC: {cold:.0f} ms (median of {args.runs})")
-    to_task, to_execution, elapsed, failed = executions(args.runs, args.count)
+    to_task, to_execution, elapsed, failed, map_many, map_one = executions(
+        args.runs, args.count, args.items, args.map_runs
+    )
     print(f"per-task overhead, launch to task attempt SUCCEEDED: {to_task:.2f} s (median)")
     print(f"launch to execution SUCCEEDED, one trivial task: {to_execution:.2f} s (median)")
     print(
         f"{args.count} trivial executions end to end: {elapsed:.1f} s "
         f"({args.count / elapsed:.1f} executions/s, {failed} not SUCCEEDED)"
+    )
+    per_item = (map_many - map_one) / max(1, args.items - 1)
+    print(
+        f"map_task over {args.items} items, launch to execution SUCCEEDED: {map_many:.1f} s "
+        f"(median of {args.map_runs}; over 1 item: {map_one:.2f} s; "
+        f"{per_item * 1000:.0f} ms per additional item)"
     )
 
 
