@@ -41,12 +41,15 @@ os.environ.update(
 @pytest.fixture
 def airflow_cli(airflow_db):
     """Runs ``airflow <args>`` in this process's AIRFLOW_HOME and returns its standard output."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
 
     def run(*args: str) -> str:
-        return subprocess.run(
-            ["airflow", *args], env=env, capture_output=True, text=True, check=True, timeout=120
-        ).stdout
+        path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+        env = {**os.environ, "PATH": path}
+        done = subprocess.run(
+            ["airflow", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
 
     return run
 

@@ -33,3 +33,23 @@ def test_the_connection_form_declares_every_field_without_importing_the_hook():
         "password": "Client secret or token",
     }
     assert "airflow_provider.links.flyte.FlyteExecutionLink" in manager.extra_links_class_names
+
+
+def test_a_flyte_connection_made_with_the_cli_passes_airflow_connections_test(
+    airflow_cli, flyte_sandbox, monkeypatch
+):
+    import json
+
+    monkeypatch.setenv("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
+    host, port = flyte_sandbox.endpoint.rsplit(":", 1)
+    extra = {"insecure": True, "project": "flytesnacks", "domain": "development"}
+
+    airflow_cli(
+        "connections", "add", "flyte_from_cli", "--conn-type", "flyte", "--conn-host", host,
+        "--conn-port", port, "--conn-extra", json.dumps(extra),
+    )  # fmt: skip
+    stored = json.loads(airflow_cli("connections", "get", "flyte_from_cli", "--output", "json"))
+    tested = airflow_cli("connections", "test", "flyte_from_cli")
+
+    assert stored[0]["conn_type"] == "flyte"
+    assert "Connection success!" in tested
