@@ -1,4 +1,5 @@
-"""Trigger arguments and events at the triggerer/worker boundary (no server needed)."""
+"""Trigger arguments and events at the triggerer/worker boundary, and triggers sharing the
+core watcher (the last test runs against the sandbox)."""
 
 import json
 
@@ -59,3 +60,66 @@ def test_a_lost_or_foreign_event_is_refused_with_the_reason(event, message):
 def test_a_launch_names_exactly_one_of_launch_plan_or_task():
     with pytest.raises(ValueError, match="exactly one of launch_plan or task"):
         FlyteLaunchOperator(task_id="t", launch_plan="a", task="b")
+
+
+async def _count_rpcs_while_triggers_wait(execution_ids, ticks, monkeypatch):
+    """Runs one trigger per execution in this event loop, as a triggerer does, until the shared
+    watcher has ticked ``ticks`` times; returns the watcher's ticks and the RPCs by method."""
+    import asyncio
+    import collections
+
+    from flyte_bridge.transport import AsyncTransport
+    from flyte_bridge.watcher import AsyncExecutionWatcher
+
+    calls = collections.Counter()
+    unary = AsyncTransport.unary
+
+    async def counted(self, service, method, request, **kwargs):
+        calls[method] += 1
+        return await unary(self, service, method, request, **kwargs)
+
+    monkeypatch.setattr(AsyncTransport, "unary", counted)
+
+    async def first_event(trigger):
+        async for event in trigger.run():
+            return event
+
+    tasks = [
+        asyncio.create_task(first_event(FlyteExecutionTrigger(execution_id, poll_interval=0.5)))
+        for execution_id in execution_ids
+    ]
+    watchers = {}
+    for _ in range(600):
+        watchers = AsyncExecutionWatcher._shared.get(asyncio.get_running_loop(), {})
+        if watchers and min(w.ticks for w in watchers.values()) >= ticks:
+            break
+        await asyncio.sleep(0.1)
+    fired = [task for task in tasks if task.done()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert not fired, [task.result() for task in fired]
+    return [w.ticks for w in watchers.values()], calls
+
+
+@pytest.mark.slow
+def test_the_deferred_waits_of_one_triggerer_share_one_list_call_a_tick(
+    monkeypatch, airflow_db, flyte_connection, flyte_examples, flyte_client
+):
+    import asyncio
+
+    running = [
+        flyte_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 600}) for _ in range(3)
+    ]
+    try:
+        ticks, calls = asyncio.run(
+            _count_rpcs_while_triggers_wait([str(e.id) for e in running], 3, monkeypatch)
+        )
+    finally:
+        for execution in running:
+            flyte_client.terminate(execution, cause="test finished")
+
+    (watcher_ticks,) = ticks
+    assert watcher_ticks >= 3
+    assert watcher_ticks <= calls["ListExecutions"] <= watcher_ticks + 1
+    assert calls["GetExecution"] == 0
