@@ -230,8 +230,15 @@ class ArrayNodes:
         state = self._arrays.pop(node_run, None)
         if state is None or state.finished:
             return
+        self._abort_items(state)
+        if state.began:
+            self._task_event(
+                state, TaskPhase.ABORTED, error=engine_module._error("TaskAborted", cause)
+            )
+
+    def _abort_items(self, state: _ArrayRun) -> None:
+        """Ends the array's bookkeeping and kills its running items, marking them ABORTED."""
         state.finished = True
-        error = engine_module._error("TaskAborted", cause)
         for item in state.items:
             if item.ended or not item.attempts:
                 continue
@@ -240,8 +247,6 @@ class ArrayNodes:
             with self._engine._lock:
                 self._engine._live_attempts.discard(attempt)
             self._set_phase(state, item, TaskPhase.ABORTED)
-        if state.began:
-            self._task_event(state, TaskPhase.ABORTED, error=error)
 
     def _prepare(self, node_run: _NodeRun) -> _ArrayRun:
         engine = self._engine
@@ -461,17 +466,7 @@ class ArrayNodes:
         self._finish(state, TaskPhase.SUCCEEDED, NodePhase.SUCCEEDED, output_uri=output_uri)
 
     def _fail(self, state: _ArrayRun) -> None:
-        state.finished = True
-        for item in state.items:
-            if item.ended or not item.attempts:
-                continue
-            attempt = item.attempts[-1]
-            self._engine._kill_attempt(attempt, self._engine._kill_grace)
-            with self._engine._lock:
-                self._engine._live_attempts.discard(attempt)
-            number = len(item.attempts) - 1
-            item.phases[number] = TaskPhase.ABORTED
-            state.changed[(item.index, number)] = None
+        self._abort_items(state)
         failed = [item for item in state.items if item.ended and item.error is not None]
         kind = (
             ErrorKind.USER
