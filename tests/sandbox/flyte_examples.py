@@ -46,6 +46,12 @@ def register_examples(config: Path) -> None:
     activated: a launch without a version then gets this one, whatever other versions tests
     register (the sandbox runs no schedules).
     """
+    modules = sorted(str(path) for path in EXAMPLES.glob("*.py"))
+    register_modules(config, EXAMPLES_VERSION, "--activate-launchplans", *modules)
+
+
+def register_modules(config: Path, version: str, *modules_and_flags: str) -> None:
+    """``pyflyte register`` of workflow modules in flytesnacks/development at ``version``."""
     result = pyflyte(
         config,
         "register",
@@ -54,9 +60,8 @@ def register_examples(config: Path) -> None:
         "--domain",
         DOMAIN,
         "--version",
-        EXAMPLES_VERSION,
-        "--activate-launchplans",
-        *sorted(str(path) for path in EXAMPLES.glob("*.py")),
+        version,
+        *modules_and_flags,
     )
     assert result.returncode == 0, f"pyflyte register failed:\n{result.stdout}\n{result.stderr}"
 

@@ -17,7 +17,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from flyte_examples import DOMAIN, PROJECT, pyflyte, remote_for, unique_name
+from flyte_examples import register_modules, remote_for, unique_name
 
 INLINE_LIMIT = 64 * 1024
 OFFLOADING_MIN_MB = 1
@@ -59,18 +59,7 @@ def start_large_data_runs(data_dir: Path) -> LargeDataRuns:
     )
     try:
         config = sandbox.write_flytekit_config(data_dir / "config.yaml")
-        registered = pyflyte(
-            config,
-            "register",
-            "--project",
-            PROJECT,
-            "--domain",
-            DOMAIN,
-            "--version",
-            VERSION,
-            WORKFLOWS,
-        )
-        assert registered.returncode == 0, registered.stdout + registered.stderr
+        register_modules(config, VERSION, WORKFLOWS)
         remote = remote_for(config)
         launch_plan = remote.fetch_launch_plan(name=f"{MODULE}.large_data_wf", version=VERSION)
         launched = [
