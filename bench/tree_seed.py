@@ -124,12 +124,16 @@ def _now() -> timestamp_pb2.Timestamp:
 class SeedingEngine:
     """A sandbox executor that runs nothing and records a finished tree for every start.
 
-    Set ``server`` to the sandbox's server before launching.
+    Set ``server`` to the sandbox's server before launching. While ``just_started`` is true,
+    executions are left running just after their nodes were reached instead: every top-level
+    node is QUEUED or RUNNING, with no attempt, child node or child execution yet (a parent not
+    yet marked as one, a launch-plan node that has not launched).
     """
 
     def __init__(self, shape: TreeShape) -> None:
         self.shape = shape
         self.server: Any = None
+        self.just_started = False
         self._children = 0
 
     def start(self, execution_id, closure, inputs, spec) -> None:
@@ -159,6 +163,12 @@ class _Seeder:
 
     def run(self) -> None:
         self._workflow_event(WorkflowPhase.RUNNING)
+        if self.engine.just_started:
+            nodes = [n for n in self.closure.primary.template.nodes if n.id not in _BOUNDARY]
+            for index, node in enumerate(nodes):
+                phase = NodePhase.QUEUED if index % 2 else NodePhase.RUNNING
+                self._node_event(node.id, node.id, phase, None)
+            return
         self._nodes(self.closure.primary.template.nodes, parent=None, prefix="")
         self._workflow_event(WorkflowPhase.SUCCEEDED)
 

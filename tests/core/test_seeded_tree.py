@@ -24,7 +24,8 @@ SHAPE = TreeShape(
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    """A sandbox holding one finished ``outer`` execution of SHAPE; yields (config, id)."""
+    """A sandbox holding a finished ``outer`` execution of SHAPE and one whose nodes have just
+    been reached; yields (config, finished id, just started id)."""
     from flyte_bridge.client import FlyteClient
     from flyte_bridge.sandbox.api import start_sandbox
 
@@ -36,8 +37,10 @@ def seeded(tmp_path_factory):
         register(sandbox.write_flytekit_config(work / "config.yaml"), work, SHAPE, "seeded-v1")
         config = ClientConfig.for_sandbox(sandbox.endpoint, rpc_timeout=10.0)
         with FlyteClient(config) as client:
-            execution = client.launch(f"{MODULE}.outer")
-        yield config, execution.id
+            finished = client.launch(f"{MODULE}.outer")
+            engine.just_started = True
+            started = client.launch(f"{MODULE}.outer")
+        yield config, finished.id, started.id
     finally:
         sandbox.stop()
 
@@ -45,7 +48,7 @@ def seeded(tmp_path_factory):
 @pytest.fixture
 def tree(make_client, seeded):
     """The seeded execution synced with this test's client kind (sync or async)."""
-    config, execution_id = seeded
+    config, execution_id, _ = seeded
     return make_client(config).sync(execution_id, sync_nodes=True)
 
 
@@ -90,3 +93,18 @@ def test_sub_workflow_and_launch_plan_children_are_synced_to_the_bottom(tree):
     assert child is not None and child.mode == "CHILD_WORKFLOW" and child.is_successful
     assert len(child.node_executions) == SHAPE.tasks
     assert all(len(n.task_executions) == 1 for n in child.node_executions.values())
+
+
+def test_sync_of_nodes_that_have_just_started_returns_them_as_they_are(make_client, seeded):
+    config, _, started = seeded
+
+    synced = make_client(config).sync(started, sync_nodes=True)
+
+    nodes = synced.node_executions
+    assert synced.phase.name == "RUNNING"
+    assert len(nodes) == SHAPE.subworkflows + SHAPE.dynamics + SHAPE.arrays + SHAPE.launch_plans
+    assert {n.phase.name for n in nodes.values()} == {"QUEUED", "RUNNING"}
+    assert all(not n.children and n.child_execution is None for n in nodes.values())
+    assert all(not n.is_done for n in nodes.values())
+    kinds = sorted({n.kind for n in nodes.values()})
+    assert kinds == ["array", "launch_plan", "task", "workflow"]
