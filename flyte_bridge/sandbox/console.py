@@ -113,15 +113,24 @@ def _attempts(executions, node: node_execution_pb2.NodeExecution) -> str:
     listed = executions.list_task_executions(
         task_execution_pb2.TaskExecutionListRequest(node_execution_id=node.id, limit=1000)
     ).task_executions
+    phase_name = core_execution_pb2.TaskExecution.Phase.Name
     items = []
     for attempt in listed:
-        phase = core_execution_pb2.TaskExecution.Phase.Name(attempt.closure.phase)
-        logs = " ".join(
-            f'<a href="{html.escape(log.uri)}">{html.escape(log.name or "log")}</a>'
-            for log in attempt.closure.logs
-        )
-        items.append(f"#{attempt.id.retry_attempt} {phase} {logs}")
+        phase = phase_name(attempt.closure.phase)
+        items.append(f"#{attempt.id.retry_attempt} {phase} {_log_links(attempt.closure.logs)}")
+        # An array node's items: one entry per item attempt, inside the array's task execution.
+        for item in attempt.closure.metadata.external_resources:
+            items.append(
+                f"item {item.index} #{item.retry_attempt} {phase_name(item.phase)} "
+                f"{_log_links(item.logs)}"
+            )
     return "<br>".join(items)
+
+
+def _log_links(logs) -> str:
+    return " ".join(
+        f'<a href="{html.escape(log.uri)}">{html.escape(log.name or "log")}</a>' for log in logs
+    )
 
 
 def page(body: str) -> bytes:

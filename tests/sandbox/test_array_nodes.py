@@ -17,7 +17,7 @@ from flyte_examples import (
     EXAMPLES_VERSION,
     PROJECT,
     processes_of_execution,
-    pyflyte,
+    register_modules,
     unique_name,
     wait_until,
 )
@@ -80,18 +80,7 @@ def score_batch(flyte_sandbox_config) -> str:
 def runs(flyte_examples_remote, flyte_sandbox_config, tmp_path_factory) -> dict[str, object]:
     """Finished executions of the tolerant example and the checks, launched all at once."""
     remote = flyte_examples_remote
-    result = pyflyte(
-        flyte_sandbox_config,
-        "register",
-        "--project",
-        PROJECT,
-        "--domain",
-        DOMAIN,
-        "--version",
-        CHECKS_VERSION,
-        CHECKS,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    register_modules(flyte_sandbox_config, CHECKS_VERSION, CHECKS)
 
     def launch(launch_plan: str, version: str, **inputs):
         entity = remote.fetch_launch_plan(name=launch_plan, version=version)
@@ -214,6 +203,16 @@ def test_core_client_sync_exposes_each_item_as_a_subtask(flyte_sandbox, score_ba
     assert subtasks[(2, 0)].phase.name == "FAILED"
     assert subtasks[(2, 1)].phase.name == "SUCCEEDED"
     assert all(subtask.logs and subtask.external_id for subtask in subtasks.values())
+
+
+def test_console_page_lists_each_item_attempt_with_its_log(flyte_examples_remote, score_batch):
+    remote = flyte_examples_remote
+    url = remote.generate_console_url(remote.fetch_execution(name=score_batch))
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        page = response.read().decode()
+    assert "item 2 #0 FAILED" in page and "item 2 #1 SUCCEEDED" in page
+    assert "Task log (index 2, attempt 1)" in page
 
 
 def test_flytekit_metrics_give_the_array_node_a_span_without_children(
