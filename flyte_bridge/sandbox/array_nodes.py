@@ -35,6 +35,10 @@ Deviations from propeller, on purpose:
 - A failing array node's error has code ``ArrayNodeFailing`` (propeller leaves it empty) and the
   message lists each distinct item error with the item indexes that hit it.
 - The task execution's plugin identifier is ``local-array``, not ``k8s-array``.
+- Each item attempt has the mapped task's timeout, but there is no second, active deadline
+  (twice the timeout) per item or for the array node.
+- An array node that was running when the sandbox process died is not resumed on restart (see
+  ``resume.py``): it fails with a reason naming the restart.
 """
 
 from __future__ import annotations
