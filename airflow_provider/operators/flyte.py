@@ -587,6 +587,8 @@ class FlyteBackfillOperator(_WaitsForExecution):
         parallel: Run the instances in parallel instead of one after another.
         failure_policy: ``fail_fast`` or ``continue``.
         dry_run: Log the plan (the schedule times) and launch nothing.
+        labels: Labels of the backfill execution (templated).
+        annotations: Annotations of the backfill execution (templated).
         wait_for_completion, deferrable, poll_interval, timeout, terminate_on_kill: as for
             :class:`FlyteLaunchOperator`.
     """
@@ -596,10 +598,13 @@ class FlyteBackfillOperator(_WaitsForExecution):
         "start",
         "end",
         "version",
+        "labels",
+        "annotations",
         "project",
         "domain",
         "flyte_conn_id",
     )
+    template_fields_renderers = {"labels": "json", "annotations": "json"}
 
     def __init__(
         self,
@@ -611,6 +616,8 @@ class FlyteBackfillOperator(_WaitsForExecution):
         parallel: bool = False,
         failure_policy: str = "fail_fast",
         dry_run: bool = False,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -621,6 +628,8 @@ class FlyteBackfillOperator(_WaitsForExecution):
         self.parallel = parallel
         self.failure_policy = failure_policy
         self.dry_run = dry_run
+        self.labels = labels or {}
+        self.annotations = annotations or {}
 
     def execute(self, context: Context) -> Any:
         from flyte_bridge.reattach import launch_or_reattach
@@ -661,6 +670,8 @@ class FlyteBackfillOperator(_WaitsForExecution):
             failure_policy=self.failure_policy,
             project=self.project,
             domain=self.domain,
+            labels=dict(self.labels) or None,
+            annotations=dict(self.annotations) or None,
             **kw,
         )
 

@@ -27,7 +27,9 @@ def test_the_example_dag_runs_every_flyte_step(
     assert report.labels["airflow-dag"] == dag_id
     assert execution_of("launch_release").phase_name == "SUCCEEDED"
     assert flyte_client.fetch_outputs(execution_of("launch_release")) == {"o0": "release 2 at 25%"}
-    assert execution_of("backfill_week").phase_name == "SUCCEEDED"
+    backfill = execution_of("backfill_week")
+    assert backfill.phase_name == "SUCCEEDED"
+    assert backfill.labels["airflow-dag"] == dag_id
     long_run = execution_of("launch_long_run")
     assert long_run.phase_name == "ABORTED"
     assert "stopped by the example DAG" in long_run.error.message

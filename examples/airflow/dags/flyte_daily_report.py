@@ -6,7 +6,7 @@ Two DAGs come from this file: ``flyte_daily_report`` waits in the triggerer (def
 1. launches the ``daily_report`` launch plan for the run's data interval and waits for it;
 2. reads the report line from XCom in a downstream task;
 3. launches the release workflow, approves its ``review`` gate, sets its ``rollout_percent``
-   input and waits for the release;
+   input from the DAG's params (a template rendered as a float) and waits for the release;
 4. backfills ``daily_report`` over the week that ends at the run's data interval;
 5. launches a ten-minute run and terminates it, then checks it ended ABORTED.
 
@@ -59,6 +59,7 @@ def build(dag_id: str, deferrable: bool) -> DAG:
         catchup=False,
         render_template_as_native_obj=True,
         default_args={"retries": 0},
+        params={"rollout_percent": 25.0},
         tags=["flyte", "example"],
     ) as dag:
         report = FlyteLaunchOperator(
@@ -92,7 +93,7 @@ def build(dag_id: str, deferrable: bool) -> DAG:
             execution=execution_of("launch_release"),
             signal_id="rollout_percent",
             action="set_input",
-            value=25.0,
+            value="{{ params.rollout_percent }}",
             deferrable=deferrable,
             poll_interval=1,
             timeout=300,
@@ -112,6 +113,7 @@ def build(dag_id: str, deferrable: bool) -> DAG:
             start="{{ data_interval_end - macros.timedelta(days=6) }}",
             end="{{ data_interval_end }}",
             parallel=True,
+            labels={"airflow-dag": "{{ dag.dag_id }}"},
             deferrable=deferrable,
             poll_interval=1,
             timeout=dt.timedelta(minutes=10),
