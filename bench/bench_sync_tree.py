@@ -11,6 +11,8 @@ sync the finished execution with its whole node tree; the figure is the ratio of
 times, and the RPC counts of each.
 
 Run: ``.venv/bin/python bench/bench_sync_tree.py`` (a few minutes, most of it FlyteRemote).
+Last run (2 shared cores, busy): 1,020 node executions, flyte_bridge 4.2 s (1,032 RPCs),
+FlyteRemote 96.6 s (4,085 RPCs), 22.9x.
 """
 
 from __future__ import annotations
