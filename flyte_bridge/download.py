@@ -7,7 +7,8 @@ own credentials). Uploads (local files given as launch inputs) go to data-proxy 
 
 Directories (multipart blobs) are listed and copied with fsspec: the data proxy signs single
 objects only and cannot list a prefix, so downloading a directory needs direct read access to
-its storage.
+its storage. A structured dataset or schema may be either: it is copied as a directory when
+fsspec finds one at its URI, else as a single file (also when the storage cannot be listed).
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ def download_op(value: Any, to: Path, top: bool = True) -> Op[Path]:
     if isinstance(value, literals.BlobRef):
         uri, directory = value.uri, value.multipart
     elif isinstance(value, (literals.StructuredDatasetRef, literals.SchemaRef)):
-        uri, directory = value.uri, True
+        uri = value.uri
+        directory = yield Blocking(_is_directory, (uri,))
     elif isinstance(value, literals.PickledRef):
         uri, directory = value.uri, False
     elif isinstance(value, str) and "://" in value:
@@ -182,6 +184,19 @@ def download_op(value: Any, to: Path, top: bool = True) -> Op[Path]:
         to = to / uri.rstrip("/").rsplit("/", 1)[-1]
     yield Blocking(_copy_url, (link, to))
     return to
+
+
+def _is_directory(uri: str) -> bool:
+    """Whether fsspec finds a directory (a prefix holding objects) at ``uri``; False when the
+    storage cannot be reached without credentials, so the data proxy is tried for one file."""
+    import fsspec
+
+    try:
+        filesystem, root = fsspec.core.url_to_fs(uri)
+        return bool(filesystem.isdir(root))
+    except Exception as error:  # noqa: BLE001 - no listing access: read it as one object
+        logger.debug("cannot tell whether %s is a directory (%s); reading one file", uri, error)
+        return False
 
 
 def _holds_references(value: Any) -> bool:

@@ -8,7 +8,7 @@ from flyteidl.core import literals_pb2, types_pb2
 from flyte_bridge._ops import upload_op
 from flyte_bridge._requests import to_python_op
 from flyte_bridge.errors import FlyteDataError
-from flyte_bridge.literals import BlobRef
+from flyte_bridge.literals import BlobRef, StructuredDatasetRef
 
 
 def _int_list(count: int) -> literals_pb2.Literal:
@@ -97,3 +97,27 @@ def test_c11_download_of_outputs_writes_records_as_json_and_files_by_name(client
         '{"a":1,"b":[1,2]}'
     )
     assert (written / "o1").read_text() == "payload"
+
+
+def test_a_dataset_stored_as_one_file_downloads_as_that_file(client, tmp_path):
+    local = tmp_path / "frame.parquet"
+    local.write_bytes(b"PAR1 not really parquet")
+
+    remote = client._run(upload_op("flytesnacks", "development", str(local)))
+    written = client.download(StructuredDatasetRef(remote, format="parquet"), tmp_path / "df")
+
+    assert written.is_file()
+    assert written.read_bytes() == b"PAR1 not really parquet"
+
+
+def test_a_dataset_stored_as_a_directory_downloads_whole(client, tmp_path):
+    source = tmp_path / "frame"
+    source.mkdir()
+    (source / "00000").write_bytes(b"part 0")
+    (source / "00001").write_bytes(b"part 1")
+
+    remote = client._run(upload_op("flytesnacks", "development", str(source)))
+    written = client.download(StructuredDatasetRef(remote, format="parquet"), tmp_path / "df")
+
+    assert sorted(p.name for p in written.iterdir()) == ["00000", "00001"]
+    assert (written / "00001").read_bytes() == b"part 1"
