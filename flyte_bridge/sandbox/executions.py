@@ -46,6 +46,7 @@ from flyte_bridge.sandbox.db import (
     to_duration,
     to_timestamp,
 )
+from flyte_bridge.sandbox.interfaces import RecordedProgress
 from flyte_bridge.sandbox.literal_types import describe, literal_fits
 from flyte_bridge.sandbox.projects import Projects, validate_labels
 from flyte_bridge.sandbox.registry import (
@@ -55,6 +56,7 @@ from flyte_bridge.sandbox.registry import (
     Registry,
     check_identifier,
 )
+from flyte_bridge.sandbox.resume import close_in_flight, restart_error
 from flyte_bridge.sandbox.signals import Signals
 from flyte_bridge.sandbox.status import (
     AdminError,
@@ -762,29 +764,106 @@ class Executions:
                 (int(request.state), closure.SerializeToString(), now, row["id"]),
             )
 
-    def fail_unfinished(self) -> int:
-        """Marks executions a previous process left running as FAILED; returns how many."""
+    # --- restart ------------------------------------------------------------------------------
+
+    def resume_unfinished(self) -> tuple[int, int]:
+        """Hands the executions a previous process left in flight to the engine to continue.
+
+        An execution that was ABORTING ends ABORTED; one the engine cannot resume (it has no
+        ``resume``, or refuses) ends FAILED with error code ``SandboxRestarted``. The node and
+        task executions still in flight under an execution that ends here end with it.
+
+        Returns:
+            How many executions were resumed, and how many were ended.
+        """
         rows = self.db.query(
             "SELECT * FROM executions WHERE phase NOT IN ('SUCCEEDED', 'FAILED', 'ABORTED', "
-            "'TIMED_OUT')"
+            "'TIMED_OUT') ORDER BY id"
         )
+        resumed = ended = 0
         for row in rows:
             execution_id = identifier_pb2.WorkflowExecutionIdentifier(
                 project=row["execution_project"],
                 domain=row["execution_domain"],
                 name=row["execution_name"],
             )
-            # The sandbox does not resume executions across restarts; propeller would.
-            error = core_execution_pb2.ExecutionError(
-                code="SandboxRestarted",
-                message="the sandbox stopped while this execution was running",
-                kind=core_execution_pb2.ExecutionError.SYSTEM,
-            )
-            phase = core_execution_pb2.WorkflowExecution.FAILED
+            progress = self.recorded_progress(execution_id)
             if row["phase"] == "ABORTING":
-                phase, error = core_execution_pb2.WorkflowExecution.ABORTED, None
-            self._force_phase(execution_id, phase, error)
-        return len(rows)
+                self._end_after_restart(
+                    execution_id,
+                    progress,
+                    core_execution_pb2.WorkflowExecution.ABORTED,
+                    "the execution was aborting when the sandbox stopped",
+                )
+                ended += 1
+                continue
+            problem = self._resume(execution_id, row, progress)
+            if problem is None:
+                resumed += 1
+                continue
+            self._end_after_restart(
+                execution_id,
+                progress,
+                core_execution_pb2.WorkflowExecution.FAILED,
+                f"the sandbox restarted while this execution ran, and {problem}",
+            )
+            ended += 1
+        return resumed, ended
+
+    def recorded_progress(self, execution_id) -> RecordedProgress:
+        """Everything recorded of an execution: its phase, node executions and task executions."""
+        row = self._execution_row(execution_id)
+        if row is None:
+            raise self._execution_missing(execution_id)
+        closure = execution_pb2.ExecutionClosure.FromString(row["closure"])
+        key = (execution_id.project, execution_id.domain, execution_id.name)
+        where = "WHERE execution_project = ? AND execution_domain = ? AND execution_name = ?"
+        nodes = {
+            node_row["node_id"]: self._node_execution(node_row)
+            for node_row in self.db.query(f"SELECT * FROM node_executions {where} ORDER BY id", key)
+        }
+        attempts: dict[str, list[task_execution_pb2.TaskExecution]] = {}
+        for task_row in self.db.query(
+            f"SELECT * FROM task_executions {where} ORDER BY node_id, retry_attempt", key
+        ):
+            attempts.setdefault(task_row["node_id"], []).append(self._task_execution(task_row))
+        return RecordedProgress(
+            phase=closure.phase,
+            error=closure.error if closure.HasField("error") else None,
+            nodes=nodes,
+            attempts=attempts,
+        )
+
+    def _resume(self, execution_id, row, progress: RecordedProgress) -> str | None:
+        """Asks the engine to continue one execution; returns why it cannot, or None."""
+        resume = getattr(self.engine, "resume", None)
+        if resume is None:
+            return "its executor cannot resume executions"
+        try:
+            closure = execution_pb2.ExecutionClosure.FromString(row["closure"])
+            compiled = self.registry.get_workflow(closure.workflow_id).closure.compiled_workflow
+            spec = execution_pb2.ExecutionSpec.FromString(row["spec"])
+            inputs = self.store.read_proto(row["inputs_uri"], literals_pb2.LiteralMap)
+            resume(execution_id, compiled, inputs, spec, progress)
+        except Exception as err:  # noqa: BLE001 - whatever stops a resume fails the execution
+            logger.exception("could not resume execution %s", _show_execution(execution_id))
+            return f"it could not be resumed: {err}"
+        logger.info("resumed execution %s", _show_execution(execution_id))
+        return None
+
+    def _end_after_restart(self, execution_id, progress, phase: int, message: str) -> None:
+        error = restart_error(message)
+        aborted = phase == core_execution_pb2.WorkflowExecution.ABORTED
+        close_in_flight(
+            execution_id,
+            progress,
+            record_node_event=self.record_node_event,
+            record_task_event=self.record_task_event,
+            node_phase=NodePhase.ABORTED if aborted else NodePhase.FAILED,
+            task_phase=TaskPhase.ABORTED if aborted else TaskPhase.FAILED,
+            error=error,
+        )
+        self._force_phase(execution_id, phase, None if aborted else error)
 
     # --- workflow events ------------------------------------------------------------------------
 

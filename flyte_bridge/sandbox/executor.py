@@ -27,8 +27,13 @@ Deviations from propeller, on purpose:
 - Gate timeouts fail the node at the timeout (``RetriesExhausted|TimeoutExpired``); there is no
   second, TIMED_OUT deadline for gates.
 - Subworkflow and branch nodes are never retried, so their children's retry group is always "0".
-- Shutting the executor down kills task processes without reporting events; the admin side marks
-  such executions FAILED when it starts again.
+- Shutting the executor down (or killing the sandbox) stops task processes without reporting
+  events; when the sandbox starts again on the same data directory, the admin side hands every
+  execution left in flight to :meth:`LocalExecutor.resume`, which continues it from its records
+  as ``resume.py`` describes. Unlike propeller, which finds its pods still running, a task
+  attempt that was running is marked FAILED (``SandboxRestarted``, a system error) and retried
+  against the system-retry budget; dynamic and array nodes in flight fail with a
+  ``SandboxRestarted`` error instead of resuming.
 """
 
 from __future__ import annotations
@@ -71,7 +76,8 @@ from flyte_bridge.sandbox.bindings import (
     resolve_bindings,
     upstream_node_ids,
 )
-from flyte_bridge.sandbox.interfaces import ControlPlane
+from flyte_bridge.sandbox.interfaces import ControlPlane, RecordedProgress
+from flyte_bridge.sandbox.resume import Resumption, kill_orphaned_tasks, record_task_process
 from flyte_bridge.sandbox.storage import DataStore
 
 logger = logging.getLogger(__name__)
@@ -395,6 +401,7 @@ class _Run:
         self.max_parallelism = spec.max_parallelism
         self.slots_in_use = 0
         self.slot_waiters: collections.deque[_NodeRun] = collections.deque()
+        self.resume: Resumption | None = None  # set when a restarted sandbox continues the run
         metadata = spec.metadata
         self.reference = (
             metadata.reference_execution
@@ -496,7 +503,23 @@ class LocalExecutor:
         spec: admin_execution_pb2.ExecutionSpec,
     ) -> None:
         """Begins running a committed execution in the background."""
+        self._admit(_Run(self, execution_id, closure, inputs, spec))
+
+    def resume(
+        self,
+        execution_id: identifier_pb2.WorkflowExecutionIdentifier,
+        closure: compiler_pb2.CompiledWorkflowClosure,
+        inputs: literals_pb2.LiteralMap,
+        spec: admin_execution_pb2.ExecutionSpec,
+        progress: RecordedProgress,
+    ) -> None:
+        """Continues an execution a previous sandbox process left in flight (see ``resume.py``)."""
         run = _Run(self, execution_id, closure, inputs, spec)
+        run.resume = Resumption(progress)
+        kill_orphaned_tasks(run.path())
+        self._admit(run)
+
+    def _admit(self, run: _Run) -> None:
         with self._lock:
             if self._closed or run.key in self._runs:
                 return
@@ -563,7 +586,10 @@ class LocalExecutor:
         self.store.write_proto(inputs_uri, run.inputs)
         primary = run.closure.primary
         run.root = _Scope(run, primary, None, inputs_uri, self._on_root_done)
-        self._workflow_event(run, WorkflowPhase.RUNNING)
+        if run.resume is not None and run.resume.workflow_started:
+            run.phase, run.error = run.resume.progress.phase, run.resume.progress.error
+        else:
+            self._workflow_event(run, WorkflowPhase.RUNNING)
         self._begin_scope(run.root)
 
     def _on_root_done(self, scope: _Scope) -> None:
@@ -656,6 +682,8 @@ class LocalExecutor:
 
     def _forget(self, run: _Run) -> None:
         run.mailbox.closed = True
+        if run.resume is not None:
+            run.resume.close_leftovers(self, run)
         with self._lock:
             self._runs.pop(run.key, None)
             for key in [k for k, v in self._signal_waiters.items() if v is run]:
@@ -774,6 +802,9 @@ class LocalExecutor:
     # Nodes.
 
     def _start_node(self, node_run: _NodeRun) -> None:
+        resume = node_run.scope.run.resume
+        if resume is not None and resume.resume_node(self, node_run):
+            return
         if self._recover_node(node_run):
             return
         kind = node_run.kind
@@ -949,7 +980,14 @@ class LocalExecutor:
         run = node_run.scope.run
         if node_run.done or run.aborting:
             return
-        number = len(node_run.attempts)
+        attempt = self._new_attempt(run, node_run, len(node_run.attempts))
+        node_run.attempts.append(attempt)
+        with self._lock:
+            self._live_attempts.add(attempt)
+        self._task_pool.submit(self._run_attempt, run, node_run, attempt)
+
+    def _new_attempt(self, run: _Run, node_run: _NodeRun, number: int) -> _Attempt:
+        """Attempt ``number`` of a task node with its own directories; no process yet."""
         data_parts = (node_run.unique_id, "data")
         previous = node_run.attempts[-1].paths.checkpoint_prefix if node_run.attempts else None
         raw_prefix = run.spec.raw_output_data_config.output_location_prefix or self.store.uri("raw")
@@ -964,10 +1002,7 @@ class LocalExecutor:
         )
         attempt = _Attempt(number, paths)
         attempt.log_uri = self._log_link(paths.log_path)
-        node_run.attempts.append(attempt)
-        with self._lock:
-            self._live_attempts.add(attempt)
-        self._task_pool.submit(self._run_attempt, run, node_run, attempt)
+        return attempt
 
     def _log_link(self, path: Path) -> str:
         if self._http_url:
@@ -1010,6 +1045,7 @@ class LocalExecutor:
                 if attempt.cancelled or self._closed:
                     return
                 attempt.process = self._spawn(argv, env, attempt.paths)
+            record_task_process(attempt.paths.log_path, attempt.process.pid)
         except Exception as error:  # noqa: BLE001 - any failure to start is a system error
             logger.warning("could not start a task process: %s", error)
             run.mailbox.post(on_exited, *context, attempt, None, str(error), False)
@@ -1094,11 +1130,17 @@ class LocalExecutor:
         template = run.tasks[_key(node_run.node.task_node.reference_id)]
         timeout = self._node_timeout(node_run, template)
         if timeout:
+            delay = max(0.0, 2 * timeout - self._elapsed_before_restart(node_run))
             node_run.timers.append(
                 self._timers.call_later(
-                    2 * timeout, lambda: run.mailbox.post(self._on_node_deadline, node_run)
+                    delay, lambda: run.mailbox.post(self._on_node_deadline, node_run)
                 )
             )
+
+    def _elapsed_before_restart(self, node_run: _NodeRun) -> float:
+        """Seconds a resumed node had been running before the restart (0 otherwise)."""
+        resume = node_run.scope.run.resume
+        return resume.elapsed(node_run.unique_id) if resume is not None else 0.0
 
     def _on_attempt_exited(
         self,
@@ -1261,6 +1303,7 @@ class LocalExecutor:
         flavour = gate.WhichOneof("condition")
         if flavour == "sleep":
             seconds = gate.sleep.duration.ToTimedelta().total_seconds()
+            seconds -= self._elapsed_before_restart(node_run)
             self._mark_running(node_run)
             node_run.timers.append(
                 self._timers.call_later(
@@ -1273,9 +1316,10 @@ class LocalExecutor:
             return
         timeout = self._node_timeout(node_run, None)
         if timeout:
+            delay = max(0.0, timeout - self._elapsed_before_restart(node_run))
             node_run.timers.append(
                 self._timers.call_later(
-                    timeout, lambda: run.mailbox.post(self._on_gate_timeout, node_run, timeout)
+                    delay, lambda: run.mailbox.post(self._on_gate_timeout, node_run, timeout)
                 )
             )
         signal_id = gate.signal.signal_id if flavour == "signal" else gate.approve.signal_id
@@ -1551,6 +1595,9 @@ class LocalExecutor:
         self._record(self.control_plane.record_workflow_event, event)
 
     def _node_event(self, node_run: _NodeRun, phase: int, **fields: Any) -> None:
+        resume = node_run.scope.run.resume
+        if resume is not None and resume.already_recorded(node_run.unique_id, phase):
+            return
         now = _now()
         node = node_run.node
         event = event_pb2.NodeExecutionEvent(

@@ -10,12 +10,14 @@ builds it, from events.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 from flyteidl.admin import (
     execution_pb2,
     launch_plan_pb2,
     node_execution_pb2,
+    task_execution_pb2,
     task_pb2,
     workflow_pb2,
 )
@@ -25,9 +27,28 @@ from flyteidl.core import (
     literals_pb2,
     types_pb2,
 )
+from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.event import event_pb2
 
 from flyte_bridge.sandbox.storage import DataStore
+
+
+@dataclasses.dataclass
+class RecordedProgress:
+    """What the database holds of an execution a previous sandbox process left in flight.
+
+    The admin side reads it when the sandbox starts again and hands it to
+    :meth:`Engine.resume`, which continues the execution from it.
+    """
+
+    phase: int
+    """The execution's recorded workflow phase (UNDEFINED, QUEUED, RUNNING, FAILING, ...)."""
+    error: core_execution_pb2.ExecutionError | None
+    """The execution's recorded error (set while FAILING)."""
+    nodes: dict[str, node_execution_pb2.NodeExecution]
+    """Every recorded node execution, by unique node id (nested ones included)."""
+    attempts: dict[str, list[task_execution_pb2.TaskExecution]]
+    """Every recorded task execution, by unique node id, in attempt order."""
 
 
 class ControlPlane(Protocol):
@@ -106,6 +127,20 @@ class Engine(Protocol):
 
         A recovery passes the reference execution in ``spec.metadata.reference_execution``
         with mode RECOVERED; the executor reuses the outputs of its succeeded nodes.
+        """
+
+    def resume(
+        self,
+        execution_id: identifier_pb2.WorkflowExecutionIdentifier,
+        closure: compiler_pb2.CompiledWorkflowClosure,
+        inputs: literals_pb2.LiteralMap,
+        spec: execution_pb2.ExecutionSpec,
+        progress: RecordedProgress,
+    ) -> None:
+        """Continues an execution a previous sandbox process left in flight, from its records.
+
+        Optional: the admin side fails in-flight executions at start-up, with error code
+        ``SandboxRestarted``, when the engine has no ``resume``.
         """
 
     def abort(self, execution_id: identifier_pb2.WorkflowExecutionIdentifier, cause: str) -> None:

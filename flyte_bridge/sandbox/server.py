@@ -243,10 +243,13 @@ class SandboxServer:
         self._http.start()
         if self.auth is not None:
             self.auth.start(self.tls)
-        unfinished = self.executions.fail_unfinished()
-        if unfinished:
-            logger.warning("marked %s executions left running by a previous run FAILED", unfinished)
         self.executions.engine = self._engine or self._default_engine()
+        # Before serving, so that no call sees an execution between the two processes' hands.
+        resumed, ended = self.executions.resume_unfinished()
+        if resumed or ended:
+            logger.warning(
+                "resumed %s executions left in flight by a previous run; ended %s", resumed, ended
+            )
         admin = AdminService(self)
         _add_service(
             self._grpc,
