@@ -260,9 +260,18 @@ class ClientBase:
         domain: str | None,
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
+        node_retries: int = 0,
+        node_timeout: float | dt.timedelta | None = None,
+        max_parallelism: int | None = None,
     ) -> Op[Any]:
         entity_project, entity_domain, entity_name, entity_version = _ops.entity_of(
             launch_plan, "launch plan"
+        )
+        timeout = _seconds(node_timeout)
+        plan_options = dict(
+            node_retries=node_retries,
+            node_timeout=None if timeout is None else dt.timedelta(seconds=timeout),
+            max_parallelism=max_parallelism,
         )
         project, domain = self._scope(project or entity_project, domain or entity_domain)
         return _ops.backfill_op(
@@ -278,6 +287,7 @@ class ClientBase:
             self._name(name),
             _ops.execution_spec_options(labels=labels, annotations=annotations),
             self.config.default_org,
+            plan_options,
         )
 
     def console_url(self, obj: Any) -> str:

@@ -762,6 +762,7 @@ def backfill_op(
     name: str | None,
     spec_options: Mapping[str, Any] | None = None,
     org: str = "",
+    plan_options: Mapping[str, Any] | None = None,
 ) -> Op[Any]:
     """Plans a backfill; unless ``dry_run``, registers its workflow and launch plan and runs it.
 
@@ -782,6 +783,7 @@ def backfill_op(
         failure_policy=failure_policy,
         project=project,
         domain=domain,
+        **(plan_options or {}),
     )
     if dry_run:
         return backfill.BackfillResult.from_plan(plan)

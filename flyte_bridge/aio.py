@@ -264,6 +264,9 @@ class AsyncFlyteClient(ClientBase):
         domain: str | None = None,
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
+        node_retries: int = 0,
+        node_timeout: float | dt.timedelta | None = None,
+        max_parallelism: int | None = None,
     ) -> BackfillResult:
         """As :meth:`FlyteClient.launch_backfill`, awaited."""
         return await self._run(
@@ -280,6 +283,9 @@ class AsyncFlyteClient(ClientBase):
                 domain,
                 labels,
                 annotations,
+                node_retries,
+                node_timeout,
+                max_parallelism,
             )
         )
 

@@ -326,12 +326,17 @@ class FlyteClient(ClientBase):
         domain: str | None = None,
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
+        node_retries: int = 0,
+        node_timeout: float | dt.timedelta | None = None,
+        max_parallelism: int | None = None,
     ) -> BackfillResult:
         """Runs a scheduled launch plan once per schedule tick in ``[start, end]`` (both ends
         included) as one generated workflow; ``dry_run`` only plans it.
 
         ``labels`` and ``annotations`` are put on the backfill execution (so an orchestrator
         can find the backfill it started); they do not change the generated version.
+        ``node_retries`` and ``node_timeout`` (seconds or a timedelta) apply to each tick's
+        node, ``max_parallelism`` to the whole backfill; these are part of the version.
 
         Returns:
             ``.plan`` (the tick datetimes) and ``.execution`` (None on a dry run).
@@ -350,6 +355,9 @@ class FlyteClient(ClientBase):
                 domain,
                 labels,
                 annotations,
+                node_retries,
+                node_timeout,
+                max_parallelism,
             )
         )
 

@@ -10,6 +10,19 @@ import click
 from flyte_bridge.cli._common import UtcDateTime, connection_options, open_client
 
 
+def _key_values(
+    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    """Reads repeated ``KEY=VALUE`` options into a dict."""
+    pairs = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", context, parameter)
+        pairs[key] = item
+    return pairs
+
+
 @click.command()
 @connection_options
 @click.argument("launch_plan")
@@ -26,6 +39,14 @@ from flyte_bridge.cli._common import UtcDateTime, connection_options, open_clien
 )
 @click.option("--dry-run", is_flag=True, help="Only print the ticks; register and run nothing.")
 @click.option("--name", help="Name of the backfill execution (default: chosen by the client).")
+@click.option("--retries", "node_retries", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Retries of each tick's node.")  # fmt: skip
+@click.option("--node-timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds each tick's node may run.")  # fmt: skip
+@click.option("--max-parallelism", type=click.IntRange(min=0),
+              help="Most ticks running at once (with --parallel).")  # fmt: skip
+@click.option("--label", "labels", multiple=True, callback=_key_values,
+              help="KEY=VALUE label of the backfill execution (repeatable).")  # fmt: skip
 def backfill(
     connection: dict[str, Any],
     launch_plan: str,
@@ -36,6 +57,10 @@ def backfill(
     failure_policy: str,
     dry_run: bool,
     name: str | None,
+    node_retries: int,
+    node_timeout: float | None,
+    max_parallelism: int | None,
+    labels: dict[str, str],
 ) -> None:
     """Runs LAUNCH_PLAN once per schedule tick from --from to --to, both ends included.
 
@@ -52,7 +77,12 @@ def backfill(
             failure_policy=failure_policy,
             dry_run=dry_run,
             name=name,
+            labels=labels or None,
+            node_retries=node_retries,
+            node_timeout=node_timeout,
+            max_parallelism=max_parallelism,
         )
+        click.echo(f"version {result.version}")
         click.echo(f"{len(result.plan)} ticks:")
         for tick in result.plan:
             click.echo(f"  {tick.isoformat()}")

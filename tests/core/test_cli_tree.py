@@ -1,5 +1,5 @@
-"""``flyte-bridge`` commands that show node trees or decide gates, against the session's sandbox:
-``executions watch`` on running executions, ``executions get --nodes`` and ``signals reject``."""
+"""More ``flyte-bridge`` commands against the session's sandbox: ``executions watch`` on running
+executions, ``executions get --nodes``, ``signals reject`` and the backfill options."""
 
 from __future__ import annotations
 
@@ -89,3 +89,19 @@ def test_reject_through_the_cli_fails_the_execution(run_cli, sandbox_client):
     assert result.exit_code == 0, result.output
     assert "rejected review" in result.output
     assert finished.phase.name == "FAILED"
+
+
+def test_backfill_options_change_the_generated_version_and_labels_need_a_key(run_cli):
+    window = ("daily_report", "--from", "2024-01-01T06:00", "--to", "2024-01-02T06:00")
+
+    plain = run_cli("backfill", *window, "--dry-run")
+    tuned = run_cli(
+        "backfill", *window, "--dry-run", "--retries", "2", "--node-timeout", "600",
+        "--label", "team=data",
+    )  # fmt: skip
+    refused = run_cli("backfill", *window, "--dry-run", "--label", "team")
+
+    assert plain.exit_code == 0 and tuned.exit_code == 0, plain.output + tuned.output
+    assert _line(plain.output, "version ") != _line(tuned.output, "version ")
+    assert "2 ticks:" in tuned.output
+    assert refused.exit_code == 2 and "expected KEY=VALUE" in refused.output

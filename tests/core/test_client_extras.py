@@ -70,6 +70,30 @@ def test_c21_backfill_runs_one_child_per_tick_with_its_kickoff_time(client, regi
     assert kickoffs == [start, end]
 
 
+def test_backfill_node_retries_timeout_and_parallelism_reach_the_generated_workflow(
+    client, registered_examples
+):
+    start = dt.datetime(2024, 1, 1, 6, tzinfo=UTC)
+    window = (start, start + dt.timedelta(days=1))
+
+    plain = client.launch_backfill("daily_report", *window, parallel=True, dry_run=True)
+    tuned = client.launch_backfill(
+        "daily_report",
+        *window,
+        parallel=True,
+        dry_run=True,
+        node_retries=2,
+        node_timeout=dt.timedelta(minutes=10),
+        max_parallelism=1,
+    )
+
+    nodes = tuned.backfill_plan.workflow.nodes
+    assert [n.metadata.retries.retries for n in nodes] == [2, 2]
+    assert [n.metadata.timeout.seconds for n in nodes] == [600, 600]
+    assert tuned.backfill_plan.launch_plan_spec.max_parallelism == 1
+    assert tuned.version != plain.version
+
+
 def test_backfill_labels_must_be_a_mapping(client, registered_examples):
     with pytest.raises(FlyteInvalidInputError, match="labels must be a mapping"):
         client.launch_backfill(
