@@ -7,7 +7,6 @@ workflow still succeeds as long as three out of four records parse.
 """
 
 import os
-from typing import Optional
 
 from flytekit import map_task, task, workflow
 from flytekit.exceptions.user import FlyteRecoverableException
@@ -18,6 +17,7 @@ DOCUMENTS = [
     "retry: every item runs as its own task",
     "the the the the",
 ]
+RECORDS = ["a=1", "b=2", "broken", "d=4"]
 
 
 @task(retries=1)
@@ -58,15 +58,15 @@ def parse_record(record: str) -> int:
 
 
 @task
-def total(values: list[Optional[int]]) -> int:
+def total(values: list[int | None]) -> int:
     """Adds the values that were parsed, skipping the ``None`` of failed items."""
     return sum(value for value in values if value is not None)
 
 
 @workflow
 def tolerant_parse_wf(
-    records: list[str] = ["a=1", "b=2", "broken", "d=4"],
-) -> tuple[list[Optional[int]], int]:
+    records: list[str] = RECORDS,
+) -> tuple[list[int | None], int]:
     """Returns ``([1, 2, None, 4], 7)`` for the defaults; FAILED when more than a quarter fail."""
     values = map_task(parse_record, min_success_ratio=0.75)(record=records)
     return values, total(values=values)
