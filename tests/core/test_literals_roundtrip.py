@@ -183,3 +183,32 @@ def test_integers_in_a_declared_struct_record_read_back_as_ints(number):
     )
     value = to_python(to_literal({"n": number}, declared), declared)
     assert value == {"n": number} and isinstance(value["n"], int)
+
+
+def _tagged(declared: types_pb2.LiteralType, tag: str) -> types_pb2.LiteralType:
+    tagged = types_pb2.LiteralType()
+    tagged.CopyFrom(declared)
+    tagged.structure.tag = tag
+    return tagged
+
+
+INT_STR_LIST_UNION = types_pb2.LiteralType(
+    union_type=types_pb2.UnionType(
+        variants=[
+            _tagged(simple(S.INTEGER), "int"),
+            _tagged(simple(S.STRING), "str"),
+            _tagged(types_pb2.LiteralType(collection_type=simple(S.INTEGER)), "list"),
+        ]
+    )
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(int64 | st.text(max_size=10) | st.lists(int64, max_size=3))
+def test_c14_union_values_read_back_equal_tagged_with_the_variant_of_their_type(value):
+    literal = to_literal(value, INT_STR_LIST_UNION)
+
+    assert literal.scalar.union.type.structure.tag == type(value).__name__
+    assert same(value, to_python(literal, INT_STR_LIST_UNION))
+    wire = literals_pb2.Literal.FromString(literal.SerializeToString())
+    assert same(value, to_python(wire))
