@@ -14,7 +14,9 @@ import time
 
 import grpc
 from admin_builders import (
+    DOMAIN,
     NODE,
+    PROJECT,
     TASK,
     WF,
     integer,
@@ -31,6 +33,7 @@ from admin_builders import (
 from conftest import RecordingEngine
 from flyte_examples import wait_until
 from flyteidl.admin import (
+    common_pb2,
     event_pb2,
     execution_pb2,
     node_execution_pb2,
@@ -149,15 +152,30 @@ def test_an_execution_left_aborting_ends_aborted_with_its_node_and_attempt(tmp_p
     assert [a.closure.phase for a in attempts] == [TASK.ABORTED]
 
 
-def _gates_workflow(admin, sleep_seconds: int):
-    """n0 waits for the approval ``go``; n1 sleeps; both start at once."""
-    approve = core_workflow_pb2.Node(
-        id="n0",
-        metadata=core_workflow_pb2.NodeMetadata(name="approve"),
+def _approve_gate(node_id: str, signal_id: str) -> core_workflow_pb2.Node:
+    return core_workflow_pb2.Node(
+        id=node_id,
+        metadata=core_workflow_pb2.NodeMetadata(name=signal_id),
         gate_node=core_workflow_pb2.GateNode(
-            approve=core_workflow_pb2.ApproveCondition(signal_id="go")
+            approve=core_workflow_pb2.ApproveCondition(signal_id=signal_id)
         ),
     )
+
+
+def _approve(channel, execution_id, signal_id: str) -> None:
+    signal_pb2_grpc.SignalServiceStub(channel).SetSignal(
+        signal_pb2.SignalSetRequest(
+            id=identifier_pb2.SignalIdentifier(signal_id=signal_id, execution_id=execution_id),
+            value=literals_pb2.Literal(
+                scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(boolean=True))
+            ),
+        )
+    )
+
+
+def _gates_workflow(admin, sleep_seconds: int):
+    """n0 waits for the approval ``go``; n1 sleeps; both start at once."""
+    approve = _approve_gate("n0", "go")
     nap = core_workflow_pb2.Node(
         id="n1",
         metadata=core_workflow_pb2.NodeMetadata(name="sleep"),
@@ -187,14 +205,7 @@ def test_gates_waiting_when_the_sandbox_stopped_keep_their_start_and_pass_after_
 
     with start_sandbox(data_dir=tmp_path) as second:
         channel, admin = _admin(second)
-        signal_pb2_grpc.SignalServiceStub(channel).SetSignal(
-            signal_pb2.SignalSetRequest(
-                id=identifier_pb2.SignalIdentifier(signal_id="go", execution_id=execution_id),
-                value=literals_pb2.Literal(
-                    scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(boolean=True))
-                ),
-            )
-        )
+        _approve(channel, execution_id, "go")
         wait_until(
             lambda: _execution(admin, execution_id).closure.phase == WF.SUCCEEDED,
             what="the execution to succeed",
@@ -205,6 +216,60 @@ def test_gates_waiting_when_the_sandbox_stopped_keep_their_start_and_pass_after_
     assert [n.closure.phase for n in nodes] == [NODE.SUCCEEDED, NODE.SUCCEEDED]
     assert [n.closure.started_at for n in nodes] == started
     assert nodes[1].closure.duration.ToTimedelta().total_seconds() >= 4
+
+
+def test_subworkflow_and_launch_plan_nodes_continue_with_the_same_child_execution(tmp_path):
+    with start_sandbox(data_dir=tmp_path) as first:
+        channel, admin = _admin(first)
+        child_workflow = register_workflow(
+            admin, workflow_template(unique("child"), [_approve_gate("n0", "go")])
+        )
+        child_launch_plan = register_launch_plan(admin, child_workflow)
+        sub = workflow_template(unique("sub"), [_approve_gate("n0", "inner")])
+        parent_nodes = [
+            core_workflow_pb2.Node(
+                id="n0", workflow_node=core_workflow_pb2.WorkflowNode(sub_workflow_ref=sub.id)
+            ),
+            core_workflow_pb2.Node(
+                id="n1",
+                workflow_node=core_workflow_pb2.WorkflowNode(launchplan_ref=child_launch_plan),
+            ),
+        ]
+        parent_workflow = register_workflow(
+            admin, workflow_template(unique("parent"), parent_nodes), [sub]
+        )
+        execution_id = launch(admin, register_launch_plan(admin, parent_workflow))
+        wait_until(
+            lambda: (
+                _node_phase(admin, execution_id, "n0-0-n0") == NODE.RUNNING
+                and _node_phase(admin, execution_id, "n1") == NODE.RUNNING
+            ),
+            what="the subworkflow's gate and the child execution",
+        )
+        child_id = _node(admin, execution_id, "n1").closure.workflow_node_metadata.executionId
+        wait_until(lambda: _node_phase(admin, child_id, "n0") == NODE.RUNNING, what="child gate")
+        channel.close()
+
+    with start_sandbox(data_dir=tmp_path) as second:
+        channel, admin = _admin(second)
+        _approve(channel, execution_id, "inner")
+        _approve(channel, child_id, "go")
+        wait_until(
+            lambda: _execution(admin, execution_id).closure.phase == WF.SUCCEEDED,
+            what="the parent to succeed",
+        )
+        child_after = _node(admin, execution_id, "n1").closure.workflow_node_metadata.executionId
+        child = _execution(admin, child_id)
+        executions = admin.ListExecutions(
+            common_pb2.ResourceListRequest(
+                id=common_pb2.NamedEntityIdentifier(project=PROJECT, domain=DOMAIN), limit=10
+            )
+        ).executions
+        channel.close()
+
+    assert child_after == child_id
+    assert child.closure.phase == WF.SUCCEEDED
+    assert sorted(e.id.name for e in executions) == sorted([execution_id.name, child_id.name])
 
 
 def test_only_the_task_process_a_pid_file_names_is_killed(tmp_path):
