@@ -4,7 +4,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dagster_resources.translator import FlyteLaunchPlanProps
-from flyte_bridge.launch_plans import fetch_launch_plan
 from flyte_bridge.literals import describe_type
 
 if TYPE_CHECKING:
@@ -56,8 +55,6 @@ def load_flyte_launch_plan_props(
     """
     client = flyte.get_client()
     return [
-        launch_plan_props_from_proto(
-            fetch_launch_plan(client, name, project=project, domain=domain)
-        )
+        launch_plan_props_from_proto(client.fetch_launch_plan(name, project=project, domain=domain))
         for name in names
     ]

@@ -255,6 +255,7 @@ def backfill_flyte_launch_plan(
         name=_step_name(context),
         project=config.project,
         domain=config.domain,
+        labels={DAGSTER_RUN_LABEL: context.run_id},
     )
     ticks = [tick.isoformat() for tick in result.plan]
     context.log.info("Backfill of %s covers %d ticks", config.launch_plan, len(ticks))

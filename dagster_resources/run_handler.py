@@ -240,7 +240,9 @@ def materialize_launch_plan(
     partitioned = context.has_partition_key or context.has_partition_key_range
     partition_keys = list(context.partition_keys) if partitioned else []
     if len(partition_keys) > 1 and strategy == "flyte_backfill":
-        yield from _materialize_by_backfill(context, client, specs, target, step_parts, **waiting)
+        yield from _materialize_by_backfill(
+            context, client, specs, target, step_parts, launch_labels, **waiting
+        )
         return
 
     launched: list[Execution] = []
@@ -291,12 +293,16 @@ def _materialize_by_backfill(
     specs: Sequence[dg.AssetSpec],
     target: Mapping[str, Any],
     step_parts: tuple[str, ...],
+    labels: Mapping[str, str],
     *,
     poll_interval: float,
     timeout: float | None,
     terminate_on_interrupt: bool,
 ) -> Iterator[dg.MaterializeResult]:
-    """A range of time partitions as one Flyte backfill of the launch plan's schedule."""
+    """A range of time partitions as one Flyte backfill of the launch plan's schedule.
+
+    The backfill execution carries the Dagster run label, so the sensor skips it and the runs it
+    starts (its children)."""
     window = context.partition_time_window
     first = window.start
     # Flyte's backfill window is inclusive and Dagster's is not: the last run is the last
@@ -312,6 +318,7 @@ def _materialize_by_backfill(
         name=name,
         project=target["project"],
         domain=target["domain"],
+        labels=labels,
     )
     context.log.info(
         "Launched a Flyte backfill of %s over %d schedule ticks from %s to %s: %s",

@@ -7,6 +7,7 @@ from dagster_resources import (
     FlyteLaunchPlanProps,
     FlyteResource,
     build_flyte_assets_definition,
+    build_flyte_execution_sensor,
     flyte_assets,
 )
 
@@ -78,15 +79,23 @@ def test_time_partition_start_is_the_kickoff_time(flyte):
     )
 
 
-def test_partition_range_runs_as_one_flyte_backfill(flyte, client):
-    result = dg.materialize(
-        [daily_report],
-        resources={"flyte": flyte},
-        tags={
-            "dagster/asset_partition_range_start": "2024-02-01",
-            "dagster/asset_partition_range_end": "2024-02-03",
-        },
+def test_partition_range_runs_as_one_flyte_backfill_the_sensor_does_not_report(flyte, client):
+    sensor = build_flyte_execution_sensor(
+        flyte=flyte, launch_plans=[DAILY_REPORT], tick_budget_seconds=3600
     )
+    with dg.instance_for_test() as instance:
+        before = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        result = dg.materialize(
+            [daily_report],
+            resources={"flyte": flyte},
+            tags={
+                "dagster/asset_partition_range_start": "2024-02-01",
+                "dagster/asset_partition_range_end": "2024-02-03",
+            },
+        )
+        after = sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=before.cursor)
+        )
 
     events = result.get_asset_materialization_events()
     assert sorted(event.materialization.partition for event in events) == [
@@ -96,6 +105,11 @@ def test_partition_range_runs_as_one_flyte_backfill(flyte, client):
     ]
     metadata = events[0].materialization.metadata
     assert metadata["flyte/backfill_runs"].value == 3
-    backfill = client.fetch_execution(metadata["flyte/execution_id"].value)
+    backfill = client.sync(client.fetch_execution(metadata["flyte/execution_id"].value))
     assert backfill.phase_name == "SUCCEEDED"
     assert backfill.launch_plan.name != "daily_report"
+    assert backfill.labels["dagster-run-id"] == result.run_id
+    children = {str(node.child_execution.id) for node in backfill.node_executions.values()}
+    assert len(children) == 3
+    reported = {event.metadata["flyte/execution_id"].value for event in after.asset_events}
+    assert not reported & children, "the sensor reported runs of Dagster's own backfill"
