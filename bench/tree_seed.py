@@ -20,6 +20,7 @@ for every launch-plan node. Inputs and outputs are empty literal maps in the san
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -108,10 +109,11 @@ def register(config: Path, work: Path, shape: TreeShape, version: str) -> None:
     code.mkdir(parents=True, exist_ok=True)
     (code / f"{MODULE}.py").write_text(shape.module_source())
     pyflyte = str(Path(sys.executable).with_name("pyflyte"))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FLYTE_")}
     subprocess.run(
         [pyflyte, "--config", str(config), "register", "--project", PROJECT,
          "--domain", DOMAIN, "--version", version, f"{MODULE}.py"],
-        cwd=code, check=True, capture_output=True, timeout=600,
+        cwd=code, env=env, check=True, capture_output=True, timeout=600,
     )  # fmt: skip
 
 

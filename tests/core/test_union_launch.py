@@ -3,6 +3,7 @@ way flyteadmin does (a variant type must be named and must fit the value)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -44,10 +45,11 @@ def union_workflow(flyte_sandbox, tmp_path_factory) -> str:
     (work / "union_inputs.py").write_text(UNION_MODULE)
     config = flyte_sandbox.write_flytekit_config(work / "config.yaml")
     pyflyte = Path(sys.executable).with_name("pyflyte")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FLYTE_")}
     subprocess.run(
         [str(pyflyte), "--config", str(config), "register", "--project", "flytesnacks",
          "--domain", "development", "--version", "union-v1", "union_inputs.py"],
-        cwd=work, check=True, capture_output=True, timeout=120,
+        cwd=work, env=env, check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     return "union_inputs.union_wf"
 
