@@ -156,9 +156,10 @@ class FlyteClient(ClientBase):
     ) -> Execution:
         """Waits until the execution is terminal and returns it (failed ones too).
 
-        Polls only GetExecution; with ``sync_nodes`` the tree is synced once at the end.
-        ``on_update`` is called with the execution whenever its phase changes. ``timeout=None``
-        waits without limit.
+        Polls only GetExecution, every ``poll_interval`` seconds (0 polls back to back); after
+        failed polls the pause backs off from 1 s to 30 s. With ``sync_nodes`` the tree is
+        synced once at the end. ``on_update`` is called with the execution whenever its phase
+        changes. ``timeout=None`` waits without limit.
 
         Raises:
             FlyteTimeoutError: Not terminal within ``timeout`` (plus at most one RPC deadline,

@@ -233,7 +233,8 @@ class ClientConfig:
         default_domain: Domain used when a call does not name one.
         default_org: Organization of a multi-tenant deployment, sent with executions named by
             string, listings and launches; empty (the default) for open-source Flyte. Ids read
-            from admin keep their own org.
+            from admin keep their own org. It must be the org admin stores: an admin that drops
+            it makes reattaching to a named execution see a different id and refuse.
         rpc_timeout: Deadline of each RPC attempt, in seconds.
         max_retries: Retries of a transient failure (so at most ``max_retries + 1`` attempts).
         retry_initial_backoff: First backoff between attempts, in seconds. It doubles with each
