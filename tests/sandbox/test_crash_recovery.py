@@ -21,7 +21,7 @@ from flyte_examples import (
     PROJECT,
     REPO,
     processes_of_execution,
-    pyflyte,
+    register_modules,
     remote_for,
     unique_name,
     wait_until,
@@ -128,18 +128,7 @@ def test_in_flight_executions_resume_after_a_kill_9(sandbox_process):
     from flytekit.models.core.execution import WorkflowExecutionPhase as Phase
 
     config = sandbox_process.config
-    result = pyflyte(
-        config,
-        "register",
-        "--project",
-        PROJECT,
-        "--domain",
-        DOMAIN,
-        "--version",
-        VERSION,
-        WORKFLOWS,
-    )
-    assert result.returncode == 0, f"pyflyte register failed:\n{result.stdout}\n{result.stderr}"
+    register_modules(config, VERSION, WORKFLOWS)
     remote = remote_for(config)
     finished = remote.wait(_launch(remote, "double_wf", 5), timeout=timedelta(seconds=120))
     assert finished.closure.phase == Phase.SUCCEEDED
@@ -184,15 +173,11 @@ def test_in_flight_executions_resume_after_a_kill_9(sandbox_process):
         "sleep": Phase.SUCCEEDED,
         "task": Phase.SUCCEEDED,
     }
-    assert [
-        runs["gate"].outputs["o0"],
-        runs["sleep"].outputs["o0"],
-        runs["task"].outputs["o0"],
-    ] == [
-        12,
-        8,
-        7,
-    ]
+    assert {name: run.outputs["o0"] for name, run in runs.items()} == {
+        "gate": 12,
+        "sleep": 8,
+        "task": 7,
+    }
     gate_node = runs["gate"].node_executions["n1"]
     assert gate_node.closure.started_at == gate_started
     sleep_node = runs["sleep"].node_executions["n0"]
