@@ -1,5 +1,7 @@
 """Flyte launch plans as assets, materialized in process against the sandbox over gRPC."""
 
+import datetime as dt
+
 import dagster as dg
 import pytest
 
@@ -25,6 +27,16 @@ SIX_AM_DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", hour_offset=
 
 @flyte_assets(launch_plan=DAILY_REPORT, partitions_def=SIX_AM_DAYS)
 def daily_report(context: dg.AssetExecutionContext, flyte: FlyteResource):
+    yield from flyte.materialize(context)
+
+
+@flyte_assets(
+    launch_plan=DAILY_REPORT,
+    partitions_def=SIX_AM_DAYS,
+    backfill_strategy="per_partition",
+    name="daily_report_per_partition",
+)
+def daily_report_per_partition(context: dg.AssetExecutionContext, flyte: FlyteResource):
     yield from flyte.materialize(context)
 
 
@@ -113,3 +125,28 @@ def test_partition_range_runs_as_one_flyte_backfill_the_sensor_does_not_report(f
     assert len(children) == 3
     reported = {event.metadata["flyte/execution_id"].value for event in after.asset_events}
     assert not reported & children, "the sensor reported runs of Dagster's own backfill"
+
+
+def test_partition_range_per_partition_launches_one_run_for_each_kickoff_time(flyte, client):
+    result = dg.materialize(
+        [daily_report_per_partition],
+        resources={"flyte": flyte},
+        tags={
+            "dagster/asset_partition_range_start": "2024-04-01",
+            "dagster/asset_partition_range_end": "2024-04-02",
+        },
+    )
+
+    events = result.get_asset_materialization_events()
+    assert sorted(event.materialization.partition for event in events) == [
+        "2024-04-01",
+        "2024-04-02",
+    ]
+    ids = events[0].materialization.metadata["flyte/execution_ids"].value.split(", ")
+    executions = [client.fetch_execution(execution_id) for execution_id in ids]
+    assert [execution.launch_plan.name for execution in executions] == ["daily_report"] * 2
+    assert [client.fetch_inputs(execution)["kickoff_time"] for execution in executions] == [
+        dt.datetime(2024, 4, 1, 6, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 4, 2, 6, tzinfo=dt.timezone.utc),
+    ]
+    assert {execution.labels["dagster-run-id"] for execution in executions} == {result.run_id}

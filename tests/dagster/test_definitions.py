@@ -90,6 +90,25 @@ def test_resource_never_shows_its_secret():
     assert "t0ps3cr3t" not in repr(config)
 
 
+def test_a_secret_given_as_an_env_var_is_read_at_run_time_and_the_client_is_cached(monkeypatch):
+    monkeypatch.setenv("FLYTE_TEST_TOKEN", "t0ps3cr3t")
+    resource = FlyteResource(
+        endpoint="flyte.example.com:443", auth_mode="bearer", token=dg.EnvVar("FLYTE_TEST_TOKEN")
+    )
+    seen = {}
+
+    @dg.asset
+    def probe(flyte: FlyteResource) -> None:
+        seen["config"] = flyte.get_client_config()
+        seen["same_client"] = flyte.get_client() is flyte.get_client()
+
+    assert dg.materialize([probe], resources={"flyte": resource}).success
+
+    assert seen["config"].auth.token.reveal() == "t0ps3cr3t"
+    assert seen["same_client"]
+    assert "t0ps3cr3t" not in repr(resource) + repr(seen["config"])
+
+
 def test_component_loads_from_yaml_without_calling_flyte(tmp_path):
     with create_defs_folder_sandbox() as sandbox:
         defs_path = sandbox.scaffold_component(

@@ -3,7 +3,13 @@
 import dagster as dg
 import pytest
 
-from dagster_resources import backfill_flyte_launch_plan, terminate_flyte_execution
+from dagster_resources import (
+    backfill_flyte_launch_plan,
+    launch_flyte_execution,
+    reject_flyte_gate,
+    terminate_flyte_execution,
+    wait_for_flyte_execution,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -56,3 +62,31 @@ def test_backfill_op_dry_run_lists_the_schedule_ticks_without_launching(flyte):
         "2024-01-02T06:00:00+00:00",
         "2024-01-03T06:00:00+00:00",
     ]
+
+
+def test_rejecting_the_gate_fails_the_waiting_op_with_the_reason(flyte, client):
+    @dg.job
+    def rejected_release():
+        wait_for_flyte_execution(reject_flyte_gate(launch_flyte_execution()))
+
+    result = rejected_release.execute_in_process(
+        resources={"flyte": flyte},
+        raise_on_error=False,
+        run_config={
+            "ops": {
+                "launch_flyte_execution": {
+                    "config": {"launch_plan": "approvals.approval_wf", "wait": False}
+                },
+                "reject_flyte_gate": {"config": {"signal_id": "review", "wait_for_gate": 120}},
+            }
+        },
+    )
+
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    assert failure.step_key == "wait_for_flyte_execution"
+    description = failure.step_failure_data.user_failure_data.description
+    assert "ended FAILED" in description
+    assert "reject" in description.lower()
+    execution = client.fetch_execution(result.output_for_node("reject_flyte_gate"))
+    assert execution.labels["dagster-run-id"] == result.run_id
