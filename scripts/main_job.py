@@ -349,9 +349,8 @@ def dagster_steps(results_path: Path, failure: str | None) -> list[Step]:
             step.problems.append(result["error"])
         else:
             step.execution_name = result["execution_id"]
-            if runner_step != "backfill":
-                # The core launches backfill executions without labels (launch_backfill has none).
-                step.expected_labels = {"dagster-run-id": result["dagster_run_id"]}
+            # Every execution Dagster launches, backfills too, names its run: the sensor skips it.
+            step.expected_labels = {"dagster-run-id": result["dagster_run_id"]}
             step.expected_runs = 7  # the partitions of main_job_dagster.WEEK
             if name == "read outputs":
                 step.detail = f"Dagster preview: {result.get('preview')!r}"
