@@ -104,3 +104,33 @@ def test_shared_async_watcher_times_out_one_waiter_after_a_last_check(scripted_a
     with pytest.raises(FlyteTimeoutError, match="flytesnacks/development/slow"):
         asyncio.run(main())
     assert admin.calls["GetExecution"] == 1  # the last check at the deadline
+
+
+def test_both_watchers_wait_on_sandbox_executions_with_one_list_call_a_tick(
+    sandbox_client, registered_examples, flyte_sandbox
+):
+    launched = [
+        sandbox_client.launch("hello.hello_wf", inputs={"name": f"watch-{i}"}) for i in range(3)
+    ]
+    ids = [e.id for e in launched]
+
+    finished = sandbox_client.watcher().wait(ids, timeout=120, poll_interval=0.3)
+
+    async def wait_async():
+        client = AsyncFlyteClient(sandbox_client.config)
+        try:
+            watcher = client.watcher()
+            return await asyncio.gather(
+                *(watcher.wait_for(i, timeout=60, poll_interval=0.3) for i in ids)
+            ), watcher.ticks
+        finally:
+            await client.close()
+
+    before = flyte_sandbox.rpc_counts.snapshot()
+    awaited, ticks = asyncio.run(wait_async())
+    calls = flyte_sandbox.rpc_counts.since(before)
+
+    assert [finished[i].phase.name for i in ids] == ["SUCCEEDED"] * 3
+    assert [e.id for e in awaited] == ids and all(e.is_successful for e in awaited)
+    assert calls.get("ListExecutions") == ticks == 1
+    assert "GetExecution" not in calls
