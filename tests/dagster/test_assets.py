@@ -150,3 +150,21 @@ def test_partition_range_per_partition_launches_one_run_for_each_kickoff_time(fl
         dt.datetime(2024, 4, 2, 6, tzinfo=dt.timezone.utc),
     ]
     assert {execution.labels["dagster-run-id"] for execution in executions} == {result.run_id}
+
+
+def test_a_subset_of_the_outputs_is_materialized_from_one_run(flyte, client):
+    parse = build_flyte_assets_definition(
+        FlyteLaunchPlanProps(
+            name="map_pipeline.tolerant_parse_wf", outputs={"o0": "LIST", "o1": "INTEGER"}
+        )
+    )
+    total_key = dg.AssetKey(["map_pipeline", "tolerant_parse_wf", "o1"])
+
+    result = dg.materialize([parse], resources={"flyte": flyte}, selection=[total_key])
+
+    assert parse.can_subset
+    materialization = _only_materialization(result)
+    assert materialization.asset_key == total_key
+    assert materialization.metadata["flyte/output_preview"].value == "7"
+    execution = client.fetch_execution(materialization.metadata["flyte/execution_id"].value)
+    assert client.fetch_outputs(execution) == {"o0": [1, 2, None, 4], "o1": 7}
