@@ -23,6 +23,7 @@ from dagster_resources.translator import (
     FlyteLaunchPlanProps,
     output_props,
 )
+from flyte_bridge.filters import Filter, Sort
 
 if TYPE_CHECKING:
     from flyte_bridge.client import FlyteClient
@@ -227,34 +228,21 @@ def _succeeded_since(
         scopes.setdefault(scope, []).append(props.name)
     found: list[Execution] = []
     for (project, domain), names in scopes.items():
-        filters = [
-            f"value_in(launch_plan.name,{';'.join(sorted(set(names)))})",
-            "eq(phase,SUCCEEDED)",
-        ]
+        filters = Filter.value_in("launch_plan.name", sorted(set(names))) & Filter.eq(
+            "phase", "SUCCEEDED"
+        )
         if since is not None:
-            filters.append(f"gte(execution_updated_at,{_rfc3339(since)})")
+            filters &= Filter.gte("execution_updated_at", since)
         found.extend(
             client.list_executions(
                 project=project,
                 domain=domain,
-                filters="+".join(filters),
-                sort=_ascending("execution_updated_at"),
+                filters=filters,
+                sort=Sort.asc("execution_updated_at"),
             )
         )
     found.sort(key=lambda execution: execution.updated_at)
     return iter(found)
-
-
-def _ascending(key: str) -> Any:
-    from flyteidl.admin import common_pb2
-
-    return common_pb2.Sort(key=key, direction=common_pb2.Sort.ASCENDING)
-
-
-def _rfc3339(moment: dt.datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _launched_by_dagster(

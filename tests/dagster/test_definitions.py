@@ -150,7 +150,7 @@ class _ListingClient:
         self.executions = []
 
     def list_executions(self, project, domain, filters, sort):
-        since = re.search(r"gte\(execution_updated_at,([^)]+)\)", filters).group(1)
+        since = re.search(r"gte\(execution_updated_at,([^)]+)\)", str(filters)).group(1)
         start = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
         return [e for e in self.executions if e.updated_at >= start]
 
