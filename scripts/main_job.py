@@ -226,10 +226,15 @@ class SandboxProcess:
             raise JobError(f"could not read the sandbox's endpoint; see {self.log_path}")
 
     def stop(self, timeout: float = SANDBOX_STOP_TIMEOUT) -> bool:
-        """Ctrl-C, as a user stops it; killed after ``timeout``. Whether it stopped cleanly."""
+        """SIGTERM, as a service manager stops it; killed after ``timeout``. Whether it stopped
+        cleanly.
+
+        Not SIGINT: a job started in the background of a non-interactive shell (``&``, nohup, some
+        CI runners) ignores SIGINT, and so would the sandbox it starts.
+        """
         clean = True
         if self._process.poll() is None:
-            self._process.send_signal(signal.SIGINT)
+            self._process.send_signal(signal.SIGTERM)
             try:
                 self._process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -640,12 +645,12 @@ def run_job(work: Path, console: Console) -> list[Step]:
                 display.done(stage, "Read the executions back from Flyte")
         finally:
             commands.kill_all()
-            stage = display.stage("Stopping the sandbox (Ctrl-C)")
+            stage = display.stage("Stopping the sandbox (SIGTERM)")
             stopped = sandbox.stop()
             outcome = "Sandbox stopped" if stopped else "Sandbox had to be killed"
             display.done(stage, outcome, stopped)
     if not stopped:
-        steps.append(Step("Sandbox", "stop on Ctrl-C", "-"))
+        steps.append(Step("Sandbox", "stop on SIGTERM", "-"))
         steps[-1].problems.append(f"did not stop cleanly; see {logs / 'sandbox.log'}")
     return steps
 
