@@ -542,6 +542,17 @@ class Execution(_Outcome):
         for node in self.node_executions.values():
             yield from node.iter_nodes()
 
+    def failed_node(self) -> NodeExecution | None:
+        """The innermost FAILED node execution of the synced tree, following the first failed
+        node at each level; None when none failed or the execution was not synced with its
+        nodes. A launch-plan node is not followed into its child execution."""
+        nodes, found = self.node_executions, None
+        while True:
+            failed = next((n for n in nodes.values() if n.phase == NodePhase.FAILED), None)
+            if failed is None:
+                return found
+            nodes, found = failed.children, failed
+
 
 def _failed_node(error: execution_pb2.ExecutionError) -> str | None:
     """The failing node as flytepropeller names it in the code or message, when it does."""

@@ -88,17 +88,10 @@ def first_failed_node(client: FlyteClient, execution: Execution) -> str | None:
     from flyte_bridge.errors import FlyteBridgeError
 
     try:
-        synced = client.sync(execution)
+        node = client.sync(execution).failed_node()
     except FlyteBridgeError:
         return None
-
-    def innermost(nodes: Mapping[str, Any]) -> str | None:
-        for node in nodes.values():
-            if node.phase.name == "FAILED":
-                return innermost(node.children) or node.node_id
-        return None
-
-    return innermost(synced.node_executions)
+    return node.node_id if node else None
 
 
 def check_event(event: Any, statuses: Sequence[str]) -> dict[str, Any]:

@@ -9,7 +9,14 @@ from flyteidl.core import execution_pb2
 from flyteidl.event import event_pb2
 
 from flyte_bridge.errors import FlyteExecutionFailedError, FlyteNotReadyError
-from flyte_bridge.models import Execution, NodePhase, TaskExecution, TaskPhase, WorkflowPhase
+from flyte_bridge.models import (
+    Execution,
+    NodeExecution,
+    NodePhase,
+    TaskExecution,
+    TaskPhase,
+    WorkflowPhase,
+)
 
 
 @pytest.mark.parametrize(
@@ -84,3 +91,22 @@ def test_an_array_node_attempt_lists_its_sub_tasks():
         (1, "RUNNING"),
         (2, "FAILED"),
     ]
+
+
+def _node(node_id: str, phase: int, **children) -> NodeExecution:
+    from flyteidl.admin import node_execution_pb2
+
+    proto = node_execution_pb2.NodeExecution()
+    proto.id.node_id = node_id
+    proto.closure.phase = phase
+    return NodeExecution(proto=proto, children=children)
+
+
+def test_the_failed_node_is_the_innermost_node_that_failed():
+    sub = _node("n1", NodePhase.FAILED, a=_node("n1-0-n0", NodePhase.SUCCEEDED),
+                b=_node("n1-0-n1", NodePhase.FAILED))  # fmt: skip
+    execution = _execution(execution_pb2.WorkflowExecution.FAILED)
+    execution.node_executions = {"n0": _node("n0", NodePhase.SUCCEEDED), "n1": sub}
+
+    assert execution.failed_node().node_id == "n1-0-n1"
+    assert _execution(execution_pb2.WorkflowExecution.FAILED).failed_node() is None
