@@ -11,8 +11,9 @@ sync the finished execution with its whole node tree; the figure is the ratio of
 times, and the RPC counts of each.
 
 Run: ``.venv/bin/python bench/bench_sync_tree.py`` (a few minutes, most of it FlyteRemote).
-Last run (2 shared cores, busy): 1,020 node executions, flyte_bridge 4.2 s (1,032 RPCs),
-FlyteRemote 96.6 s (4,085 RPCs), 22.9x.
+Last runs (2 cores shared with other work): 1,020 node executions, flyte_bridge 2.75 s
+(1,032 RPCs) against FlyteRemote 93.9 s (4,085 RPCs), 34.1x; on a busier machine 4.2 s against
+96.6 s, 22.9x.
 """
 
 from __future__ import annotations
