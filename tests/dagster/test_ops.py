@@ -90,3 +90,36 @@ def test_rejecting_the_gate_fails_the_waiting_op_with_the_reason(flyte, client):
     assert "reject" in description.lower()
     execution = client.fetch_execution(result.output_for_node("reject_flyte_gate"))
     assert execution.labels["dagster-run-id"] == result.run_id
+
+
+def test_backfill_op_runs_the_schedule_ticks_as_one_labelled_flyte_execution(flyte, client):
+    @dg.job
+    def backfill():
+        backfill_flyte_launch_plan()
+
+    result = backfill.execute_in_process(
+        resources={"flyte": flyte},
+        run_config={
+            "ops": {
+                "backfill_flyte_launch_plan": {
+                    "config": {
+                        "launch_plan": "daily_report",
+                        "start": "2024-05-01T06:00:00+00:00",
+                        "end": "2024-05-02T06:00:00+00:00",
+                        "parallel": True,
+                    }
+                }
+            }
+        },
+    )
+
+    execution = client.sync(
+        client.fetch_execution(result.output_for_node("backfill_flyte_launch_plan"))
+    )
+    assert execution.phase_name == "SUCCEEDED"
+    assert execution.labels["dagster-run-id"] == result.run_id
+    kickoffs = sorted(
+        client.fetch_inputs(node.child_execution)["kickoff_time"]
+        for node in execution.node_executions.values()
+    )
+    assert [kickoff.day for kickoff in kickoffs] == [1, 2]
