@@ -2,7 +2,9 @@
 
 Airflow reads this through the ``apache_airflow_provider`` entry point every time it starts, so the
 module imports nothing. The connection form is declared here (``conn-fields`` and
-``ui-field-behaviour``, read by Airflow 3.2 and later without importing the hook).
+``ui-field-behaviour``, read by Airflow 3.2 and later without importing the hook). Earlier
+Airflow 3 releases do not read ``conn-fields`` and the hook has no
+``get_connection_form_widgets``, so there the Flyte extras are edited as JSON.
 """
 
 from __future__ import annotations

@@ -14,6 +14,11 @@
           outputs: {o0: string}
           inputs: {name: Dagster}
       create_sensor: true
+
+The type is registered through the ``dagster_dg_cli.registry_modules`` entry point, which the
+``dg`` CLI reads. The project's tests check it with Dagster's own entry-point discovery, not with
+``dg`` itself: ``dagster-dg-cli`` is not in the dev environment, because its releases pin an
+exact ``dagster`` and lag the newest one.
 """
 
 from collections.abc import Mapping, Sequence
