@@ -47,38 +47,11 @@ def dataproxy(sandbox_channel):
     return dataproxy_pb2_grpc.DataProxyServiceStub(sandbox_channel)
 
 
-class RecordingEngine:
-    """An engine that runs nothing and remembers what the admin side asked of it.
-
-    Tests of the admin side use it to play propeller themselves: they send the events over
-    gRPC (CreateWorkflowEvent, CreateNodeEvent, CreateTaskEvent) and read back what clients see.
-    """
-
-    def __init__(self) -> None:
-        self.started: list = []
-        self.aborted: list = []
-        self.signals: list = []
-        self.done: list = []
-
-    def start(self, execution_id, closure, inputs, spec) -> None:
-        self.started.append((execution_id, closure, inputs, spec))
-
-    def abort(self, execution_id, cause: str) -> None:
-        self.aborted.append((execution_id, cause))
-
-    def notify_signal_set(self, signal_id) -> None:
-        self.signals.append(signal_id)
-
-    def notify_execution_done(self, execution_id) -> None:
-        self.done.append(execution_id)
-
-    def shutdown(self, timeout: float = 10.0) -> None:
-        pass
-
-
 @pytest.fixture(scope="session")
 def bare_sandbox(tmp_path_factory):
     """A second sandbox whose engine only records calls: for event-level admin-side tests."""
+    from recording_engine import RecordingEngine
+
     from flyte_bridge.sandbox.api import start_sandbox
 
     engine = RecordingEngine()
@@ -114,7 +87,7 @@ def bare_signals(bare_sandbox):
 
 
 @pytest.fixture(scope="session")
-def bare_engine(bare_sandbox) -> RecordingEngine:
+def bare_engine(bare_sandbox):
     """The recording engine of ``bare_sandbox``."""
     return bare_sandbox.server.executions.engine
 

@@ -53,7 +53,7 @@ def test_registrations_survive_a_restart_on_the_same_data_dir(tmp_path):
 
 
 def test_an_execution_left_running_by_a_stopped_sandbox_is_failed_on_restart(tmp_path):
-    from conftest import RecordingEngine
+    from recording_engine import RecordingEngine
 
     with start_sandbox(data_dir=tmp_path, engine=RecordingEngine()) as first:
         channel, admin = _admin(first)

@@ -30,7 +30,6 @@ from admin_builders import (
     workflow_event,
     workflow_template,
 )
-from conftest import RecordingEngine
 from flyte_examples import wait_until
 from flyteidl.admin import (
     common_pb2,
@@ -49,6 +48,7 @@ from flyteidl.core import (
 )
 from flyteidl.service import admin_pb2_grpc, signal_pb2_grpc
 from google.protobuf import duration_pb2
+from recording_engine import RecordingEngine
 
 from flyte_bridge.sandbox import start_sandbox
 from flyte_bridge.sandbox.resume import kill_orphaned_tasks, record_task_process
