@@ -189,6 +189,22 @@ class ClientBase:
             verb,
         )
 
+    def _wait_for_gate_op(
+        self,
+        execution: ExecutionLike,
+        signal_id: str,
+        timeout: float | dt.timedelta | None,
+        poll_interval: float | dt.timedelta,
+    ) -> Op[Any]:
+        if not isinstance(signal_id, str) or not signal_id:
+            raise FlyteInvalidInputError(f"signal_id must be a non-empty str, got {signal_id!r}")
+        interval = _seconds(poll_interval)
+        if interval is None or interval <= 0:
+            raise FlyteInvalidInputError(f"poll_interval must be positive, got {poll_interval!r}")
+        return _ops.wait_for_gate_op(
+            self.execution_id(execution), signal_id, _seconds(timeout), interval, self._cache
+        )
+
     def _launch_op(
         self,
         launch_plan: Any,

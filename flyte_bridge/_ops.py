@@ -295,8 +295,78 @@ def _signal(pb: signal_pb2.Signal) -> Signal:
 
 
 def list_signals_op(execution_id: ExecutionId) -> Op[list[Signal]]:
-    """Every signal of an execution; a gate's signal appears only once the gate is reached."""
-    return [_signal(pb) for pb in (yield from signals_op(execution_id))]
+    """Every signal of an execution; a gate's signal appears only once the gate is reached.
+
+    An empty answer is checked with one GetExecution, so that an execution that does not exist
+    raises FlyteNotFoundError instead of looking like one that has reached no gate yet.
+    """
+    signals = [_signal(pb) for pb in (yield from signals_op(execution_id))]
+    if not signals:
+        yield from fetch_op(execution_id)
+    return signals
+
+
+def gate_op(
+    execution_id: ExecutionId,
+    signal_id: str,
+    timeout: float | None,
+    cache: TreeCache,
+    poll_interval: float = GATE_POLL_INTERVAL,
+    clock: Callable[[], float] = time.monotonic,
+) -> Op[signal_pb2.Signal]:
+    """The signal of a gate once the execution has reached it, polling for up to ``timeout``
+    seconds (None: look once).
+
+    A signal id that no gate of the workflow declares fails at once: waiting for a misspelt
+    gate would last as long as the execution. Gates inside dynamic nodes are not in the
+    compiled closure, so an id is waited for unchecked only when the closure declares no gate.
+
+    Raises:
+        FlyteNotFoundError: No gate declares the id, or the execution ended without it.
+        FlyteNotReadyError: The gate was not reached within ``timeout`` (or, with None, yet).
+    """
+    deadline = None if timeout is None else clock() + timeout
+    while True:
+        found = [pb for pb in (yield from signals_op(execution_id)) if pb.id.signal_id == signal_id]
+        if found:
+            return found[0]
+        execution = yield from fetch_op(execution_id)
+        _, gates = yield from template_op(execution, cache)
+        if execution.is_done or (gates and signal_id not in gates):
+            raise _missing_gate(execution_id, signal_id, execution, gates)
+        if deadline is None or clock() >= deadline:
+            hint = (
+                "pass wait_for_gate=<seconds> to wait for it"
+                if timeout is None
+                else f"waited {timeout:g}s"
+            )
+            raise FlyteNotReadyError(
+                f"gate {signal_id!r} of execution {execution_id} has not been reached yet "
+                f"(execution is {execution.phase.name}); {hint}",
+                subject=f"{execution_id}/{signal_id}",
+            )
+        yield Sleep(max(0.0, min(poll_interval, deadline - clock())))
+
+
+def wait_for_gate_op(
+    execution_id: ExecutionId,
+    signal_id: str,
+    timeout: float | None,
+    poll_interval: float,
+    cache: TreeCache,
+) -> Op[Signal]:
+    """Waits until the execution reaches the gate; None waits as long as the execution runs."""
+    try:
+        pb = yield from gate_op(
+            execution_id,
+            signal_id,
+            float("inf") if timeout is None else timeout,
+            cache,
+            poll_interval,
+        )
+    except FlyteNotReadyError as error:
+        raise FlyteTimeoutError(error.message, subject=error.subject) from error
+    return _signal(pb)
 
 
 def set_signal_op(
@@ -306,45 +376,25 @@ def set_signal_op(
     wait_for_gate: float | None,
     cache: TreeCache,
     verb: str,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Op[Signal]:
     """Sets a gate's signal after converting ``value`` to the signal's declared type.
 
     The signal must exist (its gate reached); with ``wait_for_gate`` the call waits that many
     seconds for it. A signal id that no gate of the workflow declares raises FlyteNotFoundError.
+    A signal that already holds the same value is left alone (so a retried call succeeds); one
+    that holds another value, or whose execution has ended, raises
+    FlyteFailedPreconditionError: flyteadmin would overwrite it, but the gate has already
+    passed, and the new value would change nothing but the record.
     """
     from flyte_bridge import literals
 
-    deadline = None if wait_for_gate is None else clock() + wait_for_gate
-    while True:
-        found = [pb for pb in (yield from signals_op(execution_id)) if pb.id.signal_id == signal_id]
-        if found:
-            break
-        execution = yield from fetch_op(execution_id)
-        _, gates = yield from template_op(execution, cache)
-        declared = signal_id in gates or not gates
-        expired = deadline is None or clock() >= deadline
-        if execution.is_done or (expired and not declared):
-            raise _missing_gate(execution_id, signal_id, execution, gates)
-        if expired:
-            hint = (
-                "pass wait_for_gate=<seconds> to wait for it"
-                if wait_for_gate is None
-                else f"waited {wait_for_gate:g}s"
-            )
-            raise FlyteNotReadyError(
-                f"gate {signal_id!r} of execution {execution_id} has not been reached yet "
-                f"(execution is {execution.phase.name}); {hint}",
-                subject=f"{execution_id}/{signal_id}",
-            )
-        yield Sleep(max(0.0, min(GATE_POLL_INTERVAL, deadline - clock())))
-
-    pb = found[0]
+    pb = yield from gate_op(execution_id, signal_id, wait_for_gate, cache)
+    subject = f"{execution_id}/{signal_id}"
     if verb in ("approve", "reject") and not _is_boolean(pb.type):
         raise FlyteInvalidInputError(
             f"signal {signal_id!r} expects {literals.describe_type(pb.type)}; {verb} fits only "
             "an approve gate (BOOLEAN); use set_input",
-            subject=f"{execution_id}/{signal_id}",
+            subject=subject,
         )
     try:
         literal = literals.to_literal(value, pb.type)
@@ -352,12 +402,30 @@ def set_signal_op(
         raise FlyteInvalidInputError(
             f"signal {signal_id!r} of {execution_id} expects "
             f"{literals.describe_type(pb.type)}: {error.message}",
-            subject=f"{execution_id}/{signal_id}",
+            subject=subject,
         ) from error
+    wanted = literals.to_python(literal, pb.type)
+    if pb.HasField("value"):
+        held = literals.to_python(pb.value, pb.type)
+        if pb.value == literal or held == wanted:
+            logger.info("signal %s of %s already holds %r", signal_id, execution_id, held)
+            return Signal(signal_id, execution_id, pb.type, held, True)
+        raise FlyteFailedPreconditionError(
+            f"signal {signal_id!r} of {execution_id} was already given {held!r}; the gate has "
+            f"passed and cannot take {wanted!r}",
+            subject=subject,
+        )
+    execution = yield from fetch_op(execution_id)
+    if execution.is_done:
+        raise FlyteFailedPreconditionError(
+            f"execution {execution_id} ended {execution.phase.name}; its gate {signal_id!r} can "
+            "no longer be answered",
+            subject=subject,
+        )
     request = signal_pb2.SignalSetRequest(id=pb.id, value=literal)
     yield Call(SIGNAL, "SetSignal", request, idempotent=True)
     logger.info("%s signal %s of %s", verb, signal_id, execution_id)
-    return Signal(signal_id, execution_id, pb.type, literals.to_python(literal, pb.type), True)
+    return Signal(signal_id, execution_id, pb.type, wanted, True)
 
 
 def _is_boolean(literal_type: types_pb2.LiteralType) -> bool:
@@ -718,8 +786,8 @@ def execution_spec_options(**options: Any) -> dict[str, Any]:
     """The launch options, checked for shape before anything is sent."""
     for key in ("labels", "annotations", "envs"):
         value = options.get(key)
-        if value is not None and not isinstance(value, Mapping):
-            raise FlyteInvalidInputError(f"{key} must be a mapping of str to str, got {value!r}")
+        if value is not None:
+            options[key] = _string_map(key, value)
     parallelism = options.get("max_parallelism")
     if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 0):
         raise FlyteInvalidInputError(f"max_parallelism must be an int >= 0, got {parallelism!r}")
@@ -727,6 +795,28 @@ def execution_spec_options(**options: Any) -> dict[str, Any]:
     if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
         raise FlyteInvalidInputError(f"tags must be a list of str, got {tags!r}")
     return options
+
+
+def _string_map(key: str, value: Any) -> dict[str, str]:
+    """Labels, annotations and envs as str -> str. Numbers and booleans become their text (a
+    template rendered as native objects turns ``{{ ds_nodash }}`` into an int); anything else
+    is refused, naming the entry."""
+    if not isinstance(value, Mapping):
+        raise FlyteInvalidInputError(f"{key} must be a mapping of str to str, got {value!r}")
+    strings: dict[str, str] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not name:
+            raise FlyteInvalidInputError(f"{key} keys must be non-empty str, got {name!r}")
+        if isinstance(item, bool):
+            strings[name] = "true" if item else "false"
+        elif isinstance(item, (str, int, float)):
+            strings[name] = str(item)
+        else:
+            raise FlyteInvalidInputError(
+                f"{key}[{name!r}] must be a str (or a number or bool, sent as text), "
+                f"got {type(item).__name__} {item!r}"
+            )
+    return strings
 
 
 def entity_of(value: Any, kind: str) -> tuple[str | None, str | None, str, str | None]:

@@ -196,6 +196,16 @@ class AsyncFlyteClient(ClientBase):
             self._set_signal_op(execution, signal_id, value, wait_for_gate, "set")
         )
 
+    async def wait_for_gate(
+        self,
+        execution: ExecutionLike,
+        signal_id: str,
+        timeout: float | dt.timedelta | None = None,
+        poll_interval: float | dt.timedelta = 1.0,
+    ) -> Signal:
+        """As :meth:`FlyteClient.wait_for_gate`, awaited."""
+        return await self._run(self._wait_for_gate_op(execution, signal_id, timeout, poll_interval))
+
     async def fetch_launch_plan(
         self,
         launch_plan: Any,

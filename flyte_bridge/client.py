@@ -233,6 +233,26 @@ class FlyteClient(ClientBase):
         """
         return self._run(self._set_signal_op(execution, signal_id, value, wait_for_gate, "set"))
 
+    def wait_for_gate(
+        self,
+        execution: ExecutionLike,
+        signal_id: str,
+        timeout: float | dt.timedelta | None = None,
+        poll_interval: float | dt.timedelta = 1.0,
+    ) -> Signal:
+        """Waits until the execution reaches the gate with this signal id; returns its signal.
+
+        Args:
+            timeout: Seconds to wait at most (None: as long as the execution runs).
+            poll_interval: Seconds between ListSignals calls.
+
+        Raises:
+            FlyteNotFoundError: No gate of the workflow declares the id (raised at once), or
+                the execution ended without reaching it.
+            FlyteTimeoutError: The gate was not reached within ``timeout``.
+        """
+        return self._run(self._wait_for_gate_op(execution, signal_id, timeout, poll_interval))
+
     def fetch_launch_plan(
         self,
         launch_plan: Any,

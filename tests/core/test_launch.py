@@ -129,6 +129,25 @@ def test_launch_sends_every_execution_option(client, registered_examples):
     assert spec.overwrite_cache is True
 
 
+def test_number_and_bool_labels_are_sent_as_text(sandbox_client, registered_examples):
+    execution = sandbox_client.launch(
+        "hello.hello_wf", inputs={"name": "labels"}, labels={"day": 20261204, "full": True}
+    )
+
+    assert execution.labels == {"day": "20261204", "full": "true"}
+
+
+def test_a_label_that_is_not_text_is_refused_naming_it(
+    sandbox_client, registered_examples, flyte_sandbox
+):
+    before = flyte_sandbox.rpc_counts.snapshot()
+
+    with pytest.raises(FlyteInvalidInputError, match=r"labels\['team'\] must be a str"):
+        sandbox_client.launch("hello.hello_wf", inputs={"name": "x"}, labels={"team": ["a"]})
+
+    assert not _launch_calls(flyte_sandbox.rpc_counts.since(before))
+
+
 def test_launch_a_single_task(client, registered_examples):
     execution = client.launch(task="hello.say_hello", inputs={"name": "task"})
 

@@ -6,9 +6,17 @@ any SetSignal) run once, with the sync client, to keep the end-to-end time down.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from flyte_bridge.errors import FlyteInvalidInputError, FlyteNotFoundError, FlyteNotReadyError
+from flyte_bridge.errors import (
+    FlyteFailedPreconditionError,
+    FlyteInvalidInputError,
+    FlyteNotFoundError,
+    FlyteNotReadyError,
+    FlyteTimeoutError,
+)
 
 
 @pytest.fixture
@@ -57,6 +65,67 @@ def test_c15_a_signal_no_gate_declares_raises_not_found_listing_the_gates(
 ):
     with pytest.raises(FlyteNotFoundError, match="gates declared by its workflow: review, rollout"):
         sandbox_client.approve(at_rollout_gate, "deploy-ok", wait_for_gate=0.5)
+
+
+def test_a_misspelt_gate_fails_at_once_even_with_a_long_wait(sandbox_client, at_rollout_gate):
+    started = time.monotonic()
+
+    with pytest.raises(FlyteNotFoundError, match="no signal 'reveiw'"):
+        sandbox_client.approve(at_rollout_gate, "reveiw", wait_for_gate=600)
+
+    assert time.monotonic() - started < 5
+
+
+def test_wait_for_gate_returns_the_signal_once_the_gate_is_reached(client, paused):
+    signal = client.wait_for_gate(paused, "review", timeout=60, poll_interval=0.2)
+
+    assert (signal.signal_id, signal.is_set, signal.value) == ("review", False, None)
+
+
+def test_wait_for_gate_times_out_naming_the_gate(sandbox_client, paused):
+    with pytest.raises(FlyteTimeoutError, match="gate 'rollout_percent' .* waited 0.5s"):
+        sandbox_client.wait_for_gate(paused, "rollout_percent", timeout=0.5, poll_interval=0.1)
+
+
+def test_wait_for_gate_on_a_misspelt_gate_fails_at_once(sandbox_client, at_rollout_gate):
+    with pytest.raises(FlyteNotFoundError, match="gates declared by its workflow"):
+        sandbox_client.wait_for_gate(at_rollout_gate, "rolout_percent", timeout=600)
+
+
+def test_list_signals_of_an_execution_that_does_not_exist_raises_not_found(sandbox_client):
+    with pytest.raises(FlyteNotFoundError):
+        sandbox_client.list_signals("no-such-execution-here")
+
+
+def test_approving_twice_is_idempotent_and_sends_one_set_signal(
+    sandbox_client, at_rollout_gate, flyte_sandbox
+):
+    before = flyte_sandbox.rpc_counts.snapshot()
+
+    again = sandbox_client.approve(at_rollout_gate, "review")
+
+    assert (again.signal_id, again.value) == ("review", True)
+    assert "SetSignal" not in flyte_sandbox.rpc_counts.since(before)
+
+
+def test_rejecting_an_approved_gate_is_refused_and_keeps_the_approval(
+    sandbox_client, at_rollout_gate
+):
+    with pytest.raises(FlyteFailedPreconditionError, match="already given True"):
+        sandbox_client.reject(at_rollout_gate, "review")
+
+    signals = {s.signal_id: s.value for s in sandbox_client.list_signals(at_rollout_gate)}
+    assert signals["review"] is True
+
+
+def test_a_gate_of_an_ended_execution_cannot_be_answered(sandbox_client, at_rollout_gate):
+    execution = sandbox_client.launch("approvals.approval_wf", inputs={"version": 1})
+    sandbox_client.wait_for_gate(execution, "review", timeout=60, poll_interval=0.2)
+    sandbox_client.terminate(execution, "test: ended before review")
+    sandbox_client.wait(execution, timeout=60, poll_interval=0.2)
+
+    with pytest.raises(FlyteFailedPreconditionError, match="ended ABORTED"):
+        sandbox_client.approve(execution, "review")
 
 
 def test_c16_set_input_converts_an_int_to_the_declared_float_and_runs_to_the_end(client, paused):
