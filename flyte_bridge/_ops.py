@@ -112,7 +112,11 @@ def _flyte_url_fallback_op(
     response: Any, side: str, empty: literals_pb2.LiteralMap
 ) -> Op[literals_pb2.LiteralMap]:
     """Asks the data proxy for the map when admin returned it neither inline nor signed."""
-    flyte_url = getattr(response.flyte_urls, side, "") if response.HasField("flyte_urls") else ""
+    # Only the node and task execution responses carry flyte_urls; the execution one does not.
+    has_urls = "flyte_urls" in response.DESCRIPTOR.fields_by_name and response.HasField(
+        "flyte_urls"
+    )
+    flyte_url = getattr(response.flyte_urls, side, "") if has_urls else ""
     if not flyte_url:
         return empty
     try:

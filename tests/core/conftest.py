@@ -233,11 +233,13 @@ def sandbox_client(flyte_sandbox: Any, registered_examples: str) -> Iterator[Fly
 @pytest.fixture(scope="session")
 def finished_runs(sandbox_client: FlyteClient) -> dict[str, Any]:
     """Executions launched once per session and waited on: ``hello`` (SUCCEEDED with input
-    name="core"), ``failing`` (FAILED) and ``retry`` (SUCCEEDED after one retry)."""
+    name="core"), ``failing`` (FAILED), ``retry`` (SUCCEEDED after one retry) and ``ping``
+    (SUCCEEDED, no inputs and no outputs)."""
     launched = {
         "hello": sandbox_client.launch("hello.hello_wf", inputs={"name": "core"}),
         "failing": sandbox_client.launch("failures.failing_wf"),
         "retry": sandbox_client.launch("failures.retry_wf"),
+        "ping": sandbox_client.launch("hello.ping_wf"),
     }
     finished = sandbox_client.watcher().wait(
         [e.id for e in launched.values()], timeout=120, poll_interval=0.3

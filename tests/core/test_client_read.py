@@ -64,6 +64,14 @@ def test_fetch_inputs_and_outputs_are_python_values(client, finished_runs):
     assert client.fetch_outputs(hello.id) == {"o0": "hello core"}
 
 
+def test_an_execution_without_inputs_or_outputs_reads_as_empty_dicts(client, finished_runs):
+    ping = finished_runs["ping"]
+
+    assert ping.phase.name == "SUCCEEDED"
+    assert client.fetch_inputs(ping) == {}
+    assert client.fetch_outputs(ping.id) == {}
+
+
 def test_outputs_of_a_failed_run_raise_execution_failed_with_its_error(client, finished_runs):
     failing = finished_runs["failing"]
 
