@@ -9,6 +9,7 @@ from flyte_bridge.errors import (
     FlyteAlreadyExistsError,
     FlyteAuthError,
     FlyteBridgeError,
+    FlyteConfigError,
     FlyteFailedPreconditionError,
     FlyteInvalidInputError,
     FlyteNotFoundError,
@@ -57,6 +58,13 @@ def is_retryable(code: str, *, idempotent: bool, read: bool) -> bool:
     return code == "DEADLINE_EXCEEDED" and read
 
 
+def is_plaintext_server(details: str) -> bool:
+    """Whether a connection failure says the TLS handshake met a server that speaks plaintext
+    (a retry cannot help: the client's ``insecure`` setting is wrong)."""
+    lowered = details.lower()
+    return "handshake failed" in lowered and "wrong_version_number" in lowered
+
+
 def error_for_status(
     code: str,
     details: str,
@@ -79,6 +87,15 @@ def error_for_status(
         endpoint: The admin endpoint, for UNAVAILABLE.
     """
     details = details.strip()
+    if code == "UNAVAILABLE" and is_plaintext_server(details):
+        where = f"at {endpoint} " if endpoint else ""
+        return FlyteConfigError(
+            f"{rpc} failed: admin {where}does not speak TLS; set insecure (ClientConfig "
+            "insecure=True, FLYTE_PLATFORM_INSECURE=True, or insecure: true in the flytekit "
+            f"config) if it serves plaintext, as the sandbox does ({details})",
+            subject=subject,
+            grpc_code=code,
+        )
     if code == "DEADLINE_EXCEEDED":
         within = f" within {timeout:g}s" if timeout is not None else ""
         message = f"{rpc} got no answer{within}"

@@ -386,6 +386,7 @@ def post_token_request(
     with a message naming the status and the OAuth2 error (an HTML page from a proxy is named
     as such).
     """
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -422,6 +423,12 @@ def post_token_request(
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise FlyteTransientError(f"token endpoint {url} cannot be reached: {reason}") from None
+        except http.client.HTTPException as exc:
+            # Not HTTP at all (a gRPC port, say): what came back is bytes, not worth quoting.
+            raise FlyteAuthError(
+                f"token endpoint {url} did not answer HTTP ({type(exc).__name__}); check the "
+                "token URL, or whether the server has auth switched on"
+            ) from None
 
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(max(1, attempts)),

@@ -341,8 +341,12 @@ class _Call:
         backoff = _EqualJitter(config.retry_initial_backoff, config.retry_max_backoff)
 
         def should_retry(exc: BaseException) -> bool:
-            return isinstance(exc, grpc.RpcError) and _grpc_errors.is_retryable(
-                _code_name(exc), idempotent=self.idempotent, read=read
+            return (
+                isinstance(exc, grpc.RpcError)
+                and _grpc_errors.is_retryable(
+                    _code_name(exc), idempotent=self.idempotent, read=read
+                )
+                and not _grpc_errors.is_plaintext_server(_details(exc))
             )
 
         def wait(state: tenacity.RetryCallState) -> float:

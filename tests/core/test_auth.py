@@ -632,3 +632,14 @@ def test_proxy_credential_is_renewed_on_unauthenticated(admin, tmp_path):
 
     sent = [c.metadata["proxy-authorization"] for c in admin.calls_to("GetExecution")]
     assert sent == ["Bearer proxy-1", "Bearer proxy-1", "Bearer proxy-2"]
+
+
+def test_a_token_url_that_is_not_http_is_an_auth_error_without_the_bytes(flyte_sandbox):
+    # The sandbox's gRPC port speaks HTTP/2 only: an HTTP/1 token request gets bytes back.
+    authenticator = authenticator_for(client_credentials(f"http://{flyte_sandbox.endpoint}/t"))
+
+    with pytest.raises(FlyteAuthError, match="did not answer HTTP") as raised:
+        authenticator.metadata()
+
+    assert CLIENT_SECRET not in str(raised.value)
+    assert "\\x" not in str(raised.value)

@@ -18,6 +18,7 @@ from flyte_bridge.config import ClientConfig
 from flyte_bridge.errors import (
     FlyteAlreadyExistsError,
     FlyteAuthError,
+    FlyteConfigError,
     FlyteFailedPreconditionError,
     FlyteInvalidInputError,
     FlyteNotFoundError,
@@ -245,6 +246,16 @@ def test_unreachable_endpoint_is_a_transient_error():
         transport.unary("admin", "GetExecution", get_request(), idempotent=True)
 
     assert "127.0.0.1:1" in str(raised.value)
+
+
+def test_tls_to_a_plaintext_server_fails_at_once_saying_to_set_insecure(flyte_sandbox):
+    config = ClientConfig(endpoint=flyte_sandbox.endpoint, insecure=False, max_retries=5)
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteConfigError) as raised:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert "does not speak TLS; set insecure" in str(raised.value)
+    assert "attempts" not in str(raised.value)
 
 
 def test_unauthenticated_without_credentials_explains_what_to_configure(server, transport):
