@@ -308,13 +308,16 @@ class ClientBase:
 
     def console_url(self, obj: Any) -> str:
         """The Flyte console URL of an execution, node or task execution, task, workflow or
-        launch plan (a model, an id or an admin message).
+        launch plan (a model, an id or an admin message). A str names an execution, as
+        everywhere else (``"name"`` or ``"project/domain/name"``).
 
         The base is the config's ``console_endpoint``, else derived from the gRPC endpoint
         (``http`` when insecure, ``https`` otherwise).
         """
         from flyte_bridge import console
 
+        if isinstance(obj, str):
+            obj = self.execution_id(obj)
         base = console.console_base(
             self.config.endpoint, self.config.insecure, self.config.console_endpoint
         )

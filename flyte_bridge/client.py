@@ -60,9 +60,21 @@ class FlyteClient(ClientBase):
         self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="flyte-bridge")
 
     @classmethod
-    def from_flytekit_config(cls, path: str | None = None, **kwargs: Any) -> FlyteClient:
-        """A client configured as flytekit would be (config file and ``FLYTE_*`` variables)."""
-        return cls(ClientConfig.from_flytekit_config(path), **kwargs)
+    def from_flytekit_config(
+        cls,
+        path: str | None = None,
+        *,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+        transport: Any = None,
+        **overrides: Any,
+    ) -> FlyteClient:
+        """A client configured as flytekit would be (config file and ``FLYTE_*`` variables).
+
+        ``overrides`` are ClientConfig fields that replace what was read
+        (``default_project="ml"``); see :meth:`ClientConfig.from_flytekit_config`.
+        """
+        config = ClientConfig.from_flytekit_config(path, **overrides)
+        return cls(config, max_concurrency=max_concurrency, transport=transport)
 
     def close(self) -> None:
         """Closes the channel and the worker threads."""

@@ -18,6 +18,8 @@ def test_console_url_of_an_execution_and_its_nodes(client, finished_runs):
 
     assert client.console_url(hello) == page
     assert client.console_url(hello.id) == page
+    assert client.console_url(hello.id.name) == page
+    assert client.console_url(f"flytesnacks/development/{hello.id.name}") == page
     assert client.console_url(hello.node_executions["n0"]).startswith(page)
     assert client.console_url(hello.node_executions["n0"].task_executions[0]).startswith(page)
 

@@ -555,3 +555,19 @@ def test_auth_override_skips_the_file_auth_settings(tmp_path):
     config = ClientConfig.from_flytekit_config(path, auth=token)
 
     assert config.auth is token
+
+
+@pytest.mark.parametrize("client_class", ["FlyteClient", "AsyncFlyteClient"])
+def test_a_client_from_the_flytekit_config_takes_config_overrides(tmp_path, client_class):
+    import flyte_bridge
+
+    path = write(
+        tmp_path / "config.yaml", "admin:\n  endpoint: dns:///picked:1\n  insecure: true\n"
+    )
+
+    client = getattr(flyte_bridge, client_class).from_flytekit_config(
+        path, default_project="ml", default_domain="staging", max_concurrency=4
+    )
+
+    assert (client.config.endpoint, client.config.default_project) == ("picked:1", "ml")
+    assert client.config.default_domain == "staging"
