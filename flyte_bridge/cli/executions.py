@@ -22,6 +22,9 @@ from flyte_bridge.cli._common import (
     phase_text,
     print_json,
 )
+from flyte_bridge.models import WorkflowPhase
+
+EXECUTION_PHASES = [phase.name for phase in WorkflowPhase if phase is not WorkflowPhase.UNDEFINED]
 
 
 @click.group()
@@ -48,8 +51,21 @@ def _summary(client: Any, execution: Any) -> dict[str, Any]:
 
 @executions.command("list")
 @connection_options
-@click.option("--limit", "-n", default=20, show_default=True, help="How many executions.")
-@click.option("--phase", "phases", multiple=True, help="Only these phases (repeatable).")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many executions.",
+)
+@click.option(
+    "--phase",
+    "phases",
+    multiple=True,
+    type=click.Choice(EXECUTION_PHASES, case_sensitive=False),
+    help="Only these phases (repeatable).",
+)
 @click.option("--launch-plan", help="Only executions of this launch plan (by name).")
 @click.option(
     "--filter",
@@ -209,8 +225,18 @@ def render_tree(execution: Any) -> Tree:
 @executions.command("watch")
 @connection_options
 @click.argument("execution")
-@click.option("--interval", default=2.0, show_default=True, help="Seconds between two refreshes.")
-@click.option("--timeout", type=float, help="Give up after this many seconds (exit code 2).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds between two refreshes.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="Give up after this many seconds (exit code 2).",
+)
 def watch_execution(
     connection: dict[str, Any], execution: str, interval: float, timeout: float | None
 ) -> None:

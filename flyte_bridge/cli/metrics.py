@@ -12,8 +12,16 @@ from flyte_bridge.cli._common import connection_options, open_client
 @click.command()
 @connection_options
 @click.argument("execution")
-@click.option("--depth", default=10, show_default=True, help="Levels of spans admin computes.")
-@click.option("--max-depth", type=int, help="Levels of spans to show (default: all).")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Levels of spans admin computes.",
+)
+@click.option(
+    "--max-depth", type=click.IntRange(min=0), help="Levels of spans to show (default: all)."
+)
 @click.option("--yaml", "as_yaml", is_flag=True, help="Print a YAML summary instead of a table.")
 def metrics(
     connection: dict[str, Any],

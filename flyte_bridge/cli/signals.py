@@ -42,7 +42,7 @@ def _decision(verb: str, summary: str) -> click.Command:
     @connection_options
     @click.argument("execution")
     @click.argument("signal_id")
-    @click.option("--wait", "wait_for_gate", type=float, help=_WAIT_HELP)
+    @click.option("--wait", "wait_for_gate", type=click.FloatRange(min=0), help=_WAIT_HELP)
     def decide(
         connection: dict[str, Any], execution: str, signal_id: str, wait_for_gate: float | None
     ) -> None:
@@ -65,7 +65,7 @@ reject = _decision(
 @click.argument("execution")
 @click.argument("signal_id")
 @click.argument("value")
-@click.option("--wait", "wait_for_gate", type=float, help=_WAIT_HELP)
+@click.option("--wait", "wait_for_gate", type=click.FloatRange(min=0), help=_WAIT_HELP)
 def set_signal(
     connection: dict[str, Any],
     execution: str,

@@ -314,3 +314,22 @@ def test_command_line_datetimes_are_utc():
 @pytest.mark.parametrize(("seconds", "text"), [(6.24, "6.2s"), (245, "4m05s"), (3723, "1h02m03s")])
 def test_durations_are_short(seconds, text):
     assert format_duration(dt.timedelta(seconds=seconds)) == text
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("executions", "list", "--phase", "BOGUS"), "--phase"),
+        (("executions", "list", "-n", "0"), "--limit"),
+        (("executions", "watch", "x", "--timeout", "-5"), "--timeout"),
+        (("signals", "set", "x", "gate", "1", "--wait", "-3"), "--wait"),
+        (("signals", "approve", "x", "gate", "--wait", "-3"), "--wait"),
+        (("metrics", "x", "--depth", "-1"), "--depth"),
+        (("metrics", "x", "--max-depth", "-1"), "--max-depth"),
+    ],
+)
+def test_an_option_out_of_range_is_a_usage_error_naming_it(registered, args, named):
+    result = run(registered, *args)
+
+    assert result.exit_code == 2, result.output
+    assert named in result.output
