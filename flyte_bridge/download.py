@@ -153,7 +153,13 @@ def download_op(value: Any, to: Path, top: bool = True) -> Op[Path]:
     (written as ``<to>.json``).
     """
     from flyte_bridge import literals
+    from flyte_bridge.models import Execution, NodeExecution, TaskExecution
 
+    if isinstance(value, (Execution, NodeExecution, TaskExecution)):
+        raise FlyteInvalidInputError(
+            f"download takes a value, not a {type(value).__name__}: pass "
+            "client.fetch_outputs(...) (or one of its entries) to download the outputs"
+        )
     if (isinstance(value, dict) and top) or (
         isinstance(value, (dict, list)) and _holds_references(value)
     ):

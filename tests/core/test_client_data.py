@@ -7,7 +7,7 @@ from flyteidl.core import literals_pb2, types_pb2
 
 from flyte_bridge._ops import upload_op
 from flyte_bridge._requests import to_python_op
-from flyte_bridge.errors import FlyteDataError
+from flyte_bridge.errors import FlyteDataError, FlyteInvalidInputError
 from flyte_bridge.literals import BlobRef, StructuredDatasetRef
 
 
@@ -121,3 +121,12 @@ def test_a_dataset_stored_as_a_directory_downloads_whole(client, tmp_path):
 
     assert sorted(p.name for p in written.iterdir()) == ["00000", "00001"]
     assert (written / "00001").read_bytes() == b"part 1"
+
+
+def test_download_of_an_execution_itself_is_refused_pointing_at_its_outputs(
+    client, finished_runs, tmp_path
+):
+    with pytest.raises(FlyteInvalidInputError, match="fetch_outputs"):
+        client.download(finished_runs["hello"], tmp_path / "out")
+
+    assert not list(tmp_path.iterdir())
