@@ -177,6 +177,7 @@ class ClientBase:
         value: Any,
         wait_for_gate: float | dt.timedelta | None,
         verb: str,
+        from_text: bool = False,
     ) -> Op[Any]:
         if not isinstance(signal_id, str) or not signal_id:
             raise FlyteInvalidInputError(f"signal_id must be a non-empty str, got {signal_id!r}")
@@ -187,6 +188,7 @@ class ClientBase:
             _seconds(wait_for_gate),
             self._cache,
             verb,
+            from_text,
         )
 
     def _wait_for_gate_op(
@@ -215,6 +217,7 @@ class ClientBase:
         project: str | None,
         domain: str | None,
         options: Mapping[str, Any],
+        from_text: bool = False,
     ) -> Op[Execution]:
         if (launch_plan is None) == (task is None):
             raise FlyteInvalidInputError("launch needs exactly one of launch_plan or task")
@@ -238,6 +241,7 @@ class ClientBase:
             self._name(name),
             _ops.execution_spec_options(**options),
             self.config.default_org,
+            from_text,
         )
 
     def _fetch_launch_plan_op(

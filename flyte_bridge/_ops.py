@@ -380,8 +380,10 @@ def set_signal_op(
     wait_for_gate: float | None,
     cache: TreeCache,
     verb: str,
+    from_text: bool = False,
 ) -> Op[Signal]:
-    """Sets a gate's signal after converting ``value`` to the signal's declared type.
+    """Sets a gate's signal after converting ``value`` to the signal's declared type (a str
+    read as text of that type first, with ``from_text``).
 
     The signal must exist (its gate reached); with ``wait_for_gate`` the call waits that many
     seconds for it. A signal id that no gate of the workflow declares raises FlyteNotFoundError.
@@ -401,6 +403,8 @@ def set_signal_op(
             subject=subject,
         )
     try:
+        if from_text and isinstance(value, str):
+            value = literals.from_text(value, pb.type)
         literal = literals.to_literal(value, pb.type)
     except FlyteInvalidInputError as error:
         raise FlyteInvalidInputError(
@@ -540,8 +544,12 @@ def convert_inputs(
     parameters: Mapping[str, Any],
     fixed: literals_pb2.LiteralMap,
     values: Mapping[str, Any],
+    from_text: bool = False,
 ) -> tuple[dict[str, literals_pb2.Literal], list[str]]:
     """Converts launch inputs against the expected inputs, every problem reported at once.
+
+    With ``from_text``, str values are first read as text of their declared type
+    (:func:`flyte_bridge.literals.from_text`): what a template renders to.
 
     Returns the literals (defaults filled in) and the local paths to upload; their literals
     carry placeholders until :func:`upload_op` has run.
@@ -581,10 +589,11 @@ def convert_inputs(
     for key, value in values.items():
         if key not in parameters or key in fixed.literals:
             continue
+        declared = parameters[key].var.type
         try:
-            converted[key] = literals.to_literal(
-                value, parameters[key].var.type, upload=record_upload
-            )
+            if from_text and isinstance(value, str):
+                value = literals.from_text(value, declared)
+            converted[key] = literals.to_literal(value, declared, upload=record_upload)
         except FlyteInvalidInputError as error:
             problems.append(f"input {key!r}: {error.message}")
     if problems:
@@ -672,6 +681,7 @@ def launch_op(
     name: str | None,
     spec_options: Mapping[str, Any],
     org: str = "",
+    from_text: bool = False,
 ) -> Op[Execution]:
     """Validates and converts the inputs, uploads local files, then creates the execution.
 
@@ -684,7 +694,7 @@ def launch_op(
         kind, project, domain, entity_name, version, org
     )
     subject = str(EntityId.from_proto(entity_id))
-    converted, local_paths = convert_inputs(subject, parameters, fixed, inputs)
+    converted, local_paths = convert_inputs(subject, parameters, fixed, inputs, from_text)
 
     if local_paths:
         uris = yield Gather([upload_op(project, domain, path) for path in local_paths])

@@ -202,10 +202,11 @@ class AsyncFlyteClient(ClientBase):
         signal_id: str,
         value: Any,
         wait_for_gate: float | None = None,
+        from_text: bool = False,
     ) -> Signal:
         """As :meth:`FlyteClient.set_input`, awaited."""
         return await self._run(
-            self._set_signal_op(execution, signal_id, value, wait_for_gate, "set")
+            self._set_signal_op(execution, signal_id, value, wait_for_gate, "set", from_text)
         )
 
     async def wait_for_gate(
@@ -247,6 +248,7 @@ class AsyncFlyteClient(ClientBase):
         raw_output_prefix: str | None = None,
         service_account: str | None = None,
         overwrite_cache: bool = False,
+        from_text: bool = False,
     ) -> Execution:
         """As :meth:`FlyteClient.launch`, awaited."""
         return await self._run(
@@ -268,6 +270,7 @@ class AsyncFlyteClient(ClientBase):
                     service_account=service_account,
                     overwrite_cache=overwrite_cache,
                 ),
+                from_text,
             )
         )
 

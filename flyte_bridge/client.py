@@ -235,15 +235,21 @@ class FlyteClient(ClientBase):
         signal_id: str,
         value: Any,
         wait_for_gate: float | None = None,
+        from_text: bool = False,
     ) -> Signal:
         """Gives a wait-for-input gate its value, converted to the signal's declared type.
+
+        With ``from_text=True`` a str value is read as text of that type first (``"25"`` for a
+        float gate), as :meth:`launch` does.
 
         Raises:
             FlyteInvalidInputError: The value does not fit the declared type (checked before
                 any SetSignal is sent).
             FlyteNotReadyError, FlyteNotFoundError: As for :meth:`approve`.
         """
-        return self._run(self._set_signal_op(execution, signal_id, value, wait_for_gate, "set"))
+        return self._run(
+            self._set_signal_op(execution, signal_id, value, wait_for_gate, "set", from_text)
+        )
 
     def wait_for_gate(
         self,
@@ -309,6 +315,7 @@ class FlyteClient(ClientBase):
         raw_output_prefix: str | None = None,
         service_account: str | None = None,
         overwrite_cache: bool = False,
+        from_text: bool = False,
     ) -> Execution:
         """Launches a launch plan (or a single task) and returns the new execution.
 
@@ -321,6 +328,11 @@ class FlyteClient(ClientBase):
         Without ``name`` the client chooses one, so a retried create never duplicates the run.
         If ``name`` is taken by an execution of the same entity with the same inputs, that
         execution is returned (whatever its phase); otherwise FlyteConflictError.
+
+        With ``from_text=True`` a str value is first read as text of its declared type
+        (``"25"`` for an int, ``"2024-01-02 06:00:00+00:00"`` for a datetime, JSON for a list),
+        as a template renders it; see :func:`flyte_bridge.literals.from_text`. Without it a str
+        fits only str-typed inputs (and the str variant of a union).
         """
         return self._run(
             self._launch_op(
@@ -341,6 +353,7 @@ class FlyteClient(ClientBase):
                     service_account=service_account,
                     overwrite_cache=overwrite_cache,
                 ),
+                from_text,
             )
         )
 

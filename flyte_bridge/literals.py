@@ -639,6 +639,89 @@ def to_literal(
     return _encode(value, literal_type, "", upload)
 
 
+_TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on"})
+_FALSE_WORDS = frozenset({"false", "no", "n", "0", "off"})
+
+
+def from_text(text: str, literal_type: LiteralType | None) -> Any:
+    """Reads text (a command-line argument, a rendered template) as the Python value that a
+    declared type takes, for :func:`to_literal`.
+
+    Scalars are parsed by type: ``25`` for FLOAT is 25.0, ``yes`` for BOOLEAN is True,
+    ``2024-01-02T06:00Z`` or ``2024-01-02 06:00:00+00:00`` for DATETIME (naive is UTC), ``90``
+    or ``PT1M30S`` for DURATION. Strings, enums, files and datasets take the text as it is, and
+    so does a union with a string variant. Lists, maps, records and other unions are read as
+    JSON; text that is not JSON stays a string (and :func:`to_literal` says what was expected).
+    Without a type the text is read as JSON, or kept when it is not JSON.
+
+    Raises:
+        FlyteInvalidInputError: The text cannot be read as the declared scalar type.
+    """
+    import json
+
+    kind = literal_type.WhichOneof("type") if literal_type is not None else None
+    if kind == "simple":
+        return _simple_from_text(text, literal_type.simple)
+    if kind in ("enum_type", "blob", "structured_dataset_type", "schema"):
+        return text
+    if kind == "union_type" and any(
+        variant.WhichOneof("type") == "simple" and variant.simple == SimpleType.STRING
+        for variant in literal_type.union_type.variants
+    ):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _simple_from_text(text: str, simple: int) -> Any:
+    stripped = text.strip()
+    try:
+        if simple == SimpleType.INTEGER:
+            return int(stripped)
+        if simple == SimpleType.FLOAT:
+            return float(stripped)
+        if simple == SimpleType.STRING:
+            return text
+        if simple == SimpleType.BOOLEAN:
+            if stripped.lower() in _TRUE_WORDS:
+                return True
+            if stripped.lower() in _FALSE_WORDS:
+                return False
+            raise ValueError("expected true or false (yes/no, 1/0, on/off)")
+        if simple == SimpleType.DATETIME:
+            try:
+                moment = dt.datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("expected an ISO 8601 date or datetime") from None
+            return moment.replace(tzinfo=_UTC) if moment.tzinfo is None else moment
+        if simple == SimpleType.DURATION:
+            return _duration_from_text(stripped)
+        if simple == SimpleType.NONE:
+            if stripped.lower() in ("", "null", "none"):
+                return None
+            raise ValueError("expected nothing (null)")
+    except ValueError as error:
+        name = SimpleType.Name(simple)
+        raise FlyteInvalidInputError(f"{text!r} is not a {name}: {error}") from None
+    return text
+
+
+def _duration_from_text(text: str) -> dt.timedelta:
+    """Seconds (``90``, ``1.5``) or an ISO 8601 duration (``PT1M30S``)."""
+    from flyte_bridge.backfill import parse_iso_duration
+
+    try:
+        return dt.timedelta(seconds=float(text))
+    except ValueError:
+        pass
+    try:
+        return parse_iso_duration(text)
+    except FlyteInvalidInputError:
+        raise ValueError("expected seconds or an ISO 8601 duration such as PT1M30S") from None
+
+
 def python_to_literal_map(
     values: Mapping[str, Any], variables: Any, *, upload: Upload | None = None
 ) -> literals_pb2.LiteralMap:

@@ -194,74 +194,17 @@ class UtcDateTime(click.ParamType):
         return moment.astimezone(dt.timezone.utc)
 
 
-_TRUE = {"true", "yes", "y", "1", "on"}
-_FALSE = {"false", "no", "n", "0", "off"}
-
-
 def parse_value(text: str, literal_type: Any) -> Any:
-    """Reads a command-line value as the Python value a declared LiteralType takes.
-
-    Scalars are parsed by type (``25`` for FLOAT is 25.0, ``yes`` for BOOLEAN is True,
-    ``2024-01-02T06:00Z`` for DATETIME, ``90`` or ``PT1M30S`` for DURATION); strings are taken as
-    they are; lists, maps, records and unions are read as JSON (a bare word stays a string).
-    Without a type the value is read as JSON, or kept as a string when it is not JSON.
+    """Reads a command-line value as the Python value a declared LiteralType takes (see
+    :func:`flyte_bridge.literals.from_text`).
 
     Raises:
         click.BadParameter: if the text cannot be read as the declared type.
     """
-    from flyteidl.core import types_pb2
-
-    kind = literal_type.WhichOneof("type") if literal_type is not None else None
-    if kind == "simple":
-        simple = literal_type.simple
-        try:
-            if simple == types_pb2.INTEGER:
-                return int(text)
-            if simple == types_pb2.FLOAT:
-                return float(text)
-            if simple == types_pb2.STRING:
-                return text
-            if simple == types_pb2.BOOLEAN:
-                return _parse_bool(text)
-            if simple == types_pb2.DATETIME:
-                return UtcDateTime().convert(text, None, None)
-            if simple == types_pb2.DURATION:
-                return _parse_duration(text)
-            if simple == types_pb2.NONE:
-                if text.strip().lower() in ("", "null", "none"):
-                    return None
-                raise ValueError("expected nothing (null)")
-        except (ValueError, click.BadParameter) as error:
-            name = types_pb2.SimpleType.Name(simple)
-            raise click.BadParameter(f"{text!r} is not a {name}: {error}") from error
-    if kind in ("enum_type", "blob", "structured_dataset_type", "schema"):
-        return text
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _parse_bool(text: str) -> bool:
-    """``true/yes/1/on`` or ``false/no/0/off``, any case."""
-    lowered = text.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError("expected true or false")
-
-
-def _parse_duration(text: str) -> dt.timedelta:
-    """Seconds (``90``, ``1.5``) or an ISO 8601 duration (``PT1M30S``)."""
-    from flyte_bridge.backfill import parse_iso_duration
+    from flyte_bridge import literals
     from flyte_bridge.errors import FlyteInvalidInputError
 
     try:
-        return dt.timedelta(seconds=float(text))
-    except ValueError:
-        pass
-    try:
-        return parse_iso_duration(text)
+        return literals.from_text(text, literal_type)
     except FlyteInvalidInputError as error:
-        raise ValueError("expected seconds or an ISO 8601 duration such as PT1M30S") from error
+        raise click.BadParameter(error.message) from error

@@ -39,6 +39,15 @@ def test_launch_fills_defaults_from_the_launch_plan(client, registered_examples)
     assert client.fetch_inputs(execution) == {"kickoff_time": kickoff, "region": "eu"}
 
 
+def test_launch_from_text_reads_a_rendered_datetime(client, registered_examples):
+    execution = client.launch(
+        "daily_report", inputs={"kickoff_time": "2024-01-02 06:00:00+00:00"}, from_text=True
+    )
+
+    kickoff = dt.datetime(2024, 1, 2, 6, tzinfo=dt.timezone.utc)
+    assert client.fetch_inputs(execution) == {"kickoff_time": kickoff, "region": "eu"}
+
+
 def test_launch_reports_every_input_problem_at_once_and_creates_nothing(
     client, registered_examples
 ):

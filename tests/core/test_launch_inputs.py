@@ -95,3 +95,57 @@ def test_local_paths_are_recorded_for_upload_after_every_check(tmp_path):
 
     assert uploads == [str(local)]
     assert converted["f"].scalar.blob.uri.startswith("flyte-bridge-upload://")
+
+
+TEXT_PARAMETERS = {
+    "count": _required(types_pb2.LiteralType(simple=SIMPLE.INTEGER)),
+    "at": _required(types_pb2.LiteralType(simple=SIMPLE.DATETIME)),
+    "ratio": _required(types_pb2.LiteralType(simple=SIMPLE.FLOAT)),
+    "names": _required(
+        types_pb2.LiteralType(collection_type=types_pb2.LiteralType(simple=SIMPLE.STRING))
+    ),
+    "a": _required(INT_OR_STR),
+}
+
+
+def test_rendered_text_is_read_as_each_declared_type_with_from_text():
+    converted, _ = convert_inputs(
+        "lp",
+        TEXT_PARAMETERS,
+        NO_FIXED,
+        {
+            "count": "7",
+            "at": "2026-12-04 04:56:03+00:00",
+            "ratio": "0.5",
+            "names": '["x", "y"]',
+            "a": "5",
+        },
+        from_text=True,
+    )
+
+    assert converted["count"].scalar.primitive.integer == 7
+    assert converted["at"].scalar.primitive.datetime.ToJsonString() == "2026-12-04T04:56:03Z"
+    assert converted["ratio"].scalar.primitive.float_value == 0.5
+    assert [
+        item.scalar.primitive.string_value for item in converted["names"].collection.literals
+    ] == [
+        "x",
+        "y",
+    ]
+    # A union with a str variant keeps the text (C14): "5" stays a str.
+    assert converted["a"].scalar.union.type.structure.tag == "str"
+
+
+def test_text_for_a_typed_input_is_refused_without_from_text():
+    with pytest.raises(FlyteInvalidInputError, match="input 'count'"):
+        convert_inputs("lp", TEXT_PARAMETERS, NO_FIXED, {"count": "7"})
+
+
+def test_text_that_is_not_the_declared_type_lists_every_bad_input():
+    with pytest.raises(FlyteInvalidInputError) as raised:
+        convert_inputs(
+            "lp", TEXT_PARAMETERS, NO_FIXED, {"count": "seven", "at": "soon"}, from_text=True
+        )
+
+    assert "input 'count': 'seven' is not a INTEGER" in str(raised.value)
+    assert "input 'at': 'soon' is not a DATETIME" in str(raised.value)

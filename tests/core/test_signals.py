@@ -165,3 +165,13 @@ def test_reject_sets_the_gate_false_and_fails_the_execution(client, paused):
     assert (signal.signal_id, signal.value) == ("review", False)
     assert finished.phase.name == "FAILED"
     assert finished.error is not None
+
+
+def test_set_input_from_text_reads_the_float_gate_value(sandbox_client, paused):
+    sandbox_client.approve(paused, "review", wait_for_gate=60)
+
+    signal = sandbox_client.set_input(
+        paused, "rollout_percent", "12.5", wait_for_gate=60, from_text=True
+    )
+
+    assert signal.value == 12.5
