@@ -100,7 +100,7 @@ class Sandbox:
         return target
 
     def stop(self) -> None:
-        """Stops the server and the executor; removes a temporary data directory."""
+        """Stops the server and the engine, unlocks the data directory, deletes a temporary one."""
         self._server.stop()
         if self._temporary_dir is not None:
             self._temporary_dir.cleanup()
@@ -151,6 +151,7 @@ def start_sandbox(
         port: gRPC port on 127.0.0.1; 0 (the default) picks a free one.
         data_dir: Where the database and the blob store live; defaults to the per-user directory
             (see :func:`default_data_dir`), or a new temporary directory if ``temporary``.
+            The sandbox locks it until it stops, so that no second sandbox runs its executions.
         temporary: Use a temporary data directory that :meth:`Sandbox.stop` deletes.
         http_port: Port of the plain-HTTP endpoint for signed URLs and logs; 0 picks one.
         engine: An executor to use instead of the local executor (tests of the admin side).
@@ -173,16 +174,23 @@ def start_sandbox(
             (propeller's default 1000); needs ``literal_offloading_min_mb``.
 
     Raises:
-        FlyteConfigError: A data limit is out of range.
+        FlyteConfigError: A port, a data limit, a fault setting or the TLS files are not usable.
+        DataDirInUseError: Another sandbox, in this process or another, serves ``data_dir``
+            (:mod:`~flyte_bridge.sandbox.exclusive`); a subclass of FlyteConfigError.
+        PortUnavailableError: ``port`` or ``http_port`` is in use or not allowed; a subclass
+            of FlyteConfigError.
 
     Returns:
         The running :class:`Sandbox`; use it as a context manager or call ``stop()``.
     """
     from flyte_bridge.sandbox.data_limits import data_limits
+    from flyte_bridge.sandbox.exclusive import check_port_number
     from flyte_bridge.sandbox.faults import FaultInjector, fault_settings
     from flyte_bridge.sandbox.server import SandboxServer
     from flyte_bridge.sandbox.tls import tls_files
 
+    check_port_number("port", port)
+    check_port_number("http_port", http_port)
     limits = data_limits(
         max_inline_data_bytes, literal_offloading_min_mb, literal_offloading_max_mb
     )

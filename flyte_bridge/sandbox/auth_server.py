@@ -77,9 +77,13 @@ class AuthSettings:
         if not isinstance(self.client_secret, str) or not self.client_secret:
             raise FlyteConfigError("sandbox auth needs a non-empty client_secret")
         lifetime = self.token_lifetime
-        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or lifetime <= 0:
+        if (
+            isinstance(lifetime, bool)
+            or not isinstance(lifetime, (int, float))
+            or not 0 < lifetime < math.inf
+        ):
             raise FlyteConfigError(
-                f"token_lifetime must be a positive number of seconds, got {lifetime!r}"
+                f"token_lifetime must be a positive, finite number of seconds, got {lifetime!r}"
             )
         header = self.header
         if not isinstance(header, str) or not header or header != header.lower():
@@ -412,10 +416,19 @@ def auth_settings(
 ) -> AuthSettings | None:
     """Settings from start options: None (auth off) unless a client secret is given."""
     if client_secret is None:
-        if client_id is not None or token_lifetime is not None:
+        given = [
+            name
+            for name, value in (
+                ("client id", client_id),
+                ("token lifetime", token_lifetime),
+                ("auth header", header),
+            )
+            if value is not None
+        ]
+        if given:
             raise FlyteConfigError(
-                "sandbox auth is switched on by a client secret; got a client id or token "
-                "lifetime without one"
+                f"sandbox auth is switched on by a client secret; {' and '.join(given)} given "
+                "without one"
             )
         return None
     values: dict[str, Any] = {"client_id": client_id or "flyte-bridge"}

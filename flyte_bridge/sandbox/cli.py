@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from flyte_bridge.errors import FlyteConfigError
 from flyte_bridge.sandbox.api import default_data_dir, start_sandbox
 from flyte_bridge.sandbox.start_options import start_options
 
@@ -18,28 +19,46 @@ def sandbox() -> None:
     """Run the embedded Flyte control plane (no Docker, no Kubernetes)."""
 
 
+_PORT = click.IntRange(0, 65535)
+
+
 @sandbox.command()
-@click.option("--port", type=int, default=30080, show_default=True, help="gRPC port on 127.0.0.1.")
+@click.option(
+    "--port",
+    type=_PORT,
+    default=30080,
+    show_default=True,
+    help="gRPC port on 127.0.0.1 (0: any free port).",
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Database and blob store directory [default: ~/.flyte-bridge/sandbox].",
+    help="Database and blob store directory [default: ~/.flyte-bridge/sandbox]; one sandbox "
+    "at a time.",
 )
-@click.option("--http-port", type=int, default=0, help="Port for signed URLs and logs (0: any).")
+@click.option(
+    "--http-port", type=_PORT, default=0, help="Port for signed URLs and logs (0: any free port)."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every refused request.")
 @start_options
 def start(
     port: int, data_dir: Path | None, http_port: int, verbose: bool, start_kwargs: dict
 ) -> None:
     """Start the sandbox and serve until Ctrl-C."""
+    if port and port == http_port:
+        raise click.UsageError(f"--port and --http-port are both {port}; they must differ")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    running = start_sandbox(
-        port=port, data_dir=data_dir or default_data_dir(), http_port=http_port, **start_kwargs
-    )
+    try:
+        running = start_sandbox(
+            port=port, data_dir=data_dir or default_data_dir(), http_port=http_port, **start_kwargs
+        )
+    except FlyteConfigError as err:
+        # Another sandbox on the data directory, a port in use: one line, no traceback.
+        raise click.ClickException(str(err)) from None
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

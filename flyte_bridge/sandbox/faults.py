@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import logging
+import math
 import os
 import random
 import socket
@@ -68,6 +70,8 @@ class FaultSettings:
         drop_rate: Share of matching calls (0 to 1) whose client connection is dropped.
         drop_next: The next this many matching calls have their connection dropped.
         methods: Method names (``"GetExecution"``) the faults apply to; ``None`` means all.
+            Each must be a method the sandbox serves (:func:`~flyte_bridge.sandbox.services.
+            served_methods`).
     """
 
     latency: float | tuple[float, float] = 0.0
@@ -130,6 +134,7 @@ class FaultSettings:
                     f"methods must be non-empty method names such as 'GetExecution', got "
                     f"{sorted(map(repr, methods))}"
                 )
+            _check_served(methods)
             object.__setattr__(self, "methods", methods)
 
     @property
@@ -158,7 +163,31 @@ class FaultSettings:
 
 
 def _is_seconds(value: object) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and 0 <= value < math.inf  # nan fails both
+    )
+
+
+def _check_served(methods: frozenset[str]) -> None:
+    """Refuses method names the sandbox does not serve: faults aimed at them would never fire."""
+    from flyte_bridge.sandbox.services import served_methods
+
+    served = served_methods()
+    unknown = sorted(methods - served)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, served, n=1)
+        if close:
+            hints.append(f"{close[0]!r} for {name!r}" if len(unknown) > 1 else repr(close[0]))
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    raise FlyteConfigError(
+        f"methods: the sandbox serves no method {', '.join(map(repr, unknown))}{hint}; expected "
+        f"short RPC names, one of: {', '.join(sorted(served))}"
+    )
 
 
 class RpcCounts(Mapping[str, int]):

@@ -4,7 +4,8 @@ When the sandbox starts on a data directory whose previous process died (``kill 
 or a stop while executions ran), the admin side hands every execution that is not terminal to
 the local executor's ``resume`` with its :class:`~flyte_bridge.sandbox.interfaces.
 RecordedProgress`. The executor builds the run again and walks it as usual; this module decides,
-node by node, how to continue from the records:
+node by node, how to continue from the records. (A process still serving the directory holds its
+lock, see :mod:`~flyte_bridge.sandbox.exclusive`, so no second sandbox resumes its executions.)
 
 - A node that finished (SUCCEEDED, FAILED, SKIPPED, ...) keeps its record and its outputs; the
   engine takes its outcome without sending any event.

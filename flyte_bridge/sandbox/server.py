@@ -30,24 +30,18 @@ from flyteidl.admin import (
     workflow_pb2,
 )
 from flyteidl.core import identifier_pb2
-from flyteidl.service import (
-    admin_pb2_grpc,
-    auth_pb2,
-    auth_pb2_grpc,
-    dataproxy_pb2_grpc,
-    identity_pb2,
-    identity_pb2_grpc,
-    signal_pb2_grpc,
-)
+from flyteidl.service import auth_pb2, identity_pb2
 
 from flyte_bridge.sandbox.data_limits import DataLimits
 from flyte_bridge.sandbox.dataproxy import DataProxy, HttpEndpoint, UrlSigner, download_link
 from flyte_bridge.sandbox.db import Database
+from flyte_bridge.sandbox.exclusive import DataDirLock, PortUnavailableError, check_port_free
 from flyte_bridge.sandbox.executions import Executions
 from flyte_bridge.sandbox.faults import FaultInjector
 from flyte_bridge.sandbox.metrics import ExecutionMetrics
 from flyte_bridge.sandbox.projects import Projects
 from flyte_bridge.sandbox.registry import LAUNCH_PLAN, TASK, WORKFLOW, Registry, check_identifier
+from flyte_bridge.sandbox.services import SERVICES, rpc_names
 from flyte_bridge.sandbox.signals import Signals
 from flyte_bridge.sandbox.status import AdminError, missing
 from flyte_bridge.sandbox.storage import DataStore
@@ -102,11 +96,11 @@ def _unimplemented(rpc: str) -> Any:
     return handler
 
 
-def _add_service(server: grpc.Server, add_to_server: Any, base: type, impl: object) -> None:
-    """Registers ``impl``'s methods for every RPC of the service ``base`` describes."""
-    rpcs = [name for name in vars(base) if name[:1].isupper()]
+def _add_service(server: grpc.Server, service: str, impl: object) -> None:
+    """Registers ``impl``'s methods for every RPC of ``service`` (a key of ``SERVICES``)."""
+    add_to_server, base = SERVICES[service]
     handlers = {}
-    for rpc in rpcs:
+    for rpc in rpc_names(base):
         method = getattr(impl, rpc, None)
         handlers[rpc] = _guard(rpc, method) if method else _unimplemented(rpc)
     add_to_server(types.SimpleNamespace(**handlers), server)
@@ -182,6 +176,28 @@ class SandboxServer:
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Before the database opens: a second sandbox must not touch the first one's records.
+        self._lock = DataDirLock.acquire(self.data_dir)
+        try:
+            self._open(projects, data_limits)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._http: HttpEndpoint | None = None
+        self._requested_port = port
+        self._requested_http_port = http_port
+        self._max_workers = max_workers
+        self._engine = engine
+        self._grpc: grpc.Server | None = None
+        self._stopped = threading.Event()
+        self.faults = faults or FaultInjector()
+        self.auth = auth
+        self.tls = tls
+        self.port = 0
+        self.http_port = 0
+
+    def _open(self, projects: tuple[str, ...], data_limits: DataLimits | None) -> None:
+        """Opens the database and the store and builds the components on them."""
         self.db = Database(self.data_dir / "sandbox.db")
         self.store = DataStore(self.data_dir / "store")
         self.projects = Projects(self.db)
@@ -200,18 +216,6 @@ class SandboxServer:
             download_link=functools.partial(download_link, self.signer, self.store),
         )
         self.dataproxy = DataProxy(self.db, self.store, self.signer, self.executions)
-        self._http: HttpEndpoint | None = None
-        self._requested_port = port
-        self._requested_http_port = http_port
-        self._max_workers = max_workers
-        self._engine = engine
-        self._grpc: grpc.Server | None = None
-        self._stopped = threading.Event()
-        self.faults = faults or FaultInjector()
-        self.auth = auth
-        self.tls = tls
-        self.port = 0
-        self.http_port = 0
 
     @property
     def endpoint(self) -> str:
@@ -222,24 +226,39 @@ class SandboxServer:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self) -> None:
-        """Binds both ports and starts serving."""
+        """Binds both ports and starts serving.
+
+        Raises:
+            PortUnavailableError: The gRPC or HTTP port asked for is in use or not allowed.
+        """
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="admin"),
             options=SERVER_OPTIONS,
             interceptors=[self.faults] + ([self.auth.interceptor] if self.auth else []),
         )
-        address = f"127.0.0.1:{self._requested_port}"
-        if self.tls is not None:
-            self.port = self._grpc.add_secure_port(address, self.tls.server_credentials())
-        else:
-            self.port = self._grpc.add_insecure_port(address)
-        self.faults.bind(self.port)
+        requested = self._requested_port
+        check_port_free("gRPC", requested)
+        address = f"127.0.0.1:{requested}"
+        try:
+            if self.tls is not None:
+                self.port = self._grpc.add_secure_port(address, self.tls.server_credentials())
+            else:
+                self.port = self._grpc.add_insecure_port(address)
+        except RuntimeError:  # grpc's "Failed to bind": taken between the check and the bind
+            self.port = 0
         if not self.port:
-            raise OSError(f"cannot bind 127.0.0.1:{self._requested_port}")
-        self._http = HttpEndpoint(
-            self.store, self.signer, self._requested_http_port, console=self._console_page
-        )
+            raise PortUnavailableError("gRPC", requested, "gRPC could not bind it")
+        self.faults.bind(self.port)
+        check_port_free("HTTP", self._requested_http_port)
+        try:
+            self._http = HttpEndpoint(
+                self.store, self.signer, self._requested_http_port, console=self._console_page
+            )
+        except OSError as err:
+            reason = err.strerror or str(err)
+            raise PortUnavailableError("HTTP", self._requested_http_port, reason) from None
         self.http_port = self._http.port
+        self._lock.describe(endpoint=self.endpoint, http_url=self.http_url)
         self._http.start()
         if self.auth is not None:
             self.auth.start(self.tls)
@@ -250,59 +269,43 @@ class SandboxServer:
             logger.warning(
                 "resumed %s executions left in flight by a previous run; ended %s", resumed, ended
             )
-        admin = AdminService(self)
-        _add_service(
-            self._grpc,
-            admin_pb2_grpc.add_AdminServiceServicer_to_server,
-            admin_pb2_grpc.AdminServiceServicer,
-            admin,
+        auth_metadata = (
+            self.auth.metadata_service() if self.auth else AuthMetadata(f"http://{self.endpoint}")
         )
-        _add_service(
-            self._grpc,
-            signal_pb2_grpc.add_SignalServiceServicer_to_server,
-            signal_pb2_grpc.SignalServiceServicer,
-            SignalService(self),
-        )
-        _add_service(
-            self._grpc,
-            dataproxy_pb2_grpc.add_DataProxyServiceServicer_to_server,
-            dataproxy_pb2_grpc.DataProxyServiceServicer,
-            DataProxyService(self.dataproxy),
-        )
-        _add_service(
-            self._grpc,
-            auth_pb2_grpc.add_AuthMetadataServiceServicer_to_server,
-            auth_pb2_grpc.AuthMetadataServiceServicer,
-            self.auth.metadata_service() if self.auth else AuthMetadata(f"http://{self.endpoint}"),
-        )
-        _add_service(
-            self._grpc,
-            identity_pb2_grpc.add_IdentityServiceServicer_to_server,
-            identity_pb2_grpc.IdentityServiceServicer,
-            Identity(),
-        )
+        _add_service(self._grpc, "AdminService", AdminService(self))
+        _add_service(self._grpc, "SignalService", SignalService(self))
+        _add_service(self._grpc, "DataProxyService", DataProxyService(self.dataproxy))
+        _add_service(self._grpc, "AuthMetadataService", auth_metadata)
+        _add_service(self._grpc, "IdentityService", Identity())
         self._grpc.start()
         logger.info("sandbox serving on %s (data in %s)", self.endpoint, self.data_dir)
 
     def stop(self, grace: float = 2.0) -> None:
-        """Stops serving, the engine and the database; safe to call twice."""
+        """Stops serving, the engine and the database, then unlocks the data directory.
+
+        Safe to call twice.
+        """
         if self._stopped.is_set():
             return
         self._stopped.set()
-        self.faults.shutdown()
-        if self._grpc is not None:
-            self._grpc.stop(grace).wait(grace + 1)
-        engine = self.executions.engine
-        if engine is not None:
-            try:
-                engine.shutdown(timeout=10.0)
-            except Exception:  # noqa: BLE001 - stopping must go on
-                logger.exception("the executor did not shut down cleanly")
-        if self._http is not None:
-            self._http.stop()
-        if self.auth is not None:
-            self.auth.stop()
-        self.db.close()
+        try:
+            self.faults.shutdown()
+            if self._grpc is not None:
+                self._grpc.stop(grace).wait(grace + 1)
+            engine = self.executions.engine
+            if engine is not None:
+                try:
+                    engine.shutdown(timeout=10.0)
+                except Exception:  # noqa: BLE001 - stopping must go on
+                    logger.exception("the executor did not shut down cleanly")
+            if self._http is not None:
+                self._http.stop()
+            if self.auth is not None:
+                self.auth.stop()
+            self.db.close()
+        finally:
+            # Last: the task processes are gone and the database closed before another may open.
+            self._lock.release()
 
     def _console_page(self, path: str) -> tuple[int, bytes]:
         """The HTML page of a console link (an execution), rendered from the records."""

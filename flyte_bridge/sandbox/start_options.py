@@ -26,13 +26,29 @@ _OPTIONS = [
     click.option(
         "--auth-client-id", help="Client id allowed to get tokens [default: flyte-bridge]."
     ),
-    click.option("--auth-token-lifetime", type=float, help="Token lifetime in seconds."),
+    click.option(
+        "--auth-token-lifetime",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Token lifetime in seconds.",
+    ),
     click.option("--auth-header", help="gRPC metadata key of the token [default: authorization]."),
     click.option("--fault-latency", help="Seconds added per RPC, e.g. 0.05 or 0.01-0.2."),
-    click.option("--fault-failure-rate", type=float, help="Share of RPCs answered UNAVAILABLE."),
+    click.option(
+        "--fault-failure-rate",
+        type=click.FloatRange(0, 1),
+        help="Share of RPCs answered UNAVAILABLE (0 to 1).",
+    ),
     click.option("--fault-black-hole", is_flag=True, help="Accept RPCs and never answer."),
-    click.option("--fault-drop-rate", type=float, help="Share of RPCs whose connection drops."),
-    click.option("--fault-methods", help="Comma-separated RPC names the faults apply to."),
+    click.option(
+        "--fault-drop-rate",
+        type=click.FloatRange(0, 1),
+        help="Share of RPCs whose connection drops (0 to 1).",
+    ),
+    click.option(
+        "--fault-methods",
+        help="Comma-separated RPC names the faults apply to (GetExecution,ListExecutions) "
+        "[default: all].",
+    ),
     click.option(
         "--max-inline-data-bytes",
         type=click.IntRange(min=0),
@@ -111,7 +127,14 @@ def start_kwargs(
     from flyte_bridge.sandbox.auth_server import auth_settings
     from flyte_bridge.sandbox.data_limits import data_limits
     from flyte_bridge.sandbox.faults import fault_settings
+    from flyte_bridge.sandbox.tls import tls_files
 
+    if tls_cert is not None and tls_key is None:
+        raise FlyteConfigError("--tls-cert needs --tls-key, the certificate's private key")
+    if tls_key is not None and tls_cert is None:
+        raise FlyteConfigError("--tls-key needs --tls-cert, the certificate of that key")
+    # Checked here so that a file that is not a PEM pair is a usage error, not a failed start.
+    tls_files(tls_cert, tls_key)
     faults: dict[str, Any] = {}
     if fault_latency:
         faults["latency"] = _latency(fault_latency)
@@ -121,8 +144,14 @@ def start_kwargs(
         faults["black_hole"] = True
     if fault_drop_rate is not None:
         faults["drop_rate"] = fault_drop_rate
-    if fault_methods:
+    if fault_methods is not None:
         faults["methods"] = [m.strip() for m in fault_methods.split(",") if m.strip()]
+    settings = fault_settings(faults)
+    if fault_methods is not None and not settings.active:
+        raise FlyteConfigError(
+            "--fault-methods only says where faults apply; add a fault (--fault-latency, "
+            "--fault-failure-rate, --fault-black-hole or --fault-drop-rate)"
+        )
     # Checked here so that a bad combination is a usage error, not a failed start.
     data_limits(max_inline_data_bytes, literal_offloading_min_mb, literal_offloading_max_mb)
     return {
@@ -132,7 +161,7 @@ def start_kwargs(
         "tls_cert": tls_cert,
         "tls_key": tls_key,
         "auth": auth_settings(auth_client_id, auth_client_secret, auth_token_lifetime, auth_header),
-        "faults": fault_settings(faults),
+        "faults": settings,
     }
 
 
@@ -143,5 +172,6 @@ def _latency(text: str) -> float | tuple[float, float]:
         return (float(low), float(high)) if dash else float(low)
     except ValueError:
         raise FlyteConfigError(
-            f"--fault-latency must be seconds (0.05) or a range (0.01-0.2), got {text!r}"
+            f"--fault-latency must be seconds, at least 0 (0.05), or a range (0.01-0.2), got "
+            f"{text!r}"
         ) from None

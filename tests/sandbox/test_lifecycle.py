@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 from admin_builders import WF, integer, launch, simple_launch_plan, workflow_event
 from flyteidl.admin import common_pb2, event_pb2, execution_pb2, project_pb2
 from flyteidl.service import admin_pb2_grpc
 
+from flyte_bridge.errors import FlyteConfigError
 from flyte_bridge.sandbox import start_sandbox
 
 CLI = str(Path(sys.executable).parent / "flyte-bridge")
@@ -105,3 +107,9 @@ def test_cli_start_prints_the_endpoint_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert len(domains.domains) == 3
     assert any("endpoint: dns:///" in line for line in lines)
     assert returncode == 0
+
+
+@pytest.mark.parametrize(("name", "value"), [("port", 70000), ("port", -1), ("http_port", 65536)])
+def test_start_sandbox_refuses_a_port_outside_0_to_65535(tmp_path, name, value):
+    with pytest.raises(FlyteConfigError, match=f"{name} must be a port number from 0 to 65535"):
+        start_sandbox(data_dir=tmp_path, **{name: value})
