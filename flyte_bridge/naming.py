@@ -7,9 +7,12 @@ handler finds the run to terminate without any stored state.
 
 Names follow flyteadmin's rule (``^[a-z][a-z0-9-]*$``, at most 63 characters; admins older than
 1.1 allow 20). A name is a readable slug of the parts followed by a digest of all of them, so two
-steps whose slugs are cut to the same text still get different names. ``generation`` counts the
-runs of one step: generation 0 is the first launch; after a run failed or was aborted the next
-launch uses generation 1, and so on, each with its own deterministic name.
+steps whose slugs are cut to the same text still get different names; under a 20-character limit
+the slug keeps only the first few letters and the digest tells the steps apart.
+:func:`flyte_bridge.reattach.launch_or_reattach` builds names within the client config's
+``max_execution_name_length``. ``generation`` counts the runs of one step: generation 0 is the
+first launch; after a run failed or was aborted the next launch uses generation 1, and so on,
+each with its own deterministic name.
 """
 
 from __future__ import annotations

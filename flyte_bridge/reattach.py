@@ -11,9 +11,12 @@ not exist, and decides:
 - a run that is still going is reattached to (no second launch after a worker died mid-wait);
 - a run that succeeded is reused (its outputs are the step's outputs);
 - after a run that failed, was aborted or timed out, the next generation is launched, or, with
-  ``recover=True``, recovered from it so that nodes which succeeded are not run again.
+  ``recover=True``, recovered from it so that nodes which succeeded are not run again. A run that
+  is still ABORTING counts as aborted: it can only end ABORTED, so a retry right after a kill
+  launches the next generation instead of following the dying run.
 
-Nothing is stored between tries, so a lost XCom or state store cannot cause a duplicate.
+Names fit the client's ``max_execution_name_length`` unless a ``max_length`` is given. Nothing is
+stored between tries, so a lost XCom or state store cannot cause a duplicate.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from flyte_bridge.errors import FlyteBridgeError, FlyteNotFoundError
-from flyte_bridge.naming import MAX_NAME_LENGTH, execution_name
+from flyte_bridge.naming import execution_name
 
 if TYPE_CHECKING:
     from flyte_bridge.client import FlyteClient
@@ -37,6 +40,9 @@ MAX_GENERATIONS = 1000
 
 Action = Literal["launched", "recovered", "reattached", "reused"]
 
+ENDING_UNSUCCESSFULLY = frozenset({"ABORTING"})
+"""Phases that are not terminal but can only end without success: they count as ended."""
+
 
 @dataclass(frozen=True)
 class LaunchDecision:
@@ -47,7 +53,8 @@ class LaunchDecision:
         action: ``launched`` or ``recovered`` (a new run), ``reattached`` (a run of an earlier
             try still going) or ``reused`` (a run of an earlier try that succeeded).
         generation: The generation of ``execution``.
-        previous: The failed or aborted run of the generation before, if there was one.
+        previous: The failed, aborted (or aborting) run of the generation before, if there was
+            one.
     """
 
     execution: Execution
@@ -69,7 +76,7 @@ def launch_or_reattach(
     recover: bool = False,
     project: str | None = None,
     domain: str | None = None,
-    max_length: int = MAX_NAME_LENGTH,
+    max_length: int | None = None,
 ) -> LaunchDecision:
     """Follows the step's existing run, or launches its next generation under its own name.
 
@@ -81,7 +88,8 @@ def launch_or_reattach(
         recover: After a failed or aborted run, recover it instead of calling ``launch``.
         project: Project of the executions (the client's default when None).
         domain: Domain of the executions (the client's default when None).
-        max_length: The server's name length limit.
+        max_length: The server's name length limit; None is the client config's
+            ``max_execution_name_length``.
 
     Returns:
         The decision, with the execution to follow.
@@ -94,6 +102,10 @@ def launch_or_reattach(
     for generation, name, execution in _generations(client, step, project, domain, max_length):
         if execution is None:
             return _start(client, launch, name, generation, previous, recover)
+        if execution.phase_name in ENDING_UNSUCCESSFULLY:
+            logger.info("Execution %s is %s; next generation", execution.id, execution.phase_name)
+            previous = execution
+            continue
         if not execution.is_done:
             logger.info("Reattaching to execution %s, now %s", execution.id, execution.phase_name)
             return LaunchDecision(execution, "reattached", generation, previous)
@@ -114,11 +126,12 @@ def latest_execution(
     *,
     project: str | None = None,
     domain: str | None = None,
-    max_length: int = MAX_NAME_LENGTH,
+    max_length: int | None = None,
 ) -> Execution | None:
     """Returns the step's newest execution (the highest generation that exists), or None.
 
-    Used by kill handlers that run in a process which never launched the run.
+    Used by kill handlers that run in a process which never launched the run. ``max_length`` is
+    as for :func:`launch_or_reattach`.
     """
     latest: Execution | None = None
     for _, _, execution in _generations(client, step, project, domain, max_length):
@@ -131,12 +144,13 @@ def _generations(
     step: Sequence[object],
     project: str | None,
     domain: str | None,
-    max_length: int,
+    max_length: int | None,
 ) -> Iterator[tuple[int, str, Execution | None]]:
     """Yields each generation's number, name and execution, up to the first that does not exist
     (yielded with None)."""
+    limit = client.config.max_execution_name_length if max_length is None else max_length
     for generation in range(MAX_GENERATIONS):
-        name = execution_name(*step, generation=generation, max_length=max_length)
+        name = execution_name(*step, generation=generation, max_length=limit)
         try:
             execution = client.fetch_execution(name, project=project, domain=domain)
         except FlyteNotFoundError:

@@ -9,6 +9,7 @@ from flyte_bridge.naming import (
     execution_name,
     validate_execution_name,
 )
+from flyte_bridge.reattach import MAX_GENERATIONS
 
 ids = st.text(min_size=1, max_size=300)
 step = st.tuples(ids, ids, ids, st.integers(min_value=-1, max_value=10_000))
@@ -31,6 +32,28 @@ def test_names_fit_the_old_twenty_character_limit(parts, generation):
 
     assert len(name) <= 20
     assert NAME_PATTERN.match(name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(step, step, st.integers(min_value=0, max_value=MAX_GENERATIONS - 1))
+def test_within_twenty_characters_every_generation_fits_and_steps_still_differ(
+    first, second, generation
+):
+    name = execution_name(*first, generation=generation, max_length=20)
+
+    assert len(name) <= 20
+    assert NAME_PATTERN.match(name)
+    if first != second:
+        assert name != execution_name(*second, generation=generation, max_length=20)
+
+
+def test_the_tasks_of_one_dag_get_different_twenty_character_names():
+    tasks = ("extract_events", "extract_users", "load")
+
+    names = {execution_name("daily_report", t, "manual__1", -1, max_length=20) for t in tasks}
+
+    assert len(names) == len(tasks)
+    assert all(name.startswith("daily-rep-") for name in names)
 
 
 @settings(max_examples=200, deadline=None)

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from flyte_bridge.config import ClientConfig
 from flyte_bridge.errors import FlyteNotFoundError
 from flyte_bridge.naming import execution_name
 from flyte_bridge.reattach import latest_execution, launch_or_reattach
@@ -34,6 +35,7 @@ class Admin:
     runs: dict = field(default_factory=dict)
     launched: list = field(default_factory=list)
     recovered: list = field(default_factory=list)
+    config: ClientConfig = field(default_factory=ClientConfig.for_sandbox)
 
     def fetch_execution(self, name, project=None, domain=None):
         if name not in self.runs:
@@ -51,8 +53,8 @@ class Admin:
         return self.runs[name]
 
 
-def generation(n):
-    return execution_name(*STEP, generation=n)
+def generation(n, max_length=63):
+    return execution_name(*STEP, generation=n, max_length=max_length)
 
 
 def with_runs(*phases):
@@ -98,6 +100,48 @@ def test_after_a_run_that_did_not_succeed_the_next_generation_is_launched(phase)
     assert (decision.action, decision.generation) == ("launched", 1)
     assert admin.launched == [generation(1)]
     assert decision.previous.name == generation(0)
+
+
+def test_a_retry_right_after_a_kill_launches_the_next_generation_not_the_aborting_run():
+    admin = with_runs("ABORTING")
+
+    decision = launch_or_reattach(admin, STEP, admin.launch)
+
+    assert (decision.action, decision.generation) == ("launched", 1)
+    assert admin.launched == [generation(1)]
+    assert decision.previous.phase_name == "ABORTING"
+
+
+def test_recover_after_a_kill_recovers_from_the_aborting_run():
+    admin = with_runs("FAILED", "ABORTING")
+
+    decision = launch_or_reattach(admin, STEP, admin.launch, recover=True)
+
+    assert decision.action == "recovered"
+    assert admin.recovered == [(generation(1), generation(2))]
+
+
+def test_names_fit_the_clients_max_execution_name_length():
+    admin = Admin(config=ClientConfig.for_sandbox(max_execution_name_length=20))
+    for n, phase in enumerate(["FAILED", "ABORTED"]):
+        admin.runs[generation(n, 20)] = Run(generation(n, 20), phase)
+
+    decision = launch_or_reattach(admin, STEP, admin.launch)
+    other = launch_or_reattach(admin, (*STEP[:1], "another_task", *STEP[2:]), admin.launch)
+
+    assert (decision.action, decision.generation) == ("launched", 2)
+    assert admin.launched == [generation(2, 20), other.execution.name]
+    assert all(len(name) <= 20 for name in admin.launched)
+    assert other.execution.name != generation(0, 20)
+    assert latest_execution(admin, STEP).name == generation(2, 20)
+
+
+def test_an_explicit_max_length_wins_over_the_clients():
+    admin = Admin(config=ClientConfig.for_sandbox(max_execution_name_length=20))
+
+    decision = launch_or_reattach(admin, STEP, admin.launch, max_length=40)
+
+    assert decision.execution.name == generation(0, 40)
 
 
 def test_recover_recovers_the_failed_run_under_the_next_name():
