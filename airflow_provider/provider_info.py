@@ -24,6 +24,14 @@ def _string(label: str, description: str, **schema: Any) -> dict[str, Any]:
     }
 
 
+def _number(label: str, description: str, kind: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "label": label,
+        "description": description,
+        "schema": {"type": [kind, "null"], **schema},
+    }
+
+
 def _boolean(label: str, description: str) -> dict[str, Any]:
     return {
         "label": label,
@@ -35,6 +43,10 @@ def _boolean(label: str, description: str) -> dict[str, Any]:
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "insecure": _boolean("Insecure", "Plain-text gRPC, no TLS (local sandboxes only)."),
     "ca_cert_path": _string("CA bundle", "Path to a PEM file of CA certificates to trust."),
+    "insecure_skip_verify": _boolean(
+        "Skip TLS verification",
+        "Trust whatever certificate the server presents (self-signed test clusters only).",
+    ),
     "auth_mode": _string(
         "Auth mode",
         "How to authenticate: client_credentials uses Client ID and Client secret; bearer and "
@@ -52,7 +64,27 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "domain": _string("Default domain", "Domain used when a task does not name one."),
     "console_url": _string(
         "Console URL",
-        "Base URL of the Flyte console for links; derived from the endpoint when empty.",
+        "Base URL of the Flyte console for links; derived from the endpoint when empty. For a "
+        "flyte-bridge sandbox: its HTTP endpoint (the console endpoint it prints).",
+    ),
+    "rpc_timeout": _number(
+        "RPC timeout",
+        "Deadline of each call attempt, in seconds (default 30).",
+        "number",
+        exclusiveMinimum=0,
+    ),
+    "max_retries": _number(
+        "Max retries",
+        "Retries of a call that failed transiently (default 5).",
+        "integer",
+        minimum=0,
+    ),
+    "max_execution_name_length": _number(
+        "Max execution name length",
+        "Longest execution name admin accepts: 63 (the default) since flyteadmin 1.1, 20 before.",
+        "integer",
+        minimum=20,
+        maximum=63,
     ),
 }
 

@@ -249,15 +249,14 @@ class SandboxProcess:
 # The two orchestrators.
 
 
-def airflow_env(home: Path, endpoint: str) -> dict[str, str]:
-    """A private AIRFLOW_HOME with SQLite, the example DAGs and ``flyte_default`` on the sandbox."""
+def airflow_env(home: Path, endpoint: str, console_url: str) -> dict[str, str]:
+    """A private AIRFLOW_HOME with SQLite, the example DAGs and ``flyte_default`` on the sandbox,
+    whose links point at the sandbox's console pages (its HTTP endpoint)."""
     host, port = endpoint.rsplit(":", 1)
-    connection = {
-        "conn_type": "flyte",
-        "host": host,
-        "port": int(port),
-        "extra": {"insecure": True, "project": PROJECT, "domain": DOMAIN},
-    }
+    extra = {"insecure": True, "project": PROJECT, "domain": DOMAIN}
+    if console_url:
+        extra["console_url"] = console_url
+    connection = {"conn_type": "flyte", "host": host, "port": int(port), "extra": extra}
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -478,13 +477,13 @@ def run_airflow(
     commands: Commands,
     display: Display,
     home: Path,
-    endpoint: str,
+    sandbox: SandboxProcess,
     registered: threading.Event,
     failures: dict[str, str],
 ) -> None:
     """``airflow db migrate``, then ``airflow dags test`` once the workflows are registered."""
     home.mkdir()
-    env = airflow_env(home, endpoint)
+    env = airflow_env(home, sandbox.endpoint, sandbox.http_url)
     stage = display.stage("Airflow: airflow db migrate")
     commands.run("airflow-db-migrate", [str(BIN / "airflow"), "db", "migrate"], env=env)
     display.update(stage, "Airflow: waiting for the registration")
@@ -593,7 +592,7 @@ def drive_examples(
         run_dagster(commands, display, work, config_path, dagster_results)
 
     def airflow() -> None:
-        run_airflow(commands, display, work / "airflow", sandbox.endpoint, registered, failures)
+        run_airflow(commands, display, work / "airflow", sandbox, registered, failures)
 
     lanes = [
         in_thread(register_then_dagster, failures, "dagster"),

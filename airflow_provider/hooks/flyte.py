@@ -7,19 +7,28 @@ time a client is asked for, on the worker or the triggerer, never when a DAG fil
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import math
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+
+from airflow_provider.provider_info import AUTH_MODES
 
 if TYPE_CHECKING:
     from flyte_bridge.aio import AsyncFlyteClient
     from flyte_bridge.client import FlyteClient
     from flyte_bridge.config import ClientConfig
 
-_TRUE = {"1", "true", "yes", "on"}
+logger = logging.getLogger(__name__)
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_UI_PREFIX = "extra__flyte__"
 
 
 class FlyteHook(BaseHook):
@@ -27,10 +36,12 @@ class FlyteHook(BaseHook):
 
     The connection's host and port are the admin endpoint (or the ``endpoint`` extra). Login and
     password hold the OAuth2 client id and secret (``client_credentials``) or the token
-    (``bearer``, ``api_key``); the extras hold ``insecure``, ``ca_cert_path``, ``auth_mode``,
-    ``scopes``, ``audience``, ``token_endpoint``, ``command``, ``project``, ``domain`` and
-    ``console_url``. With ``flyte_conn_id=None`` the hook reads flytekit's config file and
-    ``FLYTE_*`` variables instead of a connection.
+    (``bearer``, ``api_key``); the extras hold ``insecure``, ``ca_cert_path``,
+    ``insecure_skip_verify``, ``auth_mode``, ``scopes``, ``audience``, ``token_endpoint``,
+    ``command``, ``project``, ``domain``, ``console_url``, ``rpc_timeout``, ``max_retries`` and
+    ``max_execution_name_length`` (checked by :func:`config_from_connection`). With
+    ``flyte_conn_id=None`` the hook reads flytekit's config file and ``FLYTE_*`` variables
+    instead of a connection.
 
     Args:
         flyte_conn_id: The connection id, or None for flytekit's config.
@@ -136,64 +147,93 @@ class FlyteHook(BaseHook):
 def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
     """Maps a ``flyte`` connection (and its already-read extra) onto a client config.
 
+    Every extra is checked for its type: booleans are ``true``/``false`` (or ``1``/``0``,
+    ``yes``/``no``, ``on``/``off``), ``rpc_timeout`` a positive number of seconds,
+    ``max_retries`` an integer of 0 or more, ``max_execution_name_length`` an integer from 20 to
+    63. Extras the provider does not know are logged and ignored.
+
     Raises:
-        FlyteConfigError: The connection has no endpoint, or the values contradict each other.
+        FlyteConfigError: The connection has no endpoint, an extra has a value of the wrong
+            kind (the message names the extra and what it expects), or the values contradict
+            each other.
     """
     from flyte_bridge.config import AuthConfig, ClientConfig, Secret
     from flyte_bridge.errors import FlyteConfigError
 
-    def get(key: str) -> Any:
-        value = extra.get(key)
-        if value in (None, ""):
-            value = extra.get(f"extra__flyte__{key}")
-        return None if value == "" else value
-
-    endpoint = get("endpoint")
+    extras = _Extras(conn.conn_id, extra)
+    endpoint = extras.text("endpoint")
     if not endpoint:
         if not conn.host:
             raise FlyteConfigError(
                 f"connection {conn.conn_id!r} has no host; expected the Flyte admin endpoint "
-                "in host (and port) or in the 'endpoint' extra"
+                "in host (and port) or in the 'endpoint' extra",
+                subject=conn.conn_id,
             )
         endpoint = f"{conn.host}:{conn.port}" if conn.port else conn.host
-    insecure = _boolean(get("insecure"))
+    insecure = extras.boolean("insecure")
 
-    secret = conn.password or get("client_secret") or get("token")
-    mode = get("auth_mode") or ("client_credentials" if conn.login and secret else "none")
+    secret = conn.password or extras.text("client_secret") or extras.text("token")
+    mode = extras.text("auth_mode") or ("client_credentials" if conn.login and secret else "none")
+    if mode not in AUTH_MODES:
+        raise extras.invalid("auth_mode", mode, f"one of {', '.join(AUTH_MODES)}")
+    # Read and checked whatever the mode: a wrong value fails now, not after a mode change.
+    settings = {
+        "client_id": conn.login or extras.text("client_id"),
+        "scopes": extras.words("scopes"),
+        "audience": extras.text("audience"),
+        "token_endpoint": extras.text("token_endpoint"),
+        "command": extras.command("command"),
+    }
     auth = None
     if mode != "none":
-        command = get("command") or ()
-        if isinstance(command, str):
-            command = shlex.split(command)
-        auth = AuthConfig(
-            mode=mode,
-            client_id=conn.login or get("client_id"),
-            client_secret=Secret.from_value(secret)
-            if mode == "client_credentials" and secret
-            else None,
-            token=Secret.from_value(secret) if mode in ("bearer", "api_key") and secret else None,
-            scopes=_strings(get("scopes")),
-            audience=get("audience"),
-            token_endpoint=get("token_endpoint"),
-            command=tuple(command),
-            allow_plaintext=insecure,
-        )
+        with _naming(conn.conn_id):
+            auth = AuthConfig(
+                mode=mode,
+                client_secret=Secret.from_value(secret)
+                if mode == "client_credentials" and secret
+                else None,
+                token=Secret.from_value(secret)
+                if mode in ("bearer", "api_key") and secret
+                else None,
+                allow_plaintext=insecure,
+                **settings,
+            )
 
     values: dict[str, Any] = {
         "endpoint": endpoint,
         "insecure": insecure,
-        "ca_cert_path": get("ca_cert_path"),
-        "insecure_skip_verify": _boolean(get("insecure_skip_verify")),
-        "console_endpoint": get("console_url"),
-        "default_project": get("project"),
-        "default_domain": get("domain"),
+        "ca_cert_path": extras.text("ca_cert_path"),
+        "insecure_skip_verify": extras.boolean("insecure_skip_verify"),
+        "console_endpoint": extras.console_url("console_url", insecure),
+        "default_project": extras.text("project"),
+        "default_domain": extras.text("domain"),
         "auth": auth,
     }
-    if get("rpc_timeout") is not None:
-        values["rpc_timeout"] = float(get("rpc_timeout"))
-    if get("max_retries") is not None:
-        values["max_retries"] = int(get("max_retries"))
-    return ClientConfig(**values)
+    timeout = extras.seconds("rpc_timeout")
+    if timeout is not None:
+        values["rpc_timeout"] = timeout
+    retries = extras.integer("max_retries", "an integer of 0 or more", minimum=0)
+    if retries is not None:
+        values["max_retries"] = retries
+    name_length = extras.integer(
+        "max_execution_name_length", "an integer from 20 to 63", minimum=20, maximum=63
+    )
+    if name_length is not None:
+        values["max_execution_name_length"] = name_length
+    extras.warn_unknown()
+    with _naming(conn.conn_id):
+        return ClientConfig(**values)
+
+
+@contextlib.contextmanager
+def _naming(conn_id: str) -> Iterator[None]:
+    """Prefixes the config errors of the block with the connection they come from."""
+    from flyte_bridge.errors import FlyteConfigError
+
+    try:
+        yield
+    except FlyteConfigError as exc:
+        raise FlyteConfigError(f"connection {conn_id!r}: {exc.message}", subject=conn_id) from exc
 
 
 async def _connection_async(hook: BaseHook, conn_id: str) -> tuple[Any, dict[str, Any]]:
@@ -201,30 +241,145 @@ async def _connection_async(hook: BaseHook, conn_id: str) -> tuple[Any, dict[str
 
     Airflow 3.3.2 masks secrets asynchronously (``Connection.aextra_dejson``); before it the sync
     lookup talks to the supervisor synchronously and deadlocks the triggerer's loop, so it runs in
-    a thread instead.
+    a thread instead. The in-process supervisor of ``airflow dags test`` (and ``dag.test()``)
+    answers only synchronous requests, so there the async lookup finds environment-variable
+    connections but not those of the metadata database: a connection it cannot find is looked up
+    again synchronously, in a thread.
     """
     from airflow.sdk import Connection
-
-    if hasattr(Connection, "aextra_dejson"):
-        conn = await hook.aget_connection(conn_id)
-        return conn, await conn.aextra_dejson()
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     def lookup() -> tuple[Any, dict[str, Any]]:
         conn = hook.get_connection(conn_id)
         return conn, conn.extra_dejson
 
+    if hasattr(Connection, "aextra_dejson"):
+        try:
+            conn = await hook.aget_connection(conn_id)
+        except AirflowNotFoundException:
+            logger.debug("Connection %s not found asynchronously; reading it in a thread", conn_id)
+        else:
+            return conn, await conn.aextra_dejson()
     return await asyncio.to_thread(lookup)
 
 
-def _boolean(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE
-    return bool(value)
+class _Extras:
+    """Reads a connection's extras by name (plain or ``extra__flyte__`` prefixed), checking
+    each value's kind and naming the extra in the error when it is wrong."""
 
+    def __init__(self, conn_id: str, extra: Mapping[str, Any]) -> None:
+        self.conn_id = conn_id
+        self.extra = extra
+        self.read: set[str] = set()
 
-def _strings(value: Any) -> tuple[str, ...]:
-    if not value:
-        return ()
-    if isinstance(value, str):
-        return tuple(part for part in re.split(r"[\s,]+", value) if part)
-    return tuple(str(part) for part in value)
+    def get(self, key: str) -> Any:
+        self.read.add(key)
+        value = self.extra.get(key)
+        if value in (None, ""):
+            value = self.extra.get(f"{_UI_PREFIX}{key}")
+        return None if value == "" else value
+
+    def invalid(self, key: str, value: Any, expected: str) -> Exception:
+        from flyte_bridge.errors import FlyteConfigError
+
+        return FlyteConfigError(
+            f"connection {self.conn_id!r}: extra {key!r} must be {expected}, got {value!r}",
+            subject=self.conn_id,
+        )
+
+    def text(self, key: str) -> str | None:
+        value = self.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.invalid(key, value, "a string")
+        return value.strip() or None
+
+    def boolean(self, key: str) -> bool:
+        value = self.get(key)
+        if value is None:
+            return False
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise self.invalid(key, value, "true or false")
+
+    def seconds(self, key: str) -> float | None:
+        value = self.get(key)
+        if value is None:
+            return None
+        number: float | None = None
+        if not isinstance(value, bool):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = None
+        if number is None or not math.isfinite(number) or number <= 0:
+            raise self.invalid(key, value, "a positive number of seconds")
+        return number
+
+    def integer(
+        self, key: str, expected: str, *, minimum: int, maximum: int | None = None
+    ) -> int | None:
+        value = self.get(key)
+        if value is None:
+            return None
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+            number = int(value)
+        if number is None or number < minimum or (maximum is not None and number > maximum):
+            raise self.invalid(key, value, expected)
+        return number
+
+    def words(self, key: str) -> tuple[str, ...]:
+        value = self.get(key)
+        if not value:
+            return ()
+        if isinstance(value, str):
+            return tuple(part for part in re.split(r"[\s,]+", value) if part)
+        if isinstance(value, (list, tuple)) and all(isinstance(part, str) for part in value):
+            return tuple(value)
+        raise self.invalid(key, value, "a string of words separated by spaces or commas")
+
+    def command(self, key: str) -> tuple[str, ...]:
+        value = self.get(key)
+        if not value:
+            return ()
+        if isinstance(value, str):
+            return tuple(shlex.split(value))
+        if isinstance(value, (list, tuple)) and all(isinstance(part, str) for part in value):
+            return tuple(value)
+        raise self.invalid(key, value, "a command line or a list of arguments")
+
+    def console_url(self, key: str, insecure: bool) -> str | None:
+        from flyte_bridge.console import normalize_console_endpoint
+        from flyte_bridge.errors import FlyteInvalidInputError
+
+        value = self.text(key)
+        if value is None:
+            return None
+        try:
+            normalize_console_endpoint(value, insecure)
+        except FlyteInvalidInputError:
+            raise self.invalid(
+                key, value, "an http(s) URL such as https://flyte.example.com"
+            ) from None
+        return value
+
+    def warn_unknown(self) -> None:
+        unknown = sorted(
+            name for key in self.extra if (name := key.removeprefix(_UI_PREFIX)) not in self.read
+        )
+        if unknown:
+            logger.warning(
+                "Connection %s: ignoring extras the Flyte provider does not know: %s",
+                self.conn_id,
+                ", ".join(unknown),
+            )

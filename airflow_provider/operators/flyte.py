@@ -3,6 +3,10 @@
 This module is imported by every DAG file that uses it, at every parse, so it imports only
 ``airflow.sdk`` and this package's light modules: flyte-bridge's client, its gRPC stubs and the
 triggers load inside ``execute``.
+
+Errors a retry cannot fix (bad inputs, a launch plan, execution or gate that does not exist, a
+wrong connection) fail the task with ``AirflowFailException``, without retries
+(:mod:`airflow_provider.errors`); the others keep Airflow's retries.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider.errors import fail_permanently
 from airflow_provider.hooks.flyte import FlyteHook
 from airflow_provider.links.flyte import XCOM_CONSOLE_URL, FlyteExecutionLink
 
@@ -97,7 +102,8 @@ def first_failed_node(client: FlyteClient, execution: Execution) -> str | None:
 def check_event(event: Any, statuses: Sequence[str]) -> dict[str, Any]:
     """Validates a trigger event that crossed the triggerer/worker boundary before using it.
 
-    An ``error`` event (the trigger failed) raises with the trigger's message.
+    An ``error`` event (the trigger failed) raises with the trigger's message:
+    ``AirflowFailException`` (no retry) when the trigger marked the error ``permanent``.
     """
     if not isinstance(event, Mapping):
         raise AirflowException(f"expected a trigger event payload (a dict), got {event!r}")
@@ -108,9 +114,12 @@ def check_event(event: Any, statuses: Sequence[str]) -> dict[str, Any]:
     if not event.get("execution_id"):
         raise AirflowException(f"trigger event without an execution_id: {dict(event)!r}")
     if event["status"] == "error":
-        raise AirflowException(
+        message = (
             f"Waiting on Flyte execution {event['execution_id']} failed: {event.get('message')}"
         )
+        if event.get("permanent"):
+            raise AirflowFailException(message)
+        raise AirflowException(message)
     return dict(event)
 
 
@@ -235,6 +244,10 @@ class _WaitsForExecution(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resumes after the trigger fired: validates its event, then finishes or fails."""
+        with fail_permanently():
+            return self._complete(context, event)
+
+    def _complete(self, context: Context, event: dict[str, Any] | None) -> Any:
         payload = check_event(event, ("done", "timeout", "error"))
         self._execution_id = payload["execution_id"]
         if payload["status"] == "timeout":
@@ -293,7 +306,9 @@ class FlyteLaunchOperator(_WaitsForExecution):
     the task computes the same name: a retry reattaches to a run of an earlier try that is still
     going, returns the outputs of one that succeeded, and after one that failed or was aborted
     launches the next generation under a new deterministic name (or recovers it, with
-    ``recover_on_retry``). Nothing is kept in XCom or a state store for this.
+    ``recover_on_retry``); a run still ABORTING counts as aborted. Clearing the task after its
+    run succeeded therefore reuses that run's outputs: only a new DAG run launches afresh.
+    Nothing is kept in XCom or a state store for this.
 
     XCom: ``execution_id`` and ``console_url`` as soon as the run is known; the return value is
     the outputs as JSON values (a dict) when waiting, else the execution id.
@@ -361,6 +376,10 @@ class FlyteLaunchOperator(_WaitsForExecution):
         self.recover_on_retry = recover_on_retry
 
     def execute(self, context: Context) -> Any:
+        with fail_permanently():
+            return self._launch_and_wait(context)
+
+    def _launch_and_wait(self, context: Context) -> Any:
         from flyte_bridge.reattach import launch_or_reattach
 
         client = self.hook.get_client()
@@ -465,12 +484,16 @@ class FlyteSignalOperator(BaseOperator):
         return FlyteHook(self.flyte_conn_id, project=self.project, domain=self.domain)
 
     def execute(self, context: Context) -> Any:
-        hook = self.hook
-        with hook.new_client() as client:
+        from flyte_bridge.errors import FlyteNotReadyError
+
+        with fail_permanently(), self.hook.new_client() as client:
             execution = client.fetch_execution(self.execution)
             if self.wait_for_gate and self.deferrable:
-                signals = client.list_signals(execution)
-                if not any(s.signal_id == self.signal_id for s in signals):
+                # One look first: a reached gate is signalled at once, a signal id that no gate
+                # declares fails now rather than after the trigger waited out the execution.
+                try:
+                    return self._send(client, str(execution.id), wait=False)
+                except FlyteNotReadyError:
                     self._defer(str(execution.id))
             return self._send(client, str(execution.id), wait=self.wait_for_gate)
 
@@ -491,7 +514,7 @@ class FlyteSignalOperator(BaseOperator):
         payload = check_event(event, ("reached", "done", "timeout", "error"))
         execution_id = payload["execution_id"]
         if payload["status"] == "done":
-            raise AirflowException(
+            raise AirflowFailException(
                 f"Flyte execution {execution_id} ended {payload.get('phase')} before reaching "
                 f"gate {self.signal_id}"
             )
@@ -500,24 +523,15 @@ class FlyteSignalOperator(BaseOperator):
                 f"Flyte execution {execution_id} did not reach gate {self.signal_id} within "
                 f"{self.timeout:g}s"
             )
-        with self.hook.new_client() as client:
+        with fail_permanently(), self.hook.new_client() as client:
             return self._send(client, execution_id, wait=False)
 
     def _send(self, client: FlyteClient, execution_id: str, *, wait: bool) -> str:
-        from flyte_bridge.errors import FlyteInvalidInputError
-
         wait_for_gate = (self.timeout if self.timeout is not None else 10**9) if wait else None
-        try:
-            if self.action == "set_input":
-                client.set_input(
-                    execution_id, self.signal_id, self.value, wait_for_gate=wait_for_gate
-                )
-            else:
-                getattr(client, self.action)(
-                    execution_id, self.signal_id, wait_for_gate=wait_for_gate
-                )
-        except FlyteInvalidInputError as exc:
-            raise AirflowFailException(str(exc)) from exc
+        if self.action == "set_input":
+            client.set_input(execution_id, self.signal_id, self.value, wait_for_gate=wait_for_gate)
+        else:
+            getattr(client, self.action)(execution_id, self.signal_id, wait_for_gate=wait_for_gate)
         self.log.info("Sent %s to gate %s of %s", self.action, self.signal_id, execution_id)
         return execution_id
 
@@ -554,7 +568,7 @@ class FlyteTerminateOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = FlyteHook(self.flyte_conn_id, project=self.project, domain=self.domain)
-        with hook.new_client() as client:
+        with fail_permanently(), hook.new_client() as client:
             result = client.terminate(self.execution, cause=self.cause)
         if result.already_terminal:
             self.log.info(
@@ -625,6 +639,10 @@ class FlyteBackfillOperator(_WaitsForExecution):
         self.annotations = annotations or {}
 
     def execute(self, context: Context) -> Any:
+        with fail_permanently():
+            return self._backfill_and_wait(context)
+
+    def _backfill_and_wait(self, context: Context) -> Any:
         from flyte_bridge.reattach import launch_or_reattach
 
         start, end = _datetime(self.start, "start"), _datetime(self.end, "end")

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
+from airflow_provider.errors import fail_permanently
 from airflow_provider.hooks.flyte import FlyteHook
 from airflow_provider.links.flyte import XCOM_CONSOLE_URL, FlyteExecutionLink
 from airflow_provider.operators.flyte import (
@@ -33,8 +34,8 @@ class FlyteExecutionSensor(BaseSensorOperator):
     """Waits until a Flyte execution ends in one of ``success_phases``.
 
     Any other terminal phase fails the task at once with the execution's error (or skips it with
-    ``soft_fail``, deferrable or not). The sensor does not terminate the execution on timeout or
-    kill: it did not launch it.
+    ``soft_fail``, deferrable or not); so does an execution that does not exist. The sensor does
+    not terminate the execution on timeout or kill: it did not launch it.
 
     Args:
         execution: The execution (templated): ``project/domain/name`` or a name; for example
@@ -110,7 +111,7 @@ class FlyteExecutionSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool:
-        with self.hook.new_client() as client:
+        with fail_permanently(), self.hook.new_client() as client:
             execution = client.fetch_execution(self.execution)
             if self._execution_id is None:
                 # For the "Flyte execution" link and downstream tasks, as the operators do.

@@ -21,6 +21,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider.errors import is_permanent
 from airflow_provider.hooks.flyte import FlyteHook
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class FlyteExecutionTrigger(BaseTrigger):
 
     Event payload: ``status`` (``done``, ``timeout`` or ``error``), ``execution_id``, ``phase``,
     ``message``, ``error_code``, ``failed_node``, ``elapsed`` (seconds since ``wait_started``),
-    and for timeouts ``limit``, ``reason`` and ``terminated``.
+    for timeouts ``limit``, ``reason`` and ``terminated``, and for errors ``permanent`` (a retry
+    would fail the same way: the task fails without retrying).
 
     Args:
         execution_id: ``project/domain/name`` of the execution.
@@ -118,6 +120,7 @@ class FlyteExecutionTrigger(BaseTrigger):
                 "status": "error",
                 "execution_id": self.execution_id,
                 "message": f"{type(exc).__name__}: {exc}",
+                "permanent": is_permanent(exc),
                 "elapsed": self._elapsed(),
             }
         yield TriggerEvent(payload)
@@ -202,7 +205,8 @@ class FlyteGateTrigger(BaseTrigger):
     """Waits until an execution reaches a gate (its signal exists) or ends.
 
     Event payload: ``status`` ``reached`` (the signal exists), ``done`` (the execution ended
-    before reaching it), ``timeout`` or ``error``, with ``execution_id`` and ``signal_id``.
+    before reaching it), ``timeout`` or ``error`` (with ``message`` and ``permanent``), with
+    ``execution_id`` and ``signal_id``.
 
     Args:
         execution_id: ``project/domain/name`` of the execution.
@@ -249,7 +253,11 @@ class FlyteGateTrigger(BaseTrigger):
                 await client.close()
         except Exception as exc:
             logger.exception("Waiting for gate %s failed", self.signal_id)
-            payload = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+            payload = {
+                "status": "error",
+                "message": f"{type(exc).__name__}: {exc}",
+                "permanent": is_permanent(exc),
+            }
         yield TriggerEvent({**base, **payload})
 
     async def _wait(self, client: Any) -> dict[str, Any]:

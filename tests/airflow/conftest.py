@@ -65,14 +65,20 @@ def airflow_db() -> Path:
 
 @pytest.fixture(scope="session")
 def flyte_connection(flyte_sandbox) -> str:
-    """``flyte_default`` points at the session's sandbox (through the environment)."""
+    """``flyte_default`` points at the session's sandbox (through the environment), with the
+    sandbox's console URL (its HTTP endpoint) for the links."""
     host, port = flyte_sandbox.endpoint.rsplit(":", 1)
     os.environ["AIRFLOW_CONN_FLYTE_DEFAULT"] = json.dumps(
         {
             "conn_type": "flyte",
             "host": host,
             "port": int(port),
-            "extra": {"insecure": True, "project": "flytesnacks", "domain": "development"},
+            "extra": {
+                "insecure": True,
+                "project": "flytesnacks",
+                "domain": "development",
+                "console_url": flyte_sandbox.http_url,
+            },
         }
     )
     return "flyte_default"
@@ -96,9 +102,13 @@ def xcoms(airflow_db):
 
 @pytest.fixture
 def flyte_client(flyte_sandbox):
-    """A sync flyte-bridge client on the sandbox, for checking what the tasks did."""
+    """A sync flyte-bridge client on the sandbox, for checking what the tasks did; its console
+    URLs are those of ``flyte_connection``."""
     from flyte_bridge.client import FlyteClient
     from flyte_bridge.config import ClientConfig
 
-    with FlyteClient(ClientConfig.for_sandbox(flyte_sandbox.endpoint)) as client:
+    config = ClientConfig.for_sandbox(
+        flyte_sandbox.endpoint, console_endpoint=flyte_sandbox.http_url
+    )
+    with FlyteClient(config) as client:
         yield client

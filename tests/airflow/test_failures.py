@@ -1,6 +1,8 @@
 """A failed, a rejected and an aborted Flyte run each fail their Airflow task with the reason;
 a failed run is retried under the next deterministic name (pitfalls C01, C04)."""
 
+import urllib.request
+
 import pytest
 
 from flyte_bridge.errors import FlyteNotFoundError
@@ -70,6 +72,9 @@ def test_the_failed_task_still_links_its_flyte_execution(failures_run, xcoms, fl
     assert execution.phase_name == "FAILED"
     assert pushed["console_url"] == flyte_client.console_url(execution)
     assert pushed["_link_FlyteExecutionLink"] == pushed["console_url"]
+    with urllib.request.urlopen(pushed["console_url"], timeout=10) as page:  # noqa: S310
+        assert page.status == 200
+        assert execution.id.name in page.read().decode()
 
 
 @pytest.mark.parametrize("mode", ["deferred", "on_worker"])

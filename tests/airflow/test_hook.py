@@ -65,6 +65,75 @@ def test_a_connection_without_an_endpoint_says_what_is_missing():
         config_from_connection(connection(), {})
 
 
+def test_the_numeric_extras_and_the_name_length_limit_reach_the_client_config():
+    config = config_from_connection(
+        connection(host="localhost"),
+        {
+            "rpc_timeout": "2.5",
+            "max_retries": 0,
+            "max_execution_name_length": "20",
+            "insecure_skip_verify": "yes",
+            "extra__flyte__insecure": "off",
+        },
+    )
+
+    assert (config.rpc_timeout, config.max_retries) == (2.5, 0)
+    assert config.max_execution_name_length == 20
+    assert (config.insecure_skip_verify, config.insecure) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "expected"),
+    [
+        ({"rpc_timeout": "abc"}, "rpc_timeout", "a positive number of seconds"),
+        ({"rpc_timeout": 0}, "rpc_timeout", "a positive number of seconds"),
+        ({"rpc_timeout": True}, "rpc_timeout", "a positive number of seconds"),
+        ({"max_retries": "x"}, "max_retries", "an integer of 0 or more"),
+        ({"max_retries": 2.5}, "max_retries", "an integer of 0 or more"),
+        ({"max_retries": -1}, "max_retries", "an integer of 0 or more"),
+        ({"insecure": "maybe"}, "insecure", "true or false"),
+        ({"insecure_skip_verify": 2}, "insecure_skip_verify", "true or false"),
+        ({"max_execution_name_length": 64}, "max_execution_name_length", "from 20 to 63"),
+        ({"auth_mode": "oauth"}, "auth_mode", "one of none, client_credentials"),
+        ({"project": 7}, "project", "a string"),
+        ({"console_url": "ftp://console"}, "console_url", "an http(s) URL"),
+        ({"scopes": {"all": True}}, "scopes", "words separated by spaces or commas"),
+    ],
+)
+def test_a_wrong_extra_is_a_config_error_naming_the_field_and_what_it_expects(
+    extra, field, expected
+):
+    with pytest.raises(FlyteConfigError) as raised:
+        config_from_connection(connection(host="localhost"), extra)
+
+    message = str(raised.value)
+    assert f"connection 'flyte_default': extra {field!r} must be" in message
+    assert expected in message
+    assert repr(next(iter(extra.values()))) in message
+
+
+def test_contradicting_settings_name_the_connection():
+    with pytest.raises(FlyteConfigError, match="connection 'flyte_default': .*plaintext"):
+        config_from_connection(
+            connection(host="flyte.example.com", password="tok"),
+            {"auth_mode": "bearer", "insecure": True},
+        )
+
+
+def test_an_auth_setting_missing_for_the_mode_names_the_connection():
+    with pytest.raises(FlyteConfigError, match="connection 'flyte_default': external_command"):
+        config_from_connection(connection(host="localhost"), {"auth_mode": "external_command"})
+
+
+def test_an_unknown_extra_is_logged_and_ignored(caplog):
+    config = config_from_connection(
+        connection(host="localhost"), {"insecrue": True, "extra__flyte__projcet": "p"}
+    )
+
+    assert config.insecure is False
+    assert "insecrue, projcet" in caplog.text
+
+
 def test_test_connection_lists_one_execution_of_the_sandbox(flyte_connection, airflow_db):
     ok, message = FlyteHook(flyte_connection).test_connection()
 

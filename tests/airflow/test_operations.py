@@ -1,8 +1,10 @@
 """The rarer operator options end to end: a task launch with templated inputs, labels and
 annotations; a dry-run backfill over the data interval; deferral decided by Airflow's config and
-by one status read before deferring."""
+by one status read before deferring; names within the connection's length limit; a retry right
+after a kill."""
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -33,7 +35,11 @@ def test_a_task_launches_with_templated_inputs_labels_and_annotations(
     assert execution.proto.spec.launch_plan.resource_type == 1  # TASK
     assert execution.proto.spec.launch_plan.name == "hello.say_hello"
     assert execution.labels["airflow-task"] == "launch_task"
-    assert dict(execution.proto.spec.annotations.values) == {"airflow-run": run.run_id}
+    assert execution.labels["day"] == LOGICAL_DATE.strftime("%Y%m%d")
+    assert dict(execution.proto.spec.annotations.values) == {
+        "airflow-run": run.run_id,
+        "airflow-try": "1",
+    }
     assert xcoms(run, "launch_task")["return_value"] == {"o0": "hello templated"}
 
 
@@ -142,3 +148,88 @@ def test_deferrable_defaults_to_airflows_operators_default_deferrable(monkeypatc
     ]
 
     assert {operator.deferrable for operator in operators} == {setting == "True"}
+
+
+def test_a_connection_limiting_names_to_twenty_characters_launches_within_the_limit(
+    monkeypatch, flyte_sandbox, flyte_examples, flyte_client
+):
+    from airflow_provider.operators.flyte import FlyteLaunchOperator
+
+    host, port = flyte_sandbox.endpoint.rsplit(":", 1)
+    extra = {"insecure": True, "project": "flytesnacks", "domain": "development"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FLYTE_SHORT_NAMES",
+        json.dumps(
+            {
+                "conn_type": "flyte",
+                "host": host,
+                "port": int(port),
+                "extra": {**extra, "max_execution_name_length": 20},
+            }
+        ),
+    )
+    run_id = _unique_run_id()
+    names = {}
+    for task_id in ("first_of_two", "second_of_two"):
+        ti = TaskInstance(task_id, run_id)
+        operator = FlyteLaunchOperator(
+            task_id=task_id,
+            launch_plan="hello.hello_wf",
+            inputs={"name": task_id},
+            flyte_conn_id="flyte_short_names",
+            poll_interval=0.2,
+        )
+
+        assert operator.execute({"ti": ti}) == {"o0": f"hello {task_id}"}
+        names[task_id] = flyte_client.fetch_execution(ti.xcoms["execution_id"]).id.name
+
+    assert names == {
+        task_id: execution_name("direct_calls", task_id, run_id, -1, max_length=20)
+        for task_id in names
+    }
+    assert all(len(name) <= 20 for name in names.values())
+    assert len(set(names.values())) == 2
+
+
+@pytest.fixture
+def aborts_held(flyte_sandbox, monkeypatch):
+    """Holds the sandbox engine's aborts: a terminated run stays ABORTING until the test ends."""
+    engine = flyte_sandbox.server.executions.engine
+    held = []
+    monkeypatch.setattr(
+        engine, "abort", lambda execution_id, cause: held.append((execution_id, cause))
+    )
+    yield held
+    monkeypatch.undo()
+    for execution_id, cause in held:
+        engine.abort(execution_id, cause)
+
+
+def test_a_retry_right_after_a_kill_launches_the_next_generation_not_the_aborting_run(
+    aborts_held, flyte_connection, flyte_examples, flyte_client
+):
+    from airflow_provider.operators.flyte import FlyteLaunchOperator
+
+    ti = TaskInstance("killed_then_retried", _unique_run_id())
+    step = (ti.dag_id, ti.task_id, ti.run_id, -1)
+
+    def attempt():
+        operator = FlyteLaunchOperator(
+            task_id=ti.task_id,
+            launch_plan="long_sleep.long_sleep_wf",
+            inputs={"seconds": 600},
+            wait_for_completion=False,
+        )
+        return operator, operator.execute({"ti": ti})
+
+    killed, first = attempt()
+    killed.on_kill()
+    assert flyte_client.fetch_execution(first).phase_name == "ABORTING"
+    _, second = attempt()
+    try:
+        assert first == f"flytesnacks/development/{execution_name(*step)}"
+        assert second == f"flytesnacks/development/{execution_name(*step, generation=1)}"
+        assert flyte_client.fetch_execution(second).phase_name in ("QUEUED", "RUNNING")
+        assert ti.xcoms["execution_id"] == second
+    finally:
+        flyte_client.terminate(second, cause="test finished")

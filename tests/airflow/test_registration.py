@@ -26,6 +26,10 @@ def test_the_connection_form_declares_every_field_without_importing_the_hook():
         "project",
         "domain",
         "console_url",
+        "insecure_skip_verify",
+        "rpc_timeout",
+        "max_retries",
+        "max_execution_name_length",
     }
     assert behaviour["relabeling"] == {
         "host": "Endpoint host",

@@ -12,8 +12,10 @@ Two DAGs come from this file: ``flyte_daily_report`` waits in the triggerer (def
 
 They use the ``flyte_default`` connection, for example
 ``AIRFLOW_CONN_FLYTE_DEFAULT='{"conn_type": "flyte", "host": "localhost", "port": 30080,
-"extra": {"insecure": true, "project": "flytesnacks", "domain": "development"}}'`` for a
-sandbox started with ``flyte-bridge sandbox start``, where ``examples/flyte`` is registered.
+"extra": {"insecure": true, "project": "flytesnacks", "domain": "development",
+"console_url": "http://localhost:30081"}}'`` for a sandbox started with
+``flyte-bridge sandbox start --http-port 30081``, where ``examples/flyte`` is registered
+(``console_url`` is the sandbox's HTTP endpoint, which serves the pages the links open).
 """
 
 from __future__ import annotations

@@ -149,9 +149,76 @@ with DAG(
         task_id="launch_task",
         task="hello.say_hello",
         inputs={"name": "{{ params.greeting_name }}"},
-        labels={"airflow-task": "{{ task.task_id }}"},
-        annotations={"airflow-run": "{{ run_id }}"},
+        # Rendered as native objects: the day becomes an int and the try number is one.
+        labels={"airflow-task": "{{ task.task_id }}", "day": "{{ ds_nodash }}"},
+        annotations={"airflow-run": "{{ run_id }}", "airflow-try": "{{ ti.try_number }}"},
         deferrable=True,
         poll_interval=0.5,
     )
     FlyteBackfillOperator(task_id="plan_backfill", launch_plan="daily_report", dry_run=True)
+
+DB_CONNECTION = "flyte_in_db"
+"""A connection that only the metadata database holds (``airflow connections add``)."""
+
+with DAG(
+    "flyte_db_connection", schedule=None, start_date=START, default_args=DEFAULTS
+) as db_connection:
+    FlyteLaunchOperator(
+        task_id="launch_deferred",
+        launch_plan=LONG_SLEEP,
+        inputs={"seconds": 2},
+        flyte_conn_id=DB_CONNECTION,
+        deferrable=True,
+        poll_interval=0.5,
+    )
+
+UNREACHABLE_CONNECTION = "flyte_unreachable"
+"""A connection to a port nothing listens on (set by the test): transient errors."""
+BAD_EXTRAS_CONNECTION = "flyte_bad_extras"
+"""A connection whose ``rpc_timeout`` is not a number (set by the test)."""
+RETRIED = {"retries": 2, "retry_delay": dt.timedelta(0)}
+
+with DAG(
+    "flyte_permanent_errors", schedule=None, start_date=START, default_args=DEFAULTS
+) as permanent_errors:
+    FlyteLaunchOperator(
+        task_id="misspelt_input",
+        launch_plan="hello.hello_wf",
+        inputs={"nmae": "typo"},
+        **RETRIED,
+    )
+    FlyteLaunchOperator(task_id="missing_launch_plan", launch_plan="hello.no_such_wf", **RETRIED)
+    gated_release = FlyteLaunchOperator(
+        task_id="launch_release", launch_plan=RELEASE, wait_for_completion=False
+    )
+    missing_gate = FlyteSignalOperator(
+        task_id="missing_gate",
+        execution=execution_of("launch_release"),
+        signal_id="no_such_gate",
+        deferrable=True,
+        poll_interval=0.5,
+        **RETRIED,
+    )
+    stop_release = FlyteTerminateOperator(
+        task_id="stop_release", execution=execution_of("launch_release"), trigger_rule="all_done"
+    )
+    gated_release >> missing_gate >> stop_release
+    FlyteExecutionSensor(
+        task_id="missing_execution",
+        execution="flytesnacks/development/no-such-execution",
+        poke_interval=0.5,
+        **RETRIED,
+    )
+    FlyteLaunchOperator(
+        task_id="bad_extras",
+        launch_plan="hello.hello_wf",
+        flyte_conn_id=BAD_EXTRAS_CONNECTION,
+        **RETRIED,
+    )
+    FlyteLaunchOperator(
+        task_id="unreachable",
+        launch_plan="hello.hello_wf",
+        flyte_conn_id=UNREACHABLE_CONNECTION,
+        retries=1,
+        retry_delay=dt.timedelta(0),
+    )
