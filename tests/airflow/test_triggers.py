@@ -57,6 +57,42 @@ def test_a_lost_or_foreign_event_is_refused_with_the_reason(event, message):
         check_event(event, ("done", "timeout", "error"))
 
 
+@pytest.mark.parametrize(("permanent", "retried"), [(True, False), (False, True)])
+def test_a_trigger_error_marked_permanent_fails_the_task_without_retries(permanent, retried):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    event = {
+        "status": "error",
+        "execution_id": "p/d/n",
+        "message": "FlyteNotFoundError: no execution p/d/n",
+        "permanent": permanent,
+    }
+
+    with pytest.raises(AirflowException, match="no execution p/d/n") as raised:
+        check_event(event, ("done", "timeout", "error"))
+    assert isinstance(raised.value, AirflowFailException) is not retried
+
+
+async def _first_event(trigger):
+    async for event in trigger.run():
+        return event.payload
+
+
+def test_a_trigger_on_a_wrong_connection_marks_its_error_permanent(monkeypatch):
+    import asyncio
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FLYTE_WRONG_EXTRAS",
+        '{"conn_type": "flyte", "host": "127.0.0.1", "port": 9, "extra": {"max_retries": "x"}}',
+    )
+    trigger = FlyteExecutionTrigger("p/d/n", flyte_conn_id="flyte_wrong_extras")
+
+    payload = asyncio.run(_first_event(trigger))
+
+    assert (payload["status"], payload["permanent"]) == ("error", True)
+    assert "extra 'max_retries' must be an integer of 0 or more" in payload["message"]
+
+
 def test_a_launch_names_exactly_one_of_launch_plan_or_task():
     with pytest.raises(ValueError, match="exactly one of launch_plan or task"):
         FlyteLaunchOperator(task_id="t", launch_plan="a", task="b")
