@@ -319,6 +319,10 @@ class FlyteLaunchOperator(_WaitsForExecution):
         version: Version of the launch plan or task; None is the launch plan's active version or
             the task's latest.
         inputs: Inputs by name (templated; values are converted to the declared types).
+        inputs_from_text: Read str values as text of their declared type (``"7"`` for an int,
+            ``"{{ data_interval_start }}"`` for a datetime, JSON for lists and records), which is
+            what templates render to unless the DAG renders native objects. False sends a str
+            only to str-typed inputs.
         labels: Execution labels (templated).
         annotations: Execution annotations (templated).
         envs: Environment variables for the execution's tasks.
@@ -361,6 +365,7 @@ class FlyteLaunchOperator(_WaitsForExecution):
         annotations: dict[str, str] | None = None,
         envs: dict[str, str] | None = None,
         recover_on_retry: bool = False,
+        inputs_from_text: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -374,6 +379,7 @@ class FlyteLaunchOperator(_WaitsForExecution):
         self.annotations = annotations or {}
         self.envs = envs or {}
         self.recover_on_retry = recover_on_retry
+        self.inputs_from_text = inputs_from_text
 
     def execute(self, context: Context) -> Any:
         with fail_permanently():
@@ -413,6 +419,7 @@ class FlyteLaunchOperator(_WaitsForExecution):
                 labels=dict(self.labels) or None,
                 annotations=dict(self.annotations) or None,
                 envs=dict(self.envs) or None,
+                from_text=self.inputs_from_text,
             )
 
         return launch
@@ -433,7 +440,8 @@ class FlyteSignalOperator(BaseOperator):
             ``"{{ ti.xcom_pull(task_ids='launch', key='execution_id') }}"``.
         signal_id: The gate's signal id (templated).
         action: ``approve``, ``reject`` or ``set_input``.
-        value: The input value for ``set_input`` (templated; converted to the gate's type).
+        value: The input value for ``set_input`` (templated; converted to the gate's type, a
+            str read as text of that type: ``"25"`` for a float gate).
         wait_for_gate: Wait until the execution reaches the gate (its signal exists) first;
             otherwise a gate not reached yet fails the task.
         deferrable: Wait for the gate in the triggerer; default ``[operators]
@@ -529,7 +537,13 @@ class FlyteSignalOperator(BaseOperator):
     def _send(self, client: FlyteClient, execution_id: str, *, wait: bool) -> str:
         wait_for_gate = (self.timeout if self.timeout is not None else 10**9) if wait else None
         if self.action == "set_input":
-            client.set_input(execution_id, self.signal_id, self.value, wait_for_gate=wait_for_gate)
+            client.set_input(
+                execution_id,
+                self.signal_id,
+                self.value,
+                wait_for_gate=wait_for_gate,
+                from_text=True,
+            )
         else:
             getattr(client, self.action)(execution_id, self.signal_id, wait_for_gate=wait_for_gate)
         self.log.info("Sent %s to gate %s of %s", self.action, self.signal_id, execution_id)

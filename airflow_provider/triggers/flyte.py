@@ -261,13 +261,19 @@ class FlyteGateTrigger(BaseTrigger):
         yield TriggerEvent({**base, **payload})
 
     async def _wait(self, client: Any) -> dict[str, Any]:
-        while True:
-            signals = await client.list_signals(self.execution_id)
-            if any(signal.signal_id == self.signal_id for signal in signals):
-                return {"status": "reached"}
+        from flyte_bridge.errors import FlyteNotFoundError, FlyteTimeoutError
+
+        timeout = None if self.end_time is None else max(0.0, self.end_time - time.time())
+        try:
+            await client.wait_for_gate(
+                self.execution_id, self.signal_id, timeout=timeout, poll_interval=self.poll_interval
+            )
+        except FlyteTimeoutError:
+            return {"status": "timeout"}
+        except FlyteNotFoundError:
+            # Either no gate declares the id (the error says which do), or the run ended first.
             execution = await client.fetch_execution(self.execution_id)
             if execution.is_done:
                 return {"status": "done", "phase": execution.phase_name}
-            if self.end_time is not None and time.time() >= self.end_time:
-                return {"status": "timeout"}
-            await asyncio.sleep(self.poll_interval)
+            raise
+        return {"status": "reached"}

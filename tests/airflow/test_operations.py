@@ -233,3 +233,23 @@ def test_a_retry_right_after_a_kill_launches_the_next_generation_not_the_abortin
         assert ti.xcoms["execution_id"] == second
     finally:
         flyte_client.terminate(second, cause="test finished")
+
+
+def test_values_rendered_as_text_are_read_as_the_declared_types(
+    airflow_db, flyte_connection, flyte_examples, flyte_client
+):
+    import flyte_test_dags
+
+    run = flyte_test_dags.rendered_text.test(logical_date=LOGICAL_DATE)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+    assert set(states.values()) == {"success"}, states
+    report = flyte_client.fetch_execution(
+        execution_name("flyte_rendered_text", "report_from_text", run.run_id, -1)
+    )
+    assert flyte_client.fetch_inputs(report)["kickoff_time"] == run.data_interval_start
+    release = flyte_client.fetch_execution(
+        execution_name("flyte_rendered_text", "release_from_text", run.run_id, -1)
+    )
+    finished = flyte_client.wait(release, timeout=120, poll_interval=0.3)
+    assert flyte_client.fetch_outputs(finished) == {"o0": "release 5 at 12.5%"}

@@ -222,3 +222,40 @@ with DAG(
         retries=1,
         retry_delay=dt.timedelta(0),
     )
+
+with DAG(
+    "flyte_rendered_text",
+    schedule=CronDataIntervalTimetable("0 6 * * *", timezone="UTC"),
+    start_date=START,
+    catchup=False,
+    default_args=DEFAULTS,
+    params={"version": 4, "rollout": 12.5},
+) as rendered_text:
+    # Rendered as text (Airflow's default): every value below reaches the operators as a str.
+    FlyteLaunchOperator(
+        task_id="report_from_text",
+        launch_plan="daily_report",
+        inputs={"kickoff_time": "{{ data_interval_start }}", "region": "us"},
+        poll_interval=0.5,
+    )
+    text_release = FlyteLaunchOperator(
+        task_id="release_from_text",
+        launch_plan=RELEASE,
+        inputs={"version": "{{ params.version }}"},
+        wait_for_completion=False,
+    )
+    text_review = FlyteSignalOperator(
+        task_id="review_from_text",
+        execution=execution_of("release_from_text"),
+        signal_id="review",
+        poll_interval=0.5,
+    )
+    text_rollout = FlyteSignalOperator(
+        task_id="rollout_from_text",
+        execution=execution_of("release_from_text"),
+        signal_id="rollout_percent",
+        action="set_input",
+        value="{{ params.rollout }}",
+        poll_interval=0.5,
+    )
+    text_release >> text_review >> text_rollout
