@@ -329,8 +329,8 @@ def airflow_steps(home: Path, dag_id: str, failure: str | None) -> list[Step]:
         if launch_task == "launch_daily_report":
             step.expected_labels = {"airflow-dag": dag_id}  # set by the example DAG
         if launch_task == "backfill_week":
-            # The DAG backfills [data_interval_end - 6 days, data_interval_end], both included.
-            week = (interval_end - dt.timedelta(days=6), interval_end)
+            # The DAG backfills [data_interval_end - 7 days, data_interval_end], both included.
+            week = (interval_end - dt.timedelta(days=7), interval_end)
             step.expected_runs = len(cron_ticks(DAILY_REPORT_CRON, *week))
         for task_id in tasks:
             if states.get(task_id) != "success":

@@ -30,6 +30,7 @@ def test_the_example_dag_runs_every_flyte_step(
     backfill = execution_of("backfill_week")
     assert backfill.phase_name == "SUCCEEDED"
     assert backfill.labels["airflow-dag"] == dag_id
+    assert len(flyte_client.sync(backfill).node_executions) == 7  # a week of daily ticks
     long_run = execution_of("launch_long_run")
     assert long_run.phase_name == "ABORTED"
     assert "stopped by the example DAG" in long_run.error.message

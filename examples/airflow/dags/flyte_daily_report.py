@@ -112,7 +112,7 @@ def build(dag_id: str, deferrable: bool) -> DAG:
         FlyteBackfillOperator(
             task_id="backfill_week",
             launch_plan=DAILY_REPORT,
-            start="{{ data_interval_end - macros.timedelta(days=6) }}",
+            start="{{ data_interval_end - macros.timedelta(days=7) }}",
             end="{{ data_interval_end }}",
             parallel=True,
             labels={"airflow-dag": "{{ dag.dag_id }}"},
