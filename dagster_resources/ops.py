@@ -3,6 +3,10 @@
 Each op takes the :class:`FlyteResource` as the resource ``flyte``. The ops that act on an
 execution take its id either from config or from an upstream op's output (the launch op returns
 the ``project/domain/name`` id), so a job can launch without waiting, approve a gate, then wait.
+
+Stopping the Dagster run terminates the execution an op is waiting for (the launch, wait and gate
+ops), even one the op did not launch, such as an ``execution_id`` given in config; the resource's
+``terminate_on_interrupt=False`` leaves it running.
 """
 
 import datetime as dt
@@ -16,13 +20,16 @@ from dagster_resources.run_handler import (
     DAGSTER_RUN_LABEL,
     PREVIEW_KEY,
     execution_metadata,
+    execution_reference,
     launch_and_wait,
     metadata_key,
     output_preview,
     raise_for_failure,
+    terminating_on_stop,
     wait_for,
     wait_options,
 )
+from flyte_bridge.errors import FlyteBridgeError
 from flyte_bridge.naming import execution_name
 
 
@@ -205,12 +212,41 @@ def _signal_op(
         flyte: FlyteResource,
         execution_id: str | None = None,
     ) -> str:
+        client = flyte.get_client()
         target = _execution_of(config, execution_id)
         value = (config.value,) if isinstance(config, SetFlyteInputConfig) else ()
-        send = getattr(flyte.get_client(), method)
-        send(target, config.signal_id, *value, wait_for_gate=config.wait_for_gate)
-        context.log.info("%s: gate %s of Flyte execution %s", method, config.signal_id, target)
-        return target
+        try:
+            execution = client.fetch_execution(target)
+        except FlyteBridgeError as error:
+            description = f"Cannot read Flyte execution {target}: {error}"
+            raise dg.Failure(description=description) from error
+        send = getattr(client, method)
+        try:
+            # Stopping the run while the op waits for the gate ends the execution, as the
+            # launch and wait ops do.
+            with terminating_on_stop(
+                client,
+                context.log,
+                execution,
+                terminate_on_interrupt=flyte.terminate_on_interrupt,
+            ):
+                if config.wait_for_gate:
+                    context.log.info(
+                        "Waiting up to %s s for gate %s of Flyte execution %s",
+                        config.wait_for_gate,
+                        config.signal_id,
+                        execution.id,
+                    )
+                send(execution, config.signal_id, *value, wait_for_gate=config.wait_for_gate)
+        except FlyteBridgeError as error:
+            raise dg.Failure(
+                description=f"{method} of gate {config.signal_id!r} failed: {error}",
+                metadata=execution_reference(client, execution),
+            ) from error
+        context.log.info(
+            "%s: gate %s of Flyte execution %s", method, config.signal_id, execution.id
+        )
+        return str(execution.id)
 
     return _op
 

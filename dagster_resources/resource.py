@@ -7,17 +7,42 @@ Dagster shows the variable's name, never its value.
 """
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import dagster as dg
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 if TYPE_CHECKING:
     from flyte_bridge.client import FlyteClient
     from flyte_bridge.config import ClientConfig
 
 AUTH_MODES = ("none", "client_credentials", "external_command", "bearer", "api_key")
+
+SECRET_FIELDS = frozenset({"client_secret", "token"})
+"""Fields holding a secret: their value never shows in a ``repr`` or ``str``."""
+
+MASK = "**********"
+
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+"""A positive, finite number of seconds."""
+
+Retries = Annotated[int, Field(ge=0)]
+"""A number of retries, 0 or more."""
+
+
+def masked_repr_args(args: Iterable[tuple[str | None, Any]]) -> Iterator[tuple[str | None, Any]]:
+    """Pydantic ``__repr_args__`` with the values of :data:`SECRET_FIELDS` masked.
+
+    An ``EnvVar`` not resolved yet shows its variable's name, which is not secret.
+    """
+    for name, value in args:
+        if name in SECRET_FIELDS and value is not None:
+            if isinstance(value, dg.EnvVar):
+                value = f"EnvVar({value.env_var_name!r})"
+            else:
+                value = MASK
+        yield name, value
 
 
 class FlyteResource(dg.ConfigurableResource):
@@ -62,7 +87,8 @@ class FlyteResource(dg.ConfigurableResource):
         default=None,
         description=(
             "How to authenticate: none, client_credentials, external_command, bearer or "
-            "api_key. Empty: none, or what the flytekit config says."
+            "api_key. Empty: client_credentials when client_id and client_secret are set, "
+            "external_command when auth_command is, else what the flytekit config says."
         ),
     )
     client_id: str | None = Field(default=None, description="OAuth2 client id.")
@@ -80,6 +106,11 @@ class FlyteResource(dg.ConfigurableResource):
     token_endpoint: str | None = Field(
         default=None, description="OAuth2 token endpoint; discovered from the server if empty."
     )
+    allow_plaintext: bool = Field(
+        default=False,
+        description="Let credentials cross an insecure (plaintext) connection; honoured for a "
+        "loopback endpoint only (a local sandbox with auth switched on).",
+    )
     default_project: str | None = Field(
         default=None, description="Project used when an asset or op names none."
     )
@@ -90,10 +121,20 @@ class FlyteResource(dg.ConfigurableResource):
         default=None,
         description="Base URL of the Flyte console; derived from the endpoint if empty.",
     )
-    poll_interval: float = Field(
+    rpc_timeout: Seconds | None = Field(
+        default=None,
+        description="Deadline of each gRPC call attempt, in seconds. Empty: 30, or what the "
+        "flytekit config says.",
+    )
+    max_retries: Retries | None = Field(
+        default=None,
+        description="Retries of a call that failed transiently (0: fail at the first error). "
+        "Empty: 5, or what the flytekit config says.",
+    )
+    poll_interval: Seconds = Field(
         default=5.0, description="Seconds between two status checks of a running execution."
     )
-    wait_timeout: float | None = Field(
+    wait_timeout: Seconds | None = Field(
         default=None,
         description="Seconds to wait for an execution before giving up (and terminating it).",
     )
@@ -101,6 +142,9 @@ class FlyteResource(dg.ConfigurableResource):
         default=True,
         description="Terminate the Flyte execution when the Dagster run is stopped.",
     )
+
+    # Validation errors would otherwise quote the input, secrets included.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     _client: "FlyteClient | None" = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -111,6 +155,23 @@ class FlyteResource(dg.ConfigurableResource):
         if value is not None and value not in AUTH_MODES:
             raise ValueError(f"auth_mode must be one of {', '.join(AUTH_MODES)}; got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _credentials_are_used(self) -> "FlyteResource":
+        """Refuses credentials that would be dropped or sent in the clear."""
+        from dagster_resources._config import effective_auth_mode
+
+        mode = effective_auth_mode(self)
+        if self.insecure and mode not in (None, "none") and not self.allow_plaintext:
+            raise ValueError(
+                f"insecure=True would send credentials (auth mode {mode}) over plaintext; use "
+                "TLS, or set allow_plaintext=True on the FlyteResource (honoured for a loopback "
+                "endpoint only)"
+            )
+        return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        return masked_repr_args(super().__repr_args__())
 
     @classmethod
     def from_flytekit_config(cls, path: str | None = None, **overrides: Any) -> "FlyteResource":
@@ -171,7 +232,8 @@ class FlyteResource(dg.ConfigurableResource):
             One ``MaterializeResult`` per selected asset.
 
         Raises:
-            dagster.Failure: The execution failed, was aborted or timed out.
+            dagster.Failure: The execution failed, was aborted or timed out; or, before anything
+                is launched, the launch plan is not registered or lacks an output the assets name.
         """
         from dagster_resources.run_handler import materialize_launch_plan
 

@@ -6,6 +6,7 @@ and follows it (terminating it when Dagster stops the run), and :func:`execution
 ``MaterializeResult`` (assets) and an ``AssetMaterialization`` (sensor) carry.
 """
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from dagster_resources.translator import (
     VERSION_KEY,
     metadata_key,
 )
-from flyte_bridge.errors import FlyteBridgeError, FlyteTimeoutError
+from flyte_bridge.errors import FlyteBridgeError, FlyteNotFoundError, FlyteTimeoutError
 from flyte_bridge.naming import execution_name
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ PHASE_KEY = metadata_key("phase")
 DURATION_KEY = metadata_key("duration")
 PREVIEW_KEY = metadata_key("output_preview")
 ERROR_KEY = metadata_key("error")
+EXECUTION_IDS_KEY = metadata_key("execution_ids")
+DECLARED_OUTPUTS_KEY = metadata_key("declared_outputs")
 
 PREVIEW_LENGTH = 300
 """Characters of an output's text shown in the metadata preview."""
@@ -139,12 +142,27 @@ def wait_for_all(
         late = executions[len(done)]
         raise dg.Failure(
             description=f"Flyte execution {late.id} did not finish within {timeout} s",
-            metadata={
-                EXECUTION_ID_KEY: str(late.id),
-                EXECUTION_URL_KEY: dg.MetadataValue.url(client.console_url(late)),
-            },
+            metadata=execution_reference(client, late),
         ) from error
     return done
+
+
+@contextlib.contextmanager
+def terminating_on_stop(
+    client: "FlyteClient", log: Any, execution: "Execution", *, terminate_on_interrupt: bool
+) -> Iterator[None]:
+    """Terminates ``execution`` when Dagster stops the run inside the block, then re-raises.
+
+    For the ops that wait on an execution without :func:`wait_for` (a gate wait), so that
+    stopping the run ends the execution however the op was waiting.
+    """
+    try:
+        yield
+    except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
+        if terminate_on_interrupt:
+            log.warning("Dagster run stopped: terminating Flyte execution %s", execution.id)
+            _terminate_quietly(client, execution, "the Dagster run was stopped")
+        raise
 
 
 def _terminate_quietly(client: "FlyteClient", execution: "Execution", cause: str) -> None:
@@ -158,13 +176,18 @@ def _terminate_quietly(client: "FlyteClient", execution: "Execution", cause: str
         logger.info("Flyte execution %s had already ended %s", execution.id, result.phase.name)
 
 
+def execution_reference(client: "FlyteClient", execution: "Execution") -> dict[str, Any]:
+    """The ``flyte/...`` metadata naming one execution: its id and console URL."""
+    return {
+        EXECUTION_ID_KEY: dg.MetadataValue.text(str(execution.id)),
+        EXECUTION_URL_KEY: dg.MetadataValue.url(client.console_url(execution)),
+    }
+
+
 def execution_metadata(client: "FlyteClient", execution: "Execution") -> dict[str, Any]:
     """The ``flyte/...`` metadata describing one execution: URL, id, phase and duration."""
-    metadata: dict[str, Any] = {
-        EXECUTION_URL_KEY: dg.MetadataValue.url(client.console_url(execution)),
-        EXECUTION_ID_KEY: dg.MetadataValue.text(str(execution.id)),
-        PHASE_KEY: dg.MetadataValue.text(execution.phase_name),
-    }
+    metadata = execution_reference(client, execution)
+    metadata[PHASE_KEY] = dg.MetadataValue.text(execution.phase_name)
     if execution.duration is not None:
         metadata[DURATION_KEY] = dg.MetadataValue.float(execution.duration.total_seconds())
     return metadata
@@ -216,6 +239,42 @@ def spec_launch_plan(specs: Sequence[dg.AssetSpec]) -> dict[str, Any]:
     return {"launch_plan": name, "project": project, "domain": domain, "version": version}
 
 
+def check_outputs_exist(
+    client: "FlyteClient", target: Mapping[str, Any], specs: Sequence[dg.AssetSpec]
+) -> None:
+    """Fails before anything is launched when a spec names an output the launch plan lacks.
+
+    One GetLaunchPlan (of the version that would be launched). A launch plan that is not
+    registered fails here too. Output names are checked only here, when an asset is
+    materialized, not when the definitions load (which call no Flyte).
+    """
+    wanted = {spec.metadata[OUTPUT_KEY] for spec in specs if spec.metadata.get(OUTPUT_KEY)}
+    name = target["launch_plan"]
+    try:
+        launch_plan = client.fetch_launch_plan(
+            name, version=target["version"], project=target["project"], domain=target["domain"]
+        )
+    except FlyteNotFoundError as error:
+        raise dg.Failure(
+            description=f"Flyte launch plan {name} is not registered: {error}",
+            metadata={LAUNCH_PLAN_KEY: name},
+        ) from error
+    declared = sorted(launch_plan.closure.expected_outputs.variables)
+    missing = sorted(wanted - set(declared))
+    if missing:
+        raise dg.Failure(
+            description=(
+                f"Flyte launch plan {name} has no output {', '.join(map(repr, missing))}; its "
+                f"outputs are {', '.join(map(repr, declared)) or 'none'}. Fix the outputs of "
+                "its FlyteLaunchPlanProps (or read them with load_flyte_launch_plan_props)."
+            ),
+            metadata={
+                LAUNCH_PLAN_KEY: name,
+                DECLARED_OUTPUTS_KEY: dg.MetadataValue.json(declared),
+            },
+        )
+
+
 def materialize_launch_plan(
     context: dg.AssetExecutionContext,
     resource: "FlyteResource",
@@ -239,6 +298,7 @@ def materialize_launch_plan(
 
     partitioned = context.has_partition_key or context.has_partition_key_range
     partition_keys = list(context.partition_keys) if partitioned else []
+    check_outputs_exist(client, target, list(context.assets_def.specs))
     if len(partition_keys) > 1 and strategy == "flyte_backfill":
         yield from _materialize_by_backfill(
             context, client, specs, target, step_parts, launch_labels, **waiting
@@ -265,26 +325,54 @@ def materialize_launch_plan(
     executions = wait_for_all(client, context.log, launched, **waiting)
     for execution in executions:
         raise_for_failure(client, execution)
-    yield from _results(client, specs, executions)
-
-
-def _results(
-    client: "FlyteClient", specs: Sequence[dg.AssetSpec], executions: Sequence["Execution"]
-) -> Iterator[dg.MaterializeResult]:
-    """One ``MaterializeResult`` per spec, with the metadata of the (last) execution."""
-    last = executions[-1]
-    outputs = client.fetch_outputs(last)
-    metadata = execution_metadata(client, last)
-    if len(executions) > 1:
-        metadata[metadata_key("execution_ids")] = dg.MetadataValue.text(
+    if len(executions) == 1:
+        (execution,) = executions
+        outputs = client.fetch_outputs(execution)
+        for spec in specs:
+            yield dg.MaterializeResult(
+                asset_key=spec.key, metadata=_spec_metadata(client, spec, execution, outputs)
+            )
+        return
+    # A range of partitions, one execution each: every partition's event names its own.
+    for key, execution in zip(partition_keys, executions, strict=True):
+        outputs = client.fetch_outputs(execution)
+        for spec in specs:
+            context.add_asset_metadata(
+                _spec_metadata(client, spec, execution, outputs),
+                asset_key=spec.key,
+                partition_key=key,
+            )
+    every = {
+        EXECUTION_IDS_KEY: dg.MetadataValue.text(
             ", ".join(str(execution.id) for execution in executions)
         )
+    }
     for spec in specs:
-        output = spec.metadata.get(OUTPUT_KEY)
-        spec_metadata = dict(metadata)
-        if output is not None and output in outputs:
-            spec_metadata[PREVIEW_KEY] = output_preview(outputs[output])
-        yield dg.MaterializeResult(asset_key=spec.key, metadata=spec_metadata)
+        yield dg.MaterializeResult(asset_key=spec.key, metadata=every)
+
+
+def _spec_metadata(
+    client: "FlyteClient",
+    spec: dg.AssetSpec,
+    execution: "Execution",
+    outputs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The metadata of one asset materialized by ``execution``: the execution and a preview."""
+    metadata = execution_metadata(client, execution)
+    output = spec.metadata.get(OUTPUT_KEY)
+    if output is None:
+        return metadata
+    if output not in outputs:
+        returned = ", ".join(map(repr, outputs)) or "none"
+        raise dg.Failure(
+            description=(
+                f"Flyte execution {execution.id} returned no output {output!r} for asset "
+                f"{spec.key.to_user_string()}; it returned {returned}"
+            ),
+            metadata=metadata,
+        )
+    metadata[PREVIEW_KEY] = output_preview(outputs[output])
+    return metadata
 
 
 def _materialize_by_backfill(

@@ -21,8 +21,10 @@ from dagster_resources.run_handler import (
 from dagster_resources.translator import (
     DagsterFlyteTranslator,
     FlyteLaunchPlanProps,
+    metadata_key,
     output_props,
 )
+from flyte_bridge.errors import FlyteTimeoutError, FlyteTransientError
 from flyte_bridge.filters import Filter, Sort
 
 if TYPE_CHECKING:
@@ -41,6 +43,15 @@ looking back this far catches an execution recorded late, and the cursor's list 
 reported executions keeps it from being reported twice.
 """
 
+TICKS_PER_EXECUTION = 3
+"""Ticks that may fail to read one execution for a transient reason (server unavailable, a
+deadline) before it is reported without what could not be read, or skipped. A tick that meets
+such a failure stops there, so the next tick starts again from that execution."""
+
+OUTPUTS_ERROR_KEY = metadata_key("outputs_error")
+
+_TRANSIENT = (FlyteTransientError, FlyteTimeoutError)
+
 
 @dataclass
 class FlyteSensorCursor:
@@ -50,15 +61,22 @@ class FlyteSensorCursor:
         newest: The latest ``updated_at`` of an execution handled so far.
         recent: Execution ids handled within the overlap before ``newest``, with their update
             times (ISO 8601), so the overlap is never reported twice.
+        failed: Execution ids not handled yet, with the number of ticks that failed to read
+            them for a transient reason.
     """
 
     newest: dt.datetime | None = None
     recent: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """The cursor as the text Dagster stores."""
         return json.dumps(
-            {"newest": self.newest.isoformat() if self.newest else None, "recent": self.recent},
+            {
+                "newest": self.newest.isoformat() if self.newest else None,
+                "recent": self.recent,
+                "failed": self.failed,
+            },
             sort_keys=True,
         )
 
@@ -71,10 +89,11 @@ class FlyteSensorCursor:
             data = json.loads(text)
             newest = dt.datetime.fromisoformat(data["newest"]) if data["newest"] else None
             recent = {str(k): str(v) for k, v in dict(data["recent"]).items()}
+            failed = {str(k): int(v) for k, v in dict(data.get("failed") or {}).items()}
         except (ValueError, KeyError, TypeError):
             logger.warning("Unreadable Flyte sensor cursor %r; starting over", text[:200])
             return None
-        return cls(newest=newest, recent=recent)
+        return cls(newest=newest, recent=recent, failed=failed)
 
     def query_start(self, overlap: dt.timedelta) -> dt.datetime | None:
         """The update time to list from: ``overlap`` before the newest one handled."""
@@ -87,6 +106,7 @@ class FlyteSensorCursor:
     def mark(self, execution_id: str, updated_at: dt.datetime, overlap: dt.timedelta) -> None:
         """Records an execution as handled and forgets what fell out of the overlap."""
         self.recent[execution_id] = updated_at.isoformat()
+        self.failed.pop(execution_id, None)
         if self.newest is None or updated_at > self.newest:
             self.newest = updated_at
         horizon = self.newest - overlap
@@ -125,13 +145,22 @@ def build_flyte_execution_sensor(
     carries on where it stopped. Update times are the Flyte server's; the ``overlap`` also
     absorbs that much clock difference between it and the Dagster daemon.
 
+    One execution that cannot be read never stops the others from being reported: outputs
+    that cannot be read are left out of its materializations (``flyte/outputs_error`` says
+    why), and an execution whose labels, parent or kickoff time cannot be read is logged and
+    skipped. A transient failure (server unavailable, a deadline) stops the tick instead, and
+    the next one tries that execution again, :data:`TICKS_PER_EXECUTION` times in all. An
+    execution of a partitioned launch plan whose kickoff time falls outside the partitions
+    (before their start, or not a partition yet) is logged and skipped.
+
     Args:
         flyte: The resource to list executions through.
         launch_plans: The launch plans to watch (same props as the asset definitions).
         translator: Must be the one the assets use, so the keys match.
         partitions_def: The assets' time partitions (one for all, or by launch plan name): a
             materialization is then reported for the partition holding the execution's
-            kickoff time.
+            kickoff time. Pass the assets' own, or the events name partitions they lack.
+            Only time-window partitions can be found from a kickoff time; others are refused.
         mode: ``"materializations"`` or ``"run_requests"``.
         target: What a run request runs (a job, or assets); required for ``"run_requests"``.
         name: The sensor's name; derived from the launch plans when empty.
@@ -155,6 +184,13 @@ def build_flyte_execution_sensor(
         partitions = {props.name: partitions_def for props in launch_plans}
     else:
         partitions = {}
+    for launch_plan_name, part in partitions.items():
+        if not isinstance(part, dg.TimeWindowPartitionsDefinition):
+            raise dg.DagsterInvalidDefinitionError(
+                f"The sensor finds an execution's partition from its kickoff time, which needs "
+                f"time-window partitions; launch plan {launch_plan_name} has "
+                f"{type(part).__name__}"
+            )
     keys_by_launch_plan = {
         props.name: [translator.get_asset_spec(item).key for item in output_props(props)]
         for props in launch_plans
@@ -191,15 +227,47 @@ def build_flyte_execution_sensor(
             execution_id = str(execution.id)
             if not cursor.is_new(execution_id):
                 continue
-            if not first_tick and not _launched_by_dagster(client, execution, parents):
-                if mode == "materializations":
-                    events.extend(
-                        _materializations(
-                            client, execution, keys_by_launch_plan, launch_plans, partitions
+            if not first_tick:
+                last_try = cursor.failed.get(execution_id, 0) + 1 >= TICKS_PER_EXECUTION
+                try:
+                    if _launched_by_dagster(client, execution, parents):
+                        pass
+                    elif mode == "materializations":
+                        events.extend(
+                            _materializations(
+                                context.log,
+                                client,
+                                execution,
+                                keys_by_launch_plan,
+                                launch_plans,
+                                partitions,
+                                last_try=last_try,
+                            )
                         )
+                    else:
+                        run_requests.append(_run_request(execution))
+                except _TRANSIENT as error:
+                    if not last_try:
+                        cursor.failed[execution_id] = cursor.failed.get(execution_id, 0) + 1
+                        context.log.warning(
+                            "Could not read Flyte execution %s (%s); the next tick tries again",
+                            execution_id,
+                            error,
+                        )
+                        break
+                    context.log.warning(
+                        "Skipping Flyte execution %s, which could not be read in %d ticks: %s",
+                        execution_id,
+                        TICKS_PER_EXECUTION,
+                        error,
                     )
-                else:
-                    run_requests.append(_run_request(execution))
+                except Exception as error:  # noqa: BLE001 - one execution must not wedge the rest
+                    context.log.warning(
+                        "Skipping Flyte execution %s, which could not be read: %s",
+                        execution_id,
+                        error,
+                        exc_info=True,
+                    )
             cursor.mark(execution_id, execution.updated_at, overlap)
             if not first_tick and time.monotonic() > deadline:
                 context.log.info("Tick budget spent; the next tick carries on from here")
@@ -262,23 +330,49 @@ def _launched_by_dagster(
 
 
 def _materializations(
+    log: Any,
     client: "FlyteClient",
     execution: "Execution",
     keys_by_launch_plan: Mapping[str, Sequence[dg.AssetKey]],
     launch_plans: Sequence[FlyteLaunchPlanProps],
-    partitions_defs: Mapping[str, dg.PartitionsDefinition],
+    partitions_defs: Mapping[str, dg.TimeWindowPartitionsDefinition],
+    *,
+    last_try: bool,
 ) -> list[dg.AssetMaterialization]:
-    """One materialization per asset of the execution's launch plan."""
+    """One materialization per asset of the execution's launch plan; none outside the partitions.
+
+    Outputs that cannot be read are left out, with the reason in ``flyte/outputs_error``; a
+    transient failure to read them is raised instead unless this is the ``last_try``.
+    """
     launch_plan_name = execution.launch_plan.name
     props = next(p for p in launch_plans if p.name == launch_plan_name)
-    outputs = client.fetch_outputs(execution)
+    partition = None
+    partitions_def = partitions_defs.get(props.name)
+    if partitions_def is not None:
+        partition = _partition_of(log, client, execution, props, partitions_def)
+        if partition is None:
+            return []
     metadata = execution_metadata(client, execution)
-    partition = _partition_of(client, execution, props, partitions_defs.get(props.name))
+    outputs: Mapping[str, Any] = {}
+    try:
+        outputs = client.fetch_outputs(execution)
+    except Exception as error:  # noqa: BLE001 - report the run without what cannot be read
+        if isinstance(error, _TRANSIENT) and not last_try:
+            raise
+        log.warning("Could not read the outputs of Flyte execution %s: %s", execution.id, error)
+        metadata[OUTPUTS_ERROR_KEY] = dg.MetadataValue.text(str(error))
     events = []
     for item, key in zip(output_props(props), keys_by_launch_plan[launch_plan_name], strict=True):
         event_metadata = dict(metadata)
         if item.output_name is not None and item.output_name in outputs:
             event_metadata[PREVIEW_KEY] = output_preview(outputs[item.output_name])
+        elif item.output_name is not None and OUTPUTS_ERROR_KEY not in metadata:
+            log.warning(
+                "Flyte execution %s has no output %r (it has %s); check the launch plan's props",
+                execution.id,
+                item.output_name,
+                ", ".join(map(repr, outputs)) or "none",
+            )
         events.append(
             dg.AssetMaterialization(asset_key=key, metadata=event_metadata, partition=partition)
         )
@@ -286,22 +380,47 @@ def _materializations(
 
 
 def _partition_of(
+    log: Any,
     client: "FlyteClient",
     execution: "Execution",
     props: FlyteLaunchPlanProps,
-    partitions_def: dg.PartitionsDefinition | None,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
 ) -> str | None:
-    """The time partition holding the execution's kickoff time, for partitioned assets."""
-    if not isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
-        return None
+    """The partition holding the execution's kickoff time; ``None`` (logged) when there is none.
+
+    An execution skipped because its kickoff time is not a partition yet (in the future) is
+    never reported, even once that partition exists: the cursor has moved past it.
+    """
     if not props.kickoff_time_input:
+        log.warning(
+            "Skipping Flyte execution %s: launch plan %s has partitions but no "
+            "kickoff_time_input to find the partition from",
+            execution.id,
+            props.name,
+        )
         return None
     kickoff = client.fetch_inputs(execution).get(props.kickoff_time_input)
     if not isinstance(kickoff, dt.datetime):
+        log.warning(
+            "Skipping Flyte execution %s: its input %s is %r, not a kickoff time",
+            execution.id,
+            props.kickoff_time_input,
+            kickoff,
+        )
         return None
     if kickoff.tzinfo is None:
         kickoff = kickoff.replace(tzinfo=dt.timezone.utc)
-    return partitions_def.get_partition_key_for_timestamp(kickoff.timestamp())
+    key = partitions_def.get_partition_key_for_timestamp(kickoff.timestamp())
+    if not partitions_def.has_partition_key(key):
+        log.warning(
+            "Skipping Flyte execution %s: its kickoff time %s falls in %s, which is not a "
+            "partition of its assets",
+            execution.id,
+            kickoff.isoformat(),
+            key,
+        )
+        return None
+    return key
 
 
 def _run_request(execution: "Execution") -> dg.RunRequest:

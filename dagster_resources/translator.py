@@ -8,6 +8,7 @@ is written into the spec's metadata, and the code that runs the asset reads it b
 so the translator is the one place that says which launch plan an asset stands for.
 """
 
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -39,7 +40,8 @@ class FlyteLaunchPlanProps(NamedTuple):
         project: Its project; ``None`` uses the resource's default project.
         domain: Its domain; ``None`` uses the resource's default domain.
         version: A fixed version; ``None`` launches the active (else the latest) version.
-        outputs: Output name to a short description of its type (``{"o0": "integer"}``).
+        outputs: Output name to its type, as Flyte names it, case aside: ``{"o0": "integer"}``,
+            ``List[STRING]``, ``file<csv>`` (see :data:`OUTPUT_TYPE_WORDS`).
         inputs: Input name to a short description of its type, for documentation only.
         description: Shown on the assets.
         kickoff_time_input: The datetime input a schedule (and a time partition) fills in.
@@ -73,8 +75,96 @@ class FlyteOutputProps(NamedTuple):
     output_type: str | None
 
 
+OUTPUT_TYPE_WORDS = frozenset(
+    {
+        # Flyte's simple types.
+        "none",
+        "integer",
+        "float",
+        "string",
+        "boolean",
+        "datetime",
+        "duration",
+        "binary",
+        "error",
+        "struct",
+        # Its other types, as flyte_bridge.literals.describe_type and type_name write them.
+        "list",
+        "dict",
+        "enum",
+        "union",
+        "file",
+        "directory",
+        "pickle",
+        "structureddataset",
+        "structured_dataset",
+        "schema",
+        "record",
+        "any",
+        "unknown",
+    }
+)
+"""The words an output's type may start with (any case), before an optional ``[...]``,
+``<...>`` or ``(...)`` with what it holds."""
+
+_TYPE_TEXT = re.compile(r"\s*([A-Za-z_]+)(?: type)?\s*(?:[\[<(].*)?", re.DOTALL)
+
+
+def check_launch_plan_props(launch_plan: Any) -> FlyteLaunchPlanProps:
+    """``launch_plan`` when it is well-formed props.
+
+    Output types are checked for being Flyte type names, not against the launch plan (which is
+    not read here); they only document the assets.
+
+    Raises:
+        dagster.DagsterInvalidDefinitionError: Not props, no name, or ``outputs`` not a mapping
+            of output names to types (the message says what was expected).
+    """
+    if not isinstance(launch_plan, FlyteLaunchPlanProps):
+        raise dg.DagsterInvalidDefinitionError(
+            f"Expected FlyteLaunchPlanProps, got {type(launch_plan).__name__}"
+        )
+    name = launch_plan.name
+    if not isinstance(name, str) or not name.strip():
+        raise dg.DagsterInvalidDefinitionError(
+            f"FlyteLaunchPlanProps.name must be a launch plan name such as 'hello.hello_wf', "
+            f"got {name!r}"
+        )
+    outputs = launch_plan.outputs
+    if not isinstance(outputs, Mapping):
+        raise dg.DagsterInvalidDefinitionError(
+            f"outputs of launch plan {name} must map each output name to its type, such as "
+            f"{{'o0': 'STRING'}}; got {type(outputs).__name__} {outputs!r}"
+        )
+    for output, type_text in outputs.items():
+        if not isinstance(output, str) or not output:
+            raise dg.DagsterInvalidDefinitionError(
+                f"outputs of launch plan {name} must be keyed by output name (text such as "
+                f"'o0'), got {output!r}"
+            )
+        match = _TYPE_TEXT.fullmatch(type_text) if isinstance(type_text, str) else None
+        if match is None or match.group(1).lower() not in OUTPUT_TYPE_WORDS:
+            raise dg.DagsterInvalidDefinitionError(
+                f"output {output!r} of launch plan {name} has type {type_text!r}; expected a "
+                f"Flyte type: one of {', '.join(sorted(OUTPUT_TYPE_WORDS))} (any case), "
+                "optionally followed by what it holds, as in List[STRING]"
+            )
+    if not isinstance(launch_plan.inputs, Mapping):
+        raise dg.DagsterInvalidDefinitionError(
+            f"inputs of launch plan {name} must map each input name to its type, got "
+            f"{type(launch_plan.inputs).__name__} {launch_plan.inputs!r}"
+        )
+    return launch_plan
+
+
 def output_props(launch_plan: FlyteLaunchPlanProps) -> list[FlyteOutputProps]:
-    """One :class:`FlyteOutputProps` per output, or a single one for a launch plan without any."""
+    """One :class:`FlyteOutputProps` per output, or a single one for a launch plan without any.
+
+    Raises:
+        dagster.DagsterInvalidDefinitionError: The props are malformed (see
+            :func:`check_launch_plan_props`).
+    """
+    check_launch_plan_props(launch_plan)
     if not launch_plan.outputs:
         return [FlyteOutputProps(launch_plan, None, None)]
     return [

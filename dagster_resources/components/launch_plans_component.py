@@ -21,17 +21,18 @@ The type is registered through the ``dagster_dg_cli.registry_modules`` entry poi
 exact ``dagster`` and lag the newest one.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import dagster as dg
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
+from pydantic import ConfigDict
 
 from dagster_resources.asset_decorator import build_flyte_assets_definition
 from dagster_resources.components.scaffolder import FlyteLaunchPlansScaffolder
 from dagster_resources.launch_plans import load_flyte_launch_plan_props
-from dagster_resources.resource import FlyteResource
+from dagster_resources.resource import FlyteResource, Retries, Seconds, masked_repr_args
 from dagster_resources.sensor_builder import build_flyte_execution_sensor
 from dagster_resources.translator import (
     DagsterFlyteTranslator,
@@ -41,7 +42,14 @@ from dagster_resources.translator import (
 
 
 class FlyteConnectionModel(dg.Model, dg.Resolvable):
-    """The ``flyte`` block: the fields of :class:`FlyteResource` (write secrets as env vars)."""
+    """The ``flyte`` block: the fields of :class:`FlyteResource` (write secrets as env vars).
+
+    A field left out takes the resource's default. Values are checked as the resource checks
+    them, when the YAML loads.
+    """
+
+    # Validation errors would otherwise quote the input, secrets included.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     endpoint: str | None = None
     insecure: bool | None = None
@@ -55,11 +63,18 @@ class FlyteConnectionModel(dg.Model, dg.Resolvable):
     scopes: list[str] | None = None
     audience: str | None = None
     token_endpoint: str | None = None
+    allow_plaintext: bool | None = None
     default_project: str | None = None
     default_domain: str | None = None
     console_url: str | None = None
-    poll_interval: float = 5.0
-    wait_timeout: float | None = None
+    rpc_timeout: Seconds | None = None
+    max_retries: Retries | None = None
+    poll_interval: Seconds | None = None
+    wait_timeout: Seconds | None = None
+    terminate_on_interrupt: bool | None = None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        return masked_repr_args(super().__repr_args__())
 
     def to_resource(self) -> FlyteResource:
         """The resource these fields describe."""

@@ -1,5 +1,7 @@
 """``dg scaffold defs dagster_resources.FlyteLaunchPlansComponent <path>``: a starter defs.yaml."""
 
+from typing import Any
+
 import dagster as dg
 from pydantic import BaseModel, Field
 
@@ -8,6 +10,9 @@ class FlyteLaunchPlansScaffoldParams(BaseModel):
     """What ``dg scaffold`` may be told: ``--endpoint``, ``--launch-plans``..."""
 
     endpoint: str | None = Field(default=None, description="flyteadmin gRPC endpoint.")
+    insecure: bool | None = Field(
+        default=None, description="Plain-text gRPC (no TLS), as a local sandbox needs."
+    )
     project: str | None = Field(default=None, description="Default project.")
     domain: str | None = Field(default=None, description="Default domain.")
     launch_plans: list[str] | None = Field(default=None, description="Launch plan names.")
@@ -24,11 +29,13 @@ class FlyteLaunchPlansScaffolder(dg.Scaffolder[FlyteLaunchPlansScaffoldParams]):
     def scaffold(self, request: dg.ScaffoldRequest[FlyteLaunchPlansScaffoldParams]) -> None:
         """Writes defs.yaml; the endpoint and project default to env var templates."""
         params = request.params or FlyteLaunchPlansScaffoldParams()
-        flyte = {
+        flyte: dict[str, Any] = {
             "endpoint": params.endpoint or "{{ env.FLYTE_ENDPOINT }}",
             "default_project": params.project or "{{ env.FLYTE_PROJECT }}",
             "default_domain": params.domain or "development",
         }
+        if params.insecure is not None:
+            flyte["insecure"] = params.insecure
         launch_plans = [{"name": name} for name in (params.launch_plans or ["my.launch_plan"])]
         dg.scaffold_component(
             request, {"flyte": flyte, "launch_plans": launch_plans, "create_sensor": False}

@@ -1,7 +1,9 @@
-"""Runs the long sleep from Dagster in this process, to be stopped with SIGINT by a test.
+"""Runs a long Flyte wait from Dagster in this process, to be stopped with SIGINT by a test.
 
-Usage: ``python stoppable_run.py <endpoint> asset|op``: materializes the long-sleep asset, or
-runs a job of the launch op; the run is stored in ``$DAGSTER_HOME``.
+Usage: ``python stoppable_run.py <endpoint> asset|op|gate``: materializes the long-sleep asset;
+runs a job of the launch op waiting on the long sleep; or runs a job that launches the approval
+pipeline without waiting and then waits, in ``set_flyte_input``, for a gate that is never
+reached (its ``review`` gate is never approved). The run is stored in ``$DAGSTER_HOME``.
 """
 
 import sys
@@ -13,9 +15,13 @@ from dagster_resources import (
     FlyteResource,
     build_flyte_assets_definition,
     launch_flyte_execution,
+    set_flyte_input,
+    wait_for_flyte_execution,
 )
 
 LONG_SLEEP = FlyteLaunchPlanProps(name="long_sleep.long_sleep_wf", outputs={"o0": "STRING"})
+GATE_WAIT_MESSAGE = "Waiting up to"
+"""The start of what ``set_flyte_input`` logs as it starts waiting for the gate."""
 
 
 def main(endpoint: str, kind: str) -> None:
@@ -31,6 +37,32 @@ def main(endpoint: str, kind: str) -> None:
             sleeper = build_flyte_assets_definition(LONG_SLEEP, inputs={"seconds": 600})
             dg.materialize(
                 [sleeper], resources={"flyte": flyte}, instance=instance, raise_on_error=False
+            )
+            return
+        if kind == "gate":
+
+            @dg.job
+            def gate_job():
+                wait_for_flyte_execution(set_flyte_input(launch_flyte_execution()))
+
+            gate_job.execute_in_process(
+                resources={"flyte": flyte},
+                instance=instance,
+                raise_on_error=False,
+                run_config={
+                    "ops": {
+                        "launch_flyte_execution": {
+                            "config": {"launch_plan": "approvals.approval_wf", "wait": False}
+                        },
+                        "set_flyte_input": {
+                            "config": {
+                                "signal_id": "rollout_percent",
+                                "value": 25.0,
+                                "wait_for_gate": 600,
+                            }
+                        },
+                    }
+                },
             )
             return
 

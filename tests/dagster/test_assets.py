@@ -127,29 +127,60 @@ def test_partition_range_runs_as_one_flyte_backfill_the_sensor_does_not_report(f
     assert not reported & children, "the sensor reported runs of Dagster's own backfill"
 
 
-def test_partition_range_per_partition_launches_one_run_for_each_kickoff_time(flyte, client):
+def test_partition_range_per_partition_reports_each_partition_with_its_own_execution(flyte, client):
     result = dg.materialize(
         [daily_report_per_partition],
         resources={"flyte": flyte},
         tags={
-            "dagster/asset_partition_range_start": "2024-04-01",
-            "dagster/asset_partition_range_end": "2024-04-02",
+            "dagster/asset_partition_range_start": "2024-01-02",
+            "dagster/asset_partition_range_end": "2024-01-04",
         },
     )
 
-    events = result.get_asset_materialization_events()
-    assert sorted(event.materialization.partition for event in events) == [
-        "2024-04-01",
-        "2024-04-02",
-    ]
-    ids = events[0].materialization.metadata["flyte/execution_ids"].value.split(", ")
-    executions = [client.fetch_execution(execution_id) for execution_id in ids]
-    assert [execution.launch_plan.name for execution in executions] == ["daily_report"] * 2
-    assert [client.fetch_inputs(execution)["kickoff_time"] for execution in executions] == [
-        dt.datetime(2024, 4, 1, 6, tzinfo=dt.timezone.utc),
-        dt.datetime(2024, 4, 2, 6, tzinfo=dt.timezone.utc),
-    ]
-    assert {execution.labels["dagster-run-id"] for execution in executions} == {result.run_id}
+    events = {
+        event.materialization.partition: event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }
+    assert sorted(events) == ["2024-01-02", "2024-01-03", "2024-01-04"]
+    ids = {
+        partition: metadata["flyte/execution_id"].value for partition, metadata in events.items()
+    }
+    assert len(set(ids.values())) == 3, f"partitions share an execution: {ids}"
+    for partition, metadata in events.items():
+        execution = client.fetch_execution(ids[partition])
+        day = dt.date.fromisoformat(partition)
+        assert execution.launch_plan.name == "daily_report"
+        assert execution.labels["dagster-run-id"] == result.run_id
+        assert client.fetch_inputs(execution)["kickoff_time"] == dt.datetime(
+            day.year, day.month, day.day, 6, tzinfo=dt.timezone.utc
+        )
+        assert metadata["flyte/execution_url"].value == client.console_url(execution)
+        assert metadata["flyte/output_preview"].value == (
+            f"report eu {partition}: {day.day * 10} events"
+        )
+        assert metadata["flyte/execution_ids"].value.split(", ") == [
+            ids["2024-01-02"],
+            ids["2024-01-03"],
+            ids["2024-01-04"],
+        ]
+
+
+def test_an_output_the_launch_plan_lacks_fails_before_anything_is_launched(flyte, client):
+    wrong = build_flyte_assets_definition(
+        FlyteLaunchPlanProps(name="hello.hello_wf", outputs={"greeting": "STRING"}),
+        inputs={"name": "nobody"},
+    )
+
+    result = dg.materialize([wrong], resources={"flyte": flyte}, raise_on_error=False)
+
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    error = failure.step_failure_data.user_failure_data
+    assert "no output 'greeting'" in error.description
+    assert "its outputs are 'o0'" in error.description
+    assert error.metadata["flyte/declared_outputs"].value == ["o0"]
+    hellos = client.list_executions(filters="eq(launch_plan.name,hello.hello_wf)")
+    assert [str(e.id) for e in hellos if e.labels.get("dagster-run-id") == result.run_id] == []
 
 
 def test_a_subset_of_the_outputs_is_materialized_from_one_run(flyte, client):

@@ -44,6 +44,30 @@ def test_component_reads_outputs_from_flyte_and_materializes(flyte_sandbox, flyt
     assert event.materialization.metadata["flyte/output_preview"].value == "hello YAML"
 
 
+def test_a_scaffolded_component_with_insecure_reaches_the_sandbox(flyte_sandbox, flyte_examples):
+    with create_defs_folder_sandbox() as sandbox:
+        defs_path = sandbox.scaffold_component(
+            component_cls=FlyteLaunchPlansComponent,
+            scaffold_params={
+                "endpoint": flyte_sandbox.endpoint,
+                "insecure": True,
+                "project": "flytesnacks",
+                "launch_plans": ["hello.hello_wf"],
+            },
+        )
+        scaffolded = yaml.safe_load((defs_path / "defs.yaml").read_text())
+        assert scaffolded["attributes"]["flyte"]["insecure"] is True
+        scaffolded["attributes"]["launch_plans"][0]["inputs"] = {"name": "scaffold"}
+        (defs_path / "defs.yaml").write_text(yaml.safe_dump(scaffolded))
+        # No outputs listed: loading reads them from the sandbox, over plaintext.
+        with sandbox.load_component_and_build_defs(defs_path=defs_path) as (_, defs):
+            key = dg.AssetKey(["hello", "hello_wf", "o0"])
+            result = dg.materialize([defs.resolve_assets_def(key)])
+
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.metadata["flyte/output_preview"].value == "hello scaffold"
+
+
 def test_example_definitions_validate(dagster_home):
     completed = subprocess.run(
         [
@@ -59,8 +83,10 @@ def test_example_definitions_validate(dagster_home):
         timeout=120,
     )
 
+    output = completed.stdout + completed.stderr
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert "All code locations passed validation" in completed.stdout + completed.stderr
+    assert "All code locations passed validation" in output
+    assert "does not match" not in output, "the code location names of dg.toml and -f differ"
 
 
 def test_example_release_job_approves_the_gate_and_sets_the_input(flyte, client):
@@ -89,3 +115,38 @@ def test_resource_from_flytekit_config_reaches_the_sandbox(
     assert resource.load_launch_plan_props(["daily_report"])[0].kickoff_time_input == (
         "kickoff_time"
     )
+
+
+def test_example_sensor_reports_daily_report_runs_for_their_partition_only(
+    flyte_sandbox_config, flyte_examples, client, monkeypatch
+):
+    import datetime as dt
+    import runpy
+
+    # The example's resource reads the flytekit config, here the sandbox's.
+    monkeypatch.delenv("_FLYTECTL_CONFIG_PYFLYTE_OVERRIDE", raising=False)
+    monkeypatch.setenv("FLYTECTL_CONFIG", str(flyte_sandbox_config))
+    sensor = runpy.run_path(str(EXAMPLE))["outside_runs"]
+    with dg.instance_for_test() as instance:
+        first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        inside = client.launch(
+            "daily_report",
+            inputs={"kickoff_time": dt.datetime(2024, 3, 8, 6, tzinfo=dt.timezone.utc)},
+        )
+        before = client.launch(
+            "daily_report",
+            inputs={"kickoff_time": dt.datetime(2023, 6, 1, 6, tzinfo=dt.timezone.utc)},
+        )
+        for execution in (inside, before):
+            client.wait(execution, timeout=120, poll_interval=0.2)
+        second = sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor)
+        )
+
+    ours = {str(inside.id), str(before.id)}
+    reported = [
+        (event.metadata["flyte/execution_id"].value, event.partition)
+        for event in second.asset_events
+        if event.metadata["flyte/execution_id"].value in ours
+    ]
+    assert reported == [(str(inside.id), "2024-03-08")]

@@ -203,3 +203,174 @@ def test_a_spent_tick_budget_leaves_the_rest_to_the_next_tick():
         ["flytesnacks/development/c"],
         [],
     ]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "expected"),
+    [
+        ("o0", "must map each output name to its type"),
+        (["o0"], "must map each output name to its type"),
+        ({"o0": "NOTATYPE"}, "has type 'NOTATYPE'; expected a Flyte type"),
+        ({"o0": 3}, "has type 3; expected a Flyte type"),
+    ],
+)
+def test_malformed_outputs_are_refused_when_the_assets_are_defined(outputs, expected):
+    props = FlyteLaunchPlanProps(name="hello.hello_wf", outputs=outputs)
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match=re.escape(expected)):
+        flyte_assets(launch_plan=props)(lambda context, flyte: None)
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match=re.escape(expected)):
+        build_flyte_execution_sensor(flyte=FlyteResource(), launch_plans=[props])
+
+
+@pytest.mark.parametrize(
+    "type_text",
+    ["STRING", "integer", "List[STRING]", "Dict[str, FLOAT]", "file<csv>", "STRUCT(Metrics)"],
+)
+def test_output_types_as_flyte_writes_them_are_accepted(type_text):
+    props = FlyteLaunchPlanProps(name="pipes.train", outputs={"o0": type_text})
+
+    (spec,) = [DagsterFlyteTranslator().get_asset_spec(p) for p in output_props(props)]
+
+    assert spec.metadata["flyte/output_type"] == type_text
+
+
+def test_the_component_refuses_an_unknown_output_type_when_it_loads():
+    with create_defs_folder_sandbox() as sandbox:
+        defs_path = sandbox.scaffold_component(component_cls=FlyteLaunchPlansComponent)
+        (defs_path / "defs.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "type": "dagster_resources.FlyteLaunchPlansComponent",
+                    "attributes": {
+                        "launch_plans": [{"name": "hello.hello_wf", "outputs": {"o0": "WORDS"}}]
+                    },
+                }
+            )
+        )
+        with pytest.raises(Exception) as raised:
+            with sandbox.load_component_and_build_defs(defs_path=defs_path):
+                pass
+
+    assert "has type 'WORDS'" in _messages(raised.value)
+
+
+def _messages(error: BaseException | None) -> str:
+    """The messages of an error and of what caused it: Dagster wraps load errors in its own."""
+    texts = []
+    while error is not None:
+        texts.append(str(error))
+        error = error.__cause__ or error.__context__
+    return "\n".join(texts)
+
+
+def _component_resource(flyte_block: dict) -> FlyteResource:
+    with create_defs_folder_sandbox() as sandbox:
+        defs_path = sandbox.scaffold_component(component_cls=FlyteLaunchPlansComponent)
+        attributes = {
+            "flyte": flyte_block,
+            "launch_plans": [{"name": "hello.hello_wf", "outputs": {"o0": "STRING"}}],
+        }
+        (defs_path / "defs.yaml").write_text(
+            yaml.safe_dump(
+                {"type": "dagster_resources.FlyteLaunchPlansComponent", "attributes": attributes}
+            )
+        )
+        with sandbox.load_component_and_build_defs(defs_path=defs_path) as (_, defs):
+            return defs.resources["flyte"]
+
+
+def test_the_component_flyte_block_takes_every_field_of_the_resource():
+    from dagster_resources.components.launch_plans_component import FlyteConnectionModel
+
+    resource = _component_resource(
+        {
+            "endpoint": "127.0.0.1:1",
+            "terminate_on_interrupt": False,
+            "rpc_timeout": 2.5,
+            "max_retries": 1,
+        }
+    )
+
+    assert set(FlyteConnectionModel.model_fields) == set(FlyteResource.model_fields)
+    assert resource.terminate_on_interrupt is False
+    assert (resource.rpc_timeout, resource.max_retries) == (2.5, 1)
+    assert resource.poll_interval == FlyteResource.model_fields["poll_interval"].default
+
+
+@pytest.mark.parametrize(("field", "value"), [("poll_interval", -1), ("wait_timeout", -5)])
+def test_the_component_refuses_bad_waiting_settings_when_it_loads(field, value):
+    with pytest.raises(Exception) as raised:
+        _component_resource({"endpoint": "127.0.0.1:1", field: value})
+
+    assert f"{field}" in _messages(raised.value)
+    assert "greater than 0" in _messages(raised.value)
+
+
+def test_sensor_refuses_partitions_it_cannot_find_from_a_kickoff_time():
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="time-window partitions"):
+        build_flyte_execution_sensor(
+            flyte=FlyteResource(),
+            launch_plans=[REPORT],
+            partitions_def=dg.StaticPartitionsDefinition(["eu", "us"]),
+        )
+
+
+class _FlakyOutputsClient(_ListingClient):
+    """Fails to read the outputs of ``a`` for a transient reason, ``failures`` times."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def fetch_outputs(self, execution):
+        from flyte_bridge.errors import FlyteTransientError
+
+        if execution.id.name == "a" and self.failures:
+            self.failures -= 1
+            raise FlyteTransientError("admin is unavailable")
+        return super().fetch_outputs(execution)
+
+
+def _ticks(listing: _ListingClient, count: int) -> list[list[tuple[str, bool]]]:
+    """What ``count`` ticks after the first report: (execution name, has a preview) each."""
+    flyte = FlyteResource(
+        endpoint="127.0.0.1:1", default_project="flytesnacks", default_domain="development"
+    )
+    flyte._client = listing
+    hello = FlyteLaunchPlanProps(name="hello.hello_wf", outputs={"o0": "STRING"})
+    sensor = build_flyte_execution_sensor(
+        flyte=flyte, launch_plans=[hello], tick_budget_seconds=3600
+    )
+    with dg.instance_for_test() as instance:
+        cursor = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).cursor
+        soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+        listing.executions = [
+            _succeeded(name, soon + dt.timedelta(seconds=i)) for i, name in enumerate("ab")
+        ]
+        reported = []
+        for _ in range(count):
+            result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
+            cursor = result.cursor
+            reported.append(
+                [
+                    (
+                        event.metadata["flyte/execution_id"].value.rsplit("/", 1)[-1],
+                        "flyte/output_preview" in event.metadata,
+                    )
+                    for event in result.asset_events
+                ]
+            )
+    return reported
+
+
+def test_a_transient_failure_to_read_one_execution_is_tried_again_next_tick():
+    assert _ticks(_FlakyOutputsClient(failures=1), 3) == [[], [("a", True), ("b", True)], []]
+
+
+def test_an_execution_that_keeps_failing_is_reported_without_outputs_after_its_last_try():
+    from dagster_resources.sensor_builder import TICKS_PER_EXECUTION
+
+    reported = _ticks(_FlakyOutputsClient(failures=100), TICKS_PER_EXECUTION + 1)
+
+    assert reported == [[]] * (TICKS_PER_EXECUTION - 1) + [[("a", False), ("b", True)], []]

@@ -80,3 +80,88 @@ def test_sensor_reports_outside_executions_once_and_skips_dagster_launched_ones(
     assert hello.metadata["flyte/output_preview"].value == "hello outside"
     assert reported[str(report.id)].partition == "2024-03-05"
     assert _reported(requested, launched) == sorted([str(outside.id), str(report.id)])
+
+
+def _make_outputs_unreadable(client, execution) -> None:
+    """Overwrites the stored outputs of a finished execution with bytes that are no LiteralMap;
+    the sandbox then serves them behind their URL, where the client cannot decode them."""
+    from flyte_bridge.sandbox.storage import DataStore
+
+    uri = client.fetch_execution(execution.id).proto.closure.outputs.uri
+    assert uri, "the sandbox keeps a SUCCEEDED execution's outputs in a file"
+    DataStore.local_path(uri).write_bytes(b"\xff\xff\xff\xff not a literal map")
+
+
+def test_an_execution_whose_outputs_cannot_be_read_does_not_stop_the_others(flyte, client):
+    sensor = build_flyte_execution_sensor(
+        flyte=flyte,
+        launch_plans=[HELLO, DAILY_REPORT],
+        partitions_def={"daily_report": SIX_AM_DAYS},
+        tick_budget_seconds=UNBOUNDED,
+    )
+    with dg.instance_for_test() as instance:
+        first = _tick(sensor, instance, None)
+        broken = client.launch("hello.hello_wf", inputs={"name": "broken"})
+        client.wait(broken, timeout=120, poll_interval=0.2)
+        _make_outputs_unreadable(client, broken)
+        with pytest.raises(Exception, match="not a serialized LiteralMap"):
+            client.fetch_outputs(client.fetch_execution(broken.id))
+        kickoff = dt.datetime(2024, 3, 6, 6, tzinfo=dt.timezone.utc)
+        later = [
+            client.launch("hello.hello_wf", inputs={"name": "after"}),
+            client.launch("daily_report", inputs={"kickoff_time": kickoff}),
+        ]
+        for execution in later:
+            client.wait(execution, timeout=120, poll_interval=0.2)
+
+        second = _tick(sensor, instance, first.cursor)
+        third = _tick(sensor, instance, second.cursor)
+
+    launched = {str(broken.id), *(str(execution.id) for execution in later)}
+    assert _reported(second, launched) == sorted(launched)
+    assert _reported(third, launched) == [], "the cursor did not move past the broken execution"
+    reported = {event.metadata["flyte/execution_id"].value: event for event in second.asset_events}
+    unreadable = reported[str(broken.id)]
+    assert "flyte/output_preview" not in unreadable.metadata
+    assert "not a serialized LiteralMap" in unreadable.metadata["flyte/outputs_error"].value
+    assert unreadable.metadata["flyte/phase"].value == "SUCCEEDED"
+    assert reported[str(later[0].id)].metadata["flyte/output_preview"].value == "hello after"
+    assert reported[str(later[1].id)].partition == "2024-03-06"
+
+
+def test_kickoff_times_outside_the_partitions_are_skipped_not_reported(flyte, client, capfd):
+    sensor = build_flyte_execution_sensor(
+        flyte=flyte,
+        launch_plans=[DAILY_REPORT],
+        partitions_def=SIX_AM_DAYS,
+        tick_budget_seconds=UNBOUNDED,
+    )
+    kickoffs = {
+        "inside": dt.datetime(2024, 3, 7, 6, tzinfo=dt.timezone.utc),
+        "before the start": dt.datetime(2023, 6, 1, 6, tzinfo=dt.timezone.utc),
+        "not a partition yet": dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3),
+    }
+    with dg.instance_for_test() as instance:
+        first = _tick(sensor, instance, None)
+        runs = {
+            what: client.launch("daily_report", inputs={"kickoff_time": kickoff})
+            for what, kickoff in kickoffs.items()
+        }
+        for execution in runs.values():
+            client.wait(execution, timeout=120, poll_interval=0.2)
+        second = _tick(sensor, instance, first.cursor)
+        third = _tick(sensor, instance, second.cursor)
+
+    launched = {str(execution.id) for execution in runs.values()}
+    assert _reported(second, launched) == [str(runs["inside"].id)]
+    (event,) = [
+        e for e in second.asset_events if e.metadata["flyte/execution_id"].value in launched
+    ]
+    assert event.partition == "2024-03-07"
+    assert _reported(third, launched) == []
+    # The sensor's log goes to Dagster's console handler, not to the root logger.
+    skipped = [line for line in capfd.readouterr().err.splitlines() if "Skipping" in line]
+    assert any(
+        str(runs["before the start"].id) in line and "2023-06-01" in line for line in skipped
+    )
+    assert any(str(runs["not a partition yet"].id) in line for line in skipped)
