@@ -282,7 +282,10 @@ def test_aborting_a_running_dynamic_node_aborts_its_children(plane):
     aborted = [
         e
         for e in plane.task_events
-        if e.parent_node_execution_id.node_id == "n0-0-dn0" and e.phase == TaskPhase.ABORTED
+        # The module's engine is shared: a sibling aborted in another execution has this id too.
+        if e.parent_node_execution_id.execution_id.name == "stop"
+        and e.parent_node_execution_id.node_id == "n0-0-dn0"
+        and e.phase == TaskPhase.ABORTED
     ]
     assert len(aborted) == 1
 
