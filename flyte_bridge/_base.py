@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flyte_bridge import _ops
 from flyte_bridge._requests import (
@@ -33,6 +33,9 @@ DataTarget = Any
 """An execution (anything ``execution_id_of`` reads), a NodeExecution or a TaskExecution."""
 
 
+ClientT = TypeVar("ClientT", bound="ClientBase")
+
+
 class ClientBase:
     """Configuration, defaults and the operation builders of both clients."""
 
@@ -44,6 +47,23 @@ class ClientBase:
         self.config = config
         self.max_concurrency = max_concurrency
         self._cache = TreeCache()
+
+    @classmethod
+    def from_flytekit_config(
+        cls: type[ClientT],
+        path: str | None = None,
+        *,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+        transport: Any = None,
+        **overrides: Any,
+    ) -> ClientT:
+        """A client configured as flytekit would be (config file and ``FLYTE_*`` variables).
+
+        ``overrides`` are ClientConfig fields that replace what was read
+        (``default_project="ml"``); see :meth:`ClientConfig.from_flytekit_config`.
+        """
+        config = ClientConfig.from_flytekit_config(path, **overrides)
+        return cls(config, max_concurrency=max_concurrency, transport=transport)  # type: ignore[call-arg]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self.config.endpoint!r})"

@@ -62,23 +62,6 @@ class AsyncFlyteClient(ClientBase):
             weakref.WeakKeyDictionary()
         )
 
-    @classmethod
-    def from_flytekit_config(
-        cls,
-        path: str | None = None,
-        *,
-        max_concurrency: int = DEFAULT_CONCURRENCY,
-        transport: Any = None,
-        **overrides: Any,
-    ) -> AsyncFlyteClient:
-        """A client configured as flytekit would be (config file and ``FLYTE_*`` variables).
-
-        ``overrides`` are ClientConfig fields that replace what was read
-        (``default_project="ml"``); see :meth:`ClientConfig.from_flytekit_config`.
-        """
-        config = ClientConfig.from_flytekit_config(path, **overrides)
-        return cls(config, max_concurrency=max_concurrency, transport=transport)
-
     async def close(self) -> None:
         """Closes the channel."""
         await self.transport.close()

@@ -59,23 +59,6 @@ class FlyteClient(ClientBase):
         self.transport = transport
         self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="flyte-bridge")
 
-    @classmethod
-    def from_flytekit_config(
-        cls,
-        path: str | None = None,
-        *,
-        max_concurrency: int = DEFAULT_CONCURRENCY,
-        transport: Any = None,
-        **overrides: Any,
-    ) -> FlyteClient:
-        """A client configured as flytekit would be (config file and ``FLYTE_*`` variables).
-
-        ``overrides`` are ClientConfig fields that replace what was read
-        (``default_project="ml"``); see :meth:`ClientConfig.from_flytekit_config`.
-        """
-        config = ClientConfig.from_flytekit_config(path, **overrides)
-        return cls(config, max_concurrency=max_concurrency, transport=transport)
-
     def close(self) -> None:
         """Closes the channel and the worker threads."""
         self._pool.shutdown(wait=False, cancel_futures=True)
