@@ -30,6 +30,7 @@ def build_client_config(resource: "FlyteResource") -> ClientConfig:
         "default_domain": resource.default_domain,
         "rpc_timeout": resource.rpc_timeout,
         "max_retries": resource.max_retries,
+        "max_execution_name_length": resource.max_execution_name_length,
         "auth": _auth_config(resource),
     }
     values = {name: value for name, value in values.items() if value is not None}

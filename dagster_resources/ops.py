@@ -98,9 +98,14 @@ class BackfillFlyteLaunchPlanConfig(dg.Config):
     wait: bool = Field(default=True, description="Wait for the backfill to finish.")
 
 
-def _step_name(context: dg.OpExecutionContext, *extra: str) -> str:
+def _step_name(context: dg.OpExecutionContext, client: Any, *extra: str) -> str:
     return execution_name(
-        "dagster", context.run_id, context.op.name, *extra, generation=context.retry_number
+        "dagster",
+        context.run_id,
+        context.op.name,
+        *extra,
+        generation=context.retry_number,
+        max_length=client.config.max_execution_name_length,
     )
 
 
@@ -133,7 +138,7 @@ def launch_flyte_execution(
         "project": config.project,
         "domain": config.domain,
         "inputs": config.inputs,
-        "name": config.execution_name or _step_name(context),
+        "name": config.execution_name or _step_name(context, client),
         "labels": {DAGSTER_RUN_LABEL: context.run_id},
     }
     if config.wait:
@@ -288,7 +293,7 @@ def backfill_flyte_launch_plan(
         parallel=config.parallel,
         failure_policy=config.failure_policy,
         dry_run=config.dry_run,
-        name=_step_name(context),
+        name=_step_name(context, client),
         project=config.project,
         domain=config.domain,
         labels={DAGSTER_RUN_LABEL: context.run_id},

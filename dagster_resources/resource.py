@@ -30,6 +30,9 @@ Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Retries = Annotated[int, Field(ge=0)]
 """A number of retries, 0 or more."""
 
+NameLength = Annotated[int, Field(ge=20, le=63)]
+"""An execution name length limit: flyteadmin's 63, down to old admins' 20."""
+
 
 def masked_repr_args(args: Iterable[tuple[str | None, Any]]) -> Iterator[tuple[str | None, Any]]:
     """Pydantic ``__repr_args__`` with the values of :data:`SECRET_FIELDS` masked.
@@ -130,6 +133,11 @@ class FlyteResource(dg.ConfigurableResource):
         default=None,
         description="Retries of a call that failed transiently (0: fail at the first error). "
         "Empty: 5, or what the flytekit config says.",
+    )
+    max_execution_name_length: NameLength | None = Field(
+        default=None,
+        description="Longest execution name admin accepts: 63 (the default), or 20 for admins "
+        "older than 1.1; the names the ops and assets choose fit it.",
     )
     poll_interval: Seconds = Field(
         default=5.0, description="Seconds between two status checks of a running execution."

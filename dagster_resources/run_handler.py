@@ -311,7 +311,12 @@ def materialize_launch_plan(
             run_inputs = dict(inputs)
             if key is not None and kickoff_input:
                 run_inputs[kickoff_input] = _partition_start(context, key)
-            name = execution_name(*step_parts, key, generation=step.retry_number)
+            name = execution_name(
+                *step_parts,
+                key,
+                generation=step.retry_number,
+                max_length=client.config.max_execution_name_length,
+            )
             execution = client.launch(**target, inputs=run_inputs, name=name, labels=launch_labels)
             context.log.info(
                 "Launched Flyte execution %s: %s", execution.id, client.console_url(execution)
@@ -397,7 +402,12 @@ def _materialize_by_backfill(
     # partition's start.
     last = _partition_start(context, context.partition_keys[-1])
     generation = context.op_execution_context.retry_number
-    name = execution_name(*step_parts, "backfill", generation=generation)
+    name = execution_name(
+        *step_parts,
+        "backfill",
+        generation=generation,
+        max_length=client.config.max_execution_name_length,
+    )
     backfill = client.launch_backfill(
         target["launch_plan"],
         first,

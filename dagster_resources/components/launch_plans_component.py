@@ -32,7 +32,13 @@ from pydantic import ConfigDict
 from dagster_resources.asset_decorator import build_flyte_assets_definition
 from dagster_resources.components.scaffolder import FlyteLaunchPlansScaffolder
 from dagster_resources.launch_plans import load_flyte_launch_plan_props
-from dagster_resources.resource import FlyteResource, Retries, Seconds, masked_repr_args
+from dagster_resources.resource import (
+    FlyteResource,
+    NameLength,
+    Retries,
+    Seconds,
+    masked_repr_args,
+)
 from dagster_resources.sensor_builder import build_flyte_execution_sensor
 from dagster_resources.translator import (
     DagsterFlyteTranslator,
@@ -69,6 +75,7 @@ class FlyteConnectionModel(dg.Model, dg.Resolvable):
     console_url: str | None = None
     rpc_timeout: Seconds | None = None
     max_retries: Retries | None = None
+    max_execution_name_length: NameLength | None = None
     poll_interval: Seconds | None = None
     wait_timeout: Seconds | None = None
     terminate_on_interrupt: bool | None = None

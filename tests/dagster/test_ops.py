@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from dagster_resources import (
+    FlyteResource,
     backfill_flyte_launch_plan,
     launch_flyte_execution,
     reject_flyte_gate,
@@ -123,3 +124,35 @@ def test_backfill_op_runs_the_schedule_ticks_as_one_labelled_flyte_execution(fly
         for node in execution.node_executions.values()
     )
     assert [kickoff.day for kickoff in kickoffs] == [1, 2]
+
+
+def test_launch_op_names_fit_the_resource_name_length_limit(flyte_sandbox, flyte, client):
+    short_names = FlyteResource(
+        endpoint=flyte_sandbox.endpoint,
+        insecure=True,
+        default_project=flyte.default_project,
+        default_domain=flyte.default_domain,
+        poll_interval=0.2,
+        max_execution_name_length=20,
+    )
+
+    @dg.job
+    def launch():
+        launch_flyte_execution()
+
+    result = launch.execute_in_process(
+        resources={"flyte": short_names},
+        run_config={
+            "ops": {
+                "launch_flyte_execution": {
+                    "config": {"launch_plan": "hello.hello_wf", "inputs": {"name": "short"}}
+                }
+            }
+        },
+    )
+
+    assert result.success
+    execution_id = result.output_for_node("launch_flyte_execution")
+    name = execution_id.rsplit("/", 1)[-1]
+    assert len(name) <= 20
+    assert client.fetch_outputs(execution_id) == {"o0": "hello short"}
