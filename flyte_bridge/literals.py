@@ -660,7 +660,7 @@ def from_text(text: str, literal_type: LiteralType | None) -> Any:
     import json
 
     kind = literal_type.WhichOneof("type") if literal_type is not None else None
-    if kind == "simple":
+    if kind == "simple" and literal_type.simple != SimpleType.STRUCT:
         return _simple_from_text(text, literal_type.simple)
     if kind in ("enum_type", "blob", "structured_dataset_type", "schema"):
         return text

@@ -301,6 +301,8 @@ def test_value_that_is_not_the_declared_type_is_a_usage_error():
 def test_collections_are_read_as_json_and_bare_words_without_a_type_stay_strings():
     listed = types_pb2.LiteralType(collection_type=types_pb2.LiteralType(simple=types_pb2.INTEGER))
     assert parse_value("[1, 2]", listed) == [1, 2]
+    record = types_pb2.LiteralType(simple=types_pb2.STRUCT)
+    assert parse_value('{"a": 1, "b": [1, 2]}', record) == {"a": 1, "b": [1, 2]}
     assert parse_value("hello", None) == "hello"
     assert parse_value("3.5", None) == 3.5
 

@@ -105,6 +105,7 @@ TEXT_PARAMETERS = {
         types_pb2.LiteralType(collection_type=types_pb2.LiteralType(simple=SIMPLE.STRING))
     ),
     "a": _required(INT_OR_STR),
+    "config": _required(types_pb2.LiteralType(simple=SIMPLE.STRUCT)),
 }
 
 
@@ -119,6 +120,7 @@ def test_rendered_text_is_read_as_each_declared_type_with_from_text():
             "ratio": "0.5",
             "names": '["x", "y"]',
             "a": "5",
+            "config": '{"depth": 3, "tags": ["x"]}',
         },
         from_text=True,
     )
@@ -132,6 +134,9 @@ def test_rendered_text_is_read_as_each_declared_type_with_from_text():
         "x",
         "y",
     ]
+    fields = converted["config"].scalar.generic.fields
+    assert fields["depth"].number_value == 3
+    assert [value.string_value for value in fields["tags"].list_value.values] == ["x"]
     # A union with a str variant keeps the text (C14): "5" stays a str.
     assert converted["a"].scalar.union.type.structure.tag == "str"
 
