@@ -30,6 +30,12 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _UI_PREFIX = "extra__flyte__"
 
+_SECRET_EXTRAS = frozenset({"client_secret", "token", "password", "command"})
+"""Extras whose values an error message never quotes."""
+
+_WARNED_UNKNOWN: set[tuple[str, tuple[str, ...]]] = set()
+"""(connection id, unknown extras) already warned about in this process."""
+
 
 class FlyteHook(BaseHook):
     """Builds flyte-bridge clients from a ``flyte`` connection.
@@ -172,13 +178,17 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
         endpoint = f"{conn.host}:{conn.port}" if conn.port else conn.host
     insecure = extras.boolean("insecure")
 
-    secret = conn.password or extras.text("client_secret") or extras.text("token")
+    # Every extra is read (and checked), whether or not the login and password win over it.
+    extra_client_id = extras.text("client_id")
+    extra_client_secret = extras.text("client_secret")
+    extra_token = extras.text("token")
+    secret = conn.password or extra_client_secret or extra_token
     mode = extras.text("auth_mode") or ("client_credentials" if conn.login and secret else "none")
     if mode not in AUTH_MODES:
         raise extras.invalid("auth_mode", mode, f"one of {', '.join(AUTH_MODES)}")
     # Read and checked whatever the mode: a wrong value fails now, not after a mode change.
     settings = {
-        "client_id": conn.login or extras.text("client_id"),
+        "client_id": conn.login or extra_client_id,
         "scopes": extras.words("scopes"),
         "audience": extras.text("audience"),
         "token_endpoint": extras.text("token_endpoint"),
@@ -282,8 +292,10 @@ class _Extras:
     def invalid(self, key: str, value: Any, expected: str) -> Exception:
         from flyte_bridge.errors import FlyteConfigError
 
+        # A secret's value (or a command, which may hold one) is never quoted, only its type.
+        shown = f"a {type(value).__name__}" if key in _SECRET_EXTRAS else repr(value)
         return FlyteConfigError(
-            f"connection {self.conn_id!r}: extra {key!r} must be {expected}, got {value!r}",
+            f"connection {self.conn_id!r}: extra {key!r} must be {expected}, got {shown}",
             subject=self.conn_id,
         )
 
@@ -377,7 +389,9 @@ class _Extras:
         unknown = sorted(
             name for key in self.extra if (name := key.removeprefix(_UI_PREFIX)) not in self.read
         )
-        if unknown:
+        if unknown and (self.conn_id, tuple(unknown)) not in _WARNED_UNKNOWN:
+            # Once per process and connection: clients are built at every poke and trigger.
+            _WARNED_UNKNOWN.add((self.conn_id, tuple(unknown)))
             logger.warning(
                 "Connection %s: ignoring extras the Flyte provider does not know: %s",
                 self.conn_id,

@@ -112,6 +112,25 @@ def test_a_wrong_extra_is_a_config_error_naming_the_field_and_what_it_expects(
     assert repr(next(iter(extra.values()))) in message
 
 
+@pytest.mark.parametrize("field", ["client_secret", "token", "command"])
+def test_a_wrong_secret_extra_is_named_without_quoting_its_value(field):
+    with pytest.raises(FlyteConfigError) as raised:
+        config_from_connection(connection(host="localhost"), {field: 98765432123})
+
+    assert f"extra {field!r} must be" in str(raised.value)
+    assert "got a int" in str(raised.value)
+    assert "98765432123" not in str(raised.value)
+
+
+def test_secret_extras_behind_a_password_are_not_reported_unknown(caplog):
+    config_from_connection(
+        connection(host="localhost", login="bot", password="s"),
+        {"client_id": "other", "client_secret": "x", "insecure": True},
+    )
+
+    assert "does not know" not in caplog.text
+
+
 def test_contradicting_settings_name_the_connection():
     with pytest.raises(FlyteConfigError, match="connection 'flyte_default': .*plaintext"):
         config_from_connection(
