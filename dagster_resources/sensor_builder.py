@@ -24,7 +24,12 @@ from dagster_resources.translator import (
     metadata_key,
     output_props,
 )
-from flyte_bridge.errors import FlyteTimeoutError, FlyteTransientError
+from flyte_bridge.errors import (
+    FlyteBridgeError,
+    FlyteTimeoutError,
+    FlyteTransientError,
+    is_permanent,
+)
 from flyte_bridge.filters import Filter, Sort
 
 if TYPE_CHECKING:
@@ -44,13 +49,12 @@ reported executions keeps it from being reported twice.
 """
 
 TICKS_PER_EXECUTION = 3
-"""Ticks that may fail to read one execution for a transient reason (server unavailable, a
-deadline) before it is reported without what could not be read, or skipped. A tick that meets
-such a failure stops there, so the next tick starts again from that execution."""
+"""Ticks that may fail to read one execution (for any reason a retry may cure: see
+:func:`flyte_bridge.errors.is_permanent`) before it is reported without what could not be read,
+or skipped. A tick that meets such a failure stops there, so the next tick starts again from
+that execution."""
 
 OUTPUTS_ERROR_KEY = metadata_key("outputs_error")
-
-_TRANSIENT = (FlyteTransientError, FlyteTimeoutError)
 
 
 @dataclass
@@ -148,8 +152,9 @@ def build_flyte_execution_sensor(
     One execution that cannot be read never stops the others from being reported: outputs
     that cannot be read are left out of its materializations (``flyte/outputs_error`` says
     why), and an execution whose labels, parent or kickoff time cannot be read is logged and
-    skipped. A transient failure (server unavailable, a deadline) stops the tick instead, and
-    the next one tries that execution again, :data:`TICKS_PER_EXECUTION` times in all. An
+    skipped at once when the failure is permanent (not found, bad input). Any other failure
+    (server unavailable, a deadline, a server error) stops the tick instead, and the next one
+    tries that execution again, :data:`TICKS_PER_EXECUTION` times in all. An
     execution of a partitioned launch plan whose kickoff time falls outside the partitions
     (before their start, or not a partition yet) is logged and skipped.
 
@@ -246,8 +251,8 @@ def build_flyte_execution_sensor(
                         )
                     else:
                         run_requests.append(_run_request(execution))
-                except _TRANSIENT as error:
-                    if not last_try:
+                except Exception as error:  # noqa: BLE001 - one execution must not wedge the rest
+                    if not last_try and not is_permanent(error):
                         cursor.failed[execution_id] = cursor.failed.get(execution_id, 0) + 1
                         context.log.warning(
                             "Could not read Flyte execution %s (%s); the next tick tries again",
@@ -256,17 +261,11 @@ def build_flyte_execution_sensor(
                         )
                         break
                     context.log.warning(
-                        "Skipping Flyte execution %s, which could not be read in %d ticks: %s",
+                        "Skipping Flyte execution %s, which could not be read%s: %s",
                         execution_id,
-                        TICKS_PER_EXECUTION,
+                        "" if is_permanent(error) else f" in {TICKS_PER_EXECUTION} ticks",
                         error,
-                    )
-                except Exception as error:  # noqa: BLE001 - one execution must not wedge the rest
-                    context.log.warning(
-                        "Skipping Flyte execution %s, which could not be read: %s",
-                        execution_id,
-                        error,
-                        exc_info=True,
+                        exc_info=not isinstance(error, FlyteBridgeError),
                     )
             cursor.mark(execution_id, execution.updated_at, overlap)
             if not first_tick and time.monotonic() > deadline:
@@ -357,7 +356,9 @@ def _materializations(
     try:
         outputs = client.fetch_outputs(execution)
     except Exception as error:  # noqa: BLE001 - report the run without what cannot be read
-        if isinstance(error, _TRANSIENT) and not last_try:
+        # Only a failure of the server may pass by the next tick; data that cannot be read or
+        # decoded stays so, and the run is reported without it.
+        if isinstance(error, (FlyteTransientError, FlyteTimeoutError)) and not last_try:
             raise
         log.warning("Could not read the outputs of Flyte execution %s: %s", execution.id, error)
         metadata[OUTPUTS_ERROR_KEY] = dg.MetadataValue.text(str(error))

@@ -105,3 +105,22 @@ class FlyteConfigError(FlyteBridgeError, ValueError):
 
 class FlyteDataError(FlyteBridgeError):
     """Stored data (an offloaded literal, a blob, a URL) could not be read or decoded."""
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether the same call would fail the same way if tried again: a bad input or setting,
+    something that does not exist, a state that refuses the call, a name taken by another run.
+
+    Everything else (an unreachable or overloaded server, a deadline, a server or auth failure
+    that may pass, an unexpected error) may go away, so callers try again within their budget.
+    """
+    return isinstance(
+        error,
+        (
+            FlyteInvalidInputError,
+            FlyteNotFoundError,
+            FlyteConfigError,
+            FlyteFailedPreconditionError,
+            FlyteConflictError,
+        ),
+    )

@@ -527,9 +527,9 @@ class FlyteSignalOperator(BaseOperator):
                 f"gate {self.signal_id}"
             )
         if payload["status"] == "timeout":
+            within = f" within {self.timeout:g}s" if self.timeout is not None else ""
             raise FlyteWaitTimeout(
-                f"Flyte execution {execution_id} did not reach gate {self.signal_id} within "
-                f"{self.timeout:g}s"
+                f"Flyte execution {execution_id} did not reach gate {self.signal_id}{within}"
             )
         with fail_permanently(), self.hook.new_client() as client:
             return self._send(client, execution_id, wait=False)

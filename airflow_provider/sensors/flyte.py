@@ -34,8 +34,10 @@ class FlyteExecutionSensor(BaseSensorOperator):
     """Waits until a Flyte execution ends in one of ``success_phases``.
 
     Any other terminal phase fails the task at once with the execution's error (or skips it with
-    ``soft_fail``, deferrable or not); so does an execution that does not exist. The sensor does
-    not terminate the execution on timeout or kill: it did not launch it.
+    ``soft_fail``, deferrable or not); so does an execution that does not exist: the sensor
+    waits for an execution to end, not to be launched (to wait for another DAG's launch, sense
+    that task first). The sensor does not terminate the execution on timeout or kill: it did
+    not launch it.
 
     Args:
         execution: The execution (templated): ``project/domain/name`` or a name; for example

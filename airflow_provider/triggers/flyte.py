@@ -268,7 +268,9 @@ class FlyteGateTrigger(BaseTrigger):
             await client.wait_for_gate(
                 self.execution_id, self.signal_id, timeout=timeout, poll_interval=self.poll_interval
             )
-        except FlyteTimeoutError:
+        except FlyteTimeoutError as error:
+            if error.grpc_code is not None:
+                raise  # an RPC that ran out of time, not the wait for the gate
             return {"status": "timeout"}
         except FlyteNotFoundError:
             # Either no gate declares the id (the error says which do), or the run ended first.

@@ -159,3 +159,39 @@ def test_the_deferred_waits_of_one_triggerer_share_one_list_call_a_tick(
     assert watcher_ticks >= 3
     assert watcher_ticks <= calls["ListExecutions"] <= watcher_ticks + 1
     assert calls["GetExecution"] == 0
+
+
+class _GateClient:
+    """Answers wait_for_gate with a given error, as the async client would raise it."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def wait_for_gate(self, *args, **kwargs):
+        raise self.error
+
+
+@pytest.mark.parametrize(("grpc_code", "status"), [(None, "timeout"), ("DEADLINE_EXCEEDED", None)])
+def test_the_gate_trigger_tells_its_own_timeout_from_an_rpc_deadline(grpc_code, status):
+    import asyncio
+
+    from flyte_bridge.errors import FlyteTimeoutError
+
+    trigger = FlyteGateTrigger(execution_id="p/d/n", signal_id="review", end_time=None)
+    client = _GateClient(FlyteTimeoutError("out of time", grpc_code=grpc_code))
+
+    if status is None:
+        with pytest.raises(FlyteTimeoutError):
+            asyncio.run(trigger._wait(client))
+    else:
+        assert asyncio.run(trigger._wait(client)) == {"status": status}
+
+
+def test_a_gate_timeout_without_a_limit_fails_with_a_readable_message():
+    from airflow_provider.operators.flyte import FlyteSignalOperator, FlyteWaitTimeout
+
+    operator = FlyteSignalOperator(task_id="gate", execution="p/d/n", signal_id="review")
+    event = {"status": "timeout", "execution_id": "p/d/n", "signal_id": "review"}
+
+    with pytest.raises(FlyteWaitTimeout, match="did not reach gate review$"):
+        operator.execute_complete({}, event)

@@ -8,6 +8,7 @@ from flyteidl.admin import task_execution_pb2
 from flyteidl.core import execution_pb2
 from flyteidl.event import event_pb2
 
+from flyte_bridge import errors
 from flyte_bridge.errors import FlyteExecutionFailedError, FlyteNotReadyError
 from flyte_bridge.models import (
     Execution,
@@ -110,3 +111,23 @@ def test_the_failed_node_is_the_innermost_node_that_failed():
 
     assert execution.failed_node().node_id == "n1-0-n1"
     assert _execution(execution_pb2.WorkflowExecution.FAILED).failed_node() is None
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent"),
+    [
+        (errors.FlyteInvalidInputError("bad input"), True),
+        (errors.FlyteNotFoundError("gone"), True),
+        (errors.FlyteConfigError("bad setting"), True),
+        (errors.FlyteFailedPreconditionError("already answered"), True),
+        (errors.FlyteConflictError("name taken"), True),
+        (errors.FlyteAlreadyExistsError("exists"), False),
+        (errors.FlyteTransientError("unavailable"), False),
+        (errors.FlyteTimeoutError("deadline"), False),
+        (errors.FlyteServerError("internal"), False),
+        (errors.FlyteAuthError("token expired"), False),
+        (RuntimeError("unexpected"), False),
+    ],
+)
+def test_only_errors_a_retry_cannot_fix_are_permanent(error, permanent):
+    assert errors.is_permanent(error) is permanent

@@ -374,3 +374,33 @@ def test_an_execution_that_keeps_failing_is_reported_without_outputs_after_its_l
     reported = _ticks(_FlakyOutputsClient(failures=100), TICKS_PER_EXECUTION + 1)
 
     assert reported == [[]] * (TICKS_PER_EXECUTION - 1) + [[("a", False), ("b", True)], []]
+
+
+class _FailingLinkClient(_ListingClient):
+    """Fails once to build the console link of ``a`` with the given error."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error: Exception | None = error
+
+    def console_url(self, execution):
+        if execution.id.name == "a" and self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        return super().console_url(execution)
+
+
+def test_a_server_error_reading_one_execution_is_tried_again_next_tick():
+    from flyte_bridge.errors import FlyteServerError
+
+    reported = _ticks(_FailingLinkClient(FlyteServerError("database is restarting")), 3)
+
+    assert reported == [[], [("a", True), ("b", True)], []]
+
+
+def test_a_permanent_error_reading_one_execution_skips_it_at_once():
+    from flyte_bridge.errors import FlyteNotFoundError
+
+    reported = _ticks(_FailingLinkClient(FlyteNotFoundError("gone")), 2)
+
+    assert reported == [[("b", True)], []]
