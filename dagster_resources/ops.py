@@ -30,7 +30,6 @@ from dagster_resources.run_handler import (
     wait_options,
 )
 from flyte_bridge.errors import FlyteBridgeError
-from flyte_bridge.naming import execution_name
 
 
 class LaunchFlyteExecutionConfig(dg.Config):
@@ -99,13 +98,8 @@ class BackfillFlyteLaunchPlanConfig(dg.Config):
 
 
 def _step_name(context: dg.OpExecutionContext, client: Any, *extra: str) -> str:
-    return execution_name(
-        "dagster",
-        context.run_id,
-        context.op.name,
-        *extra,
-        generation=context.retry_number,
-        max_length=client.config.max_execution_name_length,
+    return client.step_execution_name(
+        "dagster", context.run_id, context.op.name, *extra, generation=context.retry_number
     )
 
 

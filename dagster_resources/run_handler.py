@@ -24,7 +24,6 @@ from dagster_resources.translator import (
     metadata_key,
 )
 from flyte_bridge.errors import FlyteBridgeError, FlyteNotFoundError, FlyteTimeoutError
-from flyte_bridge.naming import execution_name
 
 if TYPE_CHECKING:
     from dagster_resources.resource import FlyteResource
@@ -311,12 +310,7 @@ def materialize_launch_plan(
             run_inputs = dict(inputs)
             if key is not None and kickoff_input:
                 run_inputs[kickoff_input] = _partition_start(context, key)
-            name = execution_name(
-                *step_parts,
-                key,
-                generation=step.retry_number,
-                max_length=client.config.max_execution_name_length,
-            )
+            name = client.step_execution_name(*step_parts, key, generation=step.retry_number)
             execution = client.launch(**target, inputs=run_inputs, name=name, labels=launch_labels)
             context.log.info(
                 "Launched Flyte execution %s: %s", execution.id, client.console_url(execution)
@@ -402,12 +396,7 @@ def _materialize_by_backfill(
     # partition's start.
     last = _partition_start(context, context.partition_keys[-1])
     generation = context.op_execution_context.retry_number
-    name = execution_name(
-        *step_parts,
-        "backfill",
-        generation=generation,
-        max_length=client.config.max_execution_name_length,
-    )
+    name = client.step_execution_name(*step_parts, "backfill", generation=generation)
     backfill = client.launch_backfill(
         target["launch_plan"],
         first,

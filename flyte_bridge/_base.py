@@ -77,6 +77,16 @@ class ClientBase:
             execution, config.default_project, config.default_domain, config.default_org
         )
 
+    def step_execution_name(self, *parts: object, generation: int = 0) -> str:
+        """The deterministic execution name of an orchestrator step (see
+        :func:`flyte_bridge.naming.execution_name`), within the config's
+        ``max_execution_name_length``."""
+        from flyte_bridge.naming import execution_name
+
+        return execution_name(
+            *parts, generation=generation, max_length=self.config.max_execution_name_length
+        )
+
     def _scope(self, project: str | None, domain: str | None) -> tuple[str, str]:
         return scope_of(project, domain, self.config.default_project, self.config.default_domain)
 

@@ -390,7 +390,9 @@ def set_signal_op(
     A signal that already holds the same value is left alone (so a retried call succeeds); one
     that holds another value, or whose execution has ended, raises
     FlyteFailedPreconditionError: flyteadmin would overwrite it, but the gate has already
-    passed, and the new value would change nothing but the record.
+    passed, and the new value would change nothing but the record. The check and the set are
+    two calls: two callers answering at the same moment with different values can both pass
+    the check, and admin keeps the later value.
     """
     from flyte_bridge import literals
 

@@ -167,8 +167,18 @@ def _start(
     previous: Execution | None,
     recover: bool,
 ) -> LaunchDecision:
-    """Launches (or recovers) generation ``generation`` under ``name``."""
-    if recover and previous is not None:
+    """Launches (or recovers) generation ``generation`` under ``name``.
+
+    A previous run still ABORTING cannot be recovered yet (its nodes are still changing), so
+    that generation is launched afresh even with ``recover``.
+    """
+    if recover and previous is not None and not previous.is_done:
+        logger.info(
+            "Execution %s is still %s; launching afresh instead of recovering it",
+            previous.id,
+            previous.phase_name,
+        )
+    if recover and previous is not None and previous.is_done:
         execution = client.recover(previous, name=name)
         logger.info("Recovered execution %s from %s", execution.id, previous.id)
         return LaunchDecision(execution, "recovered", generation, previous)
