@@ -649,30 +649,70 @@ def from_text(text: str, literal_type: LiteralType | None) -> Any:
 
     Scalars are parsed by type: ``25`` for FLOAT is 25.0, ``yes`` for BOOLEAN is True,
     ``2024-01-02T06:00Z`` or ``2024-01-02 06:00:00+00:00`` for DATETIME (naive is UTC), ``90``
-    or ``PT1M30S`` for DURATION. Strings, enums, files and datasets take the text as it is, and
-    so does a union with a string variant. Lists, maps, records and other unions are read as
-    JSON; text that is not JSON stays a string (and :func:`to_literal` says what was expected).
-    Without a type the text is read as JSON, or kept when it is not JSON.
+    or ``PT1M30S`` for DURATION, ``null`` or ``None`` for nothing. Strings, enums, files and
+    datasets take the text as it is, and so does a union with a string variant; another union
+    takes the first variant that reads the text (``Optional[datetime]``: a datetime, or None).
+    Lists, maps and records are read as JSON, and the strings inside a list or map are read as
+    its element type in turn (``["2024-01-02"]`` for a list of datetimes). Text that is not
+    JSON stays a string (and :func:`to_literal` says what was expected). Without a type the
+    text is read as JSON, or kept when it is not JSON.
 
     Raises:
-        FlyteInvalidInputError: The text cannot be read as the declared scalar type.
+        FlyteInvalidInputError: The text cannot be read as the declared type.
     """
-    import json
-
     kind = literal_type.WhichOneof("type") if literal_type is not None else None
     if kind == "simple" and literal_type.simple != SimpleType.STRUCT:
         return _simple_from_text(text, literal_type.simple)
     if kind in ("enum_type", "blob", "structured_dataset_type", "schema"):
         return text
-    if kind == "union_type" and any(
-        variant.WhichOneof("type") == "simple" and variant.simple == SimpleType.STRING
-        for variant in literal_type.union_type.variants
-    ):
-        return text
+    if kind == "union_type":
+        return _union_from_text(text, literal_type)
+    value = _json_or_text(text)
+    if kind in ("collection_type", "map_value_type"):
+        return _elements_from_text(value, literal_type)
+    return value
+
+
+def _json_or_text(text: str) -> Any:
+    import json
+
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def _union_from_text(text: str, literal_type: LiteralType) -> Any:
+    """The first variant that reads the text and takes the value; the text if none does."""
+    variants = list(literal_type.union_type.variants)
+    if any(_is_simple(variant, SimpleType.STRING) for variant in variants):
+        return text
+    for variant in variants:
+        try:
+            value = from_text(text, variant)
+            to_literal(value, variant)
+        except FlyteInvalidInputError:
+            continue
+        return value
+    return text
+
+
+def _elements_from_text(value: Any, literal_type: LiteralType) -> Any:
+    """A decoded list or map with its str elements read as the element type."""
+    if literal_type.HasField("collection_type") and isinstance(value, list):
+        element = literal_type.collection_type
+        return [from_text(item, element) if isinstance(item, str) else item for item in value]
+    if literal_type.HasField("map_value_type") and isinstance(value, dict):
+        element = literal_type.map_value_type
+        return {
+            key: from_text(item, element) if isinstance(item, str) else item
+            for key, item in value.items()
+        }
+    return value
+
+
+def _is_simple(literal_type: LiteralType, simple: int) -> bool:
+    return literal_type.WhichOneof("type") == "simple" and literal_type.simple == simple
 
 
 def _simple_from_text(text: str, simple: int) -> Any:
@@ -701,7 +741,7 @@ def _simple_from_text(text: str, simple: int) -> Any:
         if simple == SimpleType.NONE:
             if stripped.lower() in ("", "null", "none"):
                 return None
-            raise ValueError("expected nothing (null)")
+            raise ValueError("expected nothing (null or None)")
     except ValueError as error:
         name = SimpleType.Name(simple)
         raise FlyteInvalidInputError(f"{text!r} is not a {name}: {error}") from None

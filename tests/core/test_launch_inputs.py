@@ -154,3 +154,54 @@ def test_text_that_is_not_the_declared_type_lists_every_bad_input():
 
     assert "input 'count': 'seven' is not a INTEGER" in str(raised.value)
     assert "input 'at': 'soon' is not a DATETIME" in str(raised.value)
+
+
+def _optional(**kind) -> types_pb2.LiteralType:
+    return types_pb2.LiteralType(
+        union_type=types_pb2.UnionType(
+            variants=[_variant("value", **kind), _variant("none", simple=SIMPLE.NONE)]
+        )
+    )
+
+
+def test_rendered_text_for_optional_values_and_lists_of_datetimes_is_read_by_type():
+    parameters = {
+        "at": _required(_optional(simple=SIMPLE.DATETIME)),
+        "limit": _required(_optional(simple=SIMPLE.INTEGER)),
+        "days": _required(
+            types_pb2.LiteralType(collection_type=types_pb2.LiteralType(simple=SIMPLE.DATETIME))
+        ),
+        "weights": _required(
+            types_pb2.LiteralType(map_value_type=types_pb2.LiteralType(simple=SIMPLE.FLOAT))
+        ),
+    }
+
+    converted, _ = convert_inputs(
+        "lp",
+        parameters,
+        NO_FIXED,
+        {
+            "at": "2026-12-04 04:56:03+00:00",
+            "limit": "None",
+            "days": '["2024-01-02", "2024-01-03T06:00Z"]',
+            "weights": '{"a": "0.5", "b": 2}',
+        },
+        from_text=True,
+    )
+
+    at = converted["at"].scalar.union
+    assert at.type.structure.tag == "value"
+    assert at.value.scalar.primitive.datetime.ToJsonString() == "2026-12-04T04:56:03Z"
+    assert converted["limit"].scalar.union.type.structure.tag == "none"
+    days = [
+        d.scalar.primitive.datetime.ToJsonString() for d in converted["days"].collection.literals
+    ]
+    assert days == ["2024-01-02T00:00:00Z", "2024-01-03T06:00:00Z"]
+    weights = converted["weights"].map.literals
+    assert (
+        weights["a"].scalar.primitive.float_value,
+        weights["b"].scalar.primitive.float_value,
+    ) == (
+        0.5,
+        2.0,
+    )
