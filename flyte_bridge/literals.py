@@ -986,13 +986,24 @@ _CHECKED_SIMPLE_TYPES = (
 
 
 def _check_fields(record: Mapping[str, Any], literal_type: LiteralType, path: str) -> None:
-    """Checks the fields a record type declares (``structure.dataclass_type``) that are given.
+    """Checks the fields a record type declares (``structure.dataclass_type``) that are given,
+    and refuses fields it does not declare.
 
     Only numbers, strings, booleans, enums and their containers and sub-records are checked;
     datetimes, durations and files inside records are left to the task's own deserializer,
     which also accepts their text forms.
     """
-    for name, field_type in literal_type.structure.dataclass_type.items():
+    declared = literal_type.structure.dataclass_type
+    unknown = sorted(str(name) for name in record if declared and name not in declared)
+    if unknown:
+        # The task's deserializer would drop them silently: a misspelt field loses its value.
+        raise _mismatch(
+            path,
+            literal_type,
+            dict(record),
+            f"unknown fields {', '.join(unknown)} (fields: {', '.join(sorted(declared))})",
+        )
+    for name, field_type in declared.items():
         if name in record:
             _check_field(record[name], field_type, f"{path}.{name}" if path else name)
 

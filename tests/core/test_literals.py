@@ -452,6 +452,15 @@ def test_record_missing_a_required_field_is_refused():
         to_literal({"x": 1}, msgpack_record_type("Point", ("x", "label")))
 
 
+def test_record_field_the_type_does_not_declare_is_refused_naming_the_fields():
+    point = msgpack_record_type("Point", ("x",))
+    point.structure.dataclass_type["x"].CopyFrom(simple(S.INTEGER))
+    point.structure.dataclass_type["label"].CopyFrom(simple(S.STRING))
+
+    with pytest.raises(FlyteInvalidInputError, match=r"unknown fields lable \(fields: label, x\)"):
+        to_literal({"x": 1, "lable": "typo"}, point)
+
+
 def test_dict_is_sent_as_struct_when_the_type_has_no_msgpack_annotation():
     lit = to_literal({"a": 1, "b": ["x"]}, simple(S.STRUCT))
     assert lit.scalar.WhichOneof("value") == "generic"
