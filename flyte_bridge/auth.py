@@ -243,10 +243,10 @@ class ExternalCommandAuthenticator(Authenticator):
                 "(it must not wait for a person)"
             ) from None
         if done.returncode != 0:
-            stderr = _shorten(done.stderr)
+            # Its stderr is not quoted: a token command may print credentials there.
             raise FlyteAuthError(
-                f"token command {argv[0]!r} exited with status {done.returncode}"
-                + (f": {stderr}" if stderr else "")
+                f"token command {argv[0]!r} exited with status {done.returncode} (its output "
+                "is not shown, in case it holds a secret; run the command to see it)"
             )
         value = done.stdout.strip()
         if not value:

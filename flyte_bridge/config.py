@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import re
 import typing
@@ -279,9 +280,14 @@ class ClientConfig:
         object.__setattr__(self, "grpc_options", tuple(tuple(o) for o in options))
         for name in ("rpc_timeout", "retry_initial_backoff", "retry_max_backoff"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value <= 0
+            ):
                 raise FlyteConfigError(
-                    f"{name} must be a positive number of seconds, got {value!r}"
+                    f"{name} must be a positive, finite number of seconds, got {value!r}"
                 )
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
             raise FlyteConfigError(f"max_retries must be an integer, got {self.max_retries!r}")

@@ -571,3 +571,10 @@ def test_a_client_from_the_flytekit_config_takes_config_overrides(tmp_path, clie
 
     assert (client.config.endpoint, client.config.default_project) == ("picked:1", "ml")
     assert client.config.default_domain == "staging"
+
+
+@pytest.mark.parametrize("name", ["rpc_timeout", "retry_initial_backoff", "retry_max_backoff"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_time_that_is_not_finite_is_refused(name, value):
+    with pytest.raises(FlyteConfigError, match=f"{name} must be a positive, finite number"):
+        ClientConfig(endpoint="localhost:30080", insecure=True, **{name: value})
