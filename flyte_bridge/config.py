@@ -368,6 +368,10 @@ class ClientConfig:
         default project and domain come from ``FLYTE_DEFAULT_PROJECT`` / ``FLYTE_DEFAULT_DOMAIN``
         (as pyflyte), else ``task.project`` / ``task.domain``.
 
+        Credentials in a file that says ``insecure: true`` are sent over plaintext only to a
+        loopback endpoint (a local sandbox with auth on, whose printed config looks like that);
+        to any other host they are refused, as everywhere.
+
         ``Pkce`` and ``DeviceFlow`` (flytekit's default is ``Pkce``) are interactive; they give a
         config without credentials, which works against servers with auth off (the sandbox) and
         explains itself with a :class:`~flyte_bridge.errors.FlyteAuthError` otherwise.
@@ -383,6 +387,18 @@ class ClientConfig:
         # An auth override replaces the file's auth settings without them being checked.
         values = _values_from_source(source, read_auth="auth" not in overrides)
         values.update(overrides)
+        auth = values.get("auth")
+        if (
+            "auth" not in overrides
+            and isinstance(auth, AuthConfig)
+            and auth.sends_credentials
+            and values.get("insecure")
+            and _is_loopback_endpoint(values.get("endpoint"))
+        ):
+            # flytekit sends these credentials over plaintext too; to a loopback address (a
+            # local sandbox with auth on) they never cross a network, so the file is taken as
+            # it is. Elsewhere plaintext credentials stay refused.
+            values["auth"] = dataclasses.replace(auth, allow_plaintext=True)
         return cls(**values)
 
 
@@ -414,6 +430,13 @@ def split_host_port(endpoint: str) -> tuple[str, int | None]:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise FlyteConfigError(f"endpoint {endpoint!r} has a bad port; expected host:port")
     return host, int(port)
+
+
+def _is_loopback_endpoint(endpoint: Any) -> bool:
+    try:
+        return is_loopback_host(split_host_port(_normalise_endpoint(endpoint))[0])
+    except FlyteConfigError:
+        return False
 
 
 def _normalise_endpoint(endpoint: Any) -> str:

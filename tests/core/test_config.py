@@ -578,3 +578,35 @@ def test_a_client_from_the_flytekit_config_takes_config_overrides(tmp_path, clie
 def test_a_time_that_is_not_finite_is_refused(name, value):
     with pytest.raises(FlyteConfigError, match=f"{name} must be a positive, finite number"):
         ClientConfig(endpoint="localhost:30080", insecure=True, **{name: value})
+
+
+SANDBOX_AUTH_CONFIG = """\
+admin:
+  endpoint: dns:///{host}:30080
+  insecure: true
+  authType: ClientSecret
+  clientId: flyte-bridge
+"""
+
+
+def test_a_plaintext_config_with_credentials_to_a_loopback_sandbox_is_taken_as_it_is(
+    tmp_path, monkeypatch
+):
+    # What `flyte-bridge sandbox start` prints with auth switched on.
+    monkeypatch.setenv("FLYTE_CREDENTIALS_CLIENT_SECRET", "sandbox-secret")
+    path = write(tmp_path / "config.yaml", SANDBOX_AUTH_CONFIG.format(host="127.0.0.1"))
+
+    config = ClientConfig.from_flytekit_config(path)
+
+    assert config.insecure is True
+    assert (config.auth.mode, config.auth.allow_plaintext) == ("client_credentials", True)
+
+
+def test_a_plaintext_config_with_credentials_to_another_host_is_still_refused(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FLYTE_CREDENTIALS_CLIENT_SECRET", "sandbox-secret")
+    path = write(tmp_path / "config.yaml", SANDBOX_AUTH_CONFIG.format(host="flyte.example.com"))
+
+    with pytest.raises(FlyteConfigError, match="would send credentials over it"):
+        ClientConfig.from_flytekit_config(path)
