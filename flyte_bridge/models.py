@@ -81,7 +81,9 @@ class ExecutionId:
             if not default_project or not default_domain:
                 raise FlyteInvalidInputError(
                     f"execution {value!r} names no project and domain and the client has no "
-                    "default_project/default_domain; pass 'project/domain/name'",
+                    "default_project/default_domain; pass 'project/domain/name', or give the "
+                    "client a default project and domain (the Airflow connection's project and "
+                    "domain extras, the Dagster resource's default_project and default_domain)",
                     subject=value,
                 )
             return cls(default_project, default_domain, parts[0], org=org)

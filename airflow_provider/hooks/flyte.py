@@ -102,6 +102,10 @@ class FlyteHook(BaseHook):
             self._client = FlyteClient(self.get_config())
         return self._client
 
+    def get_conn(self) -> FlyteClient:
+        """The sync client, as Airflow's hook convention names it (same as :meth:`get_client`)."""
+        return self.get_client()
+
     def new_client(self) -> FlyteClient:
         """A sync client of its own (for kill handlers that must not share a busy channel)."""
         from flyte_bridge.client import FlyteClient

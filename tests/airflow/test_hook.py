@@ -172,3 +172,11 @@ def test_test_connection_reports_an_unreachable_endpoint(monkeypatch, airflow_db
 
     assert not ok
     assert "Flyte" in message
+
+
+def test_get_conn_is_the_hooks_client(flyte_connection, airflow_db):
+    hook = FlyteHook()
+    try:
+        assert hook.get_conn() is hook.get_client()
+    finally:
+        hook.close()
