@@ -1,8 +1,20 @@
-"""The sandbox's blob store: a directory tree addressed by ``file://`` URIs.
+"""The sandbox's blob store: a directory tree addressed by ``file://`` and ``local://`` URIs.
 
 flytekit tasks read and write their inputs and outputs through fsspec, so the store only has to
 be a directory both the server and the task subprocesses can see. Writes go to a temporary file
 first and are renamed into place, so a reader never sees half a document.
+
+Task raw data (files, directories, dataframes: the raw output prefix) is addressed by
+``local://`` URIs, fsspec's other name for its local filesystem. flytekit takes every blob URI
+whose protocol is not ``file`` for remote storage and downloads it, as from a cluster's bucket;
+a ``file://`` blob URI it takes for a local path instead and checks with ``os.path.isfile``,
+which no URI passes, so a file or directory one task returned could not be another's input.
+
+Deviations from a cluster's bucket: ``local://`` URIs are readable on this machine only; task
+processes get ``FSSPEC_LOCAL`` (``task_runner.task_environment``) so that fsspec creates parent
+directories there, which user code's own fsspec local filesystems get too; files uploaded through
+the data proxy have bare local paths (``dataproxy.py``), which tasks open in place rather than
+downloading a copy.
 """
 
 from __future__ import annotations
@@ -17,6 +29,8 @@ from google.protobuf.message import Message
 
 MessageT = TypeVar("MessageT", bound=Message)
 
+LOCAL_SCHEME = "local://"
+
 
 class DataStore:
     """Reads and writes protobuf documents and raw files under one root directory."""
@@ -29,17 +43,26 @@ class DataStore:
         """The ``file://`` URI of a path below the root, from its parts."""
         return self.path(*parts).as_uri()
 
+    def raw_uri(self, *parts: str) -> str:
+        """The ``local://`` URI of a path below the root, for task raw data (see the module doc).
+
+        Not percent-encoded: fsspec strips the protocol and takes the rest as the path.
+        """
+        return LOCAL_SCHEME + self.path(*parts).as_posix()
+
     def path(self, *parts: str) -> Path:
         """The local path below the root, from its parts."""
         return self.root.joinpath(*parts)
 
     @staticmethod
     def local_path(uri: str) -> Path:
-        """The local path a ``file://`` URI or a bare path points to."""
+        """The local path a ``file://`` or ``local://`` URI, or a bare path, points to."""
+        if uri.startswith(LOCAL_SCHEME):
+            return Path(uri.removeprefix(LOCAL_SCHEME))
         parsed = urlparse(uri)
         if parsed.scheme in ("", "file"):
             return Path(unquote(parsed.path) if parsed.scheme else uri)
-        raise ValueError(f"expected a file:// URI or a local path, got {uri!r}")
+        raise ValueError(f"expected a file:// or local:// URI or a local path, got {uri!r}")
 
     def exists(self, uri: str) -> bool:
         return self.local_path(uri).exists()

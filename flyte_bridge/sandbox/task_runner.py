@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 PYTHON_ENTRYPOINTS = ("pyflyte-fast-execute", "pyflyte-execute", "pyflyte-map-execute")
 FORKABLE_ENTRYPOINTS = ("pyflyte-execute", "pyflyte-map-execute")
 """Commands the fork server can run in-process (see ``task_zygote.py``)."""
+FSSPEC_LOCAL_CONFIG = {"FSSPEC_LOCAL": json.dumps({"auto_mkdir": True})}
+"""fsspec's configuration from the environment: defaults for its local filesystem's arguments."""
 _TEMPLATE_VARIABLE = re.compile(r"\{\{\s*[.$]\s*([A-Za-z_][\w.]*)\s*\}\}")
 _LOG_TAIL_BYTES = 2000
 
@@ -190,13 +192,18 @@ def task_environment(
     code_dir: Path | None,
     extra: Mapping[str, str],
 ) -> dict[str, str]:
-    """The environment of a task process: the server's minus Flyte settings, plus propeller's."""
+    """The environment of a task process: the server's minus Flyte settings, plus propeller's.
+
+    It also has fsspec create parent directories on writes to ``local://`` URIs, the store's raw
+    data (see ``storage.py``), as a bucket needs none: flytekit asks that only of ``file://``.
+    """
     env = {
         key: value
         for key, value in base.items()
         if not key.startswith(("FLYTE_", "_F_", "PYTEST_", "COV_CORE_"))
     }
     env["PATH"] = os.pathsep.join(filter(None, [str(python_bin_dir), env.get("PATH", "")]))
+    env.update(FSSPEC_LOCAL_CONFIG)
     env.update(extra)
     if code_dir is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(code_dir)]))

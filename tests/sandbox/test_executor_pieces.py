@@ -1,12 +1,14 @@
-"""Unit tests of the executor's pieces: bindings, branch conditions, command rendering, ids."""
+"""Unit tests of the executor's pieces: bindings, branch conditions, commands, ids, raw URIs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import fsspec
 import msgpack
 import pytest
 from flyteidl.core import condition_pb2, literals_pb2, types_pb2
+from flytekit.core.data_persistence import FileAccessProvider
 
 from flyte_bridge.sandbox.bindings import (
     BindingError,
@@ -15,7 +17,8 @@ from flyte_bridge.sandbox.bindings import (
     resolve_bindings,
 )
 from flyte_bridge.sandbox.executor import child_execution_name, child_node_id, fixed_length_id
-from flyte_bridge.sandbox.task_runner import AttemptPaths, render_args
+from flyte_bridge.sandbox.storage import DataStore
+from flyte_bridge.sandbox.task_runner import AttemptPaths, render_args, task_environment
 
 
 def integer(value: int) -> literals_pb2.Literal:
@@ -190,3 +193,20 @@ def test_long_nested_ids_are_shortened_as_propeller_does():
     name = child_execution_name("abcdefghijklmnopqrst", "n1", 0)
     assert len(name) == 14 and name.startswith("f")
     assert child_execution_name("short", "n1", 0) == "short-n1-0"
+
+
+def test_raw_data_uris_are_remote_to_flytekit_and_writable_into_new_directories(tmp_path: Path):
+    store = DataStore(tmp_path / "data dir")
+    uri = store.raw_uri("raw", "run", "n0", "x.txt")
+    env = task_environment({}, python_bin_dir=tmp_path, code_dir=None, extra={})
+    conf: dict = {}
+    fsspec.config.set_conf_env(conf, env)
+
+    with fsspec.open(
+        uri, "wb", **fsspec.config.apply_config(type(fsspec.filesystem("local")), {}, conf)
+    ) as handle:
+        handle.write(b"data")
+
+    assert uri.startswith("local:///") and FileAccessProvider.is_remote(uri)
+    assert DataStore.local_path(uri) == store.path("raw", "run", "n0", "x.txt")
+    assert store.read_bytes(uri) == b"data"

@@ -152,3 +152,38 @@ def test_pyflyte_run_remote_long_sleep_is_aborted_and_its_process_killed(flyte_s
     execution = remote.wait(remote.fetch_execution(name=name), timeout=60, poll_interval=0.5)
     assert execution.closure.phase == WorkflowExecutionPhase.ABORTED
     assert processes_of_execution(name) == []
+
+
+def test_pyflyte_run_remote_passes_a_file_and_a_directory_from_task_to_task(
+    flyte_sandbox_config,
+):
+    from flytekit.types.file import FlyteFile
+
+    name = unique_name("files")
+
+    result = pyflyte(
+        flyte_sandbox_config,
+        "run",
+        "--remote",
+        "--name",
+        name,
+        "--wait",
+        "--poll-interval",
+        "1",
+        "tests/sandbox/workflows/file_passing.py",
+        "file_pass_wf",
+        "--text",
+        "hello file",
+        "--count",
+        "3",
+    )
+
+    execution = remote_for(flyte_sandbox_config).fetch_execution(name=name)
+    assert execution.closure.phase == WorkflowExecutionPhase.SUCCEEDED, (
+        result.stdout + result.stderr
+    )
+    assert result.returncode == 0, result.stderr
+    assert execution.outputs["o0"] == "hello file"
+    assert execution.outputs["o1"] == "nested/part-0.txt=0,part-1.txt=1,part-2.txt=2"
+    with open(execution.outputs.get("o2", as_type=FlyteFile)) as handle:
+        assert handle.read() == "hello file"
