@@ -5,6 +5,11 @@ per 100 names (a ``value_in`` filter on the name), so N waits cost ceil(N/100) c
 instead of N GetExecution calls. :class:`ExecutionWatcher` blocks; :class:`AsyncExecutionWatcher`
 is shared by the coroutines of one event loop (an Airflow triggerer runs many triggers in one
 loop): each ``await watcher.wait_for(...)`` joins the next tick of one polling task.
+
+As ``client.wait``, every wait ends within its timeout plus one RPC deadline even when admin
+stops answering: a tick's calls are sent once (the next tick is the retry) with deadlines cut to
+the time left to the waits they serve, and at the deadline one last read with one RPC deadline
+decides between the result and the wait's FlyteTimeoutError.
 """
 
 from __future__ import annotations
@@ -20,10 +25,18 @@ from typing import TYPE_CHECKING, Any
 
 from flyteidl.admin import common_pb2
 
+from flyte_bridge import _ops
 from flyte_bridge._requests import ExecutionLike, get_execution_call, list_executions_request
 from flyte_bridge._runtime import Call, Gather, Notify, Op, Sleep
-from flyte_bridge.errors import FlyteBridgeError, FlyteInvalidInputError, FlyteTimeoutError
+from flyte_bridge.errors import (
+    FlyteBridgeError,
+    FlyteInvalidInputError,
+    FlyteNotFoundError,
+    FlyteTimeoutError,
+    FlyteTransientError,
+)
 from flyte_bridge.models import Execution, ExecutionId
+from flyte_bridge.transport import Deadline
 
 if TYPE_CHECKING:
     from flyte_bridge.aio import AsyncFlyteClient
@@ -39,8 +52,12 @@ MIN_TICK = 0.1
 """Seconds between ticks at least, whatever poll interval a waiter asks for."""
 
 
-def tick_calls(execution_ids: Iterable[ExecutionId]) -> list[Call]:
-    """The ListExecutions calls of one tick: one per project+domain and per 100 names."""
+def tick_calls(execution_ids: Iterable[ExecutionId], timeout: float | None = None) -> list[Call]:
+    """The ListExecutions calls of one tick: one per project+domain and per 100 names.
+
+    Each is sent once (not idempotent for the transport): the watcher's next tick is the retry,
+    and a transport retry would run past the time left to the waits.
+    """
     from flyte_bridge.filters import Filter
 
     by_scope: dict[tuple[str, str, str], list[str]] = defaultdict(list)
@@ -59,19 +76,37 @@ def tick_calls(execution_ids: Iterable[ExecutionId]) -> list[Call]:
                 len(chunk),
                 org=org,
             )
-            calls.append(Call("admin", "ListExecutions", request, subject=f"{project}/{domain}"))
+            calls.append(
+                Call(
+                    "admin",
+                    "ListExecutions",
+                    request,
+                    idempotent=False,
+                    timeout=timeout,
+                    subject=f"{project}/{domain}",
+                )
+            )
     return calls
 
 
-def tick_op(execution_ids: Iterable[ExecutionId]) -> Op[dict[ExecutionId, Execution]]:
+def tick_op(
+    execution_ids: Iterable[ExecutionId],
+    rpc_timeout: float | None = None,
+    budget: Deadline | None = None,
+) -> Op[dict[ExecutionId, Execution]]:
     """One tick: the current state of every given execution that admin lists.
 
     An execution missing from the lists (archived, or a wrong name) is fetched with
-    GetExecution, so a wrong name raises FlyteNotFoundError instead of waiting forever.
+    GetExecution, so a wrong name raises FlyteNotFoundError instead of waiting forever. Every
+    call is sent once, its deadline ``rpc_timeout`` cut to what is left of ``budget``.
+
+    Raises:
+        FlyteTimeoutError: A call got no answer in time, or the budget was spent before the
+            GetExecution calls.
     """
     wanted = set(execution_ids)
     by_name = {(i.project, i.domain, i.name): i for i in wanted}
-    responses = yield Gather(tick_calls(wanted))
+    responses = yield Gather(tick_calls(wanted, _call_timeout(rpc_timeout, budget, wanted)))
     found: dict[ExecutionId, Execution] = {}
     for response in responses:
         for pb in response.executions:
@@ -80,10 +115,26 @@ def tick_op(execution_ids: Iterable[ExecutionId]) -> Op[dict[ExecutionId, Execut
                 found[execution_id] = Execution(pb)
     missing = sorted(wanted - set(found))
     if missing:
-        fetched = yield Gather([get_execution_call(execution_id) for execution_id in missing])
+        timeout = _call_timeout(rpc_timeout, budget, missing)
+        calls = [get_execution_call(i, timeout, idempotent=False) for i in missing]
+        fetched = yield Gather(calls)
         for execution_id, pb in zip(missing, fetched, strict=True):
             found[execution_id] = Execution(pb)
     return found
+
+
+def _call_timeout(
+    rpc_timeout: float | None, budget: Deadline | None, execution_ids: Iterable[ExecutionId]
+) -> float | None:
+    """The deadline of a tick's next calls: ``rpc_timeout`` cut to what is left of ``budget``."""
+    if budget is None:
+        return rpc_timeout
+    if budget.expired():
+        first = min(execution_ids)
+        raise FlyteTimeoutError(
+            f"the watch tick's time budget of {budget.seconds:g}s is spent", subject=str(first)
+        )
+    return budget.remaining() if rpc_timeout is None else budget.cap(rpc_timeout)
 
 
 def watch_op(
@@ -92,44 +143,99 @@ def watch_op(
     poll_interval: float,
     on_update: Callable[[Execution], Any] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    rpc_timeout: float = 30.0,
 ) -> Op[dict[ExecutionId, Execution]]:
-    """Ticks until every execution is terminal; returns them all, in their terminal state."""
-    deadline = None if timeout is None else clock() + timeout
+    """Ticks until every execution is terminal; returns them all, in their terminal state.
+
+    As :func:`~flyte_bridge._ops.wait_op`: each tick's calls have deadlines cut to what is left
+    of ``timeout``; once it is spent one last tick with one RPC deadline decides, so the wait
+    ends within ``timeout`` plus one RPC deadline even when admin stops answering. A tick that
+    fails transiently or runs out of time inside the budget is tried again at the next one,
+    after a pause that backs off while ticks keep failing.
+    """
+    if timeout is not None and timeout < 0:
+        raise FlyteInvalidInputError(f"timeout must be 0 or more, got {timeout}")
+    end = None if timeout is None else clock() + timeout
     done: dict[ExecutionId, Execution] = {}
     pending = list(dict.fromkeys(execution_ids))
-    phases: dict[ExecutionId, int] = {}
+    states: dict[ExecutionId, Execution] = {}
+    failures = 0
     while True:
-        states = yield from tick_op(pending)
-        for execution_id, execution in states.items():
-            if phases.get(execution_id) != execution.proto.closure.phase:
-                phases[execution_id] = execution.proto.closure.phase
-                if on_update is not None:
-                    yield Notify(on_update, execution)
-            if execution.is_done:
-                done[execution_id] = execution
-        pending = [execution_id for execution_id in pending if execution_id not in done]
-        if not pending:
-            return {execution_id: done[execution_id] for execution_id in execution_ids}
-        if deadline is not None and clock() >= deadline:
-            raise _timeout(pending, states, timeout)
-        pause = poll_interval if deadline is None else min(poll_interval, deadline - clock())
+        remaining = None if end is None else end - clock()
+        final = remaining is not None and remaining <= 0
+        budget = Deadline(rpc_timeout if final else remaining, clock=clock)
+        try:
+            tick = yield from tick_op(pending, rpc_timeout, budget)
+        except (FlyteTimeoutError, FlyteTransientError) as error:
+            if final:
+                raise _timeout(pending, states, timeout, error) from error
+            logger.info("watch tick over %d execution(s) failed (%s)", len(pending), error)
+            failures += 1
+        else:
+            failures = 0
+            for execution_id, execution in tick.items():
+                before = states.get(execution_id)
+                states[execution_id] = execution
+                if before is None or before.proto.closure.phase != execution.proto.closure.phase:
+                    if on_update is not None:
+                        yield Notify(on_update, execution)
+                if execution.is_done:
+                    done[execution_id] = execution
+            pending = [execution_id for execution_id in pending if execution_id not in done]
+            if not pending:
+                return {execution_id: done[execution_id] for execution_id in execution_ids}
+        if final:
+            raise _timeout(pending, states, timeout, None)
+        if end is not None and clock() >= end:
+            continue  # the budget ran out during this tick: the last tick decides
+        pause = poll_interval
+        if failures:
+            backoff = min(_ops.ERROR_PAUSE * 2 ** (failures - 1), _ops.MAX_ERROR_PAUSE)
+            pause = max(poll_interval, backoff)
+        if end is not None:
+            pause = min(pause, end - clock())
         yield Sleep(max(MIN_TICK, pause))
 
 
 def _timeout(
-    pending: list[ExecutionId], states: dict[ExecutionId, Execution], timeout: float | None
+    pending: list[ExecutionId],
+    states: dict[ExecutionId, Execution],
+    timeout: float | None,
+    error: BaseException | None,
 ) -> FlyteTimeoutError:
+    """The wait's timeout, naming the executions still awaited (and why the last tick failed)."""
     listed = ", ".join(
         f"{execution_id} ({states[execution_id].phase.name})"
         if execution_id in states
-        else str(execution_id)
+        else f"{execution_id} (no answer)"
         for execution_id in pending[:10]
     )
     more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
+    count = "1 execution" if len(pending) == 1 else f"{len(pending)} executions"
+    message = f"{count} did not finish within {_rounded(timeout):g}s: {listed}{more}"
+    if error is not None:
+        message += f"; the last watch tick failed: {error}"
+    return FlyteTimeoutError(message, subject=str(pending[0]))
+
+
+def _wait_timeout(
+    execution_id: ExecutionId,
+    timeout: float | None,
+    last: Execution | None,
+    error: BaseException | None,
+) -> FlyteTimeoutError:
+    """``client.wait``'s timeout for one execution, with why the last read failed, if it did."""
+    timed_out = _ops._wait_timeout(execution_id, _rounded(timeout), last)
+    if error is None:
+        return timed_out
     return FlyteTimeoutError(
-        f"{len(pending)} executions did not finish within {timeout:g}s: {listed}{more}",
-        subject=str(pending[0]),
+        f"{timed_out.message}; the last status read failed: {error}", subject=timed_out.subject
     )
+
+
+def _rounded(seconds: float | None) -> float | None:
+    """A timeout as written in a message: a remaining time such as 1.46691 reads 1.47."""
+    return None if seconds is None else round(seconds, 2)
 
 
 def _seconds(value: float | dt.timedelta | None) -> float | None:
@@ -156,20 +262,48 @@ class ExecutionWatcher:
         """Blocks until every execution is terminal and returns them by id.
 
         Raises:
-            FlyteTimeoutError: Some were not terminal within ``timeout``; the message lists them.
+            FlyteTimeoutError: Some were not terminal within ``timeout`` (plus at most one RPC
+                deadline, whatever admin does); the message lists them.
             FlyteNotFoundError: One of them does not exist.
         """
         ids = [self.client.execution_id(e) for e in executions]
         interval = _seconds(poll_interval) or 0.0
-        return self.client._run(watch_op(ids, _seconds(timeout), interval, on_update))
+        rpc_timeout = self.client.config.rpc_timeout
+        op = watch_op(ids, _seconds(timeout), interval, on_update, rpc_timeout=rpc_timeout)
+        return self.client._run(op)
+
+
+def _fetch_op(execution_id: ExecutionId, timeout: float) -> Op[Execution]:
+    """One GetExecution, sent once."""
+    return Execution((yield get_execution_call(execution_id, timeout, idempotent=False)))
 
 
 class _Waiter:
-    __slots__ = ("future", "poll_interval")
+    __slots__ = ("future", "poll_interval", "end", "on_update", "last")
 
-    def __init__(self, future: asyncio.Future[Execution], poll_interval: float) -> None:
+    def __init__(
+        self,
+        future: asyncio.Future[Execution],
+        poll_interval: float,
+        end: float | None,
+        on_update: Callable[[Execution], Any] | None,
+    ) -> None:
         self.future = future
         self.poll_interval = poll_interval
+        self.end = end
+        self.on_update = on_update
+        self.last: Execution | None = None
+
+    def left(self, now: float) -> float | None:
+        """Seconds left to this wait (None: no limit)."""
+        return None if self.end is None else self.end - now
+
+    def see(self, execution: Execution) -> None:
+        """Records a state read; calls ``on_update`` when the phase changed."""
+        before, self.last = self.last, execution
+        changed = before is None or before.proto.closure.phase != execution.proto.closure.phase
+        if changed and self.on_update is not None:
+            self.on_update(execution)
 
 
 class AsyncExecutionWatcher:
@@ -178,9 +312,11 @@ class AsyncExecutionWatcher:
     Get the one of an event loop with :meth:`shared` (keyed by endpoint), then
     ``await watcher.wait_for(execution_id, timeout, poll_interval)`` from any coroutine. The
     polling task runs while someone waits and stops when nobody does. Each tick is as cheap as
-    :class:`ExecutionWatcher`'s; the tick interval is the smallest poll interval asked for. A
-    tick that fails transiently is retried at the next one; a wrong execution name fails only
-    its own waiters. The client of a shared watcher stays open as long as its event loop.
+    :class:`ExecutionWatcher`'s; the tick interval is the smallest poll interval asked for, and
+    its calls' deadlines are cut to the longest time left to the waits it serves. A tick that
+    fails is retried at the next one (backing off while ticks keep failing); a wrong execution
+    name fails only its own waiters. The client of a shared watcher stays open as long as its
+    event loop.
 
     Args:
         client: The async client whose transport the watcher uses.
@@ -214,14 +350,19 @@ class AsyncExecutionWatcher:
         execution: ExecutionLike,
         timeout: float | dt.timedelta | None = None,
         poll_interval: float | dt.timedelta = 5.0,
+        on_update: Callable[[Execution], Any] | None = None,
     ) -> Execution:
         """Waits until the execution is terminal and returns it (failed ones too).
 
-        At the deadline one last GetExecution decides, so a run that finished just before it
-        is returned rather than reported as a timeout.
+        At the deadline one last GetExecution (sent once, within one RPC deadline) decides, so
+        a run that finished just before it is returned rather than reported as a timeout, and
+        the wait ends within ``timeout`` plus one RPC deadline even when admin stops answering.
+        ``on_update`` is called with each new phase read (the last one is in the timeout's
+        message); an error it raises ends the wait.
 
         Raises:
-            FlyteTimeoutError: Not terminal within ``timeout``; the message names it.
+            FlyteTimeoutError: Not terminal within ``timeout``; the message names it and its
+                last phase read.
         """
         execution_id = self.client.execution_id(execution)
         seconds = _seconds(timeout)
@@ -229,22 +370,44 @@ class AsyncExecutionWatcher:
         if seconds is not None and seconds < 0:
             raise FlyteInvalidInputError(f"timeout must be 0 or more, got {seconds}")
 
-        waiter = _Waiter(asyncio.get_running_loop().create_future(), interval)
+        end = None if seconds is None else time.monotonic() + seconds
+        future = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(future, interval, end, on_update)
         self._waiters[execution_id].append(waiter)
         self._ensure_running()
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.future), seconds)
+            return await asyncio.wait_for(asyncio.shield(future), seconds)
         except asyncio.TimeoutError:
-            last = await self.client.fetch_execution(execution_id)
-            if last.is_done:
-                return last
-            raise FlyteTimeoutError(
-                f"execution {execution_id} did not finish within {seconds:g}s; last phase "
-                f"{last.phase.name}",
-                subject=str(execution_id),
-            ) from None
+            if future.done() and not future.cancelled():
+                raise  # the wait's own error, a TimeoutError of some kind
+            self._forget(execution_id, waiter)  # no tick serves it any more
+            return await self._last_read(execution_id, seconds, waiter)
         finally:
             self._forget(execution_id, waiter)
+
+    async def _last_read(
+        self, execution_id: ExecutionId, seconds: float | None, waiter: _Waiter
+    ) -> Execution:
+        """The read at the deadline: the execution if it is terminal, else the wait's timeout.
+
+        Bounded by one RPC deadline of wall time, also while queued behind other calls.
+        """
+        rpc_timeout = self.client.config.rpc_timeout
+        read = self.client._run(_fetch_op(execution_id, rpc_timeout))
+        try:
+            last = await asyncio.wait_for(read, rpc_timeout)
+        except (FlyteTimeoutError, FlyteTransientError) as error:
+            raise _wait_timeout(execution_id, seconds, waiter.last, error) from error
+        except asyncio.TimeoutError:
+            error = FlyteTimeoutError(
+                f"AdminService/GetExecution got no answer within {rpc_timeout:g}s",
+                subject=str(execution_id),
+            )
+            raise _wait_timeout(execution_id, seconds, waiter.last, error) from None
+        waiter.see(last)
+        if last.is_done:
+            return last
+        raise _wait_timeout(execution_id, seconds, last, None)
 
     def _forget(self, execution_id: ExecutionId, waiter: _Waiter) -> None:
         waiters = self._waiters.get(execution_id)
@@ -261,40 +424,107 @@ class AsyncExecutionWatcher:
 
     async def _poll(self) -> None:
         await asyncio.sleep(MIN_TICK)  # waiters registering together share the first tick
+        failures = 0
         while self._waiters:
-            ids = list(self._waiters)
+            ids, budget = self._served()
+            if not ids:  # every waiter is out of time, reading the last state on its own
+                await asyncio.sleep(MIN_TICK)
+                continue
             try:
-                states = await self.client._run(tick_op(ids))
+                states = await self._tick(ids, budget)
             except FlyteBridgeError as error:
-                self._fail(ids, error)
+                if not self._fail(ids, error):
+                    failures += 1
                 states = {}
             except Exception as error:  # noqa: BLE001 - a bug must not leave waiters hanging
                 for waiter in (w for ws in self._waiters.values() for w in ws):
                     if not waiter.future.done():
                         waiter.future.set_exception(error)
                 raise
+            else:
+                failures = 0
             self.ticks += 1
             for execution_id, execution in states.items():
-                if execution.is_done:
-                    for waiter in self._waiters.get(execution_id, []):
-                        if not waiter.future.done():
-                            waiter.future.set_result(execution)
+                for waiter in list(self._waiters.get(execution_id, [])):
+                    self._deliver(waiter, execution)
             if not self._waiters:
                 break
-            await asyncio.sleep(min(w.poll_interval for ws in self._waiters.values() for w in ws))
+            await asyncio.sleep(self._pause(failures))
 
-    def _fail(self, ids: list[ExecutionId], error: FlyteBridgeError) -> None:
-        """A tick failed: a missing execution fails its waiters; other errors are retried."""
-        from flyte_bridge.errors import FlyteNotFoundError
+    def _served(self) -> tuple[list[ExecutionId], float | None]:
+        """The executions with a waiter still in time, and the longest time left to those
+        waiters (None when one of them has no limit): the budget of the tick that serves them.
+        """
+        now = time.monotonic()
+        ids: list[ExecutionId] = []
+        unbounded = False
+        longest = 0.0
+        for execution_id, waiters in self._waiters.items():
+            lefts = [w.left(now) for w in waiters if not w.future.done()]
+            in_time = [left for left in lefts if left is None or left > 0]
+            if not in_time:
+                continue
+            ids.append(execution_id)
+            for left in in_time:
+                if left is None:
+                    unbounded = True
+                else:
+                    longest = max(longest, left)
+        return ids, None if unbounded else longest
 
+    async def _tick(
+        self, ids: list[ExecutionId], budget: float | None
+    ) -> dict[ExecutionId, Execution]:
+        """One tick within ``budget`` seconds of wall time (queued behind other calls too)."""
+        op = tick_op(ids, self.client.config.rpc_timeout, Deadline(budget))
+        if budget is None:
+            return await self.client._run(op)
+        try:
+            return await asyncio.wait_for(self.client._run(op), budget)
+        except FlyteBridgeError:
+            raise
+        except asyncio.TimeoutError:
+            raise FlyteTimeoutError(
+                f"the watch tick got no answer within the {budget:.1f}s left to its waits",
+                subject=str(min(ids)),
+            ) from None
+
+    @staticmethod
+    def _deliver(waiter: _Waiter, execution: Execution) -> None:
+        if waiter.future.done():
+            return
+        try:
+            waiter.see(execution)
+        except Exception as error:  # noqa: BLE001 - the waiter's callback ends its own wait
+            waiter.future.set_exception(error)
+            return
+        if execution.is_done:
+            waiter.future.set_result(execution)
+
+    def _pause(self, failures: int) -> float:
+        """The smallest poll interval asked for; longer while ticks keep failing."""
+        pause = min(w.poll_interval for ws in self._waiters.values() for w in ws)
+        if failures:
+            backoff = min(_ops.ERROR_PAUSE * 2 ** (failures - 1), _ops.MAX_ERROR_PAUSE)
+            pause = max(pause, backoff)
+        return pause
+
+    def _fail(self, ids: list[ExecutionId], error: FlyteBridgeError) -> bool:
+        """A tick failed: a missing execution fails its waiters (True); other errors are
+        retried at the next tick (False)."""
         if isinstance(error, FlyteNotFoundError) and error.subject:
             for execution_id in ids:
                 if str(execution_id) == error.subject:
                     for waiter in self._waiters.get(execution_id, []):
                         if not waiter.future.done():
                             waiter.future.set_exception(error)
-                    return
-        logger.warning("watch tick over %d executions failed: %s", len(ids), error)
+                    return True
+        logger.warning(
+            "watch tick over %d execution(s) failed; trying again at the next tick: %s",
+            len(ids),
+            error,
+        )
+        return False
 
     @property
     def waiting(self) -> int:

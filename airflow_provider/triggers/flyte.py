@@ -57,8 +57,10 @@ class FlyteExecutionTrigger(BaseTrigger):
 
     Event payload: ``status`` (``done``, ``timeout`` or ``error``), ``execution_id``, ``phase``,
     ``message``, ``error_code``, ``failed_node``, ``elapsed`` (seconds since ``wait_started``),
-    for timeouts ``limit``, ``reason`` and ``terminated``, and for errors ``permanent`` (a retry
-    would fail the same way: the task fails without retrying).
+    for timeouts ``limit``, ``reason`` and ``terminated`` (and ``phase`` the last one read, None
+    when admin never answered), and for errors ``permanent`` (a retry would fail the same way: the
+    task fails without retrying). A timeout event comes within the deadline plus one RPC deadline
+    (and the terminate call's) even when admin stops answering.
 
     Args:
         execution_id: ``project/domain/name`` of the execution.
@@ -144,19 +146,27 @@ class FlyteExecutionTrigger(BaseTrigger):
         watcher = AsyncExecutionWatcher.shared(await FlyteHook(self.flyte_conn_id).aget_config())
         deadline = wait_deadline(self.end_time, self.execution_deadline)
         remaining = None if deadline is None else max(0.0, deadline - time.time())
+        seen: list[Any] = []
         try:
-            # At the deadline the watcher reads the status once more: a run that ended just
-            # before it is returned, not reported as a timeout.
+            # At the deadline the watcher reads the status once more (within one RPC deadline,
+            # whatever admin does): a run that ended just before it is returned, not reported
+            # as a timeout.
             execution = await watcher.wait_for(
-                self.execution_id, timeout=remaining, poll_interval=self.poll_interval
+                self.execution_id,
+                timeout=remaining,
+                poll_interval=self.poll_interval,
+                on_update=seen.append,
             )
-        except FlyteTimeoutError:
-            execution = await watcher.client.fetch_execution(self.execution_id)
-            if not execution.is_done:
-                return await self._timed_out(watcher.client, execution)
+        except FlyteTimeoutError as error:
+            if error.grpc_code is not None:
+                raise  # an RPC that ran out of time, not the wait
+            return await self._timed_out(watcher.client, seen[-1] if seen else None, error)
         return execution_payload(execution, status="done", elapsed=self._elapsed())
 
-    async def _timed_out(self, client: Any, execution: Any) -> dict[str, Any]:
+    async def _timed_out(
+        self, client: Any, execution: Any | None, error: Exception
+    ) -> dict[str, Any]:
+        """The timeout event; ``execution`` is the last state read (None: admin never answered)."""
         reason = (
             "execution_timeout"
             if self.execution_deadline is not None
@@ -172,14 +182,23 @@ class FlyteExecutionTrigger(BaseTrigger):
             # The execution timeout counts from the task's start, not from the deferral.
             task_started = self.execution_deadline - self.timeout_limit
             elapsed = round(time.time() - task_started, 3)
-        return execution_payload(
-            execution,
-            status="timeout",
-            elapsed=elapsed,
-            limit=self.timeout_limit,
-            reason=reason,
-            terminated=terminated,
-        )
+        extra = {
+            "status": "timeout",
+            "elapsed": elapsed,
+            "limit": self.timeout_limit,
+            "reason": reason,
+            "terminated": terminated,
+        }
+        if execution is None:
+            return {
+                "execution_id": self.execution_id,
+                "phase": None,
+                "message": str(error),
+                "error_code": None,
+                "failed_node": None,
+                **extra,
+            }
+        return execution_payload(execution, **extra)
 
     async def _terminate(self, cause: str, client: Any = None) -> bool:
         """Terminates the execution; True if this call ended it. Best effort: errors are logged."""

@@ -1,7 +1,10 @@
 """Trigger arguments and events at the triggerer/worker boundary, and triggers sharing the
-core watcher (the last test runs against the sandbox)."""
+core watcher (one test runs against the sandbox, one against an admin that stops answering)."""
 
 import json
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowException
@@ -195,3 +198,94 @@ def test_a_gate_timeout_without_a_limit_fails_with_a_readable_message():
 
     with pytest.raises(FlyteWaitTimeout, match="did not reach gate review$"):
         operator.execute_complete({}, event)
+
+
+@pytest.fixture
+def frozen_admin(monkeypatch):
+    """Admin on 127.0.0.1 (connection ``flyte_frozen``: 1 s RPC deadline, 3 transport retries)
+    that lists ``flytesnacks/development/frozen`` RUNNING once, then answers nothing more, as
+    when the sandbox is SIGSTOPped."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "core"))
+    import grpc
+    from _transport_fakes import ScriptedServer
+    from flyteidl.admin import execution_pb2
+    from flyteidl.core import execution_pb2 as core_execution_pb2
+
+    thawed = threading.Event()
+
+    def hang(request, context):
+        thawed.wait(30)
+        return grpc.StatusCode.UNAVAILABLE
+
+    running = execution_pb2.Execution(
+        id={"project": "flytesnacks", "domain": "development", "name": "frozen"},
+        closure={"phase": core_execution_pb2.WorkflowExecution.RUNNING},
+    )
+    server = ScriptedServer(
+        defaults={"GetExecution": hang, "ListExecutions": hang, "TerminateExecution": hang}
+    )
+    server.script("ListExecutions", execution_pb2.ExecutionList(executions=[running]))
+    server.start()
+    extra = {"insecure": True, "project": "flytesnacks", "domain": "development"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FLYTE_FROZEN",
+        json.dumps(
+            {
+                "conn_type": "flyte",
+                "host": "127.0.0.1",
+                "port": server.port,
+                "extra": {**extra, "rpc_timeout": 1, "max_retries": 3},
+            }
+        ),
+    )
+    try:
+        yield server
+    finally:
+        thawed.set()
+        server.stop()
+
+
+def test_a_deferred_wait_on_an_admin_that_stops_answering_ends_with_its_timeout_event(
+    frozen_admin,
+):
+    import asyncio
+
+    from airflow_provider.operators.flyte import FlyteWaitTimeout
+    from flyte_bridge.watcher import AsyncExecutionWatcher
+
+    started = time.time()
+    trigger = FlyteExecutionTrigger(
+        "flytesnacks/development/frozen",
+        flyte_conn_id="flyte_frozen",
+        poll_interval=0.2,
+        wait_started=started,
+        end_time=started + 1.5,
+        timeout_limit=1.5,
+    )
+
+    async def run_trigger():
+        try:
+            return await _first_event(trigger)
+        finally:
+            shared = AsyncExecutionWatcher._shared.get(asyncio.get_running_loop(), {})
+            for watcher in shared.values():
+                await watcher.client.close()
+
+    payload = asyncio.run(run_trigger())
+
+    elapsed = time.time() - started
+    # The timeout, the last status read and the terminate call, one RPC deadline (1 s) each.
+    assert 1.5 <= elapsed < 1.5 + 1 + 1 + 1.0
+    assert {k: payload[k] for k in ("status", "execution_id", "phase", "reason", "limit")} == {
+        "status": "timeout",
+        "execution_id": "flytesnacks/development/frozen",
+        "phase": "RUNNING",
+        "reason": "timeout",
+        "limit": 1.5,
+    }
+    assert payload["terminated"] is False  # admin did not answer the terminate call either
+    calls = [call.method for call in frozen_admin.calls]
+    assert (calls.count("GetExecution"), calls.count("TerminateExecution")) == (1, 1)
+    operator = FlyteLaunchOperator(task_id="launch", launch_plan="lp", timeout=1.5)
+    with pytest.raises(FlyteWaitTimeout, match="did not end within the timeout of 1.5s"):
+        operator.execute_complete({}, payload)

@@ -6,7 +6,8 @@ test calls ``client.fetch_execution(...)`` the same way for both.
 
 ``scripted_admin`` is a tiny AdminService on 127.0.0.1 for the faults the sandbox cannot produce
 yet (a server that stops answering, a phase the client does not know, a run stuck in ABORTING).
-It answers GetExecution from a script, ListExecutions from its table and counts every call.
+It answers GetExecution from a script, ListExecutions from its table and counts every call;
+``stop_answering()`` freezes it as a SIGSTOPped admin would be, ``answer_again()`` thaws it.
 """
 
 from __future__ import annotations
@@ -129,6 +130,33 @@ class ScriptedAdmin:
         self.list_requests: list[Any] = []
         self.released = threading.Event()
         self._lock = threading.Lock()
+        self._answers_left: int | None = None
+        self._thawed = threading.Event()
+
+    def stop_answering(self, after: int = 0) -> None:
+        """Answers ``after`` more calls (of any method), then none: each later call hangs (until
+        :meth:`answer_again` or the end of the test) as on a frozen server."""
+        with self._lock:
+            self._answers_left = after
+            self._thawed = threading.Event()
+
+    def answer_again(self) -> None:
+        """Ends :meth:`stop_answering`: the hung calls fail UNAVAILABLE, later ones are answered."""
+        with self._lock:
+            self._answers_left = None
+            self._thawed.set()
+
+    def _hang_if_stopped(self, context: grpc.ServicerContext) -> None:
+        with self._lock:
+            if self._answers_left is None:
+                return
+            if self._answers_left > 0:
+                self._answers_left -= 1
+                return
+            thawed = self._thawed
+        while not (thawed.is_set() or self.released.is_set()):
+            thawed.wait(0.1)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "stopped answering")
 
     def _next(self, name: str) -> Any:
         with self._lock:
@@ -137,6 +165,7 @@ class ScriptedAdmin:
 
     def GetExecution(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls["GetExecution"] += 1
+        self._hang_if_stopped(context)
         if request.id.name not in self.script:
             context.abort(grpc.StatusCode.NOT_FOUND, f"execution {request.id.name} not found")
         step = self._next(request.id.name)
@@ -148,6 +177,7 @@ class ScriptedAdmin:
     def ListExecutions(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls["ListExecutions"] += 1
         self.list_requests.append(request)
+        self._hang_if_stopped(context)
         names = request.filters.split("(name,", 1)[1].rstrip(")").split(";")
         with self._lock:
             found = [
@@ -162,6 +192,7 @@ class ScriptedAdmin:
 
     def TerminateExecution(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls["TerminateExecution"] += 1
+        self._hang_if_stopped(context)
         with self._lock:
             self.script[request.id.name] = [execution_pb2.WorkflowExecution.ABORTING]
         return admin_execution_pb2.ExecutionTerminateResponse()

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
+import time
 
 import pytest
 from flyteidl.core.execution_pb2 import WorkflowExecution
 
+from flyte_bridge import _ops
+from flyte_bridge._runtime import Gather, Sleep
 from flyte_bridge.aio import AsyncFlyteClient
 from flyte_bridge.client import FlyteClient
+from flyte_bridge.config import ClientConfig
 from flyte_bridge.errors import FlyteNotFoundError, FlyteTimeoutError
-from flyte_bridge.models import ExecutionId
-from flyte_bridge.watcher import AsyncExecutionWatcher, tick_calls
+from flyte_bridge.models import Execution, ExecutionId
+from flyte_bridge.watcher import AsyncExecutionWatcher, tick_calls, watch_op
 
 RUNNING = WorkflowExecution.RUNNING
 SUCCEEDED = WorkflowExecution.SUCCEEDED
@@ -134,3 +139,147 @@ def test_both_watchers_wait_on_sandbox_executions_with_one_list_call_a_tick(
     assert [e.id for e in awaited] == ids and all(e.is_successful for e in awaited)
     assert calls.get("ListExecutions") == ticks == 1
     assert "GetExecution" not in calls
+
+
+# When admin stops answering ---------------------------------------------------------------
+# The scripted admin answers the first tick (RUNNING), then freezes like a SIGSTOPped server;
+# its config has 2 s RPC deadlines and 2 transport retries, which a tick must not spend.
+
+SLACK = 1.0
+
+
+def test_sync_watcher_ends_within_timeout_plus_one_deadline_when_admin_stops_answering(
+    scripted_admin,
+):
+    admin, config = scripted_admin
+    admin.script["frozen"] = [RUNNING]
+    admin.stop_answering(after=1)
+    started = time.monotonic()
+
+    with FlyteClient(config) as client, pytest.raises(FlyteTimeoutError) as caught:
+        client.watcher().wait(["frozen"], timeout=2.0, poll_interval=0.2)
+
+    elapsed = time.monotonic() - started
+    assert 2.0 <= elapsed < 2.0 + config.rpc_timeout + SLACK
+    error = caught.value
+    assert (error.subject, error.grpc_code) == ("flytesnacks/development/frozen", None)
+    assert str(error).startswith(
+        "1 execution did not finish within 2s: flytesnacks/development/frozen (RUNNING); "
+        "the last watch tick failed: AdminService/ListExecutions "
+    )
+    assert admin.calls["GetExecution"] == 0
+
+
+def test_sync_watcher_keeps_waiting_through_ticks_that_fail_inside_its_timeout(
+    scripted_admin, monkeypatch
+):
+    admin, config = scripted_admin
+    monkeypatch.setattr(_ops, "ERROR_PAUSE", 0.1)
+    short = ClientConfig.for_sandbox(config.endpoint, rpc_timeout=0.5, max_retries=1)
+    admin.script["thawed"] = [RUNNING, SUCCEEDED]
+    admin.stop_answering(after=1)
+    # Longer than a call with its transport retries (2 attempts of 0.5 s and a backoff).
+    thaw = threading.Timer(2.5, admin.answer_again)
+    thaw.start()
+    try:
+        with FlyteClient(short) as client:
+            finished = client.watcher().wait(["thawed"], timeout=20, poll_interval=0.1)
+    finally:
+        thaw.cancel()
+
+    (execution,) = finished.values()
+    assert execution.phase.name == "SUCCEEDED"
+    assert admin.calls["ListExecutions"] >= 4  # answered, at least two hung, answered
+
+
+def test_shared_async_watcher_ends_within_timeout_plus_one_deadline_when_admin_stops_answering(
+    scripted_admin,
+):
+    admin, config = scripted_admin
+    admin.script["frozen"] = [RUNNING]
+    admin.stop_answering(after=1)
+    seen = []
+
+    async def main() -> tuple[float, FlyteTimeoutError, int, bool]:
+        client = AsyncFlyteClient(config)
+        watcher = client.watcher()
+        started = time.monotonic()
+        try:
+            with pytest.raises(FlyteTimeoutError) as caught:
+                await watcher.wait_for(
+                    "frozen", timeout=2.0, poll_interval=0.2, on_update=seen.append
+                )
+            elapsed = time.monotonic() - started
+            lists = admin.calls["ListExecutions"]
+            await asyncio.sleep(1.0)  # no tick keeps retrying for the wait that has left
+            assert admin.calls["ListExecutions"] == lists
+            return elapsed, caught.value, watcher.waiting, watcher._task.done()
+        finally:
+            await client.close()
+
+    elapsed, error, waiting, stopped = asyncio.run(main())
+
+    assert 2.0 <= elapsed < 2.0 + config.rpc_timeout + SLACK
+    assert (error.subject, error.grpc_code) == ("flytesnacks/development/frozen", None)
+    assert str(error).startswith(
+        "execution flytesnacks/development/frozen did not finish within 2s; last phase RUNNING; "
+        "the last status read failed: "
+    )
+    assert [e.phase.name for e in seen] == ["RUNNING"]
+    assert (waiting, stopped) == (0, True)
+    assert admin.calls["GetExecution"] == 1  # the last read, sent once
+
+
+def test_shared_async_watcher_ticks_through_failures_and_serves_a_wait_without_limit(
+    scripted_admin, monkeypatch
+):
+    admin, config = scripted_admin
+    monkeypatch.setattr(_ops, "ERROR_PAUSE", 0.1)
+    short = ClientConfig.for_sandbox(config.endpoint, rpc_timeout=0.5, max_retries=1)
+    admin.script["thawed"] = [RUNNING, SUCCEEDED]
+    admin.stop_answering(after=1)
+
+    async def main() -> tuple[Execution, int]:
+        client = AsyncFlyteClient(short)
+        watcher = client.watcher()
+        loop = asyncio.get_running_loop()
+        loop.call_later(2.5, admin.answer_again)
+        try:
+            done = await asyncio.wait_for(watcher.wait_for("thawed", poll_interval=0.1), 15)
+            return done, watcher.ticks
+        finally:
+            await client.close()
+
+    execution, ticks = asyncio.run(main())
+
+    assert execution.phase.name == "SUCCEEDED"
+    assert ticks >= 4 and admin.calls["ListExecutions"] == ticks
+    assert admin.calls["GetExecution"] == 0
+
+
+def test_watch_op_cuts_each_tick_to_the_time_left_and_gives_the_last_one_one_deadline():
+    """Drives the sync watcher's operation with a fake clock, as the reviewer's frozen sandbox:
+    timeout 6 s, RPC deadline 5 s, and every call ends at its deadline without an answer."""
+    now = [0.0]
+    op = watch_op([ExecutionId("p", "d", "x")], 6.0, 1.0, clock=lambda: now[0], rpc_timeout=5.0)
+    sent = []
+    step = next(op)
+    with pytest.raises(FlyteTimeoutError) as caught:
+        while True:
+            if isinstance(step, Sleep):
+                now[0] += step.seconds
+                step = op.send(None)
+                continue
+            assert isinstance(step, Gather)
+            (call,) = step.ops
+            sent.append((now[0], call.method, call.timeout, call.idempotent))
+            now[0] += call.timeout
+            step = op.throw(FlyteTimeoutError("no answer", grpc_code="DEADLINE_EXCEEDED"))
+
+    assert sent == [(0.0, "ListExecutions", 5.0, False), (6.0, "ListExecutions", 5.0, False)]
+    assert now[0] == 6.0 + 5.0
+    assert (caught.value.subject, caught.value.grpc_code) == ("p/d/x", None)
+    assert str(caught.value) == (
+        "1 execution did not finish within 6s: p/d/x (no answer); "
+        "the last watch tick failed: no answer"
+    )
