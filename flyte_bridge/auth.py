@@ -8,7 +8,8 @@ Three sources, none interactive (flyte-bridge runs on headless workers):
   UNAUTHENTICATED. It is not shared between processes.
 * an external command whose standard output is the token; run again on UNAUTHENTICATED (and
   before expiry when the token is a JWT with an ``exp`` claim).
-* a static bearer token or API key, never renewed.
+* a static bearer token or API key; one read from a file is read again on UNAUTHENTICATED
+  (and before a JWT's ``exp``), one given as a value is never renewed.
 
 The gRPC metadata key is the configured one, else admin's ``authorization_metadata_key`` from
 ``GetPublicClientConfig``, else ``authorization``. Token requests use the standard library's

@@ -214,9 +214,8 @@ class _WaitsForExecution(BaseOperator):
         try:
             return client.wait(execution, timeout=self.timeout, poll_interval=self.poll_interval)
         except FlyteTimeoutError:
-            execution = client.fetch_execution(execution.id)
-            if execution.is_done:
-                return execution
+            # The wait's last poll, at its deadline, already found the run still going; another
+            # read here could take every retry of a server that stopped answering.
             elapsed = time.monotonic() - started
             terminated = False
             if self.terminate_on_kill:
