@@ -317,6 +317,7 @@ def gate_op(
     cache: TreeCache,
     poll_interval: float = GATE_POLL_INTERVAL,
     clock: Callable[[], float] = time.monotonic,
+    check: Callable[[types_pb2.LiteralType], object] | None = None,
 ) -> Op[signal_pb2.Signal]:
     """The signal of a gate once the execution has reached it, polling for up to ``timeout``
     seconds (None: look once).
@@ -324,6 +325,8 @@ def gate_op(
     A signal id that no gate of the workflow declares fails at once: waiting for a misspelt
     gate would last as long as the execution. Gates inside dynamic nodes are not in the
     compiled closure, so an id is waited for unchecked only when the closure declares no gate.
+    ``check`` is called with the gate's declared type before any wait, so that a value that
+    cannot fit it fails at once rather than when the gate is reached.
 
     Raises:
         FlyteNotFoundError: No gate declares the id, or the execution ended without it.
@@ -338,6 +341,9 @@ def gate_op(
         _, gates = yield from template_op(execution, cache)
         if execution.is_done or (gates and signal_id not in gates):
             raise _missing_gate(execution_id, signal_id, execution, gates)
+        if check is not None and signal_id in gates:
+            check(gates[signal_id])
+            check = None
         if deadline is None or clock() >= deadline:
             hint = (
                 "pass wait_for_gate=<seconds> to wait for it"
@@ -396,24 +402,33 @@ def set_signal_op(
     """
     from flyte_bridge import literals
 
-    pb = yield from gate_op(execution_id, signal_id, wait_for_gate, cache)
     subject = f"{execution_id}/{signal_id}"
-    if verb in ("approve", "reject") and not _is_boolean(pb.type):
-        raise FlyteInvalidInputError(
-            f"signal {signal_id!r} expects {literals.describe_type(pb.type)}; {verb} fits only "
-            "an approve gate (BOOLEAN); use set_input",
-            subject=subject,
-        )
-    try:
-        if from_text and isinstance(value, str):
-            value = literals.from_text(value, pb.type)
-        literal = literals.to_literal(value, pb.type)
-    except FlyteInvalidInputError as error:
-        raise FlyteInvalidInputError(
-            f"signal {signal_id!r} of {execution_id} expects "
-            f"{literals.describe_type(pb.type)}: {error.message}",
-            subject=subject,
-        ) from error
+
+    def convert(declared: types_pb2.LiteralType) -> literals_pb2.Literal:
+        if verb in ("approve", "reject") and not _is_boolean(declared):
+            raise FlyteInvalidInputError(
+                f"signal {signal_id!r} expects {literals.describe_type(declared)}; {verb} fits "
+                "only an approve gate (BOOLEAN); use set_input",
+                subject=subject,
+            )
+        try:
+            given = (
+                literals.from_text(value, declared)
+                if from_text and isinstance(value, str)
+                else value
+            )
+            return literals.to_literal(given, declared)
+        except FlyteInvalidInputError as error:
+            raise FlyteInvalidInputError(
+                f"signal {signal_id!r} of {execution_id} expects "
+                f"{literals.describe_type(declared)}: {error.message}",
+                subject=subject,
+            ) from error
+
+    # The workflow's declared type is checked before waiting; the reached signal's own type
+    # is the one the value is converted to.
+    pb = yield from gate_op(execution_id, signal_id, wait_for_gate, cache, check=convert)
+    literal = convert(pb.type)
     wanted = literals.to_python(literal, pb.type)
     if pb.HasField("value"):
         held = literals.to_python(pb.value, pb.type)
@@ -446,7 +461,7 @@ def _is_boolean(literal_type: types_pb2.LiteralType) -> bool:
 
 
 def _missing_gate(
-    execution_id: ExecutionId, signal_id: str, execution: Execution, gates: Mapping[str, str]
+    execution_id: ExecutionId, signal_id: str, execution: Execution, gates: Mapping[str, object]
 ) -> FlyteNotFoundError:
     declared = ", ".join(sorted(gates)) or "none found"
     state = f"it ended {execution.phase.name}" if execution.is_done else "it is still running"

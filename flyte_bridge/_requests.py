@@ -18,7 +18,7 @@ from flyteidl.admin import (
     signal_pb2,
     task_execution_pb2,
 )
-from flyteidl.core import identifier_pb2, literals_pb2, workflow_pb2
+from flyteidl.core import identifier_pb2, literals_pb2, types_pb2, workflow_pb2
 from flyteidl.service import dataproxy_pb2
 from google.protobuf import duration_pb2
 
@@ -383,11 +383,17 @@ Scope = Mapping[str, NodeSpec]
 """Spec node id -> NodeSpec for one level of a workflow."""
 
 
-def template_facts(closure: Any) -> tuple[Scope, dict[str, str]]:
+GateTypes = dict[str, types_pb2.LiteralType]
+"""A workflow's gates: signal id -> the type its value must have (BOOLEAN for approve gates)."""
+
+_BOOLEAN = types_pb2.LiteralType(simple=types_pb2.SimpleType.BOOLEAN)
+
+
+def template_facts(closure: Any) -> tuple[Scope, GateTypes]:
     """From a compiled workflow closure: the primary workflow's scope (nested through its
-    sub-workflows, branches and array nodes) and every gate's signal id -> node id."""
+    sub-workflows, branches and array nodes) and every gate's signal id -> declared type."""
     templates = {_id_key(sub.template.id): sub.template for sub in closure.sub_workflows}
-    gates: dict[str, str] = {}
+    gates: GateTypes = {}
 
     def scope_of(nodes: Iterable[workflow_pb2.Node], depth: int) -> dict[str, NodeSpec]:
         scope: dict[str, NodeSpec] = {}
@@ -405,8 +411,10 @@ def template_facts(closure: Any) -> tuple[Scope, dict[str, str]]:
             if kind == "gate":
                 gate = node.gate_node
                 which = gate.WhichOneof("condition")
-                if which in ("approve", "signal"):
-                    gates[getattr(gate, which).signal_id] = node.id
+                if which == "approve":
+                    gates[gate.approve.signal_id] = _BOOLEAN
+                elif which == "signal":
+                    gates[gate.signal.signal_id] = gate.signal.type
             scope[node.id] = NodeSpec(kind, inner)
         return scope
 

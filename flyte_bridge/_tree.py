@@ -22,6 +22,7 @@ from flyteidl.admin import common_pb2, node_execution_pb2
 
 from flyte_bridge._requests import (
     ADMIN,
+    GateTypes,
     NodeSpec,
     Scope,
     get_execution_call,
@@ -56,7 +57,7 @@ class TreeCache:
     def __init__(self, max_nodes: int = 50_000, max_templates: int = 256) -> None:
         self._lock = threading.Lock()
         self._nodes: OrderedDict[tuple[Any, int], Any] = OrderedDict()
-        self._templates: OrderedDict[EntityId, tuple[Scope, dict[str, str]]] = OrderedDict()
+        self._templates: OrderedDict[EntityId, tuple[Scope, GateTypes]] = OrderedDict()
         self._max_nodes = max_nodes
         self._max_templates = max_templates
 
@@ -74,11 +75,11 @@ class TreeCache:
             while len(self._nodes) > self._max_nodes:
                 self._nodes.popitem(last=False)
 
-    def template(self, workflow_id: EntityId) -> tuple[Scope, dict[str, str]] | None:
+    def template(self, workflow_id: EntityId) -> tuple[Scope, GateTypes] | None:
         with self._lock:
             return self._templates.get(workflow_id)
 
-    def put_template(self, workflow_id: EntityId, facts: tuple[Scope, dict[str, str]]) -> None:
+    def put_template(self, workflow_id: EntityId, facts: tuple[Scope, GateTypes]) -> None:
         with self._lock:
             self._templates[workflow_id] = facts
             while len(self._templates) > self._max_templates:
@@ -88,8 +89,8 @@ class TreeCache:
         return len(self._nodes)
 
 
-def template_op(execution: Execution, cache: TreeCache) -> Op[tuple[Scope, dict[str, str]]]:
-    """The node specs and gate signal ids of the execution's workflow (GetWorkflow, cached)."""
+def template_op(execution: Execution, cache: TreeCache) -> Op[tuple[Scope, GateTypes]]:
+    """The node specs and gate types of the execution's workflow (GetWorkflow, cached)."""
     workflow_id = execution.workflow
     if workflow_id is None:
         return {}, {}
@@ -100,7 +101,7 @@ def template_op(execution: Execution, cache: TreeCache) -> Op[tuple[Scope, dict[
         request = common_pb2.ObjectGetRequest(id=workflow_id.to_proto())
         workflow = yield Call(ADMIN, "GetWorkflow", request)
     except FlyteNotFoundError:
-        facts: tuple[Scope, dict[str, str]] = ({}, {})
+        facts: tuple[Scope, GateTypes] = ({}, {})
     else:
         facts = template_facts(workflow.closure.compiled_workflow)
     cache.put_template(workflow_id, facts)

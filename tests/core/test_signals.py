@@ -76,6 +76,24 @@ def test_a_misspelt_gate_fails_at_once_even_with_a_long_wait(sandbox_client, at_
     assert time.monotonic() - started < 5
 
 
+def test_a_value_that_cannot_fit_a_gate_not_reached_yet_fails_at_once(sandbox_client, paused):
+    """The gate's type comes from the compiled workflow, so a bad value does not wait for it."""
+    started = time.monotonic()
+
+    with pytest.raises(FlyteInvalidInputError, match="'rollout_percent' .* expects FLOAT"):
+        sandbox_client.set_input(paused, "rollout_percent", "abc", wait_for_gate=600)
+    with pytest.raises(FlyteInvalidInputError, match="approve fits only an approve gate"):
+        sandbox_client.approve(paused, "rollout_percent", wait_for_gate=600)
+
+    assert time.monotonic() - started < 5
+    assert [s for s in sandbox_client.list_signals(paused) if s.is_set] == []
+
+
+def test_a_value_that_fits_a_gate_not_reached_yet_still_waits_for_it(sandbox_client, paused):
+    with pytest.raises(FlyteNotReadyError, match="gate 'rollout_percent' .* waited 0.3s"):
+        sandbox_client.set_input(paused, "rollout_percent", 25.0, wait_for_gate=0.3)
+
+
 def test_wait_for_gate_returns_the_signal_once_the_gate_is_reached(client, paused):
     signal = client.wait_for_gate(paused, "review", timeout=60, poll_interval=0.2)
 
