@@ -197,6 +197,12 @@ class ClientBase:
     def _recover_op(self, execution: ExecutionLike, name: str | None) -> Op[Execution]:
         return _ops.recover_op(self.execution_id(execution), self._name(name))
 
+    def _list_projects_op(self) -> Op[Any]:
+        return _ops.list_projects_op(self.config.default_org)
+
+    def _check_scope_op(self, project: str | None, domain: str | None) -> Op[Any]:
+        return _ops.check_scope_op(project, domain, self.config.default_org)
+
     def _list_signals_op(self, execution: ExecutionLike) -> Op[Any]:
         return _ops.list_signals_op(self.execution_id(execution))
 

@@ -14,6 +14,7 @@ from flyteidl.admin import (
     common_pb2,
     execution_pb2,
     launch_plan_pb2,
+    project_pb2,
     signal_pb2,
 )
 from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2, security_pb2, types_pb2
@@ -22,11 +23,13 @@ from flyteidl.service import dataproxy_pb2
 from flyte_bridge._requests import (
     ADMIN,
     DATA_PROXY,
+    PAGE_SIZE,
     SIGNAL,
     data_call,
     get_execution_call,
     list_executions_request,
     literal_map_op,
+    paginate,
     signals_op,
     to_python_op,
     walk_literal,
@@ -50,6 +53,7 @@ from flyte_bridge.models import (
     Execution,
     ExecutionId,
     NodeExecution,
+    Project,
     Signal,
     TaskExecution,
     TerminateResult,
@@ -279,6 +283,50 @@ def _checked_name(name: str | None) -> str:
     from flyte_bridge.naming import validate_execution_name
 
     return generated_name() if name is None else validate_execution_name(name)
+
+
+# Projects -----------------------------------------------------------------------------------
+
+
+def list_projects_op(org: str) -> Op[list[Project]]:
+    """Every project admin has (archived ones excluded, as admin lists them), every page."""
+
+    def request(token: str) -> project_pb2.ProjectListRequest:
+        return project_pb2.ProjectListRequest(limit=PAGE_SIZE, token=token, org=org)
+
+    found = yield from paginate("ListProjects", request, lambda r: r.projects)
+    return [Project(pb.id, pb.name, tuple(domain.id for domain in pb.domains)) for pb in found]
+
+
+def check_scope_op(project: str | None, domain: str | None, org: str) -> Op[list[Project]]:
+    """The registered projects, after checking that ``project`` is one of them and ``domain``
+    one of its domains (of any project's, without ``project``); either may be None.
+
+    Admin answers a list in an unknown project with nothing rather than an error, so a
+    mistyped project would otherwise look like one with no executions.
+
+    Raises:
+        FlyteNotFoundError: naming the unknown project or domain and the registered ones.
+    """
+    projects = yield from list_projects_op(org)
+    if project:
+        matching = [p for p in projects if p.id == project]
+        if not matching:
+            known = ", ".join(sorted(p.id for p in projects)) or "none"
+            raise FlyteNotFoundError(
+                f"project {project!r} is not registered; registered projects: {known}",
+                subject=project,
+            )
+        domains = matching[0].domains
+    else:
+        domains = tuple(dict.fromkeys(d for p in projects for d in p.domains))
+    if domain and domains and domain not in domains:
+        where = f"project {project!r}" if project else "any project"
+        raise FlyteNotFoundError(
+            f"domain {domain!r} is not a domain of {where}; its domains: {', '.join(domains)}",
+            subject=domain,
+        )
+    return projects
 
 
 # Signals ------------------------------------------------------------------------------------

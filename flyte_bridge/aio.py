@@ -21,7 +21,7 @@ from flyte_bridge._base import DEFAULT_CONCURRENCY, ClientBase, DataTarget
 from flyte_bridge._requests import ExecutionLike
 from flyte_bridge._runtime import Op, run_async
 from flyte_bridge.config import ClientConfig
-from flyte_bridge.models import Execution, Signal, TerminateResult
+from flyte_bridge.models import Execution, Project, Signal, TerminateResult
 
 if TYPE_CHECKING:
     from flyteidl.admin import launch_plan_pb2
@@ -158,6 +158,16 @@ class AsyncFlyteClient(ClientBase):
     async def recover(self, execution: ExecutionLike, name: str | None = None) -> Execution:
         """As :meth:`FlyteClient.recover`, awaited."""
         return await self._run(self._recover_op(execution, name))
+
+    async def list_projects(self) -> list[Project]:
+        """As :meth:`FlyteClient.list_projects`, awaited."""
+        return await self._run(self._list_projects_op())
+
+    async def check_scope(
+        self, project: str | None = None, domain: str | None = None
+    ) -> list[Project]:
+        """As :meth:`FlyteClient.check_scope`, awaited."""
+        return await self._run(self._check_scope_op(project, domain))
 
     async def list_signals(self, execution: ExecutionLike) -> list[Signal]:
         """As :meth:`FlyteClient.list_signals`, awaited."""

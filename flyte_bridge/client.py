@@ -20,7 +20,7 @@ from flyte_bridge._base import DEFAULT_CONCURRENCY, ClientBase, DataTarget
 from flyte_bridge._requests import ExecutionLike
 from flyte_bridge._runtime import Op, run_sync
 from flyte_bridge.config import ClientConfig
-from flyte_bridge.models import Execution, Signal, TerminateResult
+from flyte_bridge.models import Execution, Project, Signal, TerminateResult
 
 if TYPE_CHECKING:
     from flyteidl.admin import launch_plan_pb2
@@ -184,6 +184,20 @@ class FlyteClient(ClientBase):
     def recover(self, execution: ExecutionLike, name: str | None = None) -> Execution:
         """Re-runs a failed execution, reusing the outputs of the nodes that succeeded."""
         return self._run(self._recover_op(execution, name))
+
+    def list_projects(self) -> list[Project]:
+        """Every project registered on admin (not archived), with its domains."""
+        return self._run(self._list_projects_op())
+
+    def check_scope(self, project: str | None = None, domain: str | None = None) -> list[Project]:
+        """Checks that admin has ``project`` and that ``domain`` is one of its domains (either
+        may be None); returns the registered projects. Admin lists nothing, rather than
+        failing, in a project it does not know, so a typo would look like an empty project.
+
+        Raises:
+            FlyteNotFoundError: naming the unknown project or domain and the registered ones.
+        """
+        return self._run(self._check_scope_op(project, domain))
 
     def list_signals(self, execution: ExecutionLike) -> list[Signal]:
         """Every signal of the execution (every page). A gate's signal exists only once the

@@ -37,6 +37,7 @@ __all__ = [
     "Subtask",
     "Signal",
     "TerminateResult",
+    "Project",
 ]
 
 
@@ -348,6 +349,15 @@ class Signal:
     type: types_pb2.LiteralType
     value: Any = None
     is_set: bool = False
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project registered on admin, with the ids of its domains."""
+
+    id: str
+    name: str
+    domains: tuple[str, ...]
 
 
 def _timestamp(pb: Any) -> dt.datetime | None:

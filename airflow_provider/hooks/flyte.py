@@ -125,20 +125,26 @@ class FlyteHook(BaseHook):
             self._client = None
 
     def test_connection(self) -> tuple[bool, str]:
-        """Lists one execution of the default project and domain: reachable and authorised.
+        """Lists admin's projects: reachable and authorised, with no default project needed;
+        a ``project`` or ``domain`` the connection (or hook) sets must be registered there.
 
         Airflow 3 disables the UI's test button by default; ``airflow connections test <id>`` or
         ``FlyteHook("<id>").test_connection()`` run the same check.
         """
+        from flyte_bridge.errors import FlyteNotFoundError
+
         try:
             config = self.get_config()
             with self.new_client() as client:
-                client.recent_executions(limit=1)
+                projects = client.check_scope(config.default_project, config.default_domain)
+        except FlyteNotFoundError as exc:
+            return False, f"Connected to {config.endpoint}, but {exc.message}"
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
-        return True, (
-            f"Connected to {config.endpoint} ({config.default_project}/{config.default_domain})"
-        )
+        scope = "/".join(part for part in (config.default_project, config.default_domain) if part)
+        if scope:
+            return True, f"Connected to {config.endpoint} ({scope})"
+        return True, f"Connected to {config.endpoint} ({len(projects)} projects registered)"
 
     def _with_defaults(self, config: ClientConfig) -> ClientConfig:
         changes = {}

@@ -23,11 +23,31 @@ def _key_values(
     return pairs
 
 
+class _WindowEnd(UtcDateTime):
+    """As UtcDateTime, but a bare date is the end of that day, so ``--to 2024-01-07`` includes
+    the ticks of January 7 (read as midnight it would include only one at 00:00)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> dt.datetime:
+        moment = super().convert(value, param, ctx)
+        if isinstance(value, str) and _is_bare_date(value):
+            return moment + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+        return moment
+
+
+def _is_bare_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
 @click.command()
 @connection_options
 @click.argument("launch_plan")
 @click.option("--from", "start", type=UtcDateTime(), required=True, help="Window start (included).")
-@click.option("--to", "end", type=UtcDateTime(), required=True, help="Window end (included).")
+@click.option("--to", "end", type=_WindowEnd(), required=True,
+              help="Window end (included; a bare date means the end of that day).")  # fmt: skip
 @click.option("--version", help="Launch plan version (default: the active, else the newest).")
 @click.option("--parallel", is_flag=True, help="Run every tick at once, not one after another.")
 @click.option(
@@ -38,7 +58,8 @@ def _key_values(
     help="Stop at the first failed tick, or let the others finish.",
 )
 @click.option("--dry-run", is_flag=True, help="Only print the ticks; register and run nothing.")
-@click.option("--name", help="Name of the backfill execution (default: chosen by the client).")
+@click.option("--name", help="Name of the backfill execution (default: a new one each run; "
+              "running again with the same name reattaches to it).")  # fmt: skip
 @click.option("--retries", "node_retries", type=click.IntRange(min=0), default=0, show_default=True,
               help="Retries of each tick's node.")  # fmt: skip
 @click.option("--node-timeout", type=click.FloatRange(min=0, min_open=True),
@@ -62,7 +83,8 @@ def backfill(
     max_parallelism: int | None,
     labels: dict[str, str],
 ) -> None:
-    """Runs LAUNCH_PLAN once per schedule tick from --from to --to, both ends included.
+    """Runs LAUNCH_PLAN once per schedule tick from --from to --to, both ends included (a bare
+    --to date includes that whole day).
 
     The ticks become the nodes of one generated workflow, launched as one execution; each tick's
     time goes to the schedule's kickoff-time input.

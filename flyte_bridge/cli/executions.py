@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -13,6 +15,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from flyte_bridge.cli._common import (
+    check_scope_exists,
     connection_options,
     console,
     elapsed,
@@ -92,6 +95,8 @@ def list_executions(
         if launch_plan:
             selection &= Filter.eq("launch_plan.name", launch_plan)
         found = client.recent_executions(limit=limit, filters=selection or None)
+        if not found:
+            check_scope_exists(client, client.config.default_project, client.config.default_domain)
         if as_json:
             print_json([_summary(client, execution) for execution in found])
             return
@@ -248,7 +253,7 @@ def watch_execution(
     deadline = None if timeout is None else time.monotonic() + timeout
     with open_client(connection) as client:
         current = client.sync(execution, sync_nodes=True)
-        with Live(render_tree(current), console=console(), auto_refresh=False) as live:
+        with _live(render_tree(current)) as live:
             while not current.is_done:
                 if deadline is not None and time.monotonic() >= deadline:
                     live.update(_timed_out(current), refresh=True)
@@ -262,6 +267,22 @@ def watch_execution(
         if not current.is_successful:
             detail = f": {error.code}: {error.message}" if error else ""
             raise click.ClickException(f"{current.id} ended {current.phase_name}{detail}")
+
+
+@contextlib.contextmanager
+def _live(renderable: Any) -> Iterator[Live]:
+    """A Live display on the commands' console whose last frame ends with a newline.
+
+    On a terminal Live moves to a new line when it stops; on a pipe or file it writes only the
+    last frame, without one, so the shell prompt or the error line would join its last line.
+    """
+    out = console()
+    try:
+        with Live(renderable, console=out, auto_refresh=False) as live:
+            yield live
+    finally:
+        if not out.is_terminal:
+            out.line()
 
 
 def _timed_out(execution: Any) -> Group:

@@ -1,3 +1,4 @@
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -158,6 +159,59 @@ def test_test_connection_lists_one_execution_of_the_sandbox(flyte_connection, ai
 
     assert ok, message
     assert "(flytesnacks/development)" in message
+
+
+def _sandbox_connection(monkeypatch, flyte_sandbox, conn_id: str, **extra) -> str:
+    """``conn_id`` (in the environment) on the sandbox, plaintext, with ``extra`` added."""
+    host, port = flyte_sandbox.endpoint.rsplit(":", 1)
+    value = {"conn_type": "flyte", "host": host, "port": int(port)}
+    value["extra"] = {"insecure": True, **extra}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(value))
+    return conn_id
+
+
+def test_test_connection_needs_no_default_project(monkeypatch, flyte_sandbox, airflow_db):
+    conn_id = _sandbox_connection(monkeypatch, flyte_sandbox, "flyte_no_project")
+
+    ok, message = FlyteHook(conn_id).test_connection()
+
+    assert ok, message
+    assert message.startswith(f"Connected to {flyte_sandbox.endpoint}")
+
+
+def test_test_connection_fails_for_a_project_the_server_does_not_have(
+    monkeypatch, flyte_sandbox, airflow_db
+):
+    conn_id = _sandbox_connection(monkeypatch, flyte_sandbox, "flyte_bad_project", project="nope")
+
+    ok, message = FlyteHook(conn_id).test_connection()
+
+    assert not ok
+    assert "project 'nope' is not registered;" in message
+    assert "registered projects: " in message and "flytesnacks" in message
+
+
+def test_test_connection_fails_for_a_domain_the_project_does_not_have(
+    monkeypatch, flyte_sandbox, airflow_db
+):
+    conn_id = _sandbox_connection(
+        monkeypatch, flyte_sandbox, "flyte_bad_domain", project="flytesnacks", domain="qa"
+    )
+
+    ok, message = FlyteHook(conn_id).test_connection()
+
+    assert not ok
+    assert "domain 'qa' is not a domain of project 'flytesnacks'" in message
+    assert "development" in message
+
+
+def test_test_connection_fails_for_a_domain_no_project_has(monkeypatch, flyte_sandbox, airflow_db):
+    conn_id = _sandbox_connection(monkeypatch, flyte_sandbox, "flyte_bad_domain_only", domain="qa")
+
+    ok, message = FlyteHook(conn_id).test_connection()
+
+    assert not ok
+    assert "domain 'qa' is not a domain of any project" in message
 
 
 def test_test_connection_reports_an_unreachable_endpoint(monkeypatch, airflow_db):

@@ -67,6 +67,30 @@ def test_list_json_filters_by_phase_and_links_the_console(registered, hello_exec
     assert all(entry["phase"] == "SUCCEEDED" for entry in listed.values())
 
 
+def test_list_of_an_unknown_project_fails_naming_the_known_ones(registered):
+    result = run(registered, "executions", "list", "-p", "nosuchproj")
+
+    assert result.exit_code == 2, result.output
+    assert "No executions found." not in result.output
+    assert "project 'nosuchproj' is not registered;" in result.output
+    assert "registered projects: " in result.output and "flytesnacks" in result.output
+
+
+def test_list_json_of_an_unknown_domain_fails_naming_the_projects_domains(registered):
+    result = run(registered, "executions", "list", "-d", "qa", "--json")
+
+    assert result.exit_code == 2, result.output
+    assert "domain 'qa' is not a domain of project 'flytesnacks'" in result.output
+    assert "development" in result.output
+
+
+def test_list_of_a_known_project_without_matches_says_none_were_found(registered):
+    result = run(registered, "executions", "list", "--launch-plan", "no.such.plan")
+
+    assert result.exit_code == 0, result.output
+    assert "No executions found." in result.output
+
+
 def test_get_shows_inputs_and_outputs(registered, hello_execution):
     result = run(registered, "executions", "get", hello_execution.id.name, "--inputs", "--outputs")
     assert result.exit_code == 0, result.output
@@ -164,6 +188,23 @@ def test_backfill_dry_run_prints_the_inclusive_ticks(registered):
     assert "2024-01-01T06:00:00+00:00" in result.output
     assert "2024-01-03T06:00:00+00:00" in result.output
     assert "dry run" in result.output
+
+
+def test_backfill_to_a_bare_date_includes_that_whole_day(registered):
+    result = run(
+        registered,
+        "backfill",
+        "daily_report",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-01-07",
+        "--dry-run",
+    )
+    assert result.exit_code == 0, result.output
+    assert "7 ticks:" in result.output
+    assert "2024-01-07T06:00:00+00:00" in result.output
+    assert "2024-01-08" not in result.output
 
 
 def test_backfill_runs_every_tick_with_its_kickoff_time_as_one_execution(

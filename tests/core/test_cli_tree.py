@@ -64,6 +64,26 @@ def test_watch_shows_the_running_node_when_its_timeout_runs_out(run_cli, sandbox
     assert result.exit_code == 2
     assert "RUNNING" in _line(result.output, "n0 (task)")
     assert "still RUNNING when --timeout ran out" in result.output
+    assert result.output.endswith("ran out\n")
+
+
+def test_watch_piped_ends_the_last_tree_line_with_a_newline(run_cli, finished_runs):
+    # CliRunner's stdout is no terminal, as when the output is piped or redirected.
+    result = run_cli("executions", "watch", finished_runs["ping"].id.name)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("\n")
+
+
+def test_watch_piped_puts_the_failure_on_its_own_line(run_cli, finished_runs):
+    failing = finished_runs["failing"]
+
+    result = run_cli("executions", "watch", failing.id.name)
+
+    assert result.exit_code == 1
+    assert result.stdout.endswith("\n")
+    error = _line(result.output, "Error: ")
+    assert error.startswith(f"Error: {failing.id} ended FAILED")
 
 
 def test_get_with_nodes_as_json_lists_the_tree_with_attempts(run_cli, finished_runs):
