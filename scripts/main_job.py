@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -606,8 +607,9 @@ def drive_examples(
     return steps + dagster_steps(dagster_results, failures.get("dagster"))
 
 
-def run_job(work: Path, console: Console) -> list[Step]:
-    """Everything between starting and stopping the sandbox; the rows of the summary."""
+def run_job(work: Path, console: Console) -> tuple[list[Step], str]:
+    """Everything between starting and stopping the sandbox; the rows of the summary and the
+    sandbox's HTTP address (which the console URLs point at)."""
     logs = work / "logs"
     logs.mkdir()
     commands = Commands(logs)
@@ -651,7 +653,22 @@ def run_job(work: Path, console: Console) -> list[Step]:
     if not stopped:
         steps.append(Step("Sandbox", "stop on SIGTERM", "-"))
         steps[-1].problems.append(f"did not stop cleanly; see {logs / 'sandbox.log'}")
-    return steps
+    return steps, sandbox.http_url
+
+
+def reopen_hint(work: Path, http_url: str, kept: bool) -> str:
+    """How to make the summary's console URLs answer again once the job's sandbox has stopped."""
+    if not kept:
+        return (
+            "The sandbox has stopped, so the console URLs no longer answer; run with --keep to "
+            "keep its data and serve them again."
+        )
+    port = urllib.parse.urlsplit(http_url).port if http_url else None
+    http_port = f" --http-port {port}" if port else ""
+    return (
+        "The console URLs answer again while a sandbox serves the kept data: "
+        f"flyte-bridge sandbox start --port 0{http_port} --data-dir {work / 'sandbox'}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -665,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="flyte-bridge-main-job-"))
     started = time.monotonic()
     try:
-        steps = run_job(work, console)
+        steps, http_url = run_job(work, console)
     except JobError as error:
         console.print(f"[red]The main job could not run: {error}[/]")
         console.print(f"Logs are in {work / 'logs'}")
@@ -683,6 +700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     console.print(f"[green]All {len(steps)} steps ended as expected[/] ({elapsed:.0f} s).")
+    console.print(reopen_hint(work, http_url, args.keep))
     if args.keep:
         console.print(f"Logs and sandbox data are in {work}")
     else:
