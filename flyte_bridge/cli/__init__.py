@@ -7,6 +7,8 @@ Subcommands are named in ``_SUBCOMMANDS`` as ``name -> "module:attribute"`` so t
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import MutableMapping
 
 import click
 
@@ -42,6 +44,20 @@ def cli() -> None:
     """Drive and monitor Flyte executions; run an embedded Flyte sandbox."""
 
 
+def _quiet_grpc_core_logging(environ: MutableMapping[str, str] | None = None) -> None:
+    """Has gRPC core log errors only, unless the user set ``GRPC_VERBOSITY`` or ``GRPC_TRACE``.
+
+    Otherwise gRPC core writes its own INFO lines to stderr (``I1204 ... ssl_transport_security.cc
+    ...] Handshake failed ...`` on a TLS/plaintext mismatch) ahead of the command's own error,
+    which already says what went wrong. gRPC core reads the variable when it starts, so this must
+    run before the first ``import grpc``; for the command line only, the library leaves it alone.
+    """
+    environ = os.environ if environ is None else environ
+    if "GRPC_VERBOSITY" not in environ and "GRPC_TRACE" not in environ:
+        environ["GRPC_VERBOSITY"] = "ERROR"
+
+
 def main() -> None:
     """Entry point of the ``flyte-bridge`` console script."""
+    _quiet_grpc_core_logging()
     cli()

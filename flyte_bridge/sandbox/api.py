@@ -173,6 +173,9 @@ def start_sandbox(
         literal_offloading_max_mb: Task outputs of this many MiB or more fail the task
             (propeller's default 1000); needs ``literal_offloading_min_mb``.
 
+    A start that fails leaves no data directory behind that it created, and removes the
+    database, store and lock file it added to an existing one; what was there before stays.
+
     Raises:
         FlyteConfigError: A port, a data limit, a fault setting or the TLS files are not usable.
         DataDirInUseError: Another sandbox, in this process or another, serves ``data_dir``
@@ -196,6 +199,7 @@ def start_sandbox(
     )
     injector = FaultInjector(fault_settings(faults))
     tls = tls_files(tls_cert, tls_key)
+    sandbox_auth = _sandbox_auth(auth)
     temporary_dir = None
     if data_dir is None:
         if temporary:
@@ -203,20 +207,21 @@ def start_sandbox(
             data_dir = temporary_dir.name
         else:
             data_dir = default_data_dir()
-    server = SandboxServer(
-        Path(data_dir),
-        port=port,
-        http_port=http_port,
-        engine=engine,
-        faults=injector,
-        auth=_sandbox_auth(auth),
-        tls=tls,
-        data_limits=limits,
-    )
     try:
+        # A failed start (a port taken, the directory in use) removes what it created for
+        # ``data_dir`` itself, and nothing that was there before.
+        server = SandboxServer(
+            Path(data_dir),
+            port=port,
+            http_port=http_port,
+            engine=engine,
+            faults=injector,
+            auth=sandbox_auth,
+            tls=tls,
+            data_limits=limits,
+        )
         server.start()
     except BaseException:
-        server.stop()
         if temporary_dir is not None:
             temporary_dir.cleanup()
         raise

@@ -7,7 +7,8 @@ fails at once with :class:`DataDirInUseError`. The kernel drops the lock when th
 dies, however it dies, so a sandbox killed with SIGKILL leaves no stale lock behind; a process
 forked from the sandbox's closes its copy of the lock's descriptor, so that it cannot keep the
 lock after the sandbox died. The lock file names its holder (pid and endpoint) for that error; it
-is emptied, not deleted, on stop.
+is emptied, not deleted, on stop. Only a start that fails deletes it, if it created it, and does
+so before it unlocks.
 
 Where ``fcntl`` does not exist (Windows), only sandboxes within one process are kept apart: a
 second process can start a sandbox on a data directory that another process's sandbox is using.

@@ -7,9 +7,12 @@ again" and would start a browser flow, so the server never answers with either.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import logging
+import os
+import shutil
 import sys
 import threading
 import types
@@ -35,7 +38,13 @@ from flyteidl.service import auth_pb2, identity_pb2
 from flyte_bridge.sandbox.data_limits import DataLimits
 from flyte_bridge.sandbox.dataproxy import DataProxy, HttpEndpoint, UrlSigner, download_link
 from flyte_bridge.sandbox.db import Database
-from flyte_bridge.sandbox.exclusive import DataDirLock, PortUnavailableError, check_port_free
+from flyte_bridge.sandbox.exclusive import (
+    LOCK_FILE,
+    DataDirInUseError,
+    DataDirLock,
+    PortUnavailableError,
+    check_port_free,
+)
 from flyte_bridge.sandbox.executions import Executions
 from flyte_bridge.sandbox.faults import FaultInjector
 from flyte_bridge.sandbox.metrics import ExecutionMetrics
@@ -175,13 +184,35 @@ class SandboxServer:
         data_limits: DataLimits | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        # Before the database opens: a second sandbox must not touch the first one's records.
-        self._lock = DataDirLock.acquire(self.data_dir)
+        self._new_paths = _NewPaths(self.data_dir)
+        if self._new_paths.top is not None:
+            # No sandbox can hold a directory that does not exist yet: check the ports first, so
+            # that a taken one fails the start before anything is created.
+            _check_ports(port, http_port)
         try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # Before the database opens: a second sandbox must not touch the first one's records.
+            self._lock = DataDirLock.acquire(self.data_dir)
+        except DataDirInUseError:
+            raise  # another sandbox's directory: nothing in it is this start's to remove
+        except BaseException:
+            self._new_paths.remove()
+            raise
+        try:
+            if self._new_paths.top is None:
+                # After the lock, so that a second start on a directory in use says so; before
+                # the database, so that a taken port leaves nothing behind.
+                _check_ports(port, http_port)
             self._open(projects, data_limits)
         except BaseException:
-            self._lock.release()
+            try:
+                db = getattr(self, "db", None)
+                if db is not None:
+                    with contextlib.suppress(Exception):
+                        db.close()
+                self._new_paths.remove()
+            finally:
+                self._lock.release()
             raise
         self._http: HttpEndpoint | None = None
         self._requested_port = port
@@ -228,9 +259,19 @@ class SandboxServer:
     def start(self) -> None:
         """Binds both ports and starts serving.
 
+        A start that fails stops the server and removes what this server created in and above
+        its data directory (see :class:`_NewPaths`); what was there before stays.
+
         Raises:
             PortUnavailableError: The gRPC or HTTP port asked for is in use or not allowed.
         """
+        try:
+            self._serve()
+        except BaseException:
+            self._shutdown(2.0, discard=True)
+            raise
+
+    def _serve(self) -> None:
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="admin"),
             options=SERVER_OPTIONS,
@@ -285,6 +326,11 @@ class SandboxServer:
 
         Safe to call twice.
         """
+        self._shutdown(grace, discard=False)
+
+    def _shutdown(self, grace: float, discard: bool) -> None:
+        """Stops everything; with ``discard`` (a failed start), removes what this server created
+        before it unlocks the data directory, so that no other sandbox is in it meanwhile."""
         if self._stopped.is_set():
             return
         self._stopped.set()
@@ -304,8 +350,13 @@ class SandboxServer:
                 self.auth.stop()
             self.db.close()
         finally:
-            # Last: the task processes are gone and the database closed before another may open.
-            self._lock.release()
+            try:
+                if discard:
+                    self._new_paths.remove()
+            finally:
+                # Last: the task processes are gone and the database closed before another may
+                # open.
+                self._lock.release()
 
     def _console_page(self, path: str) -> tuple[int, bytes]:
         """The HTML page of a console link (an execution), rendered from the records."""
@@ -506,6 +557,56 @@ class AdminService:
     def CreateTaskEvent(self, request, context):
         self.executions.record_task_event(request.event)
         return event_pb2.TaskExecutionEventResponse()
+
+
+def _check_ports(port: int, http_port: int) -> None:
+    """Raises PortUnavailableError unless both ports can be bound on 127.0.0.1 now."""
+    check_port_free("gRPC", port)
+    check_port_free("HTTP", http_port)
+
+
+_DATABASE = "sandbox.db"
+_DATABASE_SIDE_FILES = ("sandbox.db-wal", "sandbox.db-shm", "sandbox.db-journal")
+_STORE = "store"
+
+
+class _NewPaths:
+    """What a sandbox start is about to create for its data directory, noted before it does.
+
+    If the directory does not exist, that is the highest of it and its missing parents, removed
+    whole by :meth:`remove`. If it exists, that is those of the sandbox's own entries (database,
+    store, lock file) not in it yet; everything else in it, and any entry already there, is left
+    alone. The database's WAL side files count only with a new database: those of an existing
+    one may hold its last writes.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.top: Path | None = None
+        for path in (data_dir, *data_dir.parents):
+            if os.path.lexists(path):
+                break
+            self.top = path
+        self.entries: list[Path] = []
+        if self.top is None:
+            names = [_STORE, LOCK_FILE]
+            if not os.path.lexists(data_dir / _DATABASE):
+                names += [_DATABASE, *_DATABASE_SIDE_FILES]
+            self.entries = [data_dir / n for n in names if not os.path.lexists(data_dir / n)]
+
+    def remove(self) -> None:
+        """Removes what was noted, where it exists now; logs what it cannot remove."""
+        for path in [self.top] if self.top is not None else self.entries:
+            if not os.path.lexists(path):
+                continue
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError as err:
+                logger.warning("cannot remove %s after the failed start: %s", path, err)
+            else:
+                logger.debug("removed %s after the failed start", path)
 
 
 def _filled(identifier: identifier_pb2.Identifier, resource_type: int):

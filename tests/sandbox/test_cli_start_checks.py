@@ -149,13 +149,16 @@ def taken_port():
 
 
 @pytest.mark.parametrize("option", ["--port", "--http-port"])
-def test_a_port_in_use_is_a_one_line_error_naming_it(tmp_path, taken_port, option):
+def test_a_port_in_use_is_a_one_line_error_naming_it_and_leaves_no_data_dir(
+    tmp_path, taken_port, option
+):
     port_options = ["--port", "0", option, str(taken_port)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
+    data_dir = tmp_path / "x" / "new"
 
     try:
         result = subprocess.run(
-            [CLI, "sandbox", "start", "--data-dir", str(tmp_path), *port_options],
+            [CLI, "sandbox", "start", "--data-dir", str(data_dir), *port_options],
             capture_output=True,
             text=True,
             env=env,
@@ -171,3 +174,4 @@ def test_a_port_in_use_is_a_one_line_error_naming_it(tmp_path, taken_port, optio
         "use); choose another port, or 0 for a free one"
     ]
     assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # neither the data directory nor its parent
