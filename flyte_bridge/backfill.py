@@ -73,6 +73,37 @@ def _window(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datet
     return start, end
 
 
+def parse_window_bound(text: str, *, end: bool) -> dt.datetime:
+    """Reads one bound of a backfill window from ISO 8601 text, as an aware UTC datetime.
+
+    A bare date as the window's end means the end of that day (its last microsecond), so that
+    ``2024-01-01 .. 2024-01-07`` holds the ticks of all seven days; as the start it means the
+    day's first instant. Naive datetimes are UTC.
+
+    Raises:
+        FlyteInvalidInputError: The text is not an ISO 8601 date or datetime.
+    """
+    stripped = str(text).strip()
+    try:
+        moment = dt.datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+    except ValueError:
+        raise FlyteInvalidInputError(
+            f"{'end' if end else 'start'} {text!r} is not an ISO 8601 date or datetime"
+        ) from None
+    moment = _utc(moment, "end" if end else "start")
+    if end and _is_bare_date(stripped):
+        return moment + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    return moment
+
+
+def _is_bare_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) <= 10
+
+
 def parse_iso_duration(text: str) -> dt.timedelta:
     """Parses an ISO 8601 duration in weeks, days, hours, minutes and seconds (``-PT1H30M``).
 

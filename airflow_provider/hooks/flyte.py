@@ -193,12 +193,23 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
     extra_client_secret = extras.text("client_secret")
     extra_token = extras.text("token")
     secret = conn.password or extra_client_secret or extra_token
-    mode = extras.text("auth_mode") or ("client_credentials" if conn.login and secret else "none")
+    client_id = conn.login or extra_client_id
+    mode = extras.text("auth_mode") or ("client_credentials" if client_id and secret else "none")
     if mode not in AUTH_MODES:
         raise extras.invalid("auth_mode", mode, f"one of {', '.join(AUTH_MODES)}")
+    if secret and not extras.text("auth_mode") and mode == "none":
+        # A secret with no client id and no mode would be dropped without a word, and the
+        # server's refusal would then not say which field of the connection was missing.
+        where = "a password" if conn.password else "a client_secret or token extra"
+        raise FlyteConfigError(
+            f"connection {conn.conn_id!r} has {where} but no login and no 'auth_mode' extra; "
+            "set login to the client id for client credentials, or auth_mode to 'bearer' or "
+            "'api_key' for a token",
+            subject=conn.conn_id,
+        )
     # Read and checked whatever the mode: a wrong value fails now, not after a mode change.
     settings = {
-        "client_id": conn.login or extra_client_id,
+        "client_id": client_id,
         "scopes": extras.words("scopes"),
         "audience": extras.text("audience"),
         "token_endpoint": extras.text("token_endpoint"),

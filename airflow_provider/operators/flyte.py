@@ -99,6 +99,21 @@ def first_failed_node(client: FlyteClient, execution: Execution) -> str | None:
     return node.node_id if node else None
 
 
+def resume_without_event(operator: BaseOperator, context: Context) -> Any:
+    """Runs ``operator.execute`` again when a deferred task resumes with no trigger event.
+
+    That happens when the deferral was interrupted (a killed worker or triggerer, a task
+    instance resumed by ``airflow tasks test``). Executing again reattaches to the execution
+    the first try launched or watched, by its deterministic name or given id, and waits or
+    defers as before; failing here would leave that execution running unwatched.
+    """
+    operator.log.warning(
+        "Resumed without a trigger event (the deferral was interrupted); checking the Flyte "
+        "execution again"
+    )
+    return operator.execute(context)
+
+
 def check_event(event: Any, statuses: Sequence[str]) -> dict[str, Any]:
     """Validates a trigger event that crossed the triggerer/worker boundary before using it.
 
@@ -243,6 +258,8 @@ class _WaitsForExecution(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resumes after the trigger fired: validates its event, then finishes or fails."""
+        if event is None:
+            return resume_without_event(self, context)
         with fail_permanently():
             return self._complete(context, event)
 
@@ -518,6 +535,8 @@ class FlyteSignalOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Sends the signal once the trigger saw the gate reached; fails otherwise."""
+        if event is None:
+            return resume_without_event(self, context)
         payload = check_event(event, ("reached", "done", "timeout", "error"))
         execution_id = payload["execution_id"]
         if payload["status"] == "done":
@@ -701,14 +720,14 @@ class FlyteBackfillOperator(_WaitsForExecution):
 
 
 def _datetime(value: str | dt.datetime, what: str) -> dt.datetime:
-    """A rendered template (ISO 8601 text) or a datetime, as an aware datetime."""
+    """A rendered template (ISO 8601 text) or a datetime, as an aware datetime; a bare date as
+    the end is the end of that day, as on the command line."""
+    from flyte_bridge.backfill import parse_window_bound
+    from flyte_bridge.errors import FlyteInvalidInputError
+
     if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        try:
-            parsed = dt.datetime.fromisoformat(str(value).strip())
-        except ValueError:
-            raise AirflowFailException(
-                f"backfill {what} {value!r} is not an ISO 8601 datetime"
-            ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    try:
+        return parse_window_bound(str(value), end=what == "end")
+    except FlyteInvalidInputError as error:
+        raise AirflowFailException(f"backfill {error.message}") from None

@@ -22,6 +22,7 @@ from airflow_provider.operators.flyte import (
     check_event,
     default_deferrable,
     failure_message,
+    resume_without_event,
 )
 
 if TYPE_CHECKING:
@@ -127,6 +128,9 @@ class FlyteExecutionSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
         """Resumes after the trigger fired: validates its event, then succeeds or fails."""
+        if event is None:
+            resume_without_event(self, context)
+            return
         payload = check_event(event, ("done", "timeout", "error"))
         if payload["status"] == "timeout":
             raise AirflowSensorTimeout(

@@ -28,18 +28,15 @@ class _WindowEnd(UtcDateTime):
     the ticks of January 7 (read as midnight it would include only one at 00:00)."""
 
     def convert(self, value: Any, param: Any, ctx: Any) -> dt.datetime:
-        moment = super().convert(value, param, ctx)
-        if isinstance(value, str) and _is_bare_date(value):
-            return moment + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
-        return moment
+        from flyte_bridge.backfill import parse_window_bound
+        from flyte_bridge.errors import FlyteInvalidInputError
 
-
-def _is_bare_date(text: str) -> bool:
-    try:
-        dt.date.fromisoformat(text.strip())
-    except ValueError:
-        return False
-    return True
+        if not isinstance(value, str):
+            return super().convert(value, param, ctx)
+        try:
+            return parse_window_bound(value, end=True)
+        except FlyteInvalidInputError as error:
+            self.fail(error.message, param, ctx)
 
 
 @click.command()

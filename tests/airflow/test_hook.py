@@ -46,6 +46,27 @@ def test_a_bearer_token_comes_from_the_password():
     assert (config.auth.mode, config.auth.token.reveal()) == ("bearer", "tok")
 
 
+def test_a_password_without_login_or_auth_mode_is_refused_not_dropped():
+    with pytest.raises(FlyteConfigError, match="has a password but no login and no 'auth_mode'"):
+        config_from_connection(connection(host="flyte.example.com", password="tok-123"), {})
+
+
+def test_a_token_extra_without_auth_mode_is_refused_without_quoting_it():
+    with pytest.raises(FlyteConfigError, match="a client_secret or token extra") as raised:
+        config_from_connection(connection(host="flyte.example.com"), {"token": "tok-123"})
+
+    assert "tok-123" not in str(raised.value)
+
+
+def test_client_id_and_client_secret_extras_are_client_credentials():
+    config = config_from_connection(
+        connection(host="flyte.example.com"), {"client_id": "bot", "client_secret": "s3cr3t"}
+    )
+
+    assert (config.auth.mode, config.auth.client_id) == ("client_credentials", "bot")
+    assert config.auth.client_secret.reveal() == "s3cr3t"
+
+
 def test_the_ui_prefixed_extras_are_read_too():
     config = config_from_connection(
         connection(host="localhost"),

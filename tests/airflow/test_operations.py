@@ -129,6 +129,57 @@ def test_a_deferrable_launch_of_a_running_run_defers_with_json_only_trigger_argu
     assert kwargs["end_time"] - kwargs["wait_started"] == 300
 
 
+def test_a_backfill_ending_on_a_bare_date_includes_that_day(flyte_connection, flyte_examples):
+    from airflow_provider.operators.flyte import FlyteBackfillOperator
+
+    ti = TaskInstance("bare_dates", _unique_run_id())
+    operator = FlyteBackfillOperator(
+        task_id=ti.task_id,
+        launch_plan="daily_report",
+        start="2024-01-01",
+        end="2024-01-07",
+        dry_run=True,
+    )
+
+    plan = operator.execute({"ti": ti})
+
+    assert plan[0] == "2024-01-01T06:00:00+00:00"
+    assert plan[-1] == "2024-01-07T06:00:00+00:00"
+    assert len(plan) == 7
+
+
+def test_a_resume_without_a_trigger_event_reattaches_to_the_same_run(
+    flyte_connection, flyte_examples, flyte_client, flyte_sandbox
+):
+    """An interrupted deferral comes back with no event: the task checks its run again, defers
+    on it again, and launches nothing."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider.operators.flyte import FlyteLaunchOperator
+
+    ti = TaskInstance("resumed_without_event", _unique_run_id())
+
+    def operator() -> FlyteLaunchOperator:
+        return FlyteLaunchOperator(
+            task_id=ti.task_id,
+            launch_plan="long_sleep.long_sleep_wf",
+            inputs={"seconds": 600},
+            deferrable=True,
+        )
+
+    try:
+        with pytest.raises(TaskDeferred) as first:
+            operator().execute({"ti": ti})
+        before = flyte_sandbox.rpc_counts.snapshot()
+        with pytest.raises(TaskDeferred) as again:
+            operator().execute_complete({"ti": ti}, None)
+    finally:
+        flyte_client.terminate(ti.xcoms["execution_id"], cause="test finished")
+
+    assert again.value.trigger.execution_id == first.value.trigger.execution_id
+    assert "CreateExecution" not in flyte_sandbox.rpc_counts.since(before)
+
+
 @pytest.mark.parametrize("setting", ["True", "False"])
 def test_deferrable_defaults_to_airflows_operators_default_deferrable(monkeypatch, setting):
     from airflow_provider.operators.flyte import (

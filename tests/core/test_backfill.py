@@ -402,3 +402,33 @@ def test_minute_cron_ticks_count_both_ends(step, span):
 def span_ticks(span: int, step: int) -> int:
     """Ticks of ``*/step`` from an hour's start over ``span`` minutes, both ends included."""
     return sum(1 for minute in range(span + 1) if minute % 60 % step == 0)
+
+
+def test_a_bare_end_date_is_the_end_of_that_day_and_a_bare_start_its_first_instant():
+    from flyte_bridge.backfill import parse_window_bound
+
+    assert parse_window_bound("2024-01-07", end=True) == dt.datetime(
+        2024, 1, 7, 23, 59, 59, 999999, tzinfo=UTC
+    )
+    assert parse_window_bound("2024-01-01", end=False) == dt.datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_window_bounds_with_a_time_are_taken_as_given_in_utc():
+    from flyte_bridge.backfill import parse_window_bound
+
+    assert parse_window_bound("2024-01-07T06:00", end=True) == dt.datetime(
+        2024, 1, 7, 6, tzinfo=UTC
+    )
+    assert parse_window_bound("2024-01-07T08:00+02:00", end=True) == dt.datetime(
+        2024, 1, 7, 6, tzinfo=UTC
+    )
+    assert parse_window_bound("2024-01-07T06:00Z", end=False) == dt.datetime(
+        2024, 1, 7, 6, tzinfo=UTC
+    )
+
+
+def test_a_window_bound_that_is_not_iso_8601_is_refused_naming_it():
+    from flyte_bridge.backfill import parse_window_bound
+
+    with pytest.raises(FlyteInvalidInputError, match="end '7 Jan' is not an ISO 8601"):
+        parse_window_bound("7 Jan", end=True)
