@@ -539,11 +539,24 @@ def _latest_op(kind: str, project: str, domain: str, name: str, org: str = "") -
     found = list(response.tasks if kind == "TASK" else response.launch_plans)
     if not found:
         what = "task" if kind == "TASK" else "launch plan"
+        reason = yield from _scope_reason(project, domain, org)
         raise FlyteNotFoundError(
-            f"no {what} {project}/{domain}/{name} is registered",
+            f"no {what} {project}/{domain}/{name} is registered{reason}",
             subject=f"{project}/{domain}/{name}",
         )
     return found[0]
+
+
+def _scope_reason(project: str, domain: str, org: str) -> Op[str]:
+    """``": <why>"`` when the project or domain itself is unknown, else ``""``; one more call,
+    made only once something was not found. A server that refuses ListProjects says nothing."""
+    try:
+        yield from check_scope_op(project, domain, org)
+    except FlyteNotFoundError as error:
+        return f": {error.message}"
+    except FlyteBridgeError as error:
+        logger.debug("could not list projects to check %s/%s: %s", project, domain, error)
+    return ""
 
 
 def _get_entity_call(

@@ -171,6 +171,20 @@ def test_launch_of_an_unknown_launch_plan_raises_not_found(client, registered_ex
         client.launch("no_such_plan")
 
 
+def test_launch_into_a_mistyped_project_says_the_project_is_unknown(client, registered_examples):
+    with pytest.raises(FlyteNotFoundError, match="project 'flytesnaks' is not registered"):
+        client.launch("hello.hello_wf", project="flytesnaks", inputs={"name": "x"})
+
+
+def test_launch_of_an_unknown_plan_in_a_known_project_names_only_the_plan(
+    client, registered_examples
+):
+    with pytest.raises(FlyteNotFoundError) as raised:
+        client.launch("no_such_plan")
+
+    assert str(raised.value).endswith("no_such_plan is registered")
+
+
 # C02: a taken name is reattached to only for the same entity and inputs ---------------------
 
 
