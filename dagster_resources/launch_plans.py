@@ -48,13 +48,19 @@ def load_flyte_launch_plan_props(
     the component's YAML) to load definitions without a reachable Flyte.
 
     Args:
-        flyte: The resource to read through.
+        flyte: The resource to read through (``dg.EnvVar`` fields are read from the
+            environment here, as Dagster has not resolved them yet when definitions load).
         names: Launch plan names, e.g. ``["daily_report"]``.
         project: Their project; the resource's default when ``None``.
         domain: Their domain; the resource's default when ``None``.
     """
-    client = flyte.get_client()
-    return [
-        launch_plan_props_from_proto(client.fetch_launch_plan(name, project=project, domain=domain))
-        for name in names
-    ]
+    from dagster_resources.resource import resolved_resource
+
+    with resolved_resource(flyte) as resource:
+        client = resource.get_client()
+        return [
+            launch_plan_props_from_proto(
+                client.fetch_launch_plan(name, project=project, domain=domain)
+            )
+            for name in names
+        ]

@@ -6,6 +6,7 @@ The resource holds configuration only; the gRPC work is done by the core
 Dagster shows the variable's name, never its value.
 """
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -46,6 +47,12 @@ def masked_repr_args(args: Iterable[tuple[str | None, Any]]) -> Iterator[tuple[s
             else:
                 value = MASK
         yield name, value
+
+
+def is_env_var(value: Any) -> bool:
+    """Whether ``value`` names an environment variable not read yet (``dg.EnvVar``, or
+    Dagster's ``IntEnvVar`` for an int field)."""
+    return isinstance(value, dg.EnvVar) or hasattr(value, "env_var_name")
 
 
 class FlyteResource(dg.ConfigurableResource):
@@ -254,3 +261,20 @@ class FlyteResource(dg.ConfigurableResource):
         from dagster_resources.launch_plans import load_flyte_launch_plan_props
 
         return load_flyte_launch_plan_props(self, names, project=project, domain=domain)
+
+
+@contextlib.contextmanager
+def resolved_resource(resource: FlyteResource) -> Iterator[FlyteResource]:
+    """``resource`` with its ``dg.EnvVar`` fields read from the environment, for the block.
+
+    Dagster reads them only for the resources it gives a run or a sensor through resource
+    injection; code holding the resource object itself (a sensor built around it) sees the
+    variables' names instead. A resource with no such field is yielded as it is, its client
+    kept; otherwise a resolved copy is made (an unset variable raises Dagster's config error,
+    naming it), and its client is closed when the block ends.
+    """
+    if not any(is_env_var(getattr(resource, name)) for name in type(resource).model_fields):
+        yield resource
+        return
+    with resource.process_config_and_initialize_cm() as resolved:
+        yield resolved

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 
-from dagster_resources.resource import FlyteResource
+from dagster_resources.resource import FlyteResource, resolved_resource
 from dagster_resources.run_handler import (
     DAGSTER_RUN_LABEL,
     EXECUTION_ID_KEY,
@@ -159,7 +159,9 @@ def build_flyte_execution_sensor(
     (before their start, or not a partition yet) is logged and skipped.
 
     Args:
-        flyte: The resource to list executions through.
+        flyte: The resource to list executions through. Fields given as ``dg.EnvVar`` are read
+            from the environment at each tick (Dagster resolves a run's resources, not one a
+            sensor holds), and the client built from them is closed at the end of the tick.
         launch_plans: The launch plans to watch (same props as the asset definitions).
         translator: Must be the one the assets use, so the keys match.
         partitions_def: The assets' time partitions (one for all, or by launch plan name): a
@@ -215,6 +217,10 @@ def build_flyte_execution_sensor(
         description="Reports executions of Flyte launch plans started outside Dagster.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        with resolved_resource(flyte) as resource:
+            return _tick(context, resource)
+
+    def _tick(context: dg.SensorEvaluationContext, flyte: FlyteResource) -> dg.SensorResult:
         client = flyte.get_client()
         cursor = FlyteSensorCursor.from_json(context.cursor)
         first_tick = cursor is None

@@ -150,3 +150,24 @@ def test_example_sensor_reports_daily_report_runs_for_their_partition_only(
         if event.metadata["flyte/execution_id"].value in ours
     ]
     assert reported == [(str(inside.id), "2024-03-08")]
+
+
+def test_launch_plan_props_load_through_a_resource_whose_endpoint_is_an_env_var(
+    flyte_sandbox, flyte_examples, monkeypatch
+):
+    import dagster as dg
+
+    from dagster_resources import FlyteResource
+
+    monkeypatch.setenv("MY_FLYTE_ENDPOINT", flyte_sandbox.endpoint)
+    resource = FlyteResource(
+        endpoint=dg.EnvVar("MY_FLYTE_ENDPOINT"),
+        insecure=True,
+        default_project="flytesnacks",
+        default_domain="development",
+    )
+
+    props = resource.load_launch_plan_props(["daily_report"])
+
+    assert props[0].kickoff_time_input == "kickoff_time"
+    assert resource._client is None, "the resolved copy's client is closed, none kept here"

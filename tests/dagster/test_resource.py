@@ -7,7 +7,12 @@ import dagster as dg
 import pydantic
 import pytest
 
-from dagster_resources import FlyteLaunchPlanProps, FlyteResource, build_flyte_assets_definition
+from dagster_resources import (
+    FlyteLaunchPlanProps,
+    FlyteResource,
+    build_flyte_assets_definition,
+    build_flyte_execution_sensor,
+)
 from dagster_resources.components.launch_plans_component import FlyteConnectionModel
 from flyte_bridge.errors import FlyteConfigError, FlyteTimeoutError, FlyteTransientError
 
@@ -182,6 +187,30 @@ def test_client_id_and_secret_alone_authenticate_against_a_sandbox_with_auth(aut
     with resource.get_client() as client:
         assert client.recent_executions(limit=1) == []
 
+    assert auth_sandbox.auth.tokens_issued == issued + 1
+
+
+def test_a_sensor_sends_the_secret_of_its_env_var_not_the_variable_name(auth_sandbox, monkeypatch):
+    monkeypatch.setenv("MY_FLYTE_ENDPOINT", auth_sandbox.endpoint)
+    monkeypatch.setenv("MY_FLYTE_SECRET", CLIENT_SECRET)
+    resource = FlyteResource(
+        endpoint=dg.EnvVar("MY_FLYTE_ENDPOINT"),
+        insecure=True,
+        allow_plaintext=True,
+        client_id=CLIENT_ID,
+        client_secret=dg.EnvVar("MY_FLYTE_SECRET"),
+        default_project="flytesnacks",
+        default_domain="development",
+    )
+    sensor = build_flyte_execution_sensor(
+        flyte=resource, launch_plans=[FlyteLaunchPlanProps(name="hello.hello_wf")]
+    )
+    issued = auth_sandbox.auth.tokens_issued
+
+    with dg.instance_for_test() as instance:
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+
+    assert result.cursor, "the tick listed executions and saved where it stands"
     assert auth_sandbox.auth.tokens_issued == issued + 1
 
 

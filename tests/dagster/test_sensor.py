@@ -5,7 +5,12 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from dagster_resources import DAGSTER_RUN_LABEL, FlyteLaunchPlanProps, build_flyte_execution_sensor
+from dagster_resources import (
+    DAGSTER_RUN_LABEL,
+    FlyteLaunchPlanProps,
+    FlyteResource,
+    build_flyte_execution_sensor,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -165,3 +170,28 @@ def test_kickoff_times_outside_the_partitions_are_skipped_not_reported(flyte, cl
         str(runs["before the start"].id) in line and "2023-06-01" in line for line in skipped
     )
     assert any(str(runs["not a partition yet"].id) in line for line in skipped)
+
+
+def test_a_sensor_reads_the_env_vars_of_its_resource_at_each_tick(
+    flyte_sandbox, flyte_examples, client, monkeypatch
+):
+    monkeypatch.setenv("MY_FLYTE_ENDPOINT", flyte_sandbox.endpoint)
+    monkeypatch.setenv("MY_FLYTE_PROJECT", "flytesnacks")
+    from_env = FlyteResource(
+        endpoint=dg.EnvVar("MY_FLYTE_ENDPOINT"),
+        insecure=True,
+        default_project=dg.EnvVar("MY_FLYTE_PROJECT"),
+        default_domain="development",
+    )
+    sensor = build_flyte_execution_sensor(
+        flyte=from_env, launch_plans=[HELLO], tick_budget_seconds=UNBOUNDED
+    )
+    with dg.instance_for_test() as instance:
+        first = _tick(sensor, instance, None)
+        outside = client.launch("hello.hello_wf", inputs={"name": "from env"})
+        client.wait(outside, timeout=120, poll_interval=0.2)
+        second = _tick(sensor, instance, first.cursor)
+
+    assert _reported(second, {str(outside.id)}) == [str(outside.id)]
+    assert from_env.endpoint == "MY_FLYTE_ENDPOINT", "the resource given stays as it was"
+    assert from_env._client is None, "each tick closes the client of the resolved copy"
