@@ -100,9 +100,21 @@ def build_flyte_assets_definition(
     """A ready multi-asset that launches ``launch_plan`` with fixed ``inputs``.
 
     The same as :func:`flyte_assets` with a body that calls :meth:`FlyteResource.materialize`
-    on the resource bound to ``resource_key``.
+    on the resource bound to ``resource_key``. The ``inputs`` go to every execution, each run
+    of a Flyte backfill included; with time partitions they cannot hold the kickoff-time input,
+    which each partition sets.
     """
     fixed_inputs = dict(inputs or {})
+    kickoff = launch_plan.kickoff_time_input
+    if (
+        kickoff
+        and kickoff in fixed_inputs
+        and isinstance(partitions_def, dg.TimeWindowPartitionsDefinition)
+    ):
+        raise dg.DagsterInvalidDefinitionError(
+            f"inputs of launch plan {launch_plan.name} give {kickoff!r}, its kickoff-time "
+            "input, which each time partition sets to its start; remove it from the inputs"
+        )
 
     def _materialize(context: dg.AssetExecutionContext):
         flyte = getattr(context.resources, resource_key)

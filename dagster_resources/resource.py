@@ -240,7 +240,8 @@ class FlyteResource(dg.ConfigurableResource):
 
         Args:
             context: The asset execution context.
-            inputs: Inputs of the launch plan, as Python values.
+            inputs: Inputs of the launch plan, as Python values; every run of a Flyte backfill
+                gets them too. With time partitions they cannot hold the kickoff-time input.
             labels: Extra labels for the execution.
 
         Yields:

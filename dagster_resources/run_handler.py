@@ -298,9 +298,21 @@ def materialize_launch_plan(
     partitioned = context.has_partition_key or context.has_partition_key_range
     partition_keys = list(context.partition_keys) if partitioned else []
     check_outputs_exist(client, target, list(context.assets_def.specs))
+    time_partitioned = isinstance(
+        context.assets_def.partitions_def, dg.TimeWindowPartitionsDefinition
+    )
+    if partition_keys and time_partitioned and kickoff_input and kickoff_input in inputs:
+        raise dg.Failure(
+            description=(
+                f"Input {kickoff_input!r} of Flyte launch plan {target['launch_plan']} is its "
+                "kickoff-time input, which each time partition sets to its start; remove it "
+                "from the inputs"
+            ),
+            metadata={LAUNCH_PLAN_KEY: target["launch_plan"]},
+        )
     if len(partition_keys) > 1 and strategy == "flyte_backfill":
         yield from _materialize_by_backfill(
-            context, client, specs, target, step_parts, launch_labels, **waiting
+            context, client, specs, target, inputs, step_parts, launch_labels, **waiting
         )
         return
 
@@ -379,6 +391,7 @@ def _materialize_by_backfill(
     client: "FlyteClient",
     specs: Sequence[dg.AssetSpec],
     target: Mapping[str, Any],
+    inputs: Mapping[str, Any],
     step_parts: tuple[str, ...],
     labels: Mapping[str, str],
     *,
@@ -388,8 +401,9 @@ def _materialize_by_backfill(
 ) -> Iterator[dg.MaterializeResult]:
     """A range of time partitions as one Flyte backfill of the launch plan's schedule.
 
-    The backfill execution carries the Dagster run label, so the sensor skips it and the runs it
-    starts (its children)."""
+    Every run of the backfill gets ``inputs`` beside its tick's kickoff time. The backfill
+    execution carries the Dagster run label, so the sensor skips it and the runs it starts (its
+    children)."""
     window = context.partition_time_window
     first = window.start
     # Flyte's backfill window is inclusive and Dagster's is not: the last run is the last
@@ -406,6 +420,7 @@ def _materialize_by_backfill(
         project=target["project"],
         domain=target["domain"],
         labels=labels,
+        inputs=inputs,
     )
     context.log.info(
         "Launched a Flyte backfill of %s over %d schedule ticks from %s to %s: %s",

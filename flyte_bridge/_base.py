@@ -319,6 +319,7 @@ class ClientBase:
         node_retries: int = 0,
         node_timeout: float | dt.timedelta | None = None,
         max_parallelism: int | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> Op[Any]:
         entity_project, entity_domain, entity_name, entity_version = _ops.entity_of(
             launch_plan, "launch plan"
@@ -344,6 +345,7 @@ class ClientBase:
             _ops.execution_spec_options(labels=labels, annotations=annotations),
             self.config.default_org,
             plan_options,
+            inputs,
         )
 
     def console_url(self, obj: Any) -> str:

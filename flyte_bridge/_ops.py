@@ -623,6 +623,7 @@ def convert_inputs(
     fixed: literals_pb2.LiteralMap,
     values: Mapping[str, Any],
     from_text: bool = False,
+    only_given: bool = False,
 ) -> tuple[dict[str, literals_pb2.Literal], list[str]]:
     """Converts launch inputs against the expected inputs, every problem reported at once.
 
@@ -630,7 +631,9 @@ def convert_inputs(
     (:func:`flyte_bridge.literals.from_text`): what a template renders to.
 
     Returns the literals (defaults filled in) and the local paths to upload; their literals
-    carry placeholders until :func:`upload_op` has run.
+    carry placeholders until :func:`upload_op` has run. With ``only_given`` (a backfill's
+    inputs, which its nodes bind beside the defaults) only the given values are converted:
+    nothing is reported missing and no default is filled in.
 
     Raises:
         FlyteInvalidInputError: Unknown names, fixed inputs given, required inputs missing, or
@@ -649,7 +652,8 @@ def convert_inputs(
     missing = sorted(
         key
         for key, parameter in parameters.items()
-        if key not in values
+        if not only_given
+        and key not in values
         and parameter.WhichOneof("behavior") == "required"
         and parameter.required
     )
@@ -680,6 +684,8 @@ def convert_inputs(
         )
 
     for key, parameter in parameters.items():
+        if only_given:
+            break
         if key not in converted and parameter.WhichOneof("behavior") == "default":
             converted[key] = parameter.default
     return converted, local_paths
@@ -945,6 +951,7 @@ def backfill_op(
     spec_options: Mapping[str, Any] | None = None,
     org: str = "",
     plan_options: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> Op[Any]:
     """Plans a backfill; unless ``dry_run``, registers its workflow and launch plan and runs it.
 
@@ -952,11 +959,13 @@ def backfill_op(
     the same settings meets ALREADY_EXISTS for an identical entity, which is fine.
     ``spec_options`` (labels, annotations) go on the backfill execution itself; the child
     executions its launch-plan nodes start get what the engine gives them (in the sandbox, the
-    launch plan's own).
+    launch plan's own). ``inputs`` (Python values) are converted as a launch converts them and
+    bound on every tick's node; local files among them are uploaded, except on a dry run.
     """
     from flyte_bridge import backfill
 
     launch_plan = yield from launch_plan_op(project, domain, launch_plan_name, version, org)
+    converted = yield from _backfill_inputs_op(launch_plan, inputs or {}, project, domain, dry_run)
     plan = backfill.plan_backfill(
         launch_plan,
         start,
@@ -965,6 +974,7 @@ def backfill_op(
         failure_policy=failure_policy,
         project=project,
         domain=domain,
+        inputs=converted,
         **(plan_options or {}),
     )
     if dry_run:
@@ -991,6 +1001,38 @@ def backfill_op(
         org,
     )
     return backfill.BackfillResult.from_plan(plan, execution)
+
+
+def _backfill_inputs_op(
+    launch_plan: Any, inputs: Mapping[str, Any], project: str, domain: str, dry_run: bool
+) -> Op[dict[str, literals_pb2.Literal]]:
+    """A backfill's inputs as literals, converted against the launch plan's inputs.
+
+    The kickoff-time input is refused before anything is converted: each tick sets it.
+    """
+    from flyte_bridge import backfill
+
+    if not inputs:
+        return {}
+    if not isinstance(inputs, Mapping):
+        raise FlyteInvalidInputError(
+            f"backfill inputs must be a mapping of input names to values, got "
+            f"{type(inputs).__name__}"
+        )
+    subject = str(EntityId.from_proto(launch_plan.id))
+    backfill.refuse_kickoff_input(backfill.kickoff_input(launch_plan), inputs, subject)
+    converted, local_paths = convert_inputs(
+        subject,
+        backfill.expected_inputs(launch_plan).parameters,
+        launch_plan.spec.fixed_inputs,
+        inputs,
+        only_given=True,
+    )
+    if local_paths and not dry_run:
+        uris = yield Gather([upload_op(project, domain, path) for path in local_paths])
+        for literal in converted.values():
+            _replace_placeholders(literal, uris)
+    return converted
 
 
 # Metrics ------------------------------------------------------------------------------------

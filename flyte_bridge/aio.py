@@ -285,6 +285,7 @@ class AsyncFlyteClient(ClientBase):
         node_retries: int = 0,
         node_timeout: float | dt.timedelta | None = None,
         max_parallelism: int | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> BackfillResult:
         """As :meth:`FlyteClient.launch_backfill`, awaited."""
         return await self._run(
@@ -304,6 +305,7 @@ class AsyncFlyteClient(ClientBase):
                 node_retries,
                 node_timeout,
                 max_parallelism,
+                inputs,
             )
         )
 

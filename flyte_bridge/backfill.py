@@ -15,7 +15,8 @@ UTC. Supported schedules:
   anchor in the schedule itself, so ticks start at ``anchor`` (default: the window's start).
 
 One launch-plan node is generated per tick, so very long windows make very large workflows;
-``max_ticks`` bounds them and the error asks for a narrower window.
+``max_ticks`` bounds them and the error asks for a narrower window. Other inputs of the launch
+plan can be given once for the whole backfill: every node binds them, beside its tick's time.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from croniter import croniter
@@ -240,7 +241,7 @@ def schedule_ticks(
     raise FlyteInvalidInputError("the schedule has neither a cron expression nor a fixed rate")
 
 
-def _expected_inputs(launch_plan: launch_plan_pb2.LaunchPlan) -> interface_pb2.ParameterMap:
+def expected_inputs(launch_plan: launch_plan_pb2.LaunchPlan) -> interface_pb2.ParameterMap:
     """The inputs a launch plan still takes: its closure's, else its spec's default inputs."""
     if len(launch_plan.closure.expected_inputs.parameters) > 0:
         return launch_plan.closure.expected_inputs
@@ -264,7 +265,7 @@ def kickoff_input(launch_plan: launch_plan_pb2.LaunchPlan) -> str | None:
             f"the schedule's kickoff input {name!r} is a fixed input of the launch plan",
             subject=subject,
         )
-    parameters = _expected_inputs(launch_plan).parameters
+    parameters = expected_inputs(launch_plan).parameters
     if name not in parameters:
         raise FlyteInvalidInputError(
             f"the schedule's kickoff input {name!r} is not an input of the launch plan; its "
@@ -385,6 +386,7 @@ def plan_backfill(
     max_parallelism: int | None = None,
     anchor: dt.datetime | None = None,
     max_ticks: int = DEFAULT_MAX_TICKS,
+    inputs: Mapping[str, literals_pb2.Literal] | None = None,
 ) -> BackfillPlan:
     """Plans a backfill of a scheduled launch plan over the inclusive window [start, end].
 
@@ -403,14 +405,19 @@ def plan_backfill(
         max_parallelism: Max parallelism of the generated launch plan (parallel mode).
         anchor: First tick of a fixed-rate schedule (default: ``start``).
         max_ticks: Most ticks allowed in one backfill.
+        inputs: Other inputs of the launch plan, as converted literals (the clients convert
+            Python values), bound on every tick's node; the rest keep the launch plan's
+            defaults. They are part of the version. The kickoff-time input cannot be among
+            them: each tick sets it.
 
     Returns:
         The plan: ticks, generated workflow template, launch plan spec and version.
 
     Raises:
         FlyteInvalidInputError: if the launch plan has no schedule, no tick falls in the window,
-            the kickoff input is wrong, another required input has no default, or a setting is
-            invalid.
+            the kickoff input is wrong or given in ``inputs``, an input is unknown or fixed,
+            another required input has neither a default nor a value in ``inputs``, or a
+            setting is invalid.
     """
     subject = _subject(launch_plan.id)
     if failure_policy not in _FAILURE_POLICIES:
@@ -425,7 +432,8 @@ def plan_backfill(
         )
     schedule = launch_plan.spec.entity_metadata.schedule
     kickoff = kickoff_input(launch_plan)
-    _check_other_inputs(launch_plan, kickoff, subject)
+    given = _checked_inputs(launch_plan, kickoff, inputs, subject)
+    _check_other_inputs(launch_plan, kickoff, given, subject)
     ticks = schedule_ticks(schedule, start, end, anchor=anchor, max_ticks=max_ticks)
     if not ticks:
         window_start, window_end = _window(start, end)
@@ -449,6 +457,12 @@ def plan_backfill(
         "node_timeout": node_timeout.total_seconds() if node_timeout is not None else None,
         "max_parallelism": max_parallelism,
     }
+    if given:
+        # Only when given, so that the versions of backfills without inputs stay as they were.
+        settings["inputs"] = {
+            name: literal.SerializeToString(deterministic=True).hex()
+            for name, literal in sorted(given.items())
+        }
     version = version or backfill_version(settings)
     workflow_id = identifier_pb2.Identifier(
         resource_type=identifier_pb2.WORKFLOW,
@@ -458,13 +472,15 @@ def plan_backfill(
         version=version,
         org=launch_plan.id.org,
     )
-    parameters = _expected_inputs(launch_plan).parameters
+    parameters = expected_inputs(launch_plan).parameters
     nodes = []
     for index, tick in enumerate(ticks):
         bindings = []
         if kickoff is not None:
             value = to_literal(tick, parameters[kickoff].var.type)
             bindings.append(literals_pb2.Binding(var=kickoff, binding=_binding_data(value)))
+        for input_name, literal in sorted(given.items()):
+            bindings.append(literals_pb2.Binding(var=input_name, binding=_binding_data(literal)))
         metadata = core_workflow_pb2.NodeMetadata(
             name=f"b-{tick.strftime('%Y-%m-%dT%H:%M:%SZ')}",
             retries=literals_pb2.RetryStrategy(retries=node_retries),
@@ -507,23 +523,91 @@ def plan_backfill(
     )
 
 
+def refuse_kickoff_input(kickoff: str | None, names: Iterable[str], subject: str) -> None:
+    """Raises FlyteInvalidInputError when the kickoff-time input is among a backfill's inputs:
+    each tick sets it, and a value given for the whole backfill would silently lose."""
+    if kickoff is not None and kickoff in set(names):
+        raise FlyteInvalidInputError(
+            f"input {kickoff!r} is the schedule's kickoff-time input: the backfill sets it to "
+            "each tick's time, so it cannot be given as an input",
+            subject=subject,
+        )
+
+
+def _checked_inputs(
+    launch_plan: launch_plan_pb2.LaunchPlan,
+    kickoff: str | None,
+    inputs: Mapping[str, literals_pb2.Literal] | None,
+    subject: str,
+) -> dict[str, literals_pb2.Literal]:
+    """The backfill's own inputs, refused when one is the kickoff input, unknown or fixed."""
+    given = dict(inputs or {})
+    refuse_kickoff_input(kickoff, given, subject)
+    fixed = sorted(set(given) & set(launch_plan.spec.fixed_inputs.literals))
+    if fixed:
+        raise FlyteInvalidInputError(
+            f"fixed inputs of the launch plan cannot be overridden: {', '.join(fixed)}",
+            subject=subject,
+        )
+    parameters = expected_inputs(launch_plan).parameters
+    unknown = sorted(set(given) - set(parameters))
+    if unknown:
+        raise FlyteInvalidInputError(
+            f"unknown inputs {', '.join(unknown)} (expected: "
+            f"{', '.join(sorted(parameters)) or '(none)'})",
+            subject=subject,
+        )
+    for name, literal in given.items():
+        if not isinstance(literal, literals_pb2.Literal):
+            raise FlyteInvalidInputError(
+                f"input {name!r}: expected a flyteidl Literal (the clients' launch_backfill "
+                f"converts Python values), got {type(literal).__name__}",
+                subject=subject,
+            )
+    return given
+
+
 def _check_other_inputs(
-    launch_plan: launch_plan_pb2.LaunchPlan, kickoff: str | None, subject: str
+    launch_plan: launch_plan_pb2.LaunchPlan,
+    kickoff: str | None,
+    given: Mapping[str, literals_pb2.Literal],
+    subject: str,
 ) -> None:
-    """Refuses launch plans with a required input (other than the kickoff one) and no default."""
+    """Refuses launch plans with a required input (other than the kickoff one) that has neither
+    a default nor a value given to the backfill."""
     missing = sorted(
         name
-        for name, parameter in _expected_inputs(launch_plan).parameters.items()
-        if name != kickoff and parameter.required and not parameter.HasField("default")
+        for name, parameter in expected_inputs(launch_plan).parameters.items()
+        if name != kickoff
+        and name not in given
+        and parameter.required
+        and not parameter.HasField("default")
     )
     if missing:
         raise FlyteInvalidInputError(
             f"the launch plan has required inputs without defaults ({', '.join(missing)}); a "
-            "backfill only sets the kickoff time, so give them defaults in the launch plan",
+            "backfill sets the kickoff time and the inputs it is given, so give them as inputs "
+            "of the backfill or defaults in the launch plan",
             subject=subject,
         )
 
 
 def _binding_data(literal: literals_pb2.Literal) -> literals_pb2.BindingData:
-    """A binding that carries a scalar literal (a union keeps its variant type) as a constant."""
+    """A constant binding that carries ``literal``: a scalar (a union keeps its variant type),
+    or a list or map of them, item by item."""
+    kind = literal.WhichOneof("value")
+    if kind == "collection":
+        return literals_pb2.BindingData(
+            collection=literals_pb2.BindingDataCollection(
+                bindings=[_binding_data(item) for item in literal.collection.literals]
+            )
+        )
+    if kind == "map":
+        return literals_pb2.BindingData(
+            map=literals_pb2.BindingDataMap(
+                bindings={key: _binding_data(item) for key, item in literal.map.literals.items()}
+            )
+        )
+    if kind == "offloaded_metadata":
+        return literals_pb2.BindingData(offloaded_metadata=literal.offloaded_metadata)
     return literals_pb2.BindingData(scalar=literal.scalar)

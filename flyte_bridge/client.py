@@ -372,6 +372,7 @@ class FlyteClient(ClientBase):
         node_retries: int = 0,
         node_timeout: float | dt.timedelta | None = None,
         max_parallelism: int | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> BackfillResult:
         """Runs a scheduled launch plan once per schedule tick in ``[start, end]`` (both ends
         included) as one generated workflow; ``dry_run`` only plans it.
@@ -380,6 +381,10 @@ class FlyteClient(ClientBase):
         can find the backfill it started); they do not change the generated version.
         ``node_retries`` and ``node_timeout`` (seconds or a timedelta) apply to each tick's
         node, ``max_parallelism`` to the whole backfill; these are part of the version.
+        ``inputs`` (Python values, converted and checked as :meth:`launch` does) go to every
+        tick's run, the other inputs keep the launch plan's defaults; they are part of the
+        version too. The schedule's kickoff-time input cannot be among them (each tick sets
+        it): that, an unknown or a fixed input raises FlyteInvalidInputError.
 
         Returns:
             ``.plan`` (the tick datetimes) and ``.execution`` (None on a dry run).
@@ -401,6 +406,7 @@ class FlyteClient(ClientBase):
                 node_retries,
                 node_timeout,
                 max_parallelism,
+                inputs,
             )
         )
 

@@ -26,6 +26,12 @@ DATETIME = types_pb2.LiteralType(simple=types_pb2.DATETIME)
 INTEGER = types_pb2.LiteralType(simple=types_pb2.INTEGER)
 
 
+def _int(value: int) -> literals_pb2.Literal:
+    return literals_pb2.Literal(
+        scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=value))
+    )
+
+
 def at(day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
     return dt.datetime(2024, 1, day, hour, minute, tzinfo=UTC)
 
@@ -253,6 +259,57 @@ def test_required_input_without_default_is_refused_naming_it():
         plan_backfill(lp, at(1), at(2))
 
 
+def test_required_input_given_to_the_backfill_is_bound_on_every_node():
+    lp = launch_plan(daily("k"), {"k": parameter(DATETIME), "region": parameter(INTEGER)})
+
+    plan = plan_backfill(lp, at(1), at(3), inputs={"region": _int(7)})
+
+    for node in plan.workflow.nodes:
+        bound = {binding.var: binding.binding for binding in node.inputs}
+        assert sorted(bound) == ["k", "region"]
+        assert bound["region"].scalar.primitive.integer == 7
+
+
+def test_list_and_map_inputs_are_bound_item_by_item():
+    int_list = types_pb2.LiteralType(collection_type=INTEGER)
+    int_map = types_pb2.LiteralType(map_value_type=INTEGER)
+    lp = launch_plan(
+        daily(), {"xs": parameter(int_list, _int(0)), "m": parameter(int_map, _int(0))}
+    )
+    xs = literals_pb2.Literal(
+        collection=literals_pb2.LiteralCollection(literals=[_int(1), _int(2)])
+    )
+    m = literals_pb2.Literal(map=literals_pb2.LiteralMap(literals={"a": _int(3)}))
+
+    (node,) = plan_backfill(lp, at(1), at(1), inputs={"xs": xs, "m": m}).workflow.nodes
+
+    bound = {binding.var: binding.binding for binding in node.inputs}
+    items = bound["xs"].collection.bindings
+    assert [item.scalar.primitive.integer for item in items] == [1, 2]
+    assert bound["m"].map.bindings["a"].scalar.primitive.integer == 3
+
+
+def test_the_kickoff_input_cannot_be_given_to_the_backfill():
+    lp = launch_plan(daily("kickoff_time"), {"kickoff_time": parameter(DATETIME)})
+    with pytest.raises(FlyteInvalidInputError, match="'kickoff_time' is the schedule's kickoff"):
+        plan_backfill(lp, at(1), at(2), inputs={"kickoff_time": _int(1)})
+
+
+def test_unknown_fixed_and_unconverted_backfill_inputs_are_refused():
+    lp = launch_plan(daily(), {"x": parameter(INTEGER, _int(1))}, fixed={"f": _int(2)})
+    with pytest.raises(FlyteInvalidInputError, match=r"unknown inputs y \(expected: x\)"):
+        plan_backfill(lp, at(1), at(2), inputs={"y": _int(1)})
+    with pytest.raises(FlyteInvalidInputError, match="fixed inputs .* cannot be overridden: f"):
+        plan_backfill(lp, at(1), at(2), inputs={"f": _int(1)})
+    with pytest.raises(FlyteInvalidInputError, match="expected a flyteidl Literal"):
+        plan_backfill(lp, at(1), at(2), inputs={"x": 5})
+
+
+def test_a_backfill_without_inputs_keeps_the_version_it_had_before_inputs_existed():
+    plan = plan_backfill(launch_plan(daily()), at(1), at(3))
+    assert plan_backfill(launch_plan(daily()), at(1), at(3), inputs={}).version == plan.version
+
+
 # ------------------------------------------------------------------------------------ workflow
 
 
@@ -337,11 +394,12 @@ def test_same_settings_give_the_same_version():
         {"domain": "production"},
         {"node_retries": 1},
         {"launch_plan_version": "v2"},
+        {"inputs": {"x": _int(2)}},
     ],
 )
 def test_every_setting_changes_the_version(change):
     def version(start=None, end=None, launch_plan_version="v1", **settings):
-        lp = launch_plan(daily(), version=launch_plan_version)
+        lp = launch_plan(daily(), {"x": parameter(INTEGER, _int(1))}, version=launch_plan_version)
         return plan_backfill(lp, start or at(1), end or at(3), **settings).version
 
     assert version(**change) != version()
@@ -351,12 +409,6 @@ def test_given_version_is_used():
     assert plan_backfill(
         launch_plan(daily()), at(1), at(2), version="mine"
     ).workflow.id.version == ("mine")
-
-
-def _int(value: int) -> literals_pb2.Literal:
-    return literals_pb2.Literal(
-        scalar=literals_pb2.Scalar(primitive=literals_pb2.Primitive(integer=value))
-    )
 
 
 def test_backfill_result_of_a_dry_run_carries_the_ticks_and_no_execution():

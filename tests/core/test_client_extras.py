@@ -72,6 +72,41 @@ def test_c21_backfill_runs_one_child_per_tick_with_its_kickoff_time(client, regi
     assert kickoffs == [start, end]
 
 
+def test_backfill_inputs_reach_every_run_beside_its_kickoff_time(client, registered_examples):
+    start = dt.datetime(2024, 3, 1, 6, tzinfo=UTC)
+    end = dt.datetime(2024, 3, 2, 6, tzinfo=UTC)
+
+    result = client.launch_backfill(
+        "daily_report", start, end, parallel=True, inputs={"region": "us"}
+    )
+    finished = client.wait(result.execution, timeout=180, poll_interval=0.5, sync_nodes=True)
+
+    assert finished.is_successful
+    children = [n.child_execution for n in finished.node_executions.values()]
+    runs = sorted(
+        (client.fetch_inputs(c)["kickoff_time"], client.fetch_outputs(c)) for c in children
+    )
+    assert runs == [
+        (start, {"o0": "report us 2024-03-01: 10 events"}),
+        (end, {"o0": "report us 2024-03-02: 20 events"}),
+    ]
+    default = client.launch_backfill("daily_report", start, end, parallel=True, dry_run=True)
+    assert default.version != result.version
+
+
+def test_backfill_inputs_are_checked_and_never_set_the_kickoff_time(client, registered_examples):
+    window = (dt.datetime(2024, 3, 1, tzinfo=UTC), dt.datetime(2024, 3, 2, tzinfo=UTC))
+
+    with pytest.raises(FlyteInvalidInputError, match="'kickoff_time' is the schedule's kickoff"):
+        client.launch_backfill(
+            "daily_report", *window, inputs={"kickoff_time": dt.datetime(2024, 1, 1, tzinfo=UTC)}
+        )
+    with pytest.raises(FlyteInvalidInputError, match=r"unknown inputs zone \(expected:"):
+        client.launch_backfill("daily_report", *window, inputs={"zone": "us"})
+    with pytest.raises(FlyteInvalidInputError, match="input 'region'"):
+        client.launch_backfill("daily_report", *window, inputs={"region": 3})
+
+
 def test_backfill_node_retries_timeout_and_parallelism_reach_the_generated_workflow(
     client, registered_examples
 ):

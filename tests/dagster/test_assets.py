@@ -127,6 +127,36 @@ def test_partition_range_runs_as_one_flyte_backfill_the_sensor_does_not_report(f
     assert not reported & children, "the sensor reported runs of Dagster's own backfill"
 
 
+def test_a_flyte_backfill_of_a_partition_range_passes_the_builders_inputs_to_every_run(
+    flyte, client
+):
+    us_report = build_flyte_assets_definition(
+        DAILY_REPORT,
+        inputs={"region": "us"},
+        partitions_def=SIX_AM_DAYS,
+        backfill_strategy="flyte_backfill",
+        name="daily_report_us",
+    )
+
+    result = dg.materialize(
+        [us_report],
+        resources={"flyte": flyte},
+        tags={
+            "dagster/asset_partition_range_start": "2024-04-01",
+            "dagster/asset_partition_range_end": "2024-04-02",
+        },
+    )
+
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    backfill = client.sync(client.fetch_execution(metadata["flyte/execution_id"].value))
+    assert backfill.launch_plan.name != "daily_report", "not launched as a Flyte backfill"
+    children = [node.child_execution for node in backfill.node_executions.values()]
+    assert sorted(client.fetch_outputs(child)["o0"] for child in children) == [
+        "report us 2024-04-01: 10 events",
+        "report us 2024-04-02: 20 events",
+    ]
+
+
 def test_partition_range_per_partition_reports_each_partition_with_its_own_execution(flyte, client):
     result = dg.materialize(
         [daily_report_per_partition],

@@ -13,6 +13,7 @@ from dagster_resources import (
     FlyteLaunchPlanProps,
     FlyteLaunchPlansComponent,
     FlyteResource,
+    build_flyte_assets_definition,
     build_flyte_execution_sensor,
     flyte_assets,
 )
@@ -59,6 +60,15 @@ def test_scheduled_launch_plan_with_matching_partitions_backfills_in_one_run():
 
     assert report.backfill_policy == dg.BackfillPolicy.single_run()
     assert report.can_subset
+
+
+def test_time_partitioned_assets_refuse_fixed_inputs_that_set_the_kickoff_time():
+    six_am = dg.DailyPartitionsDefinition(start_date="2024-01-01", hour_offset=6)
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'kickoff_time', its kickoff"):
+        build_flyte_assets_definition(
+            REPORT, inputs={"kickoff_time": "2024-01-01T06:00:00Z"}, partitions_def=six_am
+        )
 
 
 def test_cursor_never_reports_an_execution_twice_inside_the_overlap():
