@@ -976,7 +976,22 @@ class Executions:
         )
 
     def _offload(self, literal_map: literals_pb2.LiteralMap, *parts: str) -> str:
-        """Writes inline event data to the store (flyteadmin's default "offload" policy)."""
+        """Writes inline event data to the store (flyteadmin's default "offload" policy).
+
+        The parts come from the event (project, domain, name, node id), so each must be one
+        plain path segment: nothing may be written outside the execution's directory.
+        """
+        execution_id = identifier_pb2.WorkflowExecutionIdentifier(
+            project=parts[0], domain=parts[1], name=parts[2]
+        )
+        if self._execution_row(execution_id) is None:
+            raise self._execution_missing(execution_id)  # nothing written for a missing run
+        for part in parts:
+            if not part or part in (".", "..") or any(c in part for c in "/\\\0"):
+                raise invalid(
+                    f"event identifier part {part!r} must be a non-empty name without '/', "
+                    "'\\' or NUL"
+                )
         uri = self.store.uri("metadata", *parts)
         self.store.write_proto(uri, literal_map)
         return uri

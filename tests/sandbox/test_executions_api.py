@@ -632,3 +632,34 @@ def test_task_executions_filter_on_retry_attempt(bare_admin, bare_sandbox, launc
     ).task_executions
 
     assert [a.id.retry_attempt for a in attempts] == [2]
+
+
+# --- inline event data ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("node_id", ["../../escaped", "a/b", "nul\0byte", ".."])
+def test_inline_event_data_for_a_node_id_that_is_not_one_name_is_refused(
+    bare_sandbox, bare_admin, launched, node_id
+):
+    execution_id, _ = launched
+    event = node_event(execution_id, node_id, NODE.QUEUED, 1, input_data=literals_pb2.LiteralMap())
+    before = sorted(p for p in bare_sandbox.data_dir.rglob("*") if p.is_file())
+
+    code, details = _code(_send_node, bare_admin, event)
+
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "must be a non-empty name" in details
+    assert sorted(p for p in bare_sandbox.data_dir.rglob("*") if p.is_file()) == before
+    assert _list_nodes(bare_admin, execution_id) == []
+
+
+def test_inline_event_data_for_a_missing_execution_writes_nothing(bare_sandbox, bare_admin):
+    missing = identifier_pb2.WorkflowExecutionIdentifier(
+        project=PROJECT, domain=DOMAIN, name=unique("nosuchrun")
+    )
+    event = node_event(missing, "n0", NODE.QUEUED, 1, input_data=literals_pb2.LiteralMap())
+
+    code, _ = _code(_send_node, bare_admin, event)
+
+    assert code == grpc.StatusCode.NOT_FOUND
+    assert not list((bare_sandbox.data_dir / "store" / "metadata").rglob(f"*{missing.name}*"))
