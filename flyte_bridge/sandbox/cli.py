@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -61,6 +63,9 @@ def start(
         raise click.ClickException(str(err)) from None
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if hasattr(signal, "SIGUSR1"):
+        # `kill -USR1 <pid>` writes every thread's stack to stderr: what a stuck sandbox waits on.
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     try:
         security = "TLS" if running.ca_cert_path else "insecure"
         click.echo(f"Flyte sandbox serving gRPC on {running.endpoint} ({security})")

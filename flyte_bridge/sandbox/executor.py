@@ -566,9 +566,11 @@ class LocalExecutor:
         for attempt in attempts:
             self._kill_attempt(attempt, grace=min(self._kill_grace, timeout))
         self._timers.stop()
-        self._task_pool.shutdown(wait=True)
+        # Before waiting for the task threads: a spawn waiting for the fork server's reply is
+        # woken by its close (and, the executor being closed, starts nothing instead).
         if self._fork_server is not None:
             self._fork_server.close()
+        self._task_pool.shutdown(wait=True)
         self._control_pool.shutdown(wait=True, cancel_futures=True)
 
     def is_running(self, execution_id: identifier_pb2.WorkflowExecutionIdentifier) -> bool:
@@ -1046,17 +1048,25 @@ class LocalExecutor:
             with attempt.lock:
                 if attempt.cancelled or self._closed:
                     return
-                attempt.process = self._spawn(argv, env, attempt.paths)
-            record_task_process(attempt.paths.log_path, attempt.process.pid)
+            # Spawned without the attempt's lock, so that an abort or a shutdown never waits
+            # for a spawn; one that came meanwhile is seen below and the new process killed.
+            process = self._spawn(argv, env, attempt.paths)
+            with attempt.lock:
+                attempt.process = process
+                cancelled = attempt.cancelled or self._closed
+            record_task_process(attempt.paths.log_path, process.pid)
         except Exception as error:  # noqa: BLE001 - any failure to start is a system error
             logger.warning("could not start a task process: %s", error)
             run.mailbox.post(on_exited, *context, attempt, None, str(error), False)
             return
+        if cancelled:
+            process.kill_group(self._kill_grace)
+            return
         run.mailbox.post(on_started, *context, attempt)
-        exit_code = attempt.process.wait(timeout)
+        exit_code = process.wait(timeout)
         timed_out = exit_code is None
         if timed_out:
-            attempt.process.kill_group(self._kill_grace)
+            process.kill_group(self._kill_grace)
         run.mailbox.post(on_exited, *context, attempt, exit_code, None, timed_out)
 
     def _spawn(
@@ -1066,6 +1076,8 @@ class LocalExecutor:
             try:
                 return self._fork_server.spawn(argv, env, paths.scratch_dir, paths.log_path)
             except task_runner.ForkServerUnavailable as error:
+                if self._closed:
+                    raise
                 logger.warning("starting task processes without the fork server: %s", error)
                 self._fork_server = None
         return task_runner.TaskProcess(argv, env, paths.scratch_dir, paths.log_path)
@@ -1272,7 +1284,7 @@ class LocalExecutor:
             if attempt.cancelled:
                 return
             attempt.cancelled = True
-        was_running = attempt.process is not None
+            was_running = attempt.process is not None
         self._kill_attempt(attempt, self._kill_grace)
         with self._lock:
             live = attempt in self._live_attempts

@@ -14,6 +14,7 @@ directory is a fresh scratch directory rather than the directory the code was un
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 import hashlib
@@ -273,27 +274,50 @@ class ForkedTaskProcess:
         _signal_group(self.pid, signal.SIGTERM)
         if self.wait(grace_seconds) is None:
             _signal_group(self.pid, signal.SIGKILL)
-            self.wait(None)
+            # Bounded: the exit is reported by the fork server, which may be stuck itself.
+            self.wait(max(grace_seconds, 5.0))
+
+
+ZYGOTE_SCRIPT = Path(__file__).with_name("task_zygote.py")
+
+# How long a spawn waits for the zygote's reply. It covers the zygote's own start (importing
+# flytekit, seconds on a loaded machine) before the first fork; a zygote silent for longer is
+# stuck, and tasks are better started as plain subprocesses than not at all.
+DEFAULT_REPLY_TIMEOUT_SECONDS = 60.0
 
 
 class ForkServer:
     """Client of ``task_zygote.py``: starts task processes by forking a warm flytekit interpreter.
 
     The server process is started on first use with the task environment's interpreter. If it
-    cannot start or dies, :meth:`spawn` raises :class:`ForkServerUnavailable` and the caller
-    starts the task as a plain subprocess instead.
+    cannot start, dies or does not answer a spawn within ``reply_timeout`` seconds,
+    :meth:`spawn` raises :class:`ForkServerUnavailable` and the caller starts the task as a
+    plain subprocess instead.
     """
 
-    def __init__(self, python_executable: str, log_path: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        python_executable: str,
+        log_path: Path,
+        env: Mapping[str, str],
+        *,
+        reply_timeout: float = DEFAULT_REPLY_TIMEOUT_SECONDS,
+    ) -> None:
         self._python = python_executable
         self._log_path = log_path
         self._env = dict(env)
+        self._reply_timeout = reply_timeout
         self._lock = threading.Lock()
         self._exits = threading.Condition(self._lock)
         self._process: subprocess.Popen[bytes] | None = None
         self._pending: dict[int, list[Any]] = {}
         self._exit_codes: dict[int, int] = {}
         self._spawn_of_pid: dict[int, int] = {}
+        # Spawns whose process object was collected. The finalizer only appends here (deque
+        # appends need no lock): it can run in any thread, at any allocation, including one
+        # made while that thread holds ``_lock``, so taking the lock there could deadlock.
+        self._forgotten: collections.deque[int] = collections.deque()
+        self._unwanted_exits: set[int] = set()
         self._ids = itertools.count()
         self._broken = False
 
@@ -322,9 +346,24 @@ class ForkServer:
             except OSError as error:
                 self._broken = True
                 raise ForkServerUnavailable(f"fork server is gone: {error}") from error
-            while not slot and not self._broken:
-                self._exits.wait(5.0)
+            self._exits.wait_for(lambda: slot or self._broken, self._reply_timeout)
             self._pending.pop(request_id, None)
+            self._drop_forgotten()
+            silent = not slot and not self._broken
+            if silent:
+                self._broken = True
+                self._exits.notify_all()
+        if silent:
+            logger.warning(
+                "the fork server did not answer a spawn within %s s; stopping it",
+                self._reply_timeout,
+            )
+            self.close()
+            # Stopped, not left running: a fork it made late would run a task twice. Closing
+            # also ends the tasks it forked before, which then fail as system errors.
+            raise ForkServerUnavailable(
+                f"fork server did not answer within {self._reply_timeout:g} s"
+            )
         if not slot:
             raise ForkServerUnavailable("fork server stopped answering")
         reply = slot[0]
@@ -354,17 +393,25 @@ class ForkServer:
             if not self._broken:
                 return None
         # The fork server died and can no longer report exits: ask the kernel until the process
-        # is gone (its exit code is lost). This polls, but only after the server has crashed.
+        # is gone (its exit code is lost unless the server sent it before it went). This polls,
+        # but only after the server has crashed or was stopped.
         while _process_alive(pid):
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             time.sleep(0.2)
-        return -1
+        with self._lock:
+            return self._exit_codes.get(spawn_id, -1)
 
     def forget(self, spawn_id: int) -> None:
-        """Drops the exit code of a process nobody can wait for any more."""
-        with self._lock:
-            self._exit_codes.pop(spawn_id, None)
+        """Drops the exit code of a process nobody can wait for any more (see ``_forgotten``)."""
+        self._forgotten.append(spawn_id)
+
+    def _drop_forgotten(self) -> None:
+        """Drops what :meth:`forget` queued; called with ``_lock`` held."""
+        while self._forgotten:
+            spawn_id = self._forgotten.popleft()
+            if self._exit_codes.pop(spawn_id, None) is None:
+                self._unwanted_exits.add(spawn_id)
 
     def close(self) -> None:
         """Stops the fork server; it kills any task process still running."""
@@ -391,7 +438,7 @@ class ForkServer:
         with open(self._log_path, "ab") as log:
             try:
                 self._process = subprocess.Popen(
-                    [self._python, str(Path(__file__).with_name("task_zygote.py"))],
+                    [self._python, str(ZYGOTE_SCRIPT)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=log,
@@ -415,9 +462,12 @@ class ForkServer:
                 continue
             with self._lock:
                 # Exit codes are kept per spawn, not per pid, because pids are reused.
+                self._drop_forgotten()
                 if "exited" in reply:
                     spawn_id = self._spawn_of_pid.pop(reply["exited"], None)
-                    if spawn_id is not None:
+                    if spawn_id in self._unwanted_exits:
+                        self._unwanted_exits.discard(spawn_id)
+                    elif spawn_id is not None:
                         self._exit_codes[spawn_id] = reply["status"]
                 elif "pid" in reply:
                     self._spawn_of_pid[reply["pid"]] = reply["id"]

@@ -720,3 +720,39 @@ def test_dynamic_task_runs_the_nodes_it_returns_as_its_children(plane, kinds_mod
         NodePhase.RUNNING,
         NodePhase.SUCCEEDED,
     ]
+
+
+SILENT_ZYGOTE = """
+import sys, time
+for line in sys.stdin:
+    time.sleep(600)
+"""
+
+
+def test_a_spawn_the_fork_server_never_answers_blocks_neither_abort_nor_shutdown(
+    tmp_path, monkeypatch
+):
+    from flyte_bridge.sandbox import task_runner
+
+    silent = tmp_path / "silent_zygote.py"
+    silent.write_text(SILENT_ZYGOTE)
+    monkeypatch.setattr(task_runner, "ZYGOTE_SCRIPT", silent)
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLES))
+    store = DataStore(tmp_path / "store")
+    plane = FakeControlPlane(store)
+    plane.engine = LocalExecutor(plane, store, sys.executable)
+    try:
+        start(plane, "stuck1", "hello", "hello_wf", name="stuck")
+        plane.wait_for(lambda: plane.node_phases("stuck1", "n0"), timeout=30)
+        time.sleep(0.5)  # the attempt is now waiting for the zygote's reply
+
+        aborted_at = time.monotonic()
+        plane.engine.abort(execution_id("stuck1"), "stop it")
+        assert plane.wait_terminal("stuck1", timeout=15) == WorkflowPhase.ABORTED
+        assert time.monotonic() - aborted_at < 15
+    finally:
+        stopping = threading.Thread(target=plane.engine.shutdown, daemon=True)
+        stopping.start()
+        stopping.join(20)
+    assert not stopping.is_alive(), "shutdown waited for a spawn the fork server never answered"
+    assert plane.task_events == [], "no task process was started for the aborted attempt"
