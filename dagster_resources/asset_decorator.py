@@ -1,7 +1,10 @@
 """Flyte launch plans as subsettable Dagster multi-assets."""
 
+import datetime as dt
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 
@@ -10,10 +13,18 @@ from dagster_resources.run_handler import BACKFILL_STRATEGY_KEY
 from dagster_resources.translator import (
     DagsterFlyteTranslator,
     FlyteLaunchPlanProps,
+    metadata_key,
     output_props,
 )
+from flyte_bridge.backfill import same_cron
+
+logger = logging.getLogger(__name__)
 
 BackfillStrategy = Literal["flyte_backfill", "per_partition"]
+
+BACKFILL_STRATEGY_REASON_KEY = metadata_key("backfill_strategy_reason")
+"""Metadata saying why the default strategy is one launch per partition, when it is not the
+Flyte backfill a scheduled launch plan would otherwise get."""
 
 
 def flyte_assets(
@@ -40,9 +51,16 @@ def flyte_assets(
         partitions_def: Partitions of every asset. With time-window partitions each run passes
             its partition's start to the launch plan's kickoff-time input.
         backfill_strategy: How a run over a range of partitions is executed:
-            ``"flyte_backfill"`` (the default for a scheduled launch plan) makes the range one Flyte
-            backfill under a single-run backfill policy; ``"per_partition"`` launches one
-            execution per partition, one Dagster run each.
+            ``"flyte_backfill"`` makes the range one Flyte backfill under a single-run backfill
+            policy; ``"per_partition"`` launches one execution per partition, one Dagster run
+            each. A Flyte backfill runs the schedule's ticks, so it needs partitions that tick
+            when the schedule does: the same cron (compared as :func:`flyte_bridge.backfill.
+            same_cron` does, ``@daily`` equal to ``0 0 * * *``) in a time zone at UTC+0, as
+            Flyte schedules in UTC. By default it is chosen for a scheduled launch plan with a
+            kickoff-time input and such partitions; when the partitions tick at other times the
+            default is ``"per_partition"``, logged and written in the assets'
+            ``flyte/backfill_strategy_reason`` metadata, and an explicit ``"flyte_backfill"``
+            is refused.
         op_tags: Tags of the op.
         pool: Concurrency pool of the op.
         required_resource_keys: Resources the function reads from ``context.resources``.
@@ -60,9 +78,12 @@ def flyte_assets(
                 yield from flyte.materialize(context, inputs={"name": "Dagster"})
     """
     translator = translator or DagsterFlyteTranslator()
-    strategy = _backfill_strategy(launch_plan, partitions_def, backfill_strategy)
+    strategy, reason = _backfill_strategy(launch_plan, partitions_def, backfill_strategy)
+    strategy_metadata: dict[str, Any] = {BACKFILL_STRATEGY_KEY: strategy}
+    if reason is not None:
+        strategy_metadata[BACKFILL_STRATEGY_REASON_KEY] = reason
     specs = [
-        spec.merge_attributes(metadata={BACKFILL_STRATEGY_KEY: strategy})
+        spec.merge_attributes(metadata=strategy_metadata)
         for spec in (translator.get_asset_spec(props) for props in output_props(launch_plan))
     ]
     backfill_policy = None
@@ -140,12 +161,20 @@ def _backfill_strategy(
     launch_plan: FlyteLaunchPlanProps,
     partitions_def: dg.PartitionsDefinition | None,
     requested: BackfillStrategy | None,
-) -> BackfillStrategy:
-    """The strategy to use, checked against the launch plan and the partitions."""
+) -> tuple[BackfillStrategy, str | None]:
+    """The strategy to use, checked against the launch plan and the partitions, and why the
+    default is one launch per partition when a scheduled launch plan's ticks do not match the
+    partitions (else None)."""
     if requested is None:
         scheduled = launch_plan.cron_schedule and launch_plan.kickoff_time_input
-        time_partitioned = isinstance(partitions_def, dg.TimeWindowPartitionsDefinition)
-        return "flyte_backfill" if scheduled and time_partitioned else "per_partition"
+        if not scheduled or not isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+            return "per_partition", None
+        mismatch = _schedule_mismatch(launch_plan, partitions_def)
+        if mismatch is None:
+            return "flyte_backfill", None
+        reason = f"{mismatch}, so a range of partitions is launched once per partition"
+        logger.info("Flyte assets of %s: %s", launch_plan.name, reason)
+        return "per_partition", reason
     if requested not in ("flyte_backfill", "per_partition"):
         raise dg.DagsterInvalidDefinitionError(
             f"backfill_strategy must be 'flyte_backfill' or 'per_partition', got {requested!r}"
@@ -161,11 +190,42 @@ def _backfill_strategy(
                 f"backfill_strategy='flyte_backfill' needs a cron schedule on launch plan "
                 f"{launch_plan.name}: a Flyte backfill runs the schedule's ticks"
             )
-        if partitions_def.cron_schedule.split() != launch_plan.cron_schedule.split():
+        mismatch = _schedule_mismatch(launch_plan, partitions_def)
+        if mismatch is not None:
             raise dg.DagsterInvalidDefinitionError(
-                f"The partitions tick at {partitions_def.cron_schedule!r} but launch plan "
-                f"{launch_plan.name} is scheduled at {launch_plan.cron_schedule!r}; a Flyte "
+                f"backfill_strategy='flyte_backfill' cannot be used: {mismatch}, so a Flyte "
                 "backfill would run other times than the partitions. Align them, or use "
                 "backfill_strategy='per_partition'."
             )
-    return requested
+    return requested, None
+
+
+def _schedule_mismatch(
+    launch_plan: FlyteLaunchPlanProps, partitions_def: dg.TimeWindowPartitionsDefinition
+) -> str | None:
+    """Why the partitions tick at other times than the launch plan's schedule, or None."""
+    partitions_cron = partitions_def.cron_schedule
+    schedule_cron = launch_plan.cron_schedule or ""
+    if not same_cron(partitions_cron, schedule_cron):
+        return (
+            f"the partitions tick at {partitions_cron!r} but launch plan {launch_plan.name} is "
+            f"scheduled at {schedule_cron!r}"
+        )
+    if not _is_utc(partitions_def.timezone):
+        return (
+            f"the partitions tick at {partitions_cron!r} in time zone "
+            f"{partitions_def.timezone!r} but Flyte runs the schedule {schedule_cron!r} of "
+            f"launch plan {launch_plan.name} in UTC"
+        )
+    return None
+
+
+def _is_utc(timezone: str | None) -> bool:
+    """True for a time zone at UTC+0 in winter and in summer (UTC, Etc/UTC, GMT...)."""
+    if not timezone:
+        return True
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return all(zone.utcoffset(dt.datetime(2024, month, 1)) == dt.timedelta(0) for month in (1, 7))

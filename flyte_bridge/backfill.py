@@ -137,6 +137,24 @@ def _standard_cron(expression: str) -> str:
     return " ".join("*" if field == "?" else field for field in standard)
 
 
+def same_cron(first: str, second: str) -> bool:
+    """True when two cron expressions name the same times, in the same time zone.
+
+    Both are expanded field by field with croniter first, so whitespace, ``@daily``-style
+    aliases, month and weekday names, ranges and steps (``*/15`` and ``0,15,30,45``) and ``7``
+    for Sunday do not matter; a legacy AWS 6-field expression is read as :func:`cron_ticks`
+    reads it. Expressions croniter cannot read are compared as whitespace-normalised text.
+    """
+    try:
+        return _expanded_cron(first) == _expanded_cron(second)
+    except ValueError:  # croniter's errors and FlyteInvalidInputError both are
+        return first.split() == second.split()
+
+
+def _expanded_cron(expression: str) -> Any:
+    return croniter.expand(_standard_cron(" ".join(expression.split())))
+
+
 def cron_ticks(
     expression: str,
     start: dt.datetime,

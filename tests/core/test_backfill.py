@@ -17,6 +17,7 @@ from flyte_bridge.backfill import (
     kickoff_input,
     parse_iso_duration,
     plan_backfill,
+    same_cron,
     schedule_ticks,
 )
 from flyte_bridge.errors import FlyteInvalidInputError
@@ -130,6 +131,32 @@ def test_legacy_aws_day_of_week_numbers_start_at_sunday_one():
 def test_legacy_expression_with_a_year_is_refused():
     with pytest.raises(FlyteInvalidInputError, match="year"):
         schedule_ticks(schedule_pb2.Schedule(cron_expression="0 0 * * ? 2024"), at(1), at(2))
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("@daily", "0 0 * * *"),
+        (" 0  6 * * * ", "0 6 * * *"),
+        ("0 0 * * 7", "0 0 * * sun"),
+        ("*/15 * * * *", "0,15,30,45 * * * *"),
+        ("0 10 ? * 2 *", "0 10 * * 1"),
+    ],
+)
+def test_crons_that_name_the_same_times_are_the_same(first, second):
+    assert same_cron(first, second) and same_cron(second, first)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("0 0 * * *", "0 6 * * *"), ("@daily", "@hourly"), ("not a cron", "0 0 * * *")],
+)
+def test_crons_that_name_other_times_differ(first, second):
+    assert not same_cron(first, second)
+
+
+def test_unreadable_crons_are_compared_as_text_without_spaces():
+    assert same_cron("not  a cron", "not a cron")
 
 
 def test_fixed_rate_ticks_start_at_the_window_start():

@@ -157,6 +157,35 @@ def test_a_flyte_backfill_of_a_partition_range_passes_the_builders_inputs_to_eve
     ]
 
 
+def test_partitions_at_other_times_than_the_schedule_run_a_range_once_per_partition(flyte, client):
+    midnight_report = build_flyte_assets_definition(
+        DAILY_REPORT,
+        partitions_def=dg.DailyPartitionsDefinition(start_date="2024-01-01"),
+        name="daily_report_at_midnight",
+    )
+
+    result = dg.materialize(
+        [midnight_report],
+        resources={"flyte": flyte},
+        tags={
+            "dagster/asset_partition_range_start": "2024-06-01",
+            "dagster/asset_partition_range_end": "2024-06-02",
+        },
+    )
+
+    kickoffs = {}
+    for event in result.get_asset_materialization_events():
+        execution = client.fetch_execution(
+            event.materialization.metadata["flyte/execution_id"].value
+        )
+        assert execution.launch_plan.name == "daily_report", "launched as a Flyte backfill"
+        kickoffs[event.materialization.partition] = client.fetch_inputs(execution)["kickoff_time"]
+    assert kickoffs == {
+        "2024-06-01": dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc),
+        "2024-06-02": dt.datetime(2024, 6, 2, tzinfo=dt.timezone.utc),
+    }
+
+
 def test_partition_range_per_partition_reports_each_partition_with_its_own_execution(flyte, client):
     result = dg.materialize(
         [daily_report_per_partition],

@@ -1,6 +1,7 @@
 """Definition-time behaviour: specs, strategies, cursor and component loading, no Flyte needed."""
 
 import datetime as dt
+import logging
 import re
 
 import dagster as dg
@@ -45,10 +46,69 @@ def test_translator_makes_one_spec_per_output_keyed_by_launch_plan_and_output():
 def test_flyte_backfill_refuses_partitions_that_tick_at_other_times_than_the_schedule():
     midnight = dg.DailyPartitionsDefinition(start_date="2024-01-01")
 
-    with pytest.raises(dg.DagsterInvalidDefinitionError, match="0 6"):
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'0 0 \\* \\* \\*'.*'0 6"):
         flyte_assets(
             launch_plan=REPORT, partitions_def=midnight, backfill_strategy="flyte_backfill"
         )
+
+
+def test_partitions_ticking_at_other_times_default_to_one_launch_per_partition(caplog):
+    midnight = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+    with caplog.at_level(logging.INFO, logger="dagster_resources.asset_decorator"):
+
+        @flyte_assets(launch_plan=REPORT, partitions_def=midnight)
+        def report(context: dg.AssetExecutionContext, flyte: FlyteResource):
+            yield from flyte.materialize(context)
+
+    assert report.backfill_policy == dg.BackfillPolicy.multi_run(1)
+    (spec,) = report.specs
+    assert spec.metadata["flyte/backfill_strategy"] == "per_partition"
+    reason = spec.metadata["flyte/backfill_strategy_reason"]
+    assert "'0 0 * * *'" in reason and "'0 6 * * *'" in reason
+    assert reason in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("partitions_cron", "schedule_cron"),
+    [("@daily", "0 0 * * *"), ("0  6 * * *", "0 6 * * *"), ("0 6 * * mon-fri", "0 6 * * 1-5")],
+)
+def test_crons_that_name_the_same_times_allow_a_flyte_backfill(partitions_cron, schedule_cron):
+    partitions = dg.TimeWindowPartitionsDefinition(
+        cron_schedule=partitions_cron, start="2024-01-01", fmt="%Y-%m-%d"
+    )
+    scheduled = REPORT._replace(cron_schedule=schedule_cron)
+
+    def body(context: dg.AssetExecutionContext, flyte: FlyteResource):
+        yield from flyte.materialize(context)
+
+    by_default = flyte_assets(launch_plan=scheduled, partitions_def=partitions)(body)
+    explicit = flyte_assets(
+        launch_plan=scheduled,
+        partitions_def=partitions,
+        backfill_strategy="flyte_backfill",
+        name="explicit",
+    )(body)
+
+    for assets in (by_default, explicit):
+        assert assets.backfill_policy == dg.BackfillPolicy.single_run()
+        (spec,) = assets.specs
+        assert "flyte/backfill_strategy_reason" not in spec.metadata
+
+
+def test_partitions_in_a_time_zone_other_than_utc_do_not_tick_with_the_schedule():
+    london = dg.DailyPartitionsDefinition(
+        start_date="2024-01-01", hour_offset=6, timezone="Europe/London"
+    )
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="'Europe/London'.*in UTC"):
+        flyte_assets(launch_plan=REPORT, partitions_def=london, backfill_strategy="flyte_backfill")
+
+    @flyte_assets(launch_plan=REPORT, partitions_def=london)
+    def default(context: dg.AssetExecutionContext, flyte: FlyteResource):
+        yield from flyte.materialize(context)
+
+    assert default.backfill_policy == dg.BackfillPolicy.multi_run(1)
 
 
 def test_scheduled_launch_plan_with_matching_partitions_backfills_in_one_run():
