@@ -42,8 +42,13 @@ class LaunchFlyteExecutionConfig(dg.Config):
     inputs: dict[str, Any] = Field(default={}, description="Launch plan inputs.")
     execution_name: str | None = Field(
         default=None,
-        description="Execution name; derived from the Dagster run and op if empty, so a retry "
-        "of the step finds the execution of the first try.",
+        description="Execution name. Empty: derived from the Dagster run, the op and the try "
+        "number, so every try of the step, a retry included, launches its own execution. Set: "
+        "every try (and every run) uses this name, and Flyte never reuses a name, so a retry "
+        "finds the first try's execution instead of launching again: it waits for it while it "
+        "runs, reports it if it succeeded, and fails with its error if it failed or was "
+        "aborted; leave it empty to launch afresh on a retry. A name taken by another launch "
+        "plan or other inputs fails the op.",
     )
     wait: bool = Field(default=True, description="Wait for the execution to finish.")
 

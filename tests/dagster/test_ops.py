@@ -1,5 +1,7 @@
 """The step-by-step ops against the sandbox (launch, signals and waiting run in the example job)."""
 
+import uuid
+
 import dagster as dg
 import pytest
 
@@ -156,3 +158,66 @@ def test_launch_op_names_fit_the_resource_name_length_limit(flyte_sandbox, flyte
     name = execution_id.rsplit("/", 1)[-1]
     assert len(name) <= 20
     assert client.fetch_outputs(execution_id) == {"o0": "hello short"}
+
+
+def _launch_job_with_one_retry() -> dg.JobDefinition:
+    @dg.job(name=f"launch_{uuid.uuid4().hex[:8]}")
+    def launch():
+        launch_flyte_execution.with_retry_policy(dg.RetryPolicy(max_retries=1))()
+
+    return launch
+
+
+def _launch_config(config: dict) -> dict:
+    return {"ops": {"launch_flyte_execution": {"config": config}}}
+
+
+def test_a_retry_with_a_fixed_execution_name_finds_the_first_trys_execution(flyte, client):
+    name = f"fixed-{uuid.uuid4().hex[:10]}"
+    config = {
+        "launch_plan": "failures.failing_wf",
+        "inputs": {"reason": "fails every try"},
+        "execution_name": name,
+    }
+
+    result = _launch_job_with_one_retry().execute_in_process(
+        resources={"flyte": flyte}, run_config=_launch_config(config), raise_on_error=False
+    )
+
+    assert not result.success
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retried) == 1, "the op was not retried"
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    execution = client.fetch_execution(name)
+    assert str(execution.id) in failure.step_failure_data.user_failure_data.description
+    assert execution.phase_name == "FAILED"
+    assert _executions_of_run(client, result.run_id) == [execution.id]
+
+
+def test_without_an_execution_name_every_try_launches_its_own_execution(flyte, client):
+    config = {"launch_plan": "failures.failing_wf", "inputs": {"reason": "fails every try"}}
+    job = _launch_job_with_one_retry()
+
+    result = job.execute_in_process(
+        resources={"flyte": flyte}, run_config=_launch_config(config), raise_on_error=False
+    )
+
+    assert not result.success
+    tries = [
+        client.fetch_execution(
+            client.step_execution_name(
+                "dagster", result.run_id, "launch_flyte_execution", generation=retry
+            )
+        )
+        for retry in (0, 1)
+    ]
+    assert [execution.phase_name for execution in tries] == ["FAILED", "FAILED"]
+    assert sorted(_executions_of_run(client, result.run_id), key=str) == sorted(
+        (execution.id for execution in tries), key=str
+    )
+
+
+def _executions_of_run(client, run_id: str) -> list:
+    """The ids of the recent executions labelled with the Dagster run."""
+    recent = client.recent_executions(limit=50)
+    return [e.id for e in recent if e.labels.get("dagster-run-id") == run_id]
