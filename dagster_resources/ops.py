@@ -21,7 +21,7 @@ from dagster_resources.run_handler import (
     PREVIEW_KEY,
     execution_metadata,
     execution_reference,
-    launch_and_wait,
+    launch_or_find_logged,
     metadata_key,
     output_preview,
     raise_for_failure,
@@ -127,8 +127,11 @@ def launch_flyte_execution(
 ) -> str:
     """Launches a launch plan and, unless ``wait`` is false, waits for it.
 
-    Stopping the Dagster run terminates the execution; a failed execution fails the op with the
-    error and the console URL.
+    An execution that already exists under the name (a fixed ``execution_name`` on a retry) is
+    not launched again: it is followed while it runs, reported when it succeeded, and fails the
+    op with its error when it failed or was aborted; the log says which. Stopping the Dagster
+    run terminates the execution; a failed execution fails the op with the error and the
+    console URL.
     """
     client = flyte.get_client()
     launch_kwargs: dict[str, Any] = {
@@ -137,24 +140,26 @@ def launch_flyte_execution(
         "project": config.project,
         "domain": config.domain,
         "inputs": config.inputs,
-        "name": config.execution_name or _step_name(context, client),
         "labels": {DAGSTER_RUN_LABEL: context.run_id},
     }
+    decision = launch_or_find_logged(
+        client,
+        context.log,
+        config.execution_name or _step_name(context, client),
+        lambda name: client.launch(**launch_kwargs, name=name),
+        project=config.project,
+        domain=config.domain,
+        waiting=config.wait,
+    )
+    execution = decision.execution
     if config.wait:
-        execution = launch_and_wait(
-            client,
-            context.log,
-            **wait_options(flyte),
-            **launch_kwargs,
-        )
+        execution = wait_for(client, context.log, execution, **wait_options(flyte))
+    if config.wait or decision.action == "ended":
         raise_for_failure(client, execution)
-        metadata = execution_metadata(client, execution)
+    metadata = execution_metadata(client, execution)
+    if config.wait:
         for output, value in client.fetch_outputs(execution).items():
             metadata[f"{PREVIEW_KEY}/{output}"] = output_preview(value)
-    else:
-        execution = client.launch(**launch_kwargs)
-        context.log.info("Launched Flyte execution %s", execution.id)
-        metadata = execution_metadata(client, execution)
     context.add_output_metadata(metadata)
     return str(execution.id)
 

@@ -1,7 +1,8 @@
 """One Flyte execution, from launch to Dagster events.
 
-The assets, the ops and the sensor share this module: :func:`launch_and_wait` starts an execution
-and follows it (terminating it when Dagster stops the run), and :func:`execution_metadata` and
+The assets, the ops and the sensor share this module: :func:`launch_or_find_logged` starts an
+execution (or finds the one of that name) and says which, :func:`wait_for` follows it
+(terminating it when Dagster stops the run), and :func:`execution_metadata` and
 :func:`output_preview` turn a finished execution into the metadata that both a
 ``MaterializeResult`` (assets) and an ``AssetMaterialization`` (sensor) carry.
 """
@@ -9,7 +10,7 @@ and follows it (terminating it when Dagster stops the run), and :func:`execution
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from dagster_resources.resource import FlyteResource
     from flyte_bridge.client import FlyteClient
     from flyte_bridge.models import Execution
+    from flyte_bridge.reattach import LaunchDecision
 
 logger = logging.getLogger(__name__)
 
@@ -63,34 +65,53 @@ def wait_options(resource: "FlyteResource") -> dict[str, Any]:
     }
 
 
-def launch_and_wait(
+def launch_or_find_logged(
     client: "FlyteClient",
     log: Any,
+    name: str,
+    launch: Callable[[str], "Execution"],
     *,
-    poll_interval: float,
-    timeout: float | None,
-    terminate_on_interrupt: bool,
-    **launch_kwargs: Any,
-) -> "Execution":
-    """Launches an execution and waits until it is done; the terminal execution is returned.
-
-    When Dagster stops the run while this waits (``DagsterExecutionInterruptedError``, or a
-    ``KeyboardInterrupt``), the execution is terminated first (unless ``terminate_on_interrupt``
-    is false) and the interruption is raised again, so the step ends as cancelled. A timeout
-    terminates the execution too and raises ``Failure``. A failed execution is returned, not
-    raised: callers decide (see :func:`raise_for_failure`).
+    project: str | None = None,
+    domain: str | None = None,
+    waiting: bool = True,
+) -> "LaunchDecision":
+    """Launches the execution ``name`` unless it exists (:func:`flyte_bridge.reattach.
+    launch_or_find`) and logs what happened: launched, reattached to a running one, found a
+    succeeded one, or found one that failed or was aborted, with what the op does next.
     """
-    execution = client.launch(**launch_kwargs)
+    from flyte_bridge.reattach import launch_or_find
+
+    decision = launch_or_find(client, name, launch, project=project, domain=domain)
+    execution = decision.execution
     url = client.console_url(execution)
-    log.info("Launched Flyte execution %s: %s", execution.id, url)
-    return wait_for(
-        client,
-        log,
-        execution,
-        poll_interval=poll_interval,
-        timeout=timeout,
-        terminate_on_interrupt=terminate_on_interrupt,
-    )
+    if decision.action == "launched":
+        log.info("Launched Flyte execution %s: %s", execution.id, url)
+    elif decision.action == "reattached":
+        log.info(
+            "Reattached to Flyte execution %s, still %s: it already existed under this name, "
+            "so it was not launched again; %s: %s",
+            execution.id,
+            execution.phase_name,
+            "waiting for it" if waiting else "passing its id on without waiting",
+            url,
+        )
+    elif decision.action == "reused":
+        log.info(
+            "Found Flyte execution %s, which already SUCCEEDED under this name; not launched "
+            "again, reporting it: %s",
+            execution.id,
+            url,
+        )
+    else:
+        log.warning(
+            "Found Flyte execution %s, which already ended %s under this name; Flyte never "
+            "launches a name twice, so the op fails with its error (leave execution_name "
+            "empty for a new execution on each try): %s",
+            execution.id,
+            execution.phase_name,
+            url,
+        )
+    return decision
 
 
 def wait_for(

@@ -17,6 +17,10 @@ not exist, and decides:
 
 Names fit the client's ``max_execution_name_length`` unless a ``max_length`` is given. Nothing is
 stored between tries, so a lost XCom or state store cannot cause a duplicate.
+
+:func:`launch_or_find` is the same decision for a name the caller fixed: no generations, as Flyte
+never reuses a name, so a run of that name that failed or was aborted is reported as ``ended``
+instead of being followed by another launch.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ logger = logging.getLogger(__name__)
 MAX_GENERATIONS = 1000
 """Bound on the generations probed; a step never fails this often in practice."""
 
-Action = Literal["launched", "recovered", "reattached", "reused"]
+Action = Literal["launched", "recovered", "reattached", "reused", "ended"]
 
 ENDING_UNSUCCESSFULLY = frozenset({"ABORTING"})
 """Phases that are not terminal but can only end without success: they count as ended."""
@@ -51,7 +55,9 @@ class LaunchDecision:
     Attributes:
         execution: The execution the step now follows.
         action: ``launched`` or ``recovered`` (a new run), ``reattached`` (a run of an earlier
-            try still going) or ``reused`` (a run of an earlier try that succeeded).
+            try still going), ``reused`` (a run of an earlier try that succeeded) or, from
+            :func:`launch_or_find` only, ``ended`` (a run of that name that failed, was aborted,
+            timed out or is aborting, which cannot be launched again).
         generation: The generation of ``execution``.
         previous: The failed, aborted (or aborting) run of the generation before, if there was
             one.
@@ -118,6 +124,50 @@ def launch_or_reattach(
         f"step {list(step)!r} already has {MAX_GENERATIONS} failed executions; "
         "refusing to launch more"
     )
+
+
+def launch_or_find(
+    client: FlyteClient,
+    name: str,
+    launch: Callable[[str], Execution],
+    *,
+    project: str | None = None,
+    domain: str | None = None,
+) -> LaunchDecision:
+    """Launches the execution ``name`` unless it exists, and says which it was.
+
+    For a name the caller fixed, which every try uses: an execution of that name is
+    ``reattached`` while it runs, ``reused`` when it succeeded, and ``ended`` when it failed,
+    was aborted or timed out, or is ABORTING (a failed run cannot be launched again under its
+    name). ``launch`` is called in every case: for an existing name the client's launch returns
+    that execution when it ran the same entity with the same inputs, and raises
+    FlyteConflictError otherwise, so a name taken by something else is never followed. One
+    GetExecution comes first to tell a new run from an existing one; a run that another caller
+    creates under the same name between the two calls counts as launched.
+
+    Raises:
+        FlyteConflictError: The name is taken by an execution of another entity or inputs.
+    """
+    try:
+        client.fetch_execution(name, project=project, domain=domain)
+    except FlyteNotFoundError:
+        existed = False
+    else:
+        existed = True
+    execution = launch(name)
+    if not existed:
+        logger.info("Launched execution %s", execution.id)
+        return LaunchDecision(execution, "launched", 0)
+    if execution.phase_name in ENDING_UNSUCCESSFULLY or (
+        execution.is_done and not execution.is_successful
+    ):
+        logger.info("Execution %s already ended %s", execution.id, execution.phase_name)
+        return LaunchDecision(execution, "ended", 0)
+    if not execution.is_done:
+        logger.info("Reattaching to execution %s, now %s", execution.id, execution.phase_name)
+        return LaunchDecision(execution, "reattached", 0)
+    logger.info("Reusing execution %s, which already succeeded", execution.id)
+    return LaunchDecision(execution, "reused", 0)
 
 
 def latest_execution(

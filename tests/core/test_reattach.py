@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from flyte_bridge.config import ClientConfig
-from flyte_bridge.errors import FlyteNotFoundError
+from flyte_bridge.errors import FlyteConflictError, FlyteNotFoundError
 from flyte_bridge.naming import execution_name
-from flyte_bridge.reattach import latest_execution, launch_or_reattach
+from flyte_bridge.reattach import latest_execution, launch_or_find, launch_or_reattach
 
 STEP = ("daily", "launch", "manual__2026-07-15", -1)
 
@@ -165,3 +165,57 @@ def test_recover_on_a_first_try_launches():
 def test_latest_execution_is_the_highest_generation():
     assert latest_execution(with_runs("FAILED", "RUNNING"), STEP).name == generation(1)
     assert latest_execution(with_runs(), STEP) is None
+
+
+# ------------------------------------------------------------------------- launch_or_find
+
+FIXED = "nightly-load"
+
+
+def launch_like_the_client(admin):
+    """client.launch: an existing name (same entity and inputs) gives back that execution."""
+
+    def launch(name):
+        return admin.runs[name] if name in admin.runs else admin.launch(name)
+
+    return launch
+
+
+def test_a_fixed_name_not_taken_yet_is_launched():
+    admin = Admin()
+
+    decision = launch_or_find(admin, FIXED, launch_like_the_client(admin))
+
+    assert (decision.action, decision.execution.name) == ("launched", FIXED)
+    assert decision.is_new and admin.launched == [FIXED]
+
+
+@pytest.mark.parametrize(
+    ("phase", "action"),
+    [
+        ("RUNNING", "reattached"),
+        ("QUEUED", "reattached"),
+        ("SUCCEEDED", "reused"),
+        ("FAILED", "ended"),
+        ("ABORTED", "ended"),
+        ("TIMED_OUT", "ended"),
+        ("ABORTING", "ended"),
+    ],
+)
+def test_a_fixed_name_already_taken_is_followed_never_launched_again(phase, action):
+    admin = Admin(runs={FIXED: Run(FIXED, phase)})
+
+    decision = launch_or_find(admin, FIXED, launch_like_the_client(admin))
+
+    assert (decision.action, decision.execution.phase_name) == (action, phase)
+    assert not decision.is_new and admin.launched == []
+
+
+def test_a_fixed_name_taken_by_another_launch_is_the_launchs_error():
+    admin = Admin(runs={FIXED: Run(FIXED, "RUNNING")})
+
+    def conflicting(name):
+        raise FlyteConflictError(f"execution name {name!r} is taken", subject=name)
+
+    with pytest.raises(FlyteConflictError, match="is taken"):
+        launch_or_find(admin, FIXED, conflicting)

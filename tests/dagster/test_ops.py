@@ -221,3 +221,94 @@ def _executions_of_run(client, run_id: str) -> list:
     """The ids of the recent executions labelled with the Dagster run."""
     recent = client.recent_executions(limit=50)
     return [e.id for e in recent if e.labels.get("dagster-run-id") == run_id]
+
+
+def _log_messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The messages the run's ops logged, from the Dagster event log."""
+    return [entry.user_message for entry in instance.all_logs(run_id) if not entry.is_dagster_event]
+
+
+def _launch_once(flyte, instance, config: dict) -> dg.ExecuteInProcessResult:
+    @dg.job(name=f"launch_{uuid.uuid4().hex[:8]}")
+    def launch():
+        launch_flyte_execution()
+
+    return launch.execute_in_process(
+        resources={"flyte": flyte},
+        run_config=_launch_config(config),
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def test_a_retry_that_finds_its_failed_execution_logs_that_and_fails_without_launching(flyte):
+    config = {
+        "launch_plan": "failures.failing_wf",
+        "inputs": {"reason": "fails every try"},
+        "execution_name": f"fixed-{uuid.uuid4().hex[:10]}",
+    }
+    with dg.instance_for_test() as instance:
+        result = _launch_job_with_one_retry().execute_in_process(
+            resources={"flyte": flyte},
+            run_config=_launch_config(config),
+            instance=instance,
+            raise_on_error=False,
+        )
+        messages = _log_messages(instance, result.run_id)
+
+    execution_id = f"flytesnacks/development/{config['execution_name']}"
+    launched = [m for m in messages if m.startswith("Launched Flyte execution")]
+    found = [m for m in messages if m.startswith("Found Flyte execution")]
+    assert len(launched) == 1, "the retry logged a launch"
+    assert launched[0].startswith(f"Launched Flyte execution {execution_id}: http")
+    (message,) = found
+    assert message.startswith(
+        f"Found Flyte execution {execution_id}, which already ended FAILED under this name"
+    )
+    assert "the op fails with its error" in message
+
+
+def test_a_launch_under_a_name_that_already_succeeded_logs_that_it_reports_that_run(flyte):
+    config = {
+        "launch_plan": "hello.hello_wf",
+        "inputs": {"name": "once"},
+        "execution_name": f"fixed-{uuid.uuid4().hex[:10]}",
+    }
+    with dg.instance_for_test() as instance:
+        first = _launch_once(flyte, instance, config)
+        again = _launch_once(flyte, instance, config)
+        first_messages = _log_messages(instance, first.run_id)
+        messages = _log_messages(instance, again.run_id)
+
+    assert first.success and again.success
+    execution_id = first.output_for_node("launch_flyte_execution")
+    assert again.output_for_node("launch_flyte_execution") == execution_id
+    assert any(m.startswith(f"Launched Flyte execution {execution_id}") for m in first_messages)
+    assert not any(m.startswith("Launched") for m in messages)
+    assert any(
+        m.startswith(f"Found Flyte execution {execution_id}, which already SUCCEEDED")
+        for m in messages
+    )
+
+
+def test_a_launch_under_the_name_of_a_running_execution_logs_that_it_reattached(flyte, client):
+    config = {
+        "launch_plan": "long_sleep.long_sleep_wf",
+        "inputs": {"seconds": 600},
+        "execution_name": f"fixed-{uuid.uuid4().hex[:10]}",
+        "wait": False,
+    }
+    try:
+        with dg.instance_for_test() as instance:
+            first = _launch_once(flyte, instance, config)
+            again = _launch_once(flyte, instance, config)
+            messages = _log_messages(instance, again.run_id)
+    finally:
+        client.terminate(config["execution_name"], cause="test done")
+
+    execution_id = first.output_for_node("launch_flyte_execution")
+    assert again.success and again.output_for_node("launch_flyte_execution") == execution_id
+    assert not any(m.startswith("Launched") for m in messages)
+    (message,) = [m for m in messages if m.startswith("Reattached")]
+    assert message.startswith(f"Reattached to Flyte execution {execution_id}, still ")
+    assert "not launched again; passing its id on without waiting" in message
