@@ -377,6 +377,65 @@ def test_the_component_refuses_bad_waiting_settings_when_it_loads(field, value):
     assert "greater than 0" in _messages(raised.value)
 
 
+def _component_yaml(attributes: dict) -> dict:
+    return {"type": "dagster_resources.FlyteLaunchPlansComponent", "attributes": attributes}
+
+
+def _hello_component(resource_key: str, key_prefix: str, flyte_block: dict | None) -> dict:
+    attributes = {
+        "resource_key": resource_key,
+        "launch_plans": [{"name": "hello.hello_wf", "outputs": {"o0": "STRING"}}],
+        "translation": {"key": key_prefix + "/{{ output }}"},
+    }
+    if flyte_block is not None:
+        attributes["flyte"] = flyte_block
+    return _component_yaml(attributes)
+
+
+def test_two_components_binding_their_resource_under_one_key_do_not_load():
+    same = {"endpoint": "127.0.0.1:1", "insecure": True}
+    with create_defs_folder_sandbox() as sandbox:
+        for prefix in ("one", "two"):
+            sandbox.scaffold_component(
+                component_cls=FlyteLaunchPlansComponent,
+                defs_yaml_contents=_hello_component("flyte", prefix, same),
+            )
+        with pytest.raises(Exception) as raised:
+            with sandbox.build_all_defs():
+                pass
+
+    assert "different resources with same key 'flyte'" in _messages(raised.value)
+
+
+def test_one_launch_plan_in_two_components_collides_on_its_op_name():
+    with create_defs_folder_sandbox() as sandbox:
+        sandbox.scaffold_component(
+            component_cls=FlyteLaunchPlansComponent,
+            defs_yaml_contents=_hello_component("flyte_one", "one", {"endpoint": "127.0.0.1:1"}),
+        )
+        sandbox.scaffold_component(
+            component_cls=FlyteLaunchPlansComponent,
+            defs_yaml_contents=_hello_component("flyte_two", "two", {"endpoint": "127.0.0.1:2"}),
+        )
+        with sandbox.build_all_defs() as defs:
+            with pytest.raises(dg.DagsterInvalidDefinitionError, match='name "hello_hello_wf"'):
+                dg.Definitions.validate_loadable(defs)
+
+
+def test_a_yaml_load_error_quotes_a_literal_secret_but_only_the_template_of_an_env_one(
+    monkeypatch,
+):
+    monkeypatch.setenv("FLYTE_TEST_TOKEN", "env-token-value")
+    with pytest.raises(Exception) as literal:
+        _component_resource({"token": "literal-token-value", "poll_interval": -1})
+    with pytest.raises(Exception) as templated:
+        _component_resource({"token": "{{ env.FLYTE_TEST_TOKEN }}", "poll_interval": -1})
+
+    assert "literal-token-value" in _messages(literal.value)
+    assert "env-token-value" not in _messages(templated.value)
+    assert "TEST_TOKEN }}" in _messages(templated.value)
+
+
 def test_sensor_refuses_partitions_it_cannot_find_from_a_kickoff_time():
     with pytest.raises(dg.DagsterInvalidDefinitionError, match="time-window partitions"):
         build_flyte_execution_sensor(
