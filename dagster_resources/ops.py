@@ -22,6 +22,7 @@ from dagster_resources.run_handler import (
     execution_metadata,
     execution_reference,
     launch_or_find_logged,
+    launch_or_reattach_logged,
     metadata_key,
     output_preview,
     raise_for_failure,
@@ -42,13 +43,14 @@ class LaunchFlyteExecutionConfig(dg.Config):
     inputs: dict[str, Any] = Field(default={}, description="Launch plan inputs.")
     execution_name: str | None = Field(
         default=None,
-        description="Execution name. Empty: derived from the Dagster run, the op and the try "
-        "number, so every try of the step, a retry included, launches its own execution. Set: "
-        "every try (and every run) uses this name, and Flyte never reuses a name, so a retry "
-        "finds the first try's execution instead of launching again: it waits for it while it "
-        "runs, reports it if it succeeded, and fails with its error if it failed or was "
-        "aborted; leave it empty to launch afresh on a retry. A name taken by another launch "
-        "plan or other inputs fails the op.",
+        description="Execution name. Empty: derived from the Dagster run and the op, so a retry "
+        "of the step follows the execution an earlier try launched while it runs, reports it "
+        "if it succeeded, and launches a new one (under the next derived name) only after it "
+        "failed or was aborted. Set: every try (and every run) uses this name, and Flyte never "
+        "reuses a name, so a retry finds the first try's execution and never launches again: "
+        "it waits for it while it runs, reports it if it succeeded, and fails with its error if "
+        "it failed or was aborted. A name taken by another launch plan or other inputs fails "
+        "the op.",
     )
     wait: bool = Field(default=True, description="Wait for the execution to finish.")
 
@@ -102,10 +104,9 @@ class BackfillFlyteLaunchPlanConfig(dg.Config):
     wait: bool = Field(default=True, description="Wait for the backfill to finish.")
 
 
-def _step_name(context: dg.OpExecutionContext, client: Any, *extra: str) -> str:
-    return client.step_execution_name(
-        "dagster", context.run_id, context.op.name, *extra, generation=context.retry_number
-    )
+def _step(context: dg.OpExecutionContext) -> tuple[str, ...]:
+    """What names this op's executions: a retry of the step has the same parts."""
+    return ("dagster", context.run_id, context.op.name)
 
 
 def _execution_of(config: FlyteExecutionConfig, execution_id: str | None) -> str:
@@ -142,10 +143,11 @@ def launch_flyte_execution(
         "inputs": config.inputs,
         "labels": {DAGSTER_RUN_LABEL: context.run_id},
     }
-    decision = launch_or_find_logged(
+    follow = launch_or_find_logged if config.execution_name else launch_or_reattach_logged
+    decision = follow(
         client,
         context.log,
-        config.execution_name or _step_name(context, client),
+        config.execution_name or _step(context),
         lambda name: client.launch(**launch_kwargs, name=name),
         project=config.project,
         domain=config.domain,
@@ -289,26 +291,40 @@ def backfill_flyte_launch_plan(
 ) -> str:
     """Runs a launch plan's schedule over a past window as one Flyte backfill execution."""
     client = flyte.get_client()
-    result = client.launch_backfill(
-        config.launch_plan,
-        _parse_time(config.start, "start"),
-        _parse_time(config.end, "end"),
-        version=config.version,
-        parallel=config.parallel,
-        failure_policy=config.failure_policy,
-        dry_run=config.dry_run,
-        name=_step_name(context, client),
-        project=config.project,
-        domain=config.domain,
-        labels={DAGSTER_RUN_LABEL: context.run_id},
-    )
-    ticks = [tick.isoformat() for tick in result.plan]
+
+    def backfill(name: str | None, dry_run: bool) -> Any:
+        return client.launch_backfill(
+            config.launch_plan,
+            _parse_time(config.start, "start"),
+            _parse_time(config.end, "end"),
+            version=config.version,
+            parallel=config.parallel,
+            failure_policy=config.failure_policy,
+            dry_run=dry_run,
+            name=name,
+            project=config.project,
+            domain=config.domain,
+            labels={DAGSTER_RUN_LABEL: context.run_id},
+        )
+
+    # The plan first (no launch), so that a retry which follows an earlier try's backfill
+    # still reports its ticks.
+    ticks = [tick.isoformat() for tick in backfill(None, dry_run=True).plan]
     context.log.info("Backfill of %s covers %d ticks", config.launch_plan, len(ticks))
     metadata: dict[str, Any] = {metadata_key("backfill_ticks"): dg.MetadataValue.json(ticks)}
-    if result.execution is None:
+    if config.dry_run:
         context.add_output_metadata(metadata)
         return ""
-    execution = result.execution
+    decision = launch_or_reattach_logged(
+        client,
+        context.log,
+        _step(context),
+        lambda name: backfill(name, dry_run=False).execution,
+        project=config.project,
+        domain=config.domain,
+        waiting=config.wait,
+    )
+    execution = decision.execution
     if config.wait:
         execution = wait_for(
             client,

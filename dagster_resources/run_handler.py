@@ -82,6 +82,42 @@ def launch_or_find_logged(
     from flyte_bridge.reattach import launch_or_find
 
     decision = launch_or_find(client, name, launch, project=project, domain=domain)
+    _log_decision(client, log, decision, waiting)
+    return decision
+
+
+def launch_or_reattach_logged(
+    client: "FlyteClient",
+    log: Any,
+    step: Sequence[object],
+    launch: Callable[[str], "Execution"],
+    *,
+    project: str | None = None,
+    domain: str | None = None,
+    waiting: bool = True,
+) -> "LaunchDecision":
+    """Follows the run an earlier try of this step launched, or launches the step's next one
+    (:func:`flyte_bridge.reattach.launch_or_reattach`), and logs which.
+
+    A retry after a try that failed while its Flyte run went on (Flyte unreachable for a
+    while, the step's process killed) follows that run instead of launching a second one; a
+    run that succeeded is reported; after one that failed or was aborted a new one is launched
+    under the next generation's name.
+    """
+    from flyte_bridge.reattach import launch_or_reattach
+
+    decision = launch_or_reattach(client, step, launch, project=project, domain=domain)
+    if decision.previous is not None:
+        log.info(
+            "Flyte execution %s of an earlier try ended %s",
+            decision.previous.id,
+            decision.previous.phase_name,
+        )
+    _log_decision(client, log, decision, waiting)
+    return decision
+
+
+def _log_decision(client: "FlyteClient", log: Any, decision: "LaunchDecision", waiting: bool):
     execution = decision.execution
     url = client.console_url(execution)
     if decision.action == "launched":
@@ -111,7 +147,6 @@ def launch_or_find_logged(
             execution.phase_name,
             url,
         )
-    return decision
 
 
 def wait_for(
@@ -343,12 +378,17 @@ def materialize_launch_plan(
             run_inputs = dict(inputs)
             if key is not None and kickoff_input:
                 run_inputs[kickoff_input] = _partition_start(context, key)
-            name = client.step_execution_name(*step_parts, key, generation=step.retry_number)
-            execution = client.launch(**target, inputs=run_inputs, name=name, labels=launch_labels)
-            context.log.info(
-                "Launched Flyte execution %s: %s", execution.id, client.console_url(execution)
+            decision = launch_or_reattach_logged(
+                client,
+                context.log,
+                (*step_parts, key),
+                lambda name, run_inputs=run_inputs: client.launch(
+                    **target, inputs=run_inputs, name=name, labels=launch_labels
+                ),
+                project=target["project"],
+                domain=target["domain"],
             )
-            launched.append(execution)
+            launched.append(decision.execution)
     except BaseException:
         for execution in launched:
             _terminate_quietly(client, execution, "launching the other partitions failed")
@@ -430,38 +470,50 @@ def _materialize_by_backfill(
     # Flyte's backfill window is inclusive and Dagster's is not: the last run is the last
     # partition's start.
     last = _partition_start(context, context.partition_keys[-1])
-    generation = context.op_execution_context.retry_number
-    name = client.step_execution_name(*step_parts, "backfill", generation=generation)
-    backfill = client.launch_backfill(
-        target["launch_plan"],
-        first,
-        last,
-        version=target["version"],
-        name=name,
-        project=target["project"],
-        domain=target["domain"],
-        labels=labels,
-        inputs=inputs,
-    )
+
+    def backfill(name: str | None, dry_run: bool) -> Any:
+        return client.launch_backfill(
+            target["launch_plan"],
+            first,
+            last,
+            version=target["version"],
+            dry_run=dry_run,
+            name=name,
+            project=target["project"],
+            domain=target["domain"],
+            labels=labels,
+            inputs=inputs,
+        )
+
+    # The plan first (nothing launched), so that a retry following an earlier try's backfill
+    # reports its ticks too.
+    plan = backfill(None, dry_run=True).plan
     context.log.info(
-        "Launched a Flyte backfill of %s over %d schedule ticks from %s to %s: %s",
+        "A Flyte backfill of %s covers %d schedule ticks from %s to %s",
         target["launch_plan"],
-        len(backfill.plan),
+        len(plan),
         first.isoformat(),
         last.isoformat(),
-        client.console_url(backfill.execution),
+    )
+    decision = launch_or_reattach_logged(
+        client,
+        context.log,
+        (*step_parts, "backfill"),
+        lambda name: backfill(name, dry_run=False).execution,
+        project=target["project"],
+        domain=target["domain"],
     )
     done = wait_for(
         client,
         context.log,
-        backfill.execution,
+        decision.execution,
         poll_interval=poll_interval,
         timeout=timeout,
         terminate_on_interrupt=terminate_on_interrupt,
     )
     raise_for_failure(client, done)
     metadata = execution_metadata(client, done)
-    metadata[metadata_key("backfill_runs")] = dg.MetadataValue.int(len(backfill.plan))
+    metadata[metadata_key("backfill_runs")] = dg.MetadataValue.int(len(plan))
     for spec in specs:
         yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
 

@@ -194,7 +194,7 @@ def test_a_retry_with_a_fixed_execution_name_finds_the_first_trys_execution(flyt
     assert _executions_of_run(client, result.run_id) == [execution.id]
 
 
-def test_without_an_execution_name_every_try_launches_its_own_execution(flyte, client):
+def test_without_an_execution_name_a_retry_after_a_failed_run_launches_the_next(flyte, client):
     config = {"launch_plan": "failures.failing_wf", "inputs": {"reason": "fails every try"}}
     job = _launch_job_with_one_retry()
 
@@ -312,3 +312,29 @@ def test_a_launch_under_the_name_of_a_running_execution_logs_that_it_reattached(
     (message,) = [m for m in messages if m.startswith("Reattached")]
     assert message.startswith(f"Reattached to Flyte execution {execution_id}, still ")
     assert "not launched again; passing its id on without waiting" in message
+
+
+def test_without_an_execution_name_a_try_follows_the_run_an_earlier_try_left_running(
+    flyte, client
+):
+    run_id = str(uuid.uuid4())
+    earlier = client.launch(
+        "long_sleep.long_sleep_wf",
+        inputs={"seconds": 1},
+        name=client.step_execution_name("dagster", run_id, "launch_flyte_execution"),
+    )
+    config = {"launch_plan": "long_sleep.long_sleep_wf", "inputs": {"seconds": 1}}
+
+    with dg.instance_for_test() as instance:
+        result = _launch_job_with_one_retry().execute_in_process(
+            resources={"flyte": flyte},
+            run_config=_launch_config(config),
+            instance=instance,
+            run_id=run_id,
+        )
+        messages = _log_messages(instance, run_id)
+
+    assert result.output_for_node("launch_flyte_execution") == str(earlier.id)
+    assert any(m.startswith(f"Reattached to Flyte execution {earlier.id}") for m in messages)
+    assert not any(m.startswith("Launched Flyte execution") for m in messages)
+    assert client.fetch_execution(earlier.id).phase_name == "SUCCEEDED"
