@@ -320,6 +320,7 @@ class ClientBase:
         node_timeout: float | dt.timedelta | None = None,
         max_parallelism: int | None = None,
         inputs: Mapping[str, Any] | None = None,
+        from_text: bool = False,
     ) -> Op[Any]:
         entity_project, entity_domain, entity_name, entity_version = _ops.entity_of(
             launch_plan, "launch plan"
@@ -346,6 +347,7 @@ class ClientBase:
             self.config.default_org,
             plan_options,
             inputs,
+            from_text,
         )
 
     def console_url(self, obj: Any) -> str:

@@ -952,6 +952,7 @@ def backfill_op(
     org: str = "",
     plan_options: Mapping[str, Any] | None = None,
     inputs: Mapping[str, Any] | None = None,
+    from_text: bool = False,
 ) -> Op[Any]:
     """Plans a backfill; unless ``dry_run``, registers its workflow and launch plan and runs it.
 
@@ -960,12 +961,15 @@ def backfill_op(
     ``spec_options`` (labels, annotations) go on the backfill execution itself; the child
     executions its launch-plan nodes start get what the engine gives them (in the sandbox, the
     launch plan's own). ``inputs`` (Python values) are converted as a launch converts them and
-    bound on every tick's node; local files among them are uploaded, except on a dry run.
+    bound on every tick's node (str values read as text of their type with ``from_text``);
+    local files among them are uploaded, except on a dry run.
     """
     from flyte_bridge import backfill
 
     launch_plan = yield from launch_plan_op(project, domain, launch_plan_name, version, org)
-    converted = yield from _backfill_inputs_op(launch_plan, inputs or {}, project, domain, dry_run)
+    converted = yield from _backfill_inputs_op(
+        launch_plan, inputs or {}, project, domain, dry_run, from_text
+    )
     plan = backfill.plan_backfill(
         launch_plan,
         start,
@@ -1004,7 +1008,12 @@ def backfill_op(
 
 
 def _backfill_inputs_op(
-    launch_plan: Any, inputs: Mapping[str, Any], project: str, domain: str, dry_run: bool
+    launch_plan: Any,
+    inputs: Mapping[str, Any],
+    project: str,
+    domain: str,
+    dry_run: bool,
+    from_text: bool = False,
 ) -> Op[dict[str, literals_pb2.Literal]]:
     """A backfill's inputs as literals, converted against the launch plan's inputs.
 
@@ -1026,6 +1035,7 @@ def _backfill_inputs_op(
         backfill.expected_inputs(launch_plan).parameters,
         launch_plan.spec.fixed_inputs,
         inputs,
+        from_text=from_text,
         only_given=True,
     )
     if local_paths and not dry_run:

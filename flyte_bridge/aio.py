@@ -286,6 +286,7 @@ class AsyncFlyteClient(ClientBase):
         node_timeout: float | dt.timedelta | None = None,
         max_parallelism: int | None = None,
         inputs: Mapping[str, Any] | None = None,
+        from_text: bool = False,
     ) -> BackfillResult:
         """As :meth:`FlyteClient.launch_backfill`, awaited."""
         return await self._run(
@@ -306,6 +307,7 @@ class AsyncFlyteClient(ClientBase):
                 node_timeout,
                 max_parallelism,
                 inputs,
+                from_text,
             )
         )
 

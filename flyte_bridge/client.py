@@ -373,6 +373,7 @@ class FlyteClient(ClientBase):
         node_timeout: float | dt.timedelta | None = None,
         max_parallelism: int | None = None,
         inputs: Mapping[str, Any] | None = None,
+        from_text: bool = False,
     ) -> BackfillResult:
         """Runs a scheduled launch plan once per schedule tick in ``[start, end]`` (both ends
         included) as one generated workflow; ``dry_run`` only plans it.
@@ -384,7 +385,8 @@ class FlyteClient(ClientBase):
         ``inputs`` (Python values, converted and checked as :meth:`launch` does) go to every
         tick's run, the other inputs keep the launch plan's defaults; they are part of the
         version too. The schedule's kickoff-time input cannot be among them (each tick sets
-        it): that, an unknown or a fixed input raises FlyteInvalidInputError.
+        it): that, an unknown or a fixed input raises FlyteInvalidInputError. With ``from_text``
+        a str value is read as text of its declared type first (what a template renders to).
 
         Returns:
             ``.plan`` (the tick datetimes) and ``.execution`` (None on a dry run).
@@ -407,6 +409,7 @@ class FlyteClient(ClientBase):
                 node_timeout,
                 max_parallelism,
                 inputs,
+                from_text,
             )
         )
 

@@ -626,6 +626,10 @@ class FlyteBackfillOperator(_WaitsForExecution):
         parallel: Run the instances in parallel instead of one after another.
         failure_policy: ``fail_fast`` or ``continue``.
         dry_run: Log the plan (the schedule times) and launch nothing.
+        inputs: Inputs every run of the backfill gets, by name (templated; not the schedule's
+            kickoff-time input, which each run sets). Other inputs keep the launch plan's
+            defaults.
+        inputs_from_text: As for :class:`FlyteLaunchOperator`.
         labels: Labels of the backfill execution (templated).
         annotations: Annotations of the backfill execution (templated).
         wait_for_completion, deferrable, poll_interval, timeout, terminate_on_kill: as for
@@ -637,13 +641,14 @@ class FlyteBackfillOperator(_WaitsForExecution):
         "start",
         "end",
         "version",
+        "inputs",
         "labels",
         "annotations",
         "project",
         "domain",
         "flyte_conn_id",
     )
-    template_fields_renderers = {"labels": "json", "annotations": "json"}
+    template_fields_renderers = {"inputs": "json", "labels": "json", "annotations": "json"}
 
     def __init__(
         self,
@@ -655,12 +660,16 @@ class FlyteBackfillOperator(_WaitsForExecution):
         parallel: bool = False,
         failure_policy: str = "fail_fast",
         dry_run: bool = False,
+        inputs: dict[str, Any] | None = None,
+        inputs_from_text: bool = True,
         labels: dict[str, str] | None = None,
         annotations: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.launch_plan = launch_plan
+        self.inputs = inputs or {}
+        self.inputs_from_text = inputs_from_text
         self.start = start
         self.end = end
         self.version = version
@@ -715,6 +724,8 @@ class FlyteBackfillOperator(_WaitsForExecution):
             domain=self.domain,
             labels=dict(self.labels) or None,
             annotations=dict(self.annotations) or None,
+            inputs=dict(self.inputs) or None,
+            from_text=self.inputs_from_text,
             **kw,
         )
 

@@ -63,6 +63,9 @@ class _WindowEnd(UtcDateTime):
               help="Seconds each tick's node may run.")  # fmt: skip
 @click.option("--max-parallelism", type=click.IntRange(min=0),
               help="Most ticks running at once (with --parallel).")  # fmt: skip
+@click.option("--input", "inputs", multiple=True, callback=_key_values,
+              help="KEY=VALUE input every tick's run gets, VALUE read as text of the input's "
+              "type (repeatable; not the kickoff-time input).")  # fmt: skip
 @click.option("--label", "labels", multiple=True, callback=_key_values,
               help="KEY=VALUE label of the backfill execution (repeatable).")  # fmt: skip
 def backfill(
@@ -78,6 +81,7 @@ def backfill(
     node_retries: int,
     node_timeout: float | None,
     max_parallelism: int | None,
+    inputs: dict[str, str],
     labels: dict[str, str],
 ) -> None:
     """Runs LAUNCH_PLAN once per schedule tick from --from to --to, both ends included (a bare
@@ -100,6 +104,8 @@ def backfill(
             node_retries=node_retries,
             node_timeout=node_timeout,
             max_parallelism=max_parallelism,
+            inputs=inputs or None,
+            from_text=True,
         )
         click.echo(f"version {result.version}")
         click.echo(f"{len(result.plan)} ticks:")

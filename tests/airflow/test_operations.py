@@ -304,3 +304,31 @@ def test_values_rendered_as_text_are_read_as_the_declared_types(
     )
     finished = flyte_client.wait(release, timeout=120, poll_interval=0.3)
     assert flyte_client.fetch_outputs(finished) == {"o0": "release 5 at 12.5%"}
+
+
+def test_a_backfill_gives_its_templated_inputs_to_every_run(
+    flyte_connection, flyte_examples, flyte_client
+):
+    from airflow_provider.operators.flyte import FlyteBackfillOperator
+
+    ti = TaskInstance("backfill_inputs", _unique_run_id())
+    operator = FlyteBackfillOperator(
+        task_id=ti.task_id,
+        launch_plan="daily_report",
+        start="2024-05-01T06:00:00+00:00",
+        end="2024-05-02T06:00:00+00:00",
+        inputs={"region": "apac"},
+        parallel=True,
+        deferrable=False,
+        poll_interval=0.5,
+    )
+    assert "inputs" in operator.template_fields
+
+    operator.execute({"ti": ti})
+
+    done = flyte_client.wait(ti.xcoms["execution_id"], timeout=180, sync_nodes=True)
+    reports = sorted(
+        flyte_client.fetch_outputs(node.child_execution)["o0"]
+        for node in done.node_executions.values()
+    )
+    assert reports == ["report apac 2024-05-01: 10 events", "report apac 2024-05-02: 20 events"]

@@ -226,6 +226,18 @@ def test_backfill_runs_every_tick_with_its_kickoff_time_as_one_execution(
     assert reports == ["report eu 2024-03-01: 10 events", "report eu 2024-03-02: 20 events"]
 
 
+def test_backfill_inputs_are_read_as_text_of_their_type_and_checked(registered):
+    window = ("--from", "2024-03-01", "--to", "2024-03-02", "--dry-run")
+    plain = run(registered, "backfill", "daily_report", *window)
+    given = run(registered, "backfill", "daily_report", *window, "--input", "region=us")
+    unknown = run(registered, "backfill", "daily_report", *window, "--input", "zone=us")
+
+    assert given.exit_code == 0, given.output
+    assert given.output.splitlines()[0] != plain.output.splitlines()[0], "inputs change the version"
+    assert unknown.exit_code != 0
+    assert "unknown inputs zone (expected:" in unknown.output
+
+
 def test_endpoint_and_insecure_flags_work_without_a_config_file(
     flyte_sandbox, hello_execution, tmp_path
 ):
