@@ -128,6 +128,10 @@ class FlyteHook(BaseHook):
         """Lists admin's projects: reachable and authorised, with no default project needed;
         a ``project`` or ``domain`` the connection (or hook) sets must be registered there.
 
+        A connection without a default project or domain passes (operators may set their own),
+        but the message says that every operator on it must then set ``project`` and ``domain``:
+        otherwise each launch fails with an execution that names no project and domain.
+
         Airflow 3 disables the UI's test button by default; ``airflow connections test <id>`` or
         ``FlyteHook("<id>").test_connection()`` run the same check.
         """
@@ -141,10 +145,28 @@ class FlyteHook(BaseHook):
             return False, f"Connected to {config.endpoint}, but {exc.message}"
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
-        scope = "/".join(part for part in (config.default_project, config.default_domain) if part)
-        if scope:
-            return True, f"Connected to {config.endpoint} ({scope})"
-        return True, f"Connected to {config.endpoint} ({len(projects)} projects registered)"
+        message = f"Connected to {config.endpoint}"
+        if config.default_project and config.default_domain:
+            return True, f"{message} ({config.default_project}/{config.default_domain})"
+        names = ", ".join(sorted(project.id for project in projects)) or "none"
+        missing = [
+            field
+            for field, value in (
+                ("project", config.default_project),
+                ("domain", config.default_domain),
+            )
+            if not value
+        ]
+        advice = (
+            f"The connection has no default {' and '.join(missing)} (extra "
+            f"{', '.join(map(repr, missing))}), so every Flyte operator and sensor on it must set "
+            f"{' and '.join(f'{f}=' for f in missing)} (a sensor, signal or terminate may instead "
+            "name its execution project/domain/name)"
+        )
+        # The UI shows the message of a successful test, `airflow connections test` only the
+        # success: the warning reaches the command's output.
+        logger.warning("Connection %s: %s", self.flyte_conn_id, advice)
+        return True, f"{message} ({len(projects)} projects registered: {names}). {advice}"
 
     def _with_defaults(self, config: ClientConfig) -> ClientConfig:
         changes = {}

@@ -198,6 +198,39 @@ def test_test_connection_needs_no_default_project(monkeypatch, flyte_sandbox, ai
 
     assert ok, message
     assert message.startswith(f"Connected to {flyte_sandbox.endpoint}")
+    assert "flytesnacks" in message  # the projects it listed
+    # Airflow shows the message beside "Connection success!": it says what operators then need.
+    assert "has no default project and domain (extra 'project', 'domain')" in message
+    assert "must set project= and domain=" in message
+
+
+def test_test_connection_with_a_project_but_no_domain_says_operators_set_the_domain(
+    monkeypatch, flyte_sandbox, airflow_db
+):
+    conn_id = _sandbox_connection(
+        monkeypatch, flyte_sandbox, "flyte_project_only", project="flytesnacks"
+    )
+
+    ok, message = FlyteHook(conn_id).test_connection()
+
+    assert ok, message
+    assert "has no default domain (extra 'domain')" in message
+    assert "must set domain=" in message and "project=" not in message
+
+
+def test_test_connection_with_project_and_domain_says_nothing_of_operators(
+    monkeypatch, flyte_sandbox, airflow_db
+):
+    conn_id = _sandbox_connection(
+        monkeypatch, flyte_sandbox, "flyte_scoped", project="flytesnacks", domain="development"
+    )
+
+    ok, message = FlyteHook(conn_id).test_connection()
+
+    assert (ok, message) == (
+        True,
+        f"Connected to {flyte_sandbox.endpoint} (flytesnacks/development)",
+    )
 
 
 def test_test_connection_fails_for_a_project_the_server_does_not_have(

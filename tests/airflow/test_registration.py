@@ -57,3 +57,25 @@ def test_a_flyte_connection_made_with_the_cli_passes_airflow_connections_test(
 
     assert stored[0]["conn_type"] == "flyte"
     assert "Connection success!" in tested
+
+
+def test_airflow_connections_test_of_a_connection_without_defaults_says_what_operators_need(
+    airflow_cli, flyte_sandbox, monkeypatch
+):
+    import json
+
+    monkeypatch.setenv("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
+    host, port = flyte_sandbox.endpoint.rsplit(":", 1)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FLYTE_UNSCOPED",
+        json.dumps(
+            {"conn_type": "flyte", "host": host, "port": int(port), "extra": {"insecure": True}}
+        ),
+    )
+
+    tested = airflow_cli("connections", "test", "flyte_unscoped", "--verbose")
+
+    # The command prints no message on success and silences logging without --verbose (the UI
+    # shows the message); with it, the hook's warning says what the operators then need.
+    assert "Connection success!" in tested
+    assert "must set project= and domain=" in " ".join(tested.split())
