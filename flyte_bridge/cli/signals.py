@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import click
 from rich.table import Table
 
 from flyte_bridge.cli._common import connection_options, console, open_client, parse_value
+from flyte_bridge.errors import FlyteBridgeError
 
 _WAIT_HELP = "Seconds to wait for the gate to be reached (default: fail at once if it is not)."
+
+
+@contextlib.contextmanager
+def _worded_for_the_command_line(execution: str, signal_id: str) -> Iterator[None]:
+    """Turns the client's errors into a click error whose hints name this command line's
+    commands and options instead of the Python methods and arguments the client names."""
+    hints = {
+        "use set_input": f"use `flyte-bridge signals set {execution} {signal_id} VALUE`",
+        "pass wait_for_gate=<seconds> to wait for it": "pass --wait SECONDS to wait for it",
+    }
+    try:
+        yield
+    except FlyteBridgeError as error:
+        message = str(error)
+        for python_hint, command_line_hint in hints.items():
+            message = message.replace(python_hint, command_line_hint)
+        raise click.ClickException(f"{type(error).__name__}: {message}") from error
 
 
 @click.group()
@@ -46,7 +66,7 @@ def _decision(verb: str, summary: str) -> click.Command:
     def decide(
         connection: dict[str, Any], execution: str, signal_id: str, wait_for_gate: float | None
     ) -> None:
-        with open_client(connection) as client:
+        with open_client(connection) as client, _worded_for_the_command_line(execution, signal_id):
             method = client.approve if verb == "approve" else client.reject
             method(execution, signal_id, wait_for_gate=wait_for_gate)
             click.echo(f"{verb.rstrip('e')}ed {signal_id}")
@@ -78,7 +98,7 @@ def set_signal(
     VALUE is read as the signal's declared type (``25`` for a FLOAT is 25.0); lists, maps and
     records are written as JSON. The client checks it against the type before sending it.
     """
-    with open_client(connection) as client:
+    with open_client(connection) as client, _worded_for_the_command_line(execution, signal_id):
         declared = {signal.signal_id: signal.type for signal in client.list_signals(execution)}
         parsed = parse_value(value, declared.get(signal_id))
         signal = client.set_input(execution, signal_id, parsed, wait_for_gate=wait_for_gate)

@@ -172,6 +172,26 @@ def test_approve_and_set_through_the_cli_complete_the_approval_workflow(register
     assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at 25%"}
 
 
+def test_signal_errors_give_hints_in_command_line_terms(registered, sandbox_client):
+    execution = sandbox_client.launch("approvals.approval_wf")
+    name = execution.id.name
+    try:
+        not_boolean = run(registered, "signals", "approve", name, "rollout_percent")
+        # rollout_percent comes after the review gate, which nobody approved.
+        not_reached = run(registered, "signals", "set", name, "rollout_percent", "25")
+    finally:
+        sandbox_client.terminate(execution, cause="test over")
+
+    assert not_boolean.exit_code == 1
+    assert "approve fits only an approve gate" in not_boolean.output
+    assert f"use `flyte-bridge signals set {name} rollout_percent VALUE`" in not_boolean.output
+    assert "set_input" not in not_boolean.output
+    assert not_reached.exit_code == 1
+    assert "has not been reached yet" in not_reached.output
+    assert "pass --wait SECONDS to wait for it" in not_reached.output
+    assert "wait_for_gate" not in not_reached.output
+
+
 def test_backfill_dry_run_prints_the_inclusive_ticks(registered):
     result = run(
         registered,
