@@ -46,13 +46,21 @@ def list_signals(connection: dict[str, Any], execution: str) -> None:
 
     with open_client(connection) as client:
         found = client.list_signals(execution)
+        if not found:
+            click.echo(_no_signals(client.fetch_execution(execution)))
+            return
         table = Table("signal", "type", "value", box=None)
         for signal in found:
             value = repr(signal.value) if signal.is_set else "(not set)"
             table.add_row(signal.signal_id, describe_type(signal.type), value)
         console().print(table)
-        if not found:
-            click.echo("No signals yet: the execution has not reached a gate.")
+
+
+def _no_signals(execution: Any) -> str:
+    """What an empty list means: no gate reached yet, or none ever (the execution ended)."""
+    if execution.is_done:
+        return f"No signals: the execution ended {execution.phase_name} without reaching a gate."
+    return "No signals yet: the execution has not reached a gate."
 
 
 def _decision(verb: str, summary: str) -> click.Command:
