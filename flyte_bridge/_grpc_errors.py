@@ -21,11 +21,6 @@ from flyte_bridge.errors import (
 # Retried for any call marked idempotent.
 TRANSIENT_CODES = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
 
-# Methods that only read. A read that ran out of time is retried; a write is not, because the
-# server may still be applying it.
-_READ_PREFIXES = ("Get", "List")
-_NOT_READS = frozenset({"GetOrCreateSignal"})
-
 _ERROR_BY_CODE: dict[str, type[FlyteBridgeError]] = {
     "NOT_FOUND": FlyteNotFoundError,
     "ALREADY_EXISTS": FlyteAlreadyExistsError,
@@ -40,22 +35,16 @@ _ERROR_BY_CODE: dict[str, type[FlyteBridgeError]] = {
 }
 
 
-def is_read(method: str) -> bool:
-    """Whether ``method`` only reads (``GetExecution``, ``ListNodeExecutions``...)."""
-    return method.startswith(_READ_PREFIXES) and method not in _NOT_READS
-
-
-def is_retryable(code: str, *, idempotent: bool, read: bool) -> bool:
+def is_retryable(code: str, *, idempotent: bool) -> bool:
     """Whether a failed attempt with ``code`` may be sent again.
 
-    Only idempotent calls are ever retried. UNAVAILABLE and RESOURCE_EXHAUSTED are retried for
-    them; DEADLINE_EXCEEDED only for reads.
+    Only idempotent calls are ever retried: reads, and writes that are idempotent by
+    construction (a named CreateExecution meets ALREADY_EXISTS for the run the lost attempt
+    made, a SetSignal sets the same value). For them UNAVAILABLE, RESOURCE_EXHAUSTED and
+    DEADLINE_EXCEEDED are retried: a write whose answer did not come in time may have been
+    applied, and sending it again is how the caller finds out, without a second effect.
     """
-    if not idempotent:
-        return False
-    if code in TRANSIENT_CODES:
-        return True
-    return code == "DEADLINE_EXCEEDED" and read
+    return idempotent and (code in TRANSIENT_CODES or code == "DEADLINE_EXCEEDED")
 
 
 def is_plaintext_server(details: str) -> bool:
@@ -63,6 +52,20 @@ def is_plaintext_server(details: str) -> bool:
     (a retry cannot help: the client's ``insecure`` setting is wrong)."""
     lowered = details.lower()
     return "handshake failed" in lowered and "wrong_version_number" in lowered
+
+
+def is_not_grpc_server(details: str) -> bool:
+    """Whether a connection failure says the server answered in HTTP/1, not gRPC's HTTP/2 (an
+    HTTP port, such as the sandbox's console and data port): a retry cannot help."""
+    return "Failed parsing HTTP/2" in details or "Expected SETTINGS frame" in details
+
+
+def _connection_failure(details: str) -> str:
+    """gRPC's connection failure text with its address-list preamble cut, for the message."""
+    if "Connection refused" in details:
+        return "nothing listens there: connection refused"
+    _, found, last = details.partition("last error: ")
+    return last if found else details
 
 
 def error_for_status(
@@ -87,6 +90,17 @@ def error_for_status(
         endpoint: The admin endpoint, for UNAVAILABLE.
     """
     details = details.strip()
+    if code == "UNAVAILABLE" and is_not_grpc_server(details):
+        where = f"at {endpoint} " if endpoint else ""
+        return FlyteConfigError(
+            f"{rpc} failed: the server {where}answered in HTTP/1, not gRPC: point the endpoint "
+            "at admin's gRPC port (the sandbox prints it as 'serving gRPC on'; its other port "
+            "serves the console and data over HTTP)",
+            subject=subject,
+            grpc_code=code,
+        )
+    if code == "UNAVAILABLE":
+        details = _connection_failure(details)
     if code == "UNAVAILABLE" and is_plaintext_server(details):
         where = f"at {endpoint} " if endpoint else ""
         return FlyteConfigError(
@@ -96,7 +110,10 @@ def error_for_status(
             subject=subject,
             grpc_code=code,
         )
-    if code == "DEADLINE_EXCEEDED":
+    if code == "DEADLINE_EXCEEDED" and details and details.lower() != "deadline exceeded":
+        # The server answered with its own deadline error, not the client's deadline passing.
+        message = f"{rpc} timed out on the server: {details}"
+    elif code == "DEADLINE_EXCEEDED":
         within = f" within {timeout:g}s" if timeout is not None else ""
         message = f"{rpc} got no answer{within}"
     elif code in TRANSIENT_CODES:

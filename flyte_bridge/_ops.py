@@ -796,9 +796,19 @@ def launch_op(
     )
     target = ExecutionId(project, domain, name, org)
     try:
-        yield Call(ADMIN, "CreateExecution", request, idempotent=True)
+        yield Call(ADMIN, "CreateExecution", request, idempotent=True, subject=str(target))
     except FlyteConflictError:
         raise
+    except (FlyteTimeoutError, FlyteTransientError) as error:
+        # Every attempt went unanswered or failed in transit, yet one may have been applied.
+        named = type(error)(
+            f"{error.message}; execution {target} may have been created all the same: launch "
+            f"again with name={name!r} to follow it instead of starting another",
+            subject=str(target),
+            grpc_code=error.grpc_code,
+        )
+        named.rpc_error = error.rpc_error
+        raise named from None
     except FlyteAlreadyExistsError as error:
         existing = yield from _same_launch_op(target, entity_id, literal_map, fixed)
         if existing is None:

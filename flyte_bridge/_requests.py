@@ -24,6 +24,7 @@ from google.protobuf import duration_pb2
 
 from flyte_bridge._runtime import Blocking, Call, Gather, Op
 from flyte_bridge.errors import (
+    NO_SCOPE_HINT,
     FlyteBridgeError,
     FlyteDataError,
     FlyteInvalidInputError,
@@ -84,9 +85,8 @@ def scope_of(
     project = project or default_project
     domain = domain or default_domain
     if not project or not domain:
-        raise FlyteInvalidInputError(
-            "no project/domain given and the client config has no default_project/default_domain"
-        )
+        missing = " and ".join(n for n, v in (("project", project), ("domain", domain)) if not v)
+        raise FlyteInvalidInputError(f"no {missing} to run in: {NO_SCOPE_HINT}")
     return project, domain
 
 

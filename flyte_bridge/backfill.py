@@ -15,8 +15,9 @@ UTC. Supported schedules:
   anchor in the schedule itself, so ticks start at ``anchor`` (default: the window's start).
 
 One launch-plan node is generated per tick, so very long windows make very large workflows;
-``max_ticks`` bounds them and the error asks for a narrower window. Other inputs of the launch
-plan can be given once for the whole backfill: every node binds them, beside its tick's time.
+``max_ticks`` (1,000 through the clients) bounds them and the error asks for a narrower window.
+Other inputs of the launch plan can be given once for the whole backfill: every node binds them,
+beside its tick's time.
 """
 
 from __future__ import annotations
@@ -218,7 +219,8 @@ def _check_count(ticks: Sequence[dt.datetime], max_ticks: int) -> None:
     if len(ticks) > max_ticks:
         raise FlyteInvalidInputError(
             f"the backfill window holds more than {max_ticks} schedule ticks; one workflow node "
-            "is generated per tick, so split the window or raise max_ticks"
+            f"is generated per tick, so split the window into backfills of at most {max_ticks} "
+            "ticks each"
         )
 
 

@@ -8,6 +8,14 @@ knowing which call raised. The adapters map these to ``AirflowException`` subcla
 
 from __future__ import annotations
 
+NO_SCOPE_HINT = (
+    "pass project and domain (an operator's or op's project= and domain=), or give the client "
+    "a default: default_project/default_domain in ClientConfig, FLYTE_DEFAULT_PROJECT and "
+    "FLYTE_DEFAULT_DOMAIN, the Airflow connection's project and domain extras, or the Dagster "
+    "resource's default_project and default_domain"
+)
+"""Where a project and domain can come from, for errors about a call that has neither."""
+
 
 class FlyteBridgeError(Exception):
     """Base class of every error raised by flyte-bridge.
@@ -16,6 +24,10 @@ class FlyteBridgeError(Exception):
         message: What went wrong and, where it helps, what was expected instead.
         subject: The execution, node, signal or entity the error is about.
         grpc_code: Name of the gRPC status code behind the error (``"NOT_FOUND"``), if any.
+
+    Attributes:
+        rpc_error: The ``grpc.RpcError`` of the failed call, when there was one (kept here, not
+            chained as the cause, so tracebacks stay short).
     """
 
     def __init__(
@@ -25,6 +37,7 @@ class FlyteBridgeError(Exception):
         self.message = message
         self.subject = subject
         self.grpc_code = grpc_code
+        self.rpc_error: BaseException | None = None
 
     def __str__(self) -> str:
         if self.subject and self.subject not in self.message:

@@ -17,6 +17,7 @@ from flyteidl.admin import node_execution_pb2, task_execution_pb2
 from flyteidl.core import execution_pb2, identifier_pb2, types_pb2
 
 from flyte_bridge.errors import (
+    NO_SCOPE_HINT,
     FlyteExecutionFailedError,
     FlyteInvalidInputError,
     FlyteNotReadyError,
@@ -82,9 +83,8 @@ class ExecutionId:
             if not default_project or not default_domain:
                 raise FlyteInvalidInputError(
                     f"execution {value!r} names no project and domain and the client has no "
-                    "default_project/default_domain; pass 'project/domain/name', or give the "
-                    "client a default project and domain (the Airflow connection's project and "
-                    "domain extras, the Dagster resource's default_project and default_domain)",
+                    "default_project/default_domain; name it as 'project/domain/name', or "
+                    f"{NO_SCOPE_HINT}",
                     subject=value,
                 )
             return cls(default_project, default_domain, parts[0], org=org)

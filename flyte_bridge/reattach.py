@@ -104,6 +104,9 @@ def launch_or_reattach(
         FlyteBridgeError: More than ``MAX_GENERATIONS`` runs of the step exist, or what the
             client raised.
     """
+    # The scope first: without one, the step's names cannot be looked up, and the error should
+    # say so rather than name an execution the caller never named.
+    project, domain = client._scope(project, domain)
     previous: Execution | None = None
     for generation, name, execution in _generations(client, step, project, domain, max_length):
         if execution is None:
@@ -148,6 +151,7 @@ def launch_or_find(
     Raises:
         FlyteConflictError: The name is taken by an execution of another entity or inputs.
     """
+    project, domain = client._scope(project, domain)
     try:
         client.fetch_execution(name, project=project, domain=domain)
     except FlyteNotFoundError:

@@ -10,8 +10,9 @@ Policy:
   connection when ``insecure_skip_verify`` is set (its host name must still match).
 * Every attempt has a deadline (``rpc_timeout``, or the call's ``timeout``), capped by an
   optional :class:`Deadline` shared by a whole operation such as a wait.
-* Only calls marked ``idempotent`` are retried, with exponential backoff and jitter, on
-  UNAVAILABLE and RESOURCE_EXHAUSTED, and on DEADLINE_EXCEEDED when the method only reads.
+* Only calls marked ``idempotent`` (reads, and writes idempotent by construction such as a
+  named CreateExecution) are retried, with exponential backoff and jitter, on UNAVAILABLE,
+  RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED.
 * UNAUTHENTICATED makes a refreshable authenticator fetch a new token, then the call is sent
   once more (the server did not act on it). UNKNOWN never does.
 * ``proxy_command`` adds ``proxy-authorization`` to every call (and token request) for a proxy
@@ -337,16 +338,14 @@ class _Call:
         import tenacity
 
         config, deadline, rpc = self.config, self.deadline, self.rpc
-        read = _grpc_errors.is_read(self.method)
         backoff = _EqualJitter(config.retry_initial_backoff, config.retry_max_backoff)
 
         def should_retry(exc: BaseException) -> bool:
             return (
                 isinstance(exc, grpc.RpcError)
-                and _grpc_errors.is_retryable(
-                    _code_name(exc), idempotent=self.idempotent, read=read
-                )
+                and _grpc_errors.is_retryable(_code_name(exc), idempotent=self.idempotent)
                 and not _grpc_errors.is_plaintext_server(_details(exc))
+                and not _grpc_errors.is_not_grpc_server(_details(exc))
             )
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -395,6 +394,16 @@ class _Call:
             timeout=self.last_timeout,
             endpoint=self.config.endpoint,
         )
+
+
+def _without_grpc_traceback(error: FlyteBridgeError, rpc_error: BaseException) -> FlyteBridgeError:
+    """The typed error, with the gRPC error kept as ``rpc_error`` rather than as its cause.
+
+    The message already holds the method, the status code's meaning and the server's words; a
+    chained cause would print gRPC's and tenacity's frames above it in every task log.
+    """
+    error.rpc_error = rpc_error
+    return error
 
 
 class SyncTransport(_TransportBase):
@@ -486,7 +495,7 @@ class SyncTransport(_TransportBase):
         try:
             return tenacity.Retrying(**call.retrying_kwargs())(attempt)
         except grpc.RpcError as exc:
-            raise call.error(exc) from exc
+            raise _without_grpc_traceback(call.error(exc), exc) from None
 
     def _credentials(self, service: str) -> Metadata | None:
         sources = self.credential_sources(service)
@@ -611,7 +620,7 @@ class AsyncTransport(_TransportBase):
         try:
             return await tenacity.AsyncRetrying(**call.retrying_kwargs())(attempt)
         except grpc.RpcError as exc:
-            raise call.error(exc) from exc
+            raise _without_grpc_traceback(call.error(exc), exc) from None
 
     async def _credentials(self, service: str) -> Metadata | None:
         import asyncio

@@ -3,6 +3,7 @@ the connection) and C27 (UNAVAILABLE from the ingress, also after admin created 
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 
 import pytest
@@ -80,3 +81,50 @@ def test_c27_a_create_answered_unavailable_after_it_ran_leaves_exactly_one_execu
     new = {e.id for e in short_deadline_client.list_executions(filters=of_hello)} - existing
     assert new == {launched.id}
     assert flyte_sandbox.rpc_counts.since(before)["CreateExecution"] == 2
+
+
+def test_a_create_whose_answer_comes_too_late_is_sent_again_and_makes_one_run(
+    make_client, flyte_sandbox, sandbox_client, registered_examples
+):
+    client = make_client(
+        ClientConfig.for_sandbox(
+            flyte_sandbox.endpoint, rpc_timeout=1.0, max_retries=3, retry_initial_backoff=0.3
+        )
+    )
+    name = f"late-{time.monotonic_ns() % 10**9}"
+    # The first attempt is held past its deadline (admin creates the run after the client gave
+    # up on it); the fault is gone for the retry.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with flyte_sandbox.faults.injected(latency=2.0, methods=["CreateExecution"]):
+            first = pool.submit(client.launch, "hello.hello_wf", inputs={"name": "late"}, name=name)
+            time.sleep(0.5)
+        launched = first.result(timeout=30)
+
+    assert launched.id.name == name
+    finished = sandbox_client.wait(launched, timeout=120, poll_interval=0.3)
+    assert finished.phase.name == "SUCCEEDED"
+    time.sleep(2.0)  # the held first attempt has been handled by now
+    same_name = sandbox_client.list_executions(filters=Filter.value_in("name", [name]))
+    assert [e.id.name for e in same_name] == [name]
+
+
+def test_a_create_that_never_gets_an_answer_names_the_run_it_may_have_made(
+    make_client, flyte_sandbox, sandbox_client, registered_examples
+):
+    client = make_client(
+        ClientConfig.for_sandbox(
+            flyte_sandbox.endpoint, rpc_timeout=0.5, max_retries=1, retry_initial_backoff=0.05
+        )
+    )
+    with (
+        flyte_sandbox.faults.injected(latency=1.5, methods=["CreateExecution"]),
+        pytest.raises(FlyteTimeoutError) as caught,
+    ):
+        client.launch("hello.hello_wf", inputs={"name": "unanswered"})
+    time.sleep(2.0)  # both attempts have been handled by now
+
+    name = caught.value.subject.rsplit("/", 1)[-1]
+    assert f"launch again with name={name!r}" in caught.value.message
+    made = sandbox_client.fetch_execution(name)
+    again = client.launch("hello.hello_wf", inputs={"name": "unanswered"}, name=name)
+    assert again.id == made.id

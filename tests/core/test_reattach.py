@@ -4,8 +4,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from flyte_bridge._requests import scope_of
+from flyte_bridge.client import FlyteClient
 from flyte_bridge.config import ClientConfig
-from flyte_bridge.errors import FlyteConflictError, FlyteNotFoundError
+from flyte_bridge.errors import FlyteConflictError, FlyteInvalidInputError, FlyteNotFoundError
 from flyte_bridge.naming import execution_name
 from flyte_bridge.reattach import latest_execution, launch_or_find, launch_or_reattach
 
@@ -36,6 +38,9 @@ class Admin:
     launched: list = field(default_factory=list)
     recovered: list = field(default_factory=list)
     config: ClientConfig = field(default_factory=ClientConfig.for_sandbox)
+
+    def _scope(self, project, domain):
+        return scope_of(project, domain, self.config.default_project, self.config.default_domain)
 
     def fetch_execution(self, name, project=None, domain=None):
         if name not in self.runs:
@@ -219,3 +224,17 @@ def test_a_fixed_name_taken_by_another_launch_is_the_launchs_error():
 
     with pytest.raises(FlyteConflictError, match="is taken"):
         launch_or_find(admin, FIXED, conflicting)
+
+
+@pytest.mark.parametrize("decide", [launch_or_reattach, launch_or_find])
+def test_without_a_project_and_domain_it_says_where_to_set_them_before_any_call(decide):
+    # Nothing listens on port 1: a call would fail as unreachable, not as a missing scope.
+    client = FlyteClient(ClientConfig(endpoint="127.0.0.1:1", insecure=True, max_retries=0))
+    step = STEP if decide is launch_or_reattach else "fixed-name"
+
+    with pytest.raises(FlyteInvalidInputError) as raised:
+        decide(client, step, lambda name: pytest.fail("launched without a scope"))
+
+    assert "no project and domain to run in" in raised.value.message
+    assert "the Airflow connection's project and domain extras" in raised.value.message
+    client.close()

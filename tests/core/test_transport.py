@@ -160,7 +160,8 @@ def test_permanent_error_maps_to_its_type_after_one_attempt(server, transport, c
     assert raised.value.grpc_code == code.name
     assert raised.value.subject == "x/y/z"
     assert "the server's own words" in raised.value.message
-    assert isinstance(raised.value.__cause__, grpc.RpcError)
+    assert isinstance(raised.value.rpc_error, grpc.RpcError)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
 def test_read_that_times_out_is_retried_then_raises_timeout(server):
@@ -175,14 +176,38 @@ def test_read_that_times_out_is_retried_then_raises_timeout(server):
     assert len(server.calls_to("GetExecution")) == 2
 
 
-def test_write_that_times_out_is_not_retried_even_when_idempotent(server):
-    server.defaults["CreateExecution"] = Stall(1.0)
-    config = fast_config(server.endpoint, rpc_timeout=0.2)
+def test_idempotent_write_that_times_out_is_retried_and_lands_on_already_exists(server):
+    # The first attempt's answer came too late: admin may have created the run, and only a
+    # second attempt under the same name can tell.
+    server.script(
+        "CreateExecution", Stall(1.0), (grpc.StatusCode.ALREADY_EXISTS, "execution exists")
+    )
+    config = fast_config(server.endpoint, rpc_timeout=0.2, max_retries=2)
 
-    with SyncTransport(config) as transport, pytest.raises(FlyteTimeoutError):
+    with SyncTransport(config) as transport, pytest.raises(FlyteAlreadyExistsError):
         transport.unary("admin", "CreateExecution", create_request(), idempotent=True)
 
+    assert len(server.calls_to("CreateExecution")) == 2
+
+
+def test_write_not_marked_idempotent_that_times_out_is_sent_once(server):
+    server.defaults["CreateExecution"] = Stall(1.0)
+    config = fast_config(server.endpoint, rpc_timeout=0.2, max_retries=2)
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteTimeoutError):
+        transport.unary("admin", "CreateExecution", create_request(), idempotent=False)
+
     assert len(server.calls_to("CreateExecution")) == 1
+
+
+def test_a_deadline_error_the_server_answers_says_so_with_its_words(server, transport):
+    server.script("GetExecution", (grpc.StatusCode.DEADLINE_EXCEEDED, "database query timed out"))
+
+    with pytest.raises(FlyteTimeoutError) as raised:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=False)
+
+    assert "timed out on the server: database query timed out" in raised.value.message
+    assert "got no answer" not in raised.value.message
 
 
 def test_c05_deadline_bounds_a_call_to_a_server_that_stopped_answering(server):
@@ -246,6 +271,20 @@ def test_unreachable_endpoint_is_a_transient_error():
         transport.unary("admin", "GetExecution", get_request(), idempotent=True)
 
     assert "127.0.0.1:1" in str(raised.value)
+    assert "nothing listens there: connection refused" in str(raised.value)
+    assert "ipv4:" not in str(raised.value)
+
+
+def test_an_http_port_given_as_the_endpoint_fails_at_once_saying_it_is_not_grpc(flyte_sandbox):
+    http_host_port = flyte_sandbox.http_url.split("//", 1)[1].rstrip("/")
+    config = fast_config(http_host_port, max_retries=5)
+    started = time.monotonic()
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteConfigError) as raised:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert "answered in HTTP/1, not gRPC" in str(raised.value)
+    assert time.monotonic() - started < 2, "not retried"
 
 
 def test_tls_to_a_plaintext_server_fails_at_once_saying_to_set_insecure(flyte_sandbox):
