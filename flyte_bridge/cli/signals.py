@@ -74,10 +74,15 @@ def _decision(verb: str, summary: str) -> click.Command:
     def decide(
         connection: dict[str, Any], execution: str, signal_id: str, wait_for_gate: float | None
     ) -> None:
+        done = f"{verb.rstrip('e')}ed"
         with open_client(connection) as client, _worded_for_the_command_line(execution, signal_id):
+            before = _listed(client, execution).get(signal_id)
             method = client.approve if verb == "approve" else client.reject
             method(execution, signal_id, wait_for_gate=wait_for_gate)
-            click.echo(f"{verb.rstrip('e')}ed {signal_id}")
+            if _was_set(before):
+                click.echo(f"{signal_id} was already {done}; nothing changed")
+            else:
+                click.echo(f"{done} {signal_id}")
 
     return decide
 
@@ -107,7 +112,25 @@ def set_signal(
     records are written as JSON. The client checks it against the type before sending it.
     """
     with open_client(connection) as client, _worded_for_the_command_line(execution, signal_id):
-        declared = {signal.signal_id: signal.type for signal in client.list_signals(execution)}
-        parsed = parse_value(value, declared.get(signal_id))
+        before = _listed(client, execution).get(signal_id)
+        parsed = parse_value(value, before.type if before is not None else None)
         signal = client.set_input(execution, signal_id, parsed, wait_for_gate=wait_for_gate)
-        click.echo(f"set {signal_id} = {signal.value!r}")
+        if _was_set(before):
+            click.echo(f"{signal_id} was already set to {signal.value!r}; nothing changed")
+        else:
+            click.echo(f"set {signal_id} = {signal.value!r}")
+
+
+def _listed(client: Any, execution: str) -> dict[str, Any]:
+    """The execution's signals by id, as they are before the command sets one."""
+    return {signal.signal_id: signal for signal in client.list_signals(execution)}
+
+
+def _was_set(before: Any) -> bool:
+    """Whether the signal already had its value before the command's call succeeded.
+
+    The client accepts such a call only when the value is the one it holds (it refuses another),
+    so nothing changed. A value set by someone else between the listing and the call is not
+    seen here, and the command then says it set it.
+    """
+    return before is not None and before.is_set

@@ -172,6 +172,23 @@ def test_approve_and_set_through_the_cli_complete_the_approval_workflow(register
     assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at 25%"}
 
 
+def test_giving_a_gate_the_value_it_holds_again_says_nothing_changed(registered, sandbox_client):
+    execution = sandbox_client.launch("approvals.approval_wf")
+    name = execution.id.name
+    sandbox_client.approve(execution, "review", wait_for_gate=60)
+    sandbox_client.set_input(execution, "rollout_percent", 25.0, wait_for_gate=60)
+
+    approved_again = run(registered, "signals", "approve", name, "review")
+    set_again = run(registered, "signals", "set", name, "rollout_percent", "25")
+
+    assert approved_again.exit_code == 0, approved_again.output
+    assert approved_again.output == "review was already approved; nothing changed\n"
+    assert set_again.exit_code == 0, set_again.output
+    assert set_again.output == "rollout_percent was already set to 25.0; nothing changed\n"
+    done = sandbox_client.wait(execution, timeout=120, poll_interval=0.3)
+    assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at 25%"}
+
+
 def test_signal_errors_give_hints_in_command_line_terms(registered, sandbox_client):
     execution = sandbox_client.launch("approvals.approval_wf")
     name = execution.id.name
