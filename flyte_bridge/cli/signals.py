@@ -9,7 +9,13 @@ from typing import Any
 import click
 from rich.table import Table
 
-from flyte_bridge.cli._common import connection_options, console, open_client, parse_value
+from flyte_bridge.cli._common import (
+    connection_options,
+    console,
+    open_client,
+    parse_value,
+    type_label,
+)
 from flyte_bridge.errors import FlyteBridgeError
 
 _WAIT_HELP = "Seconds to wait for the gate to be reached (default: fail at once if it is not)."
@@ -42,8 +48,6 @@ def signals() -> None:
 @click.argument("execution")
 def list_signals(connection: dict[str, Any], execution: str) -> None:
     """Lists the signals of EXECUTION: a gate's signal appears once the gate is reached."""
-    from flyte_bridge.literals import describe_type
-
     with open_client(connection) as client:
         found = client.list_signals(execution)
         if not found:
@@ -52,7 +56,7 @@ def list_signals(connection: dict[str, Any], execution: str) -> None:
         table = Table("signal", "type", "value", box=None)
         for signal in found:
             value = repr(signal.value) if signal.is_set else "(not set)"
-            table.add_row(signal.signal_id, describe_type(signal.type), value)
+            table.add_row(signal.signal_id, type_label(signal.type), value)
         console().print(table)
 
 
@@ -108,13 +112,21 @@ def set_signal(
 ) -> None:
     """Gives the wait-for-input gate SIGNAL_ID of EXECUTION its VALUE.
 
-    VALUE is read as the signal's declared type (``25`` for a FLOAT is 25.0); lists, maps and
-    records are written as JSON. The client checks it against the type before sending it.
+    VALUE is read as the signal's declared type (``25`` for a float is 25.0, ``yes`` for a bool
+    is True); lists, maps and records are written as JSON. The client checks it against the
+    type before sending it, also when --wait waits for a gate not reached yet.
     """
     with open_client(connection) as client, _worded_for_the_command_line(execution, signal_id):
         before = _listed(client, execution).get(signal_id)
-        parsed = parse_value(value, before.type if before is not None else None)
-        signal = client.set_input(execution, signal_id, parsed, wait_for_gate=wait_for_gate)
+        if before is not None:
+            given, from_text = parse_value(value, before.type), False
+        else:
+            # The gate is not reached yet: the client reads the text as the type its workflow
+            # declares for the gate, once it knows it.
+            given, from_text = value, True
+        signal = client.set_input(
+            execution, signal_id, given, wait_for_gate=wait_for_gate, from_text=from_text
+        )
         if _was_set(before):
             click.echo(f"{signal_id} was already set to {signal.value!r}; nothing changed")
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from flyteidl.core import types_pb2
 
 from flyte_bridge.cli import cli
-from flyte_bridge.cli._common import UtcDateTime, format_duration, parse_value
+from flyte_bridge.cli._common import UtcDateTime, format_duration, parse_value, type_label
 from flyte_bridge.client import FlyteClient
 from flyte_bridge.config import ClientConfig
 
@@ -162,12 +163,13 @@ def test_approve_and_set_through_the_cli_complete_the_approval_workflow(register
     approved = run(registered, "signals", "approve", name, "review", "--wait", "60")
     assert approved.exit_code == 0, approved.output
     refused = run(registered, "signals", "set", name, "rollout_percent", "lots", "--wait", "60")
-    assert refused.exit_code != 0 and "FLOAT" in refused.output
+    # Read by the command (gate reached) or the client (not yet): either says what it expects.
+    assert refused.exit_code != 0 and "'lots' is not a float" in refused.output.lower()
     answered = run(registered, "signals", "set", name, "rollout_percent", "25", "--wait", "60")
     assert answered.exit_code == 0, answered.output
     assert "set rollout_percent = 25.0" in answered.output
     listed = run(registered, "signals", "list", name)
-    assert "rollout_percent" in listed.output and "FLOAT" in listed.output
+    assert "rollout_percent" in listed.output and "float" in listed.output
     done = sandbox_client.wait(execution, timeout=120, poll_interval=0.3)
     assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at 25%"}
 
@@ -185,6 +187,34 @@ def test_giving_a_gate_the_value_it_holds_again_says_nothing_changed(registered,
     assert approved_again.output == "review was already approved; nothing changed\n"
     assert set_again.exit_code == 0, set_again.output
     assert set_again.output == "rollout_percent was already set to 25.0; nothing changed\n"
+    done = sandbox_client.wait(execution, timeout=120, poll_interval=0.3)
+    assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at 25%"}
+
+
+def test_set_with_wait_reads_the_value_as_the_type_of_a_gate_not_reached_yet(
+    registered, sandbox_client
+):
+    execution = sandbox_client.launch("approvals.approval_wf")
+    # rollout_percent is reached only once review is approved: a second from now, after the
+    # command has listed the signals and found no rollout_percent among them.
+    approver = threading.Timer(1.0, sandbox_client.approve, (execution, "review", 60))
+    approver.start()
+    try:
+        answered = run(
+            registered,
+            "signals",
+            "set",
+            execution.id.name,
+            "rollout_percent",
+            "+25",
+            "--wait",
+            "60",
+        )
+    finally:
+        approver.join()
+
+    assert answered.exit_code == 0, answered.output
+    assert answered.output == "set rollout_percent = 25.0\n"
     done = sandbox_client.wait(execution, timeout=120, poll_interval=0.3)
     assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at 25%"}
 
@@ -398,11 +428,43 @@ def test_values_are_read_as_the_declared_type(text, simple, expected):
     assert parse_value(text, types_pb2.LiteralType(simple=simple)) == expected
 
 
-def test_value_that_is_not_the_declared_type_is_a_usage_error():
+@pytest.mark.parametrize(
+    ("text", "simple", "message"),
+    [
+        ("abc", types_pb2.INTEGER, "'abc' is not an int: expected a whole number such as 25"),
+        ("lots", types_pb2.FLOAT, "'lots' is not a float: expected a number such as 2.5"),
+        ("maybe", types_pb2.BOOLEAN, "'maybe' is not a bool: expected true or false"),
+        ("soon", types_pb2.DATETIME, "'soon' is not a datetime: expected an ISO 8601 date"),
+        ("long", types_pb2.DURATION, "'long' is not a timedelta: expected seconds such as 90"),
+    ],
+)
+def test_value_that_is_not_the_declared_type_is_a_usage_error_naming_its_python_type(
+    text, simple, message
+):
     import click
 
-    with pytest.raises(click.BadParameter, match="'maybe' is not a BOOLEAN"):
-        parse_value("maybe", types_pb2.LiteralType(simple=types_pb2.BOOLEAN))
+    with pytest.raises(click.BadParameter) as raised:
+        parse_value(text, types_pb2.LiteralType(simple=simple))
+
+    assert raised.value.message.startswith(message)
+
+
+def test_declared_types_are_shown_as_a_python_workflow_writes_them():
+    def simple(kind):
+        return types_pb2.LiteralType(simple=kind)
+
+    listed = types_pb2.LiteralType(collection_type=simple(types_pb2.INTEGER))
+    mapped = types_pb2.LiteralType(map_value_type=simple(types_pb2.FLOAT))
+    optional = types_pb2.LiteralType(
+        union_type=types_pb2.UnionType(variants=[simple(types_pb2.STRING), simple(types_pb2.NONE)])
+    )
+
+    assert [type_label(t) for t in (listed, mapped, optional)] == [
+        "list[int]",
+        "dict[str, float]",
+        "str | None",
+    ]
+    assert type_label(simple(types_pb2.DURATION)) == "timedelta"
 
 
 def test_collections_are_read_as_json_and_bare_words_without_a_type_stay_strings():
