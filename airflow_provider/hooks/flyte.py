@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider.errors import FlyteConnectionNotFoundError
 from airflow_provider.provider_info import AUTH_MODES
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class FlyteHook(BaseHook):
             if self.flyte_conn_id is None:
                 self._config = self._from_flytekit()
             else:
-                conn = self.get_connection(self.flyte_conn_id)
+                conn = _connection(self, self.flyte_conn_id)
                 self._config = self._with_defaults(config_from_connection(conn, conn.extra_dejson))
         return self._config
 
@@ -289,6 +290,17 @@ def _naming(conn_id: str) -> Iterator[None]:
         raise FlyteConfigError(f"connection {conn_id!r}: {exc.message}", subject=conn_id) from exc
 
 
+def _connection(hook: BaseHook, conn_id: str) -> Any:
+    """Looks a connection up; one that is not defined raises
+    :class:`~airflow_provider.errors.FlyteConnectionNotFoundError`, which fails a task at once."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return hook.get_connection(conn_id)
+    except AirflowNotFoundException as exc:
+        raise FlyteConnectionNotFoundError(conn_id) from exc
+
+
 async def _connection_async(hook: BaseHook, conn_id: str) -> tuple[Any, dict[str, Any]]:
     """Looks a connection and its extra up on an event loop.
 
@@ -303,7 +315,7 @@ async def _connection_async(hook: BaseHook, conn_id: str) -> tuple[Any, dict[str
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     def lookup() -> tuple[Any, dict[str, Any]]:
-        conn = hook.get_connection(conn_id)
+        conn = _connection(hook, conn_id)
         return conn, conn.extra_dejson
 
     if hasattr(Connection, "aextra_dejson"):

@@ -1,6 +1,6 @@
 """Errors a retry cannot fix (a misspelt input, a launch plan, gate or execution that does not
-exist, wrong connection extras) fail the task on its first try whatever its retries; transient
-ones (an unreachable endpoint) keep Airflow's retries."""
+exist, wrong connection extras, a connection that is not defined) fail the task on its first try
+whatever its retries; transient ones (an unreachable endpoint) keep Airflow's retries."""
 
 import json
 
@@ -46,6 +46,17 @@ def permanent_errors_run(airflow_db, flyte_connection, flyte_examples, flyte_san
         ("missing_gate", "FlyteNotFoundError", "no_such_gate"),
         ("missing_execution", "FlyteNotFoundError", "no-such-execution"),
         ("bad_extras", "FlyteConfigError", "extra 'rpc_timeout' must be a positive number"),
+        *[
+            (task_id, "FlyteConnectionNotFoundError", "connection 'flyte_nosuch_conn' is not")
+            for task_id in (
+                "missing_conn_launch",
+                "missing_conn_backfill",
+                "missing_conn_signal",
+                "missing_conn_terminate",
+                "missing_conn_sensor",
+                "missing_conn_sensor_deferred",
+            )
+        ],
     ],
 )
 def test_a_permanent_error_fails_the_task_on_its_first_try(

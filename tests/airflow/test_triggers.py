@@ -96,6 +96,24 @@ def test_a_trigger_on_a_wrong_connection_marks_its_error_permanent(monkeypatch):
     assert "extra 'max_retries' must be an integer of 0 or more" in payload["message"]
 
 
+@pytest.mark.parametrize("trigger_class", [FlyteExecutionTrigger, FlyteGateTrigger])
+def test_a_trigger_on_a_connection_that_is_not_defined_marks_its_error_permanent(
+    trigger_class, airflow_db
+):
+    import asyncio
+
+    if trigger_class is FlyteGateTrigger:
+        trigger = FlyteGateTrigger("p/d/n", signal_id="review", flyte_conn_id="flyte_nosuch")
+    else:
+        trigger = FlyteExecutionTrigger("p/d/n", flyte_conn_id="flyte_nosuch")
+
+    payload = asyncio.run(_first_event(trigger))
+
+    assert (payload["status"], payload["permanent"]) == ("error", True)
+    assert "FlyteConnectionNotFoundError: Airflow connection 'flyte_nosuch'" in payload["message"]
+    assert "AIRFLOW_CONN_FLYTE_NOSUCH" in payload["message"]
+
+
 def test_a_launch_names_exactly_one_of_launch_plan_or_task():
     with pytest.raises(ValueError, match="exactly one of launch_plan or task"):
         FlyteLaunchOperator(task_id="t", launch_plan="a", task="b")

@@ -176,6 +176,8 @@ UNREACHABLE_CONNECTION = "flyte_unreachable"
 """A connection to a port nothing listens on (set by the test): transient errors."""
 BAD_EXTRAS_CONNECTION = "flyte_bad_extras"
 """A connection whose ``rpc_timeout`` is not a number (set by the test)."""
+MISSING_CONNECTION = "flyte_nosuch_conn"
+"""A connection id that no connection has."""
 RETRIED = {"retries": 2, "retry_delay": dt.timedelta(0)}
 
 with DAG(
@@ -222,6 +224,35 @@ with DAG(
         retries=1,
         retry_delay=dt.timedelta(0),
     )
+    # Every operator and the sensor, on a connection id that is not defined.
+    missing = {"flyte_conn_id": MISSING_CONNECTION, **RETRIED}
+    FlyteLaunchOperator(
+        task_id="missing_conn_launch", launch_plan="hello.hello_wf", deferrable=True, **missing
+    )
+    FlyteBackfillOperator(
+        task_id="missing_conn_backfill",
+        launch_plan="daily_report",
+        start="2026-01-01",
+        end="2026-01-02",
+        **missing,
+    )
+    FlyteSignalOperator(
+        task_id="missing_conn_signal",
+        execution="flytesnacks/development/any",
+        signal_id="review",
+        **missing,
+    )
+    FlyteTerminateOperator(
+        task_id="missing_conn_terminate", execution="flytesnacks/development/any", **missing
+    )
+    for deferrable in (False, True):
+        FlyteExecutionSensor(
+            task_id=f"missing_conn_sensor{'_deferred' if deferrable else ''}",
+            execution="flytesnacks/development/any",
+            deferrable=deferrable,
+            poke_interval=0.5,
+            **missing,
+        )
 
 with DAG(
     "flyte_rendered_text",
