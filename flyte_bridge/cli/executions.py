@@ -19,6 +19,7 @@ from flyte_bridge.cli._common import (
     connection_options,
     console,
     elapsed,
+    error_text,
     format_duration,
     format_time,
     open_client,
@@ -167,9 +168,9 @@ def _details(client: Any, execution: Any) -> Table:
     table.add_row("created (UTC)", format_time(execution.created_at))
     table.add_row("started (UTC)", format_time(execution.started_at))
     table.add_row("duration", format_duration(elapsed(execution)))
-    error = execution.error
+    error = error_text(execution)
     if error is not None:
-        table.add_row("error", Text(f"{error.code}: {error.message}", style="red"))
+        table.add_row("error", Text(error, style="red"))
     table.add_row("console", client.console_url(execution))
     return table
 
@@ -263,9 +264,9 @@ def watch_execution(
                 current = client.sync(current, sync_nodes=True)
                 live.update(render_tree(current), refresh=True)
             live.update(render_tree(current), refresh=True)
-        error = current.error
         if not current.is_successful:
-            detail = f": {error.code}: {error.message}" if error else ""
+            error = error_text(current)
+            detail = f": {error}" if error else ""
             raise click.ClickException(f"{current.id} ended {current.phase_name}{detail}")
 
 

@@ -122,6 +122,26 @@ def test_watch_exits_one_when_the_execution_fails(registered, sandbox_client):
     assert "ended FAILED" in result.output
 
 
+def test_an_aborted_execution_is_shown_with_its_cause_and_the_phase_once(
+    registered, sandbox_client
+):
+    execution = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 300})
+    sandbox_client.terminate(execution, cause="not needed")
+    sandbox_client.wait(execution, timeout=60, poll_interval=0.3)
+
+    watched = run(registered, "executions", "watch", execution.id.name, "--interval", "0.2")
+    shown = run(registered, "executions", "get", execution.id.name)
+
+    assert watched.exit_code == 1
+    assert f"{execution.id} ended ABORTED: not needed" in watched.output
+    assert "ABORTED: ABORTED" not in watched.output
+    assert shown.exit_code == 0, shown.output
+    error_line = next(
+        line for line in shown.output.splitlines() if line.strip().startswith("error")
+    )
+    assert error_line.split() == ["error", "not", "needed"]
+
+
 def test_watch_gives_up_at_its_timeout_with_exit_code_two(registered, sandbox_client):
     execution = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 300})
     try:
