@@ -36,6 +36,29 @@ def test_terminate_op_aborts_a_running_execution(flyte, client):
     assert stopped.phase_name == "ABORTED"
 
 
+def test_waiting_for_an_aborted_execution_fails_with_its_cause_and_the_phase_once(flyte, client):
+    execution = client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 600})
+    client.terminate(execution, cause="not needed")
+
+    @dg.job
+    def follow():
+        wait_for_flyte_execution()
+
+    result = follow.execute_in_process(
+        resources={"flyte": flyte},
+        raise_on_error=False,
+        run_config={
+            "ops": {"wait_for_flyte_execution": {"config": {"execution_id": str(execution.id)}}}
+        },
+    )
+
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    data = failure.step_failure_data.user_failure_data
+    ended = f"Flyte execution {execution.id} ended ABORTED: not needed ("
+    assert data.description.startswith(ended)
+    assert data.metadata["flyte/error"].value == "not needed"
+
+
 def test_backfill_op_dry_run_lists_the_schedule_ticks_without_launching(flyte):
     @dg.job
     def plan():
