@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -91,28 +92,75 @@ def backfill(
     time goes to the schedule's kickoff-time input.
     """
     with open_client(connection) as client:
-        result = client.launch_backfill(
-            launch_plan,
-            start,
-            end,
-            version=version,
-            parallel=parallel,
-            failure_policy=failure_policy,
-            dry_run=dry_run,
-            name=name,
-            labels=labels or None,
-            node_retries=node_retries,
-            node_timeout=node_timeout,
-            max_parallelism=max_parallelism,
-            inputs=inputs or None,
-            from_text=True,
-        )
+
+        def launch(execution_name: str | None) -> Any:
+            return client.launch_backfill(
+                launch_plan,
+                start,
+                end,
+                version=version,
+                parallel=parallel,
+                failure_policy=failure_policy,
+                dry_run=dry_run,
+                name=execution_name,
+                labels=labels or None,
+                node_retries=node_retries,
+                node_timeout=node_timeout,
+                max_parallelism=max_parallelism,
+                inputs=inputs or None,
+                from_text=True,
+            )
+
+        if name is None or dry_run:
+            result, action = launch(name), "launched"
+        else:
+            result, action = _launch_or_find(client, launch, name, launch_plan)
         click.echo(f"version {result.version}")
-        click.echo(f"{len(result.plan)} ticks:")
+        click.echo(f"{len(result.plan)} tick{'' if len(result.plan) == 1 else 's'}:")
         for tick in result.plan:
             click.echo(f"  {tick.isoformat()}")
         if result.execution is None:
             click.echo("dry run: nothing was registered or launched")
-        else:
-            click.echo(f"execution {result.execution.id}")
-            click.echo(client.console_url(result.execution))
+            return
+        execution = result.execution
+        click.echo(f"execution {execution.id}")
+        click.echo(client.console_url(execution))
+        if action == "reattached":
+            click.echo(
+                f"reattached to backfill execution {execution.id}, still {execution.phase_name}: "
+                f"it already existed under --name {name}, so nothing new was launched"
+            )
+        elif action == "reused":
+            click.echo(
+                f"backfill execution {execution.id} already SUCCEEDED under --name {name}; "
+                "nothing new was launched"
+            )
+        elif action == "ended":
+            raise click.ClickException(
+                f"backfill execution {execution.id} already ended {execution.phase_name} under "
+                f"--name {name}; nothing new was launched, as Flyte never reuses a name: pass "
+                "another --name (or none) to run the backfill again"
+            )
+
+
+def _launch_or_find(
+    client: Any, launch: Callable[[str], Any], name: str, launch_plan: str
+) -> tuple[Any, str]:
+    """Launches the backfill under ``name`` unless an execution of that name exists, and says
+    which (:func:`flyte_bridge.reattach.launch_or_find`): ``launched``, ``reattached`` (still
+    running), ``reused`` (succeeded) or ``ended`` (failed, aborted or timed out).
+
+    The launch plan's ``project/domain/``, when given, is the scope the backfill runs in.
+    """
+    from flyte_bridge.reattach import launch_or_find
+
+    parts = launch_plan.split("/")
+    project, domain = (parts[0], parts[1]) if len(parts) == 3 else (None, None)
+    results: list[Any] = []
+
+    def launched(execution_name: str) -> Any:
+        results.append(launch(execution_name))
+        return results[-1].execution
+
+    decision = launch_or_find(client, name, launched, project=project, domain=domain)
+    return results[-1], decision.action

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -328,6 +329,54 @@ def test_backfill_runs_every_tick_with_its_kickoff_time_as_one_execution(
         for node_id in ("n0", "n1")
     ]
     assert reports == ["report eu 2024-03-01: 10 events", "report eu 2024-03-02: 20 events"]
+
+
+def _backfill_execution(result) -> str:
+    line = next(line for line in result.output.splitlines() if line.startswith("execution "))
+    return line.split()[1]
+
+
+def test_backfill_again_under_its_name_says_it_found_the_running_or_ended_execution(
+    registered, sandbox_client
+):
+    name = f"bf-cli-{uuid.uuid4().hex[:8]}"
+    # Half a year of ticks, one after another: still running when the command runs again.
+    window = ("--from", "2023-01-01", "--to", "2023-06-30", "--name", name)
+    first = run(registered, "backfill", "daily_report", *window)
+    try:
+        again = run(registered, "backfill", "daily_report", *window)
+    finally:
+        sandbox_client.terminate(_backfill_execution(first), cause="test over")
+    sandbox_client.wait(_backfill_execution(first), timeout=60, poll_interval=0.3)
+    after_abort = run(registered, "backfill", "daily_report", *window)
+
+    assert first.exit_code == 0, first.output
+    assert "nothing new was launched" not in first.output
+    assert again.exit_code == 0, again.output
+    assert _backfill_execution(again) == _backfill_execution(first)
+    assert (
+        f"reattached to backfill execution {_backfill_execution(first)}, still RUNNING: it "
+        f"already existed under --name {name}, so nothing new was launched"
+    ) in again.output
+    assert after_abort.exit_code == 1
+    assert f"already ended ABORTED under --name {name}; nothing new was launched" in (
+        after_abort.output
+    )
+
+
+def test_backfill_again_under_the_name_of_one_that_succeeded_says_so(registered, sandbox_client):
+    name = f"bf-cli-{uuid.uuid4().hex[:8]}"
+    window = ("--from", "2023-01-01", "--to", "2023-01-01", "--name", name)
+    first = run(registered, "backfill", "daily_report", *window)
+    sandbox_client.wait(_backfill_execution(first), timeout=120, poll_interval=0.3)
+    again = run(registered, "backfill", "daily_report", *window)
+
+    assert again.exit_code == 0, again.output
+    assert "1 tick:" in again.output
+    assert (
+        f"backfill execution {_backfill_execution(first)} already SUCCEEDED under --name {name}; "
+        "nothing new was launched"
+    ) in again.output
 
 
 def test_backfill_inputs_are_read_as_text_of_their_type_and_checked(registered):
