@@ -37,6 +37,7 @@ def flyte_assets(
     op_tags: Mapping[str, Any] | None = None,
     pool: str | None = None,
     required_resource_keys: set[str] | None = None,
+    retry_policy: dg.RetryPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """Makes a multi-asset with one asset per output of a launch plan.
 
@@ -64,6 +65,10 @@ def flyte_assets(
         op_tags: Tags of the op.
         pool: Concurrency pool of the op.
         required_resource_keys: Resources the function reads from ``context.resources``.
+        retry_policy: Dagster's retries of the step (as ``multi_asset`` takes them). A retry
+            launches nothing while the Flyte execution of an earlier try of the step runs: it
+            waits for that one, and reports it if it succeeded; it launches a new execution only
+            after the earlier one failed or was aborted (see :meth:`FlyteResource.materialize`).
 
     Examples:
         .. code-block:: python
@@ -103,6 +108,7 @@ def flyte_assets(
         op_tags=op_tags,
         pool=pool,
         required_resource_keys=required_resource_keys,
+        retry_policy=retry_policy,
     )
 
 
@@ -117,13 +123,14 @@ def build_flyte_assets_definition(
     backfill_strategy: BackfillStrategy | None = None,
     op_tags: Mapping[str, Any] | None = None,
     pool: str | None = None,
+    retry_policy: dg.RetryPolicy | None = None,
 ) -> dg.AssetsDefinition:
     """A ready multi-asset that launches ``launch_plan`` with fixed ``inputs``.
 
-    The same as :func:`flyte_assets` with a body that calls :meth:`FlyteResource.materialize`
-    on the resource bound to ``resource_key``. The ``inputs`` go to every execution, each run
-    of a Flyte backfill included; with time partitions they cannot hold the kickoff-time input,
-    which each partition sets.
+    The same as :func:`flyte_assets` (``retry_policy`` included) with a body that calls
+    :meth:`FlyteResource.materialize` on the resource bound to ``resource_key``. The ``inputs``
+    go to every execution, each run of a Flyte backfill included; with time partitions they
+    cannot hold the kickoff-time input, which each partition sets.
     """
     fixed_inputs = dict(inputs or {})
     kickoff = launch_plan.kickoff_time_input
@@ -154,6 +161,7 @@ def build_flyte_assets_definition(
         op_tags=op_tags,
         pool=pool,
         required_resource_keys={resource_key},
+        retry_policy=retry_policy,
     )(_materialize)
 
 

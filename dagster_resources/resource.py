@@ -238,6 +238,10 @@ class FlyteResource(dg.ConfigurableResource):
         defined. Other partitions (static, dynamic) are not passed on by themselves: read
         ``context.partition_key`` in the decorated function and put it in ``inputs``.
 
+        Executions are named from the Dagster run, the op and the partition, so a retry of the
+        step (a ``retry_policy``) follows the execution an earlier try left running, reports it
+        if it succeeded, and launches a new one only after it failed or was aborted.
+
         Args:
             context: The asset execution context.
             inputs: Inputs of the launch plan, as Python values; every run of a Flyte backfill

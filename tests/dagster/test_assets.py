@@ -258,3 +258,70 @@ def test_a_subset_of_the_outputs_is_materialized_from_one_run(flyte, client):
     assert materialization.metadata["flyte/output_preview"].value == "7"
     execution = client.fetch_execution(materialization.metadata["flyte/execution_id"].value)
     assert client.fetch_outputs(execution) == {"o0": [1, 2, None, 4], "o1": 7}
+
+
+LONG_SLEEP = FlyteLaunchPlanProps(name="long_sleep.long_sleep_wf", outputs={"o0": "STRING"})
+
+
+def _executions_of_run(client, run_id: str) -> list:
+    """The ids of the recent executions labelled with the Dagster run."""
+    recent = client.recent_executions(limit=50)
+    return [e.id for e in recent if e.labels.get("dagster-run-id") == run_id]
+
+
+def test_a_retried_asset_step_follows_the_run_its_earlier_try_left_running(flyte, client):
+    earlier = []
+
+    @flyte_assets(
+        launch_plan=LONG_SLEEP, name="sleep_with_retry", retry_policy=dg.RetryPolicy(max_retries=1)
+    )
+    def sleep_with_retry(context: dg.AssetExecutionContext, flyte: FlyteResource):
+        if context.retry_number == 0:
+            # The first try launches the step's run, as materialize does, and is then lost
+            # (its process killed, Flyte unreachable) while the run goes on.
+            op_name = context.op_execution_context.op.name
+            name = client.step_execution_name("dagster", context.run.run_id, op_name, None)
+            earlier.append(client.launch(LONG_SLEEP.name, inputs={"seconds": 2}, name=name))
+            raise RuntimeError("the first try was lost")
+        yield from flyte.materialize(context, inputs={"seconds": 2})
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([sleep_with_retry], resources={"flyte": flyte}, instance=instance)
+        messages = [e.user_message for e in instance.all_logs(result.run_id)]
+
+    (execution,) = earlier
+    assert result.success
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retried) == 1
+    metadata = _only_materialization(result).metadata
+    assert metadata["flyte/execution_id"].value == str(execution.id)
+    assert metadata["flyte/output_preview"].value == "slept 2s"
+    assert any(m.startswith(f"Reattached to Flyte execution {execution.id}") for m in messages)
+    assert not any(m.startswith("Launched Flyte execution") for m in messages)
+
+
+def test_a_retry_of_a_built_asset_after_a_failed_run_launches_the_next(flyte, client):
+    failing = build_flyte_assets_definition(
+        FlyteLaunchPlanProps(name="failures.failing_wf"),
+        inputs={"reason": "fails every try"},
+        name="failing_with_retry",
+        retry_policy=dg.RetryPolicy(max_retries=1),
+    )
+
+    result = dg.materialize([failing], resources={"flyte": flyte}, raise_on_error=False)
+
+    assert not result.success
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retried) == 1
+    tries = [
+        client.fetch_execution(
+            client.step_execution_name(
+                "dagster", result.run_id, "failing_with_retry", None, generation=generation
+            )
+        )
+        for generation in (0, 1)
+    ]
+    assert [execution.phase_name for execution in tries] == ["FAILED", "FAILED"]
+    assert sorted(_executions_of_run(client, result.run_id), key=str) == sorted(
+        (execution.id for execution in tries), key=str
+    )
