@@ -21,7 +21,11 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider.errors import fail_permanently
 from airflow_provider.hooks.flyte import FlyteHook
-from airflow_provider.links.flyte import XCOM_CONSOLE_URL, FlyteExecutionLink
+from airflow_provider.links.flyte import (
+    CONSOLE_URL_ATTRIBUTE,
+    XCOM_CONSOLE_URL,
+    FlyteExecutionLink,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -111,7 +115,12 @@ def resume_without_event(operator: BaseOperator, context: Context) -> Any:
         "Resumed without a trigger event (the deferral was interrupted); checking the Flyte "
         "execution again"
     )
-    return operator.execute(context)
+    try:
+        return operator.execute(context)
+    finally:
+        if getattr(operator, CONSOLE_URL_ATTRIBUTE, None) == "":
+            # Nothing pushed here, but the process that deferred did: the link looks it up.
+            setattr(operator, CONSOLE_URL_ATTRIBUTE, None)
 
 
 def check_event(event: Any, statuses: Sequence[str]) -> dict[str, Any]:
@@ -167,6 +176,7 @@ class _WaitsForExecution(BaseOperator):
         self.terminate_on_kill = terminate_on_kill
         self._execution_id: str | None = None
         self._hook: FlyteHook | None = None
+        self._flyte_console_url: str | None = None  # see CONSOLE_URL_ATTRIBUTE
 
     @property
     def hook(self) -> FlyteHook:
@@ -181,6 +191,7 @@ class _WaitsForExecution(BaseOperator):
         url = client.console_url(execution)
         context["ti"].xcom_push(key=XCOM_EXECUTION_ID, value=self._execution_id)
         context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=url)
+        self._flyte_console_url = url
         self.log.info("Flyte execution %s: %s", self._execution_id, url)
 
     def _wait_then_finish(self, context: Context, client: FlyteClient, execution: Execution) -> Any:
@@ -398,6 +409,7 @@ class FlyteLaunchOperator(_WaitsForExecution):
         self.inputs_from_text = inputs_from_text
 
     def execute(self, context: Context) -> Any:
+        self._flyte_console_url = ""  # none pushed yet: the link then needs no XCom lookup
         with fail_permanently():
             return self._launch_and_wait(context)
 
@@ -680,6 +692,7 @@ class FlyteBackfillOperator(_WaitsForExecution):
         self.annotations = annotations or {}
 
     def execute(self, context: Context) -> Any:
+        self._flyte_console_url = ""  # none pushed yet (a dry run pushes none at all)
         with fail_permanently():
             return self._backfill_and_wait(context)
 

@@ -78,12 +78,14 @@ class FlyteExecutionSensor(BaseSensorOperator):
         self.domain = domain
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._execution_id: str | None = None
+        self._flyte_console_url: str | None = None  # see CONSOLE_URL_ATTRIBUTE
 
     @property
     def hook(self) -> FlyteHook:
         return FlyteHook(self.flyte_conn_id, project=self.project, domain=self.domain)
 
     def execute(self, context: Context) -> Any:
+        self._flyte_console_url = ""  # none pushed yet: the link then needs no XCom lookup
         if not self.deferrable:
             return super().execute(context)
         try:
@@ -120,7 +122,9 @@ class FlyteExecutionSensor(BaseSensorOperator):
                 # For the "Flyte execution" link and downstream tasks, as the operators do.
                 self._execution_id = str(execution.id)
                 context["ti"].xcom_push(key=XCOM_EXECUTION_ID, value=self._execution_id)
-                context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=client.console_url(execution))
+                url = client.console_url(execution)
+                context["ti"].xcom_push(key=XCOM_CONSOLE_URL, value=url)
+                self._flyte_console_url = url
             if not execution.is_done:
                 self.log.info("Flyte execution %s is %s", execution.id, execution.phase_name)
                 return False

@@ -109,3 +109,29 @@ def test_recover_on_retry_recovers_the_failed_run_without_rerunning_its_succeede
     assert recovery.proto.spec.metadata.reference_execution.name == first.id.name
     phases = {n.spec_node_id: n.phase.name for n in recovery.node_executions.values()}
     assert phases == {"n0": "FAILED", "n1": "RECOVERED"}
+
+
+def test_a_task_that_pushed_no_console_url_gets_no_link_and_no_xcom_error_in_its_log(
+    airflow_db, flyte_connection, flyte_examples, xcoms, capfd
+):
+    import flyte_test_dags
+
+    run = flyte_test_dags.no_console_url.test()
+    output = "".join(capfd.readouterr())
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == {
+        "launch_fails": "failed",
+        "backfill_dry_run": "success",
+        "sense_missing": "failed",
+        "launch_succeeds": "success",
+    }
+    # The Task SDK logs every XCom it does not find at error level; the link looks none up.
+    assert "XCom not found" not in output
+    for task_id in ("launch_fails", "backfill_dry_run", "sense_missing"):
+        pushed = xcoms(run, task_id)
+        assert "console_url" not in pushed
+        assert pushed.get("_link_FlyteExecutionLink") == "", (task_id, pushed)
+    pushed = xcoms(run, "launch_succeeds")
+    assert pushed["console_url"].startswith("http")
+    assert pushed["_link_FlyteExecutionLink"] == pushed["console_url"]

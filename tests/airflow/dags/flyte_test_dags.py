@@ -290,3 +290,22 @@ with DAG(
         poll_interval=0.5,
     )
     text_release >> text_review >> text_rollout
+
+with DAG(
+    "flyte_no_console_url", schedule=None, start_date=START, default_args=DEFAULTS
+) as no_console_url:
+    # Tasks that end without a console URL in XCom, and one that has one, for the link.
+    FlyteLaunchOperator(task_id="launch_fails", launch_plan="hello.no_such_wf")
+    FlyteBackfillOperator(
+        task_id="backfill_dry_run",
+        launch_plan="daily_report",
+        start="2026-01-01",
+        end="2026-01-02",
+        dry_run=True,
+    )
+    FlyteExecutionSensor(
+        task_id="sense_missing",
+        execution="flytesnacks/development/no-such-execution",
+        poke_interval=0.5,
+    )
+    FlyteLaunchOperator(task_id="launch_succeeds", launch_plan="hello.hello_wf", poll_interval=0.5)
