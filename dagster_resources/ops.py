@@ -6,7 +6,9 @@ the ``project/domain/name`` id), so a job can launch without waiting, approve a 
 
 Stopping the Dagster run terminates the execution an op is waiting for (the launch, wait and gate
 ops), even one the op did not launch, such as an ``execution_id`` given in config; the resource's
-``terminate_on_interrupt=False`` leaves it running.
+``terminate_on_interrupt=False`` leaves it running. An execution launched with ``wait=False`` is
+a run of its own: when no op is waiting on it (a later op failed, a gate id was misspelt) it runs
+on after the Dagster run ends, as no op terminates an execution it is not waiting on.
 """
 
 import datetime as dt

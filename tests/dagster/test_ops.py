@@ -7,6 +7,7 @@ import pytest
 
 from dagster_resources import (
     FlyteResource,
+    approve_flyte_gate,
     backfill_flyte_launch_plan,
     launch_flyte_execution,
     reject_flyte_gate,
@@ -116,6 +117,36 @@ def test_rejecting_the_gate_fails_the_waiting_op_with_the_reason(flyte, client):
     assert "reject" in description.lower()
     execution = client.fetch_execution(result.output_for_node("reject_flyte_gate"))
     assert execution.labels["dagster-run-id"] == result.run_id
+
+
+def test_an_execution_launched_without_waiting_runs_on_when_a_later_op_fails(flyte, client):
+    @dg.job
+    def misspelt_release():
+        approve_flyte_gate(launch_flyte_execution())
+
+    result = misspelt_release.execute_in_process(
+        resources={"flyte": flyte},
+        raise_on_error=False,
+        run_config={
+            "ops": {
+                "launch_flyte_execution": {
+                    "config": {"launch_plan": "approvals.approval_wf", "wait": False}
+                },
+                "approve_flyte_gate": {"config": {"signal_id": "reveiw"}},
+            }
+        },
+    )
+
+    execution_id = result.output_for_node("launch_flyte_execution")
+    try:
+        assert not result.success
+        (failure,) = [event for event in result.all_events if event.is_step_failure]
+        assert failure.step_key == "approve_flyte_gate"
+        assert "has no signal 'reveiw'" in failure.step_failure_data.user_failure_data.description
+        # What README says: the run is the user's to end; the failed job does not terminate it.
+        assert not client.fetch_execution(execution_id).is_done
+    finally:
+        client.terminate(execution_id, cause="test over")
 
 
 def test_backfill_op_runs_the_schedule_ticks_as_one_labelled_flyte_execution(flyte, client):
