@@ -392,6 +392,22 @@ def _hello_component(resource_key: str, key_prefix: str, flyte_block: dict | Non
     return _component_yaml(attributes)
 
 
+def test_a_launch_plan_without_outputs_needs_the_components_flyte_block():
+    attributes = {"launch_plans": [{"name": "hello.hello_wf"}]}
+    with create_defs_folder_sandbox() as sandbox:
+        defs_path = sandbox.scaffold_component(
+            component_cls=FlyteLaunchPlansComponent, defs_yaml_contents=_component_yaml(attributes)
+        )
+        with pytest.raises(Exception) as raised:
+            with sandbox.load_component_and_build_defs(defs_path=defs_path):
+                pass
+
+    assert (
+        "Launch plan hello.hello_wf lists no outputs, so they are read from Flyte at load time, "
+        "which needs the component's flyte block"
+    ) in _messages(raised.value)
+
+
 def test_two_components_binding_their_resource_under_one_key_do_not_load():
     same = {"endpoint": "127.0.0.1:1", "insecure": True}
     with create_defs_folder_sandbox() as sandbox:
