@@ -21,13 +21,14 @@ The type is registered through the ``dagster_dg_cli.registry_modules`` entry poi
 exact ``dagster`` and lag the newest one.
 """
 
+import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import dagster as dg
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
-from pydantic import ConfigDict
+from pydantic import ConfigDict, ValidationError
 
 from dagster_resources.asset_decorator import build_flyte_assets_definition
 from dagster_resources.components.scaffolder import FlyteLaunchPlansScaffolder
@@ -86,6 +87,57 @@ class FlyteConnectionModel(dg.Model, dg.Resolvable):
     def to_resource(self) -> FlyteResource:
         """The resource these fields describe."""
         return FlyteResource(**self.model_dump(exclude_none=True))
+
+
+def _resolve_flyte_block(context: dg.ResolutionContext, block: Any) -> FlyteConnectionModel | None:
+    """The ``flyte`` block, its templates filled in, checked as one model.
+
+    The YAML schema takes the block as any mapping, so that a bad field is checked here, once:
+    checked by Dagster's schema, which also takes a template string for the block and for each
+    field, one bad ``poll_interval`` was three errors (one per alternative that did not fit),
+    quoting the whole block, literal secrets included.
+
+    Raises:
+        DagsterInvalidDefinitionError: naming each bad field and what it takes.
+    """
+    if block is None:
+        return None
+    resolved = context.resolve_value(block)
+    if not isinstance(resolved, Mapping):
+        raise dg.DagsterInvalidDefinitionError(
+            "the flyte block must be a mapping of FlyteResource fields (endpoint, insecure, "
+            f"default_project...), got {type(resolved).__name__}"
+        )
+    try:
+        return FlyteConnectionModel.model_validate(dict(resolved))
+    except ValidationError as error:
+        problems = [_field_problem(detail) for detail in error.errors()]
+        raise dg.DagsterInvalidDefinitionError(
+            "the flyte block has "
+            + ("a bad field: " if len(problems) == 1 else f"{len(problems)} bad fields: ")
+            + "; ".join(problems)
+        ) from None
+
+
+def _field_problem(detail: Mapping[str, Any]) -> str:
+    """One validation error of the flyte block: the field, what is wrong, what it takes."""
+    field = ".".join(str(part) for part in detail["loc"])
+    fields = FlyteResource.model_fields
+    if detail["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(field, fields, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"the fields are {', '.join(fields)}"
+        return f"{field} is not a field of FlyteResource ({hint})"
+    described = fields.get(str(detail["loc"][0])) if detail["loc"] else None
+    about = f" ({described.description})" if described and described.description else ""
+    return f"{field}: {detail['msg']}{about}"
+
+
+_FLYTE_BLOCK_SCHEMA = {
+    key: value
+    for key, value in FlyteConnectionModel.model().model_json_schema().items()
+    if key in ("properties", "additionalProperties")
+}
+"""The fields of the block, for editors and ``dg`` (the block itself is checked on loading)."""
 
 
 class TimePartitionsModel(dg.Model, dg.Resolvable):
@@ -171,7 +223,15 @@ class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
     """
 
     launch_plans: Sequence[FlyteLaunchPlanModel]
-    flyte: FlyteConnectionModel | None = None
+    flyte: Annotated[
+        FlyteConnectionModel | None,
+        dg.Resolver(
+            _resolve_flyte_block,
+            model_field_type=dict[str, Any] | None,
+            description="The FlyteResource fields of the component's own resource.",
+            json_schema_extra=_FLYTE_BLOCK_SCHEMA,
+        ),
+    ] = None
     resource_key: str = "flyte"
     create_sensor: bool = False
     translation: (

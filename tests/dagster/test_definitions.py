@@ -326,11 +326,12 @@ def test_the_component_refuses_an_unknown_output_type_when_it_loads():
 
 
 def _messages(error: BaseException | None) -> str:
-    """The messages of an error and of what caused it: Dagster wraps load errors in its own."""
+    """The messages of an error and of what caused it, as a traceback shows them: Dagster wraps
+    load errors in its own."""
     texts = []
     while error is not None:
         texts.append(str(error))
-        error = error.__cause__ or error.__context__
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     return "\n".join(texts)
 
 
@@ -375,6 +376,32 @@ def test_the_component_refuses_bad_waiting_settings_when_it_loads(field, value):
 
     assert f"{field}" in _messages(raised.value)
     assert "greater than 0" in _messages(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("poll_interval", -1, "poll_interval: Input should be greater than 0 (Seconds between"),
+        ("poll_interval", [1], "poll_interval: Input should be a valid number"),
+        ("insecure", 5, "insecure: Input should be a valid boolean"),
+        ("poll_intervl", 1, "poll_intervl is not a field of FlyteResource (did you mean "),
+    ],
+)
+def test_one_bad_field_of_the_flyte_block_is_one_error_naming_it(field, value, expected):
+    with pytest.raises(Exception) as raised:
+        _component_resource({"endpoint": "127.0.0.1:1", field: value})
+
+    messages = _messages(raised.value)
+    assert f"the flyte block has a bad field: {expected}" in messages
+    assert "validation error" not in messages
+
+
+def test_every_bad_field_of_the_flyte_block_is_named_in_one_error():
+    with pytest.raises(Exception) as raised:
+        _component_resource({"poll_interval": 0, "wait_timeout": "soon"})
+
+    assert "the flyte block has 2 bad fields: poll_interval: " in _messages(raised.value)
+    assert "; wait_timeout: Input should be a valid number" in _messages(raised.value)
 
 
 def _component_yaml(attributes: dict) -> dict:
