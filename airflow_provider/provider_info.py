@@ -42,6 +42,11 @@ def _boolean(label: str, description: str) -> dict[str, Any]:
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "insecure": _boolean("Insecure", "Plain-text gRPC, no TLS (local sandboxes only)."),
+    "allow_plaintext": _boolean(
+        "Allow plaintext credentials",
+        "Send the credentials over an insecure connection; honoured for a loopback host only "
+        "(a local sandbox with auth on).",
+    ),
     "ca_cert_path": _string("CA bundle", "Path to a PEM file of CA certificates to trust."),
     "insecure_skip_verify": _boolean(
         "Skip TLS verification",

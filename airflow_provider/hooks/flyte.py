@@ -43,7 +43,8 @@ class FlyteHook(BaseHook):
 
     The connection's host and port are the admin endpoint (or the ``endpoint`` extra). Login and
     password hold the OAuth2 client id and secret (``client_credentials``) or the token
-    (``bearer``, ``api_key``); the extras hold ``insecure``, ``ca_cert_path``,
+    (``bearer``, ``api_key``); the extras hold ``insecure``, ``allow_plaintext`` (credentials
+    over ``insecure``, to a loopback host only), ``ca_cert_path``,
     ``insecure_skip_verify``, ``auth_mode``, ``scopes``, ``audience``, ``token_endpoint``,
     ``command``, ``project``, ``domain``, ``console_url``, ``rpc_timeout``, ``max_retries`` and
     ``max_execution_name_length`` (checked by :func:`config_from_connection`). With
@@ -210,6 +211,7 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
             )
         endpoint = f"{conn.host}:{conn.port}" if conn.port else conn.host
     insecure = extras.boolean("insecure")
+    allow_plaintext = extras.boolean("allow_plaintext")
 
     # Every extra is read (and checked), whether or not the login and password win over it.
     extra_client_id = extras.text("client_id")
@@ -240,6 +242,15 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
     }
     auth = None
     if mode != "none":
+        if insecure and not allow_plaintext:
+            # As the Python client and Dagster: credentials cross plaintext only when asked to.
+            raise FlyteConfigError(
+                f"connection {conn.conn_id!r}: 'insecure' is true (plaintext) but auth mode "
+                f"{mode!r} would send credentials over it; use TLS, or set the extra "
+                "'allow_plaintext' to true (honoured for a loopback host only, such as a local "
+                "sandbox with auth on)",
+                subject=conn.conn_id,
+            )
         with _naming(conn.conn_id):
             auth = AuthConfig(
                 mode=mode,
@@ -249,7 +260,7 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
                 token=Secret.from_value(secret)
                 if mode in ("bearer", "api_key") and secret
                 else None,
-                allow_plaintext=insecure,
+                allow_plaintext=allow_plaintext,
                 **settings,
             )
 

@@ -147,7 +147,7 @@ def test_a_wrong_secret_extra_is_named_without_quoting_its_value(field):
 def test_secret_extras_behind_a_password_are_not_reported_unknown(caplog):
     config_from_connection(
         connection(host="localhost", login="bot", password="s"),
-        {"client_id": "other", "client_secret": "x", "insecure": True},
+        {"client_id": "other", "client_secret": "x", "insecure": True, "allow_plaintext": True},
     )
 
     assert "does not know" not in caplog.text
@@ -159,6 +159,56 @@ def test_contradicting_settings_name_the_connection():
             connection(host="flyte.example.com", password="tok"),
             {"auth_mode": "bearer", "insecure": True},
         )
+
+
+@pytest.mark.parametrize(
+    ("fields", "extra"),
+    [
+        ({"login": "bot", "password": "s3cr3t"}, {}),
+        ({"password": "tok"}, {"auth_mode": "bearer"}),
+        ({}, {"auth_mode": "external_command", "command": "print-token"}),
+    ],
+)
+def test_credentials_over_insecure_need_allow_plaintext_even_to_a_loopback_host(fields, extra):
+    with pytest.raises(FlyteConfigError) as raised:
+        config_from_connection(connection(host="127.0.0.1", **fields), {"insecure": True, **extra})
+
+    message = str(raised.value)
+    assert message.startswith("connection 'flyte_default': 'insecure' is true (plaintext)")
+    assert "set the extra 'allow_plaintext' to true" in message
+    assert "s3cr3t" not in message and "tok" not in message.replace("token", "")
+
+
+def test_allow_plaintext_lets_credentials_reach_a_loopback_host_over_insecure():
+    config = config_from_connection(
+        connection(host="localhost", port=30080, login="bot", password="s3cr3t"),
+        {"insecure": True, "allow_plaintext": "true"},
+    )
+
+    assert (config.insecure, config.auth.mode, config.auth.allow_plaintext) == (
+        True,
+        "client_credentials",
+        True,
+    )
+
+
+def test_allow_plaintext_never_sends_credentials_to_another_host_in_the_clear():
+    with pytest.raises(FlyteConfigError, match="connection 'flyte_default': credentials are never"):
+        config_from_connection(
+            connection(host="flyte.example.com", password="tok"),
+            {"auth_mode": "bearer", "insecure": True, "allow_plaintext": True},
+        )
+
+
+def test_allow_plaintext_is_not_needed_without_credentials_and_unused_with_tls():
+    plain = config_from_connection(connection(host="localhost"), {"insecure": True})
+    tls = config_from_connection(
+        connection(host="flyte.example.com", password="tok"),
+        {"auth_mode": "bearer", "allow_plaintext": True},
+    )
+
+    assert plain.auth is None
+    assert (tls.insecure, tls.auth.mode) == (False, "bearer")
 
 
 def test_an_auth_setting_missing_for_the_mode_names_the_connection():
@@ -288,3 +338,53 @@ def test_get_conn_is_the_hooks_client(flyte_connection, airflow_db):
         assert hook.get_conn() is hook.get_client()
     finally:
         hook.close()
+
+
+@pytest.fixture(scope="module")
+def auth_sandbox(tmp_path_factory):
+    """A plaintext sandbox that requires client-credentials tokens (``bot`` / ``s3cr3t``)."""
+    from flyte_bridge.sandbox import start_sandbox
+    from flyte_bridge.sandbox.auth_server import AuthSettings
+
+    running = start_sandbox(
+        data_dir=tmp_path_factory.mktemp("auth-sandbox"), auth=AuthSettings("bot", "s3cr3t")
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize(
+    ("extra", "ok", "expected"),
+    [
+        ({"allow_plaintext": True}, True, "(flytesnacks/development)"),
+        ({}, False, "set the extra 'allow_plaintext' to true"),
+    ],
+)
+def test_a_connection_with_credentials_to_a_plaintext_sandbox_needs_allow_plaintext(
+    monkeypatch, auth_sandbox, airflow_db, extra, ok, expected
+):
+    host, port = auth_sandbox.endpoint.rsplit(":", 1)
+    value = {"conn_type": "flyte", "host": host, "port": int(port)}
+    value.update(login="bot", password="s3cr3t")
+    value["extra"] = {"insecure": True, "project": "flytesnacks", "domain": "development", **extra}
+    monkeypatch.setenv("AIRFLOW_CONN_FLYTE_AUTH_SANDBOX", json.dumps(value))
+
+    result, message = FlyteHook("flyte_auth_sandbox").test_connection()
+
+    assert (result, expected in message) == (ok, True), message
+    assert "s3cr3t" not in message
+
+
+def test_the_plaintext_auth_sandbox_refuses_a_connection_without_credentials(
+    monkeypatch, auth_sandbox, airflow_db
+):
+    conn_id = _sandbox_connection(
+        monkeypatch, auth_sandbox, "flyte_auth_none", project="flytesnacks", domain="development"
+    )
+
+    ok, message = FlyteHook(conn_id).test_connection()
+
+    assert not ok
+    assert "FlyteAuthError" in message, message

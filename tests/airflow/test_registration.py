@@ -17,6 +17,7 @@ def test_the_connection_form_declares_every_field_without_importing_the_hook():
     flyte_fields = {name.split("__")[-1] for name in widgets if name.startswith("extra__flyte__")}
     assert flyte_fields == {
         "insecure",
+        "allow_plaintext",
         "ca_cert_path",
         "auth_mode",
         "scopes",
