@@ -60,6 +60,14 @@ def is_not_grpc_server(details: str) -> bool:
     return "Failed parsing HTTP/2" in details or "Expected SETTINGS frame" in details
 
 
+def _has_port(endpoint: str) -> bool:
+    """Whether ``host:port`` (or ``[v6]:port``, or a ``dns:``/``unix:`` target) names a port."""
+    if "://" in endpoint or endpoint.startswith(("unix:", "dns:")):
+        return True  # a target URI: left to gRPC
+    host_port = endpoint.rsplit("]", 1)[-1]
+    return ":" in host_port
+
+
 def _connection_failure(details: str) -> str:
     """gRPC's connection failure text with its address-list preamble cut, for the message."""
     if "Connection refused" in details:
@@ -118,6 +126,8 @@ def error_for_status(
         message = f"{rpc} got no answer{within}"
     elif code in TRANSIENT_CODES:
         where = f" at {endpoint}" if endpoint else ""
+        if endpoint and code == "UNAVAILABLE" and not _has_port(endpoint):
+            where += " (no port given, so gRPC used 443; the sandbox's is 30080 by default)"
         message = f"{rpc} failed: admin{where} is {code.lower().replace('_', ' ')}"
         if details:
             message += f" ({details})"

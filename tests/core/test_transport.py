@@ -681,3 +681,29 @@ def test_threads_share_one_channel_opened_once(server):
     assert names == {"abc123"}
     assert len(opened) == 1
     assert len(server.calls_to("GetExecution")) == 32
+
+
+def test_an_unreachable_endpoint_without_a_port_says_which_port_grpc_used():
+    config = fast_config("127.0.0.1", max_retries=0)
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteTransientError) as raised:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert "no port given, so gRPC used 443" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "has_port"),
+    [
+        ("localhost:30080", True),
+        ("[::1]:30080", True),
+        ("dns:///admin.example.com", True),
+        ("localhost", False),
+        ("[::1]", False),
+        ("admin.example.com", False),
+    ],
+)
+def test_endpoints_without_a_port_are_told_apart(endpoint, has_port):
+    from flyte_bridge._grpc_errors import _has_port
+
+    assert _has_port(endpoint) is has_port
