@@ -256,22 +256,11 @@ def output_preview(value: Any) -> dg.MetadataValue:
     return dg.MetadataValue.text(text)
 
 
-def error_text(execution: "Execution") -> str | None:
-    """An execution's error as ``code: message``, or only the message when the code merely
-    repeats the phase (an abort is ``ABORTED`` with the cause as message); None without one."""
-    error = execution.error
-    if error is None:
-        return None
-    if not error.code or error.code == execution.phase_name:
-        return error.message
-    return f"{error.code}: {error.message}"
-
-
 def raise_for_failure(client: "FlyteClient", execution: "Execution") -> None:
     """Raises ``Failure`` with the error and console URL when the execution did not succeed."""
     if execution.is_successful:
         return
-    error = error_text(execution)
+    error = execution.error_summary
     detail = f": {error}" if error else ""
     metadata = execution_metadata(client, execution)
     if error is not None:

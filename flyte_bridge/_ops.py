@@ -482,7 +482,7 @@ def set_signal_op(
         held = literals.to_python(pb.value, pb.type)
         if pb.value == literal or held == wanted:
             logger.info("signal %s of %s already holds %r", signal_id, execution_id, held)
-            return Signal(signal_id, execution_id, pb.type, held, True)
+            return Signal(signal_id, execution_id, pb.type, held, True, changed=False)
         raise FlyteFailedPreconditionError(
             f"signal {signal_id!r} of {execution_id} was already given {held!r}; the gate has "
             f"passed and cannot take {wanted!r}",
@@ -498,7 +498,7 @@ def set_signal_op(
     request = signal_pb2.SignalSetRequest(id=pb.id, value=literal)
     yield Call(SIGNAL, "SetSignal", request, idempotent=True)
     logger.info("%s signal %s of %s", verb, signal_id, execution_id)
-    return Signal(signal_id, execution_id, pb.type, wanted, True)
+    return Signal(signal_id, execution_id, pb.type, wanted, True, changed=True)
 
 
 def _is_boolean(literal_type: types_pb2.LiteralType) -> bool:

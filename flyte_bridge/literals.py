@@ -743,9 +743,22 @@ def _simple_from_text(text: str, simple: int) -> Any:
                 return None
             raise ValueError("expected nothing (null or None)")
     except ValueError as error:
-        name = SimpleType.Name(simple)
-        raise FlyteInvalidInputError(f"{text!r} is not a {name}: {error}") from None
+        name = _PYTHON_NAMES.get(simple, SimpleType.Name(simple))
+        article = "an" if name[0] in "aeiou" else "a"
+        raise FlyteInvalidInputError(f"{text!r} is not {article} {name}: {error}") from None
     return text
+
+
+# The simple types as a flytekit workflow declares them, for messages about text values.
+_PYTHON_NAMES = {
+    SimpleType.INTEGER: "int",
+    SimpleType.FLOAT: "float",
+    SimpleType.STRING: "str",
+    SimpleType.BOOLEAN: "bool",
+    SimpleType.DATETIME: "datetime",
+    SimpleType.DURATION: "timedelta",
+    SimpleType.NONE: "None",
+}
 
 
 def _duration_from_text(text: str) -> dt.timedelta:

@@ -342,13 +342,18 @@ class TerminateResult:
 
 @dataclass(frozen=True)
 class Signal:
-    """A gate's signal: its declared type and, once set, its value as a Python value."""
+    """A gate's signal: its declared type and, once set, its value as a Python value.
+
+    ``changed`` is True on the signal an approve, reject or set_input call returns when that
+    call set it, and False when the signal already held the value (nothing was sent).
+    """
 
     signal_id: str
     execution_id: ExecutionId
     type: types_pb2.LiteralType
     value: Any = None
     is_set: bool = False
+    changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -393,6 +398,17 @@ class _Outcome:
     @property
     def error(self) -> ExecutionError | None:
         raise NotImplementedError
+
+    @property
+    def error_summary(self) -> str | None:
+        """The error as ``code: message``, or only the message when the code just repeats the
+        phase (an abort is ``ABORTED`` with the cause as message); None without an error."""
+        error = self.error
+        if error is None:
+            return None
+        if not error.code or error.code == self.phase_name:
+            return error.message
+        return f"{error.code}: {error.message}"
 
     @property
     def phase(self) -> Any:
@@ -461,7 +477,7 @@ class _Outcome:
             )
         if not self.is_successful:
             error = self.error
-            detail = f": {error.code}: {error.message}" if error else ""
+            detail = f": {self.error_summary}" if error else ""
             raise FlyteExecutionFailedError(
                 f"{self.subject} ended {self.phase_name}{detail}; it has no outputs",
                 subject=self.subject,

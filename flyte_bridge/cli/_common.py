@@ -152,17 +152,6 @@ def phase_text(phase_name: str) -> Text:
     return Text(phase_name, style=_PHASE_STYLES.get(phase_name, ""))
 
 
-def error_text(execution: Any) -> str | None:
-    """An execution's error as ``code: message``, or only the message when the code merely
-    repeats the phase (an abort is ``ABORTED`` with the cause as message); None without one."""
-    error = execution.error
-    if error is None:
-        return None
-    if not error.code or error.code == execution.phase_name:
-        return error.message
-    return f"{error.code}: {error.message}"
-
-
 def format_time(moment: dt.datetime | None) -> str:
     """``YYYY-MM-DD HH:MM:SS`` in UTC, or ``-``."""
     if moment is None:

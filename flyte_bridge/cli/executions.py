@@ -19,7 +19,6 @@ from flyte_bridge.cli._common import (
     connection_options,
     console,
     elapsed,
-    error_text,
     format_duration,
     format_time,
     open_client,
@@ -168,7 +167,7 @@ def _details(client: Any, execution: Any) -> Table:
     table.add_row("created (UTC)", format_time(execution.created_at))
     table.add_row("started (UTC)", format_time(execution.started_at))
     table.add_row("duration", format_duration(elapsed(execution)))
-    error = error_text(execution)
+    error = execution.error_summary
     if error is not None:
         table.add_row("error", Text(error, style="red"))
     table.add_row("console", client.console_url(execution))
@@ -265,7 +264,7 @@ def watch_execution(
                 live.update(render_tree(current), refresh=True)
             live.update(render_tree(current), refresh=True)
         if not current.is_successful:
-            error = error_text(current)
+            error = current.error_summary
             detail = f": {error}" if error else ""
             raise click.ClickException(f"{current.id} ended {current.phase_name}{detail}")
 

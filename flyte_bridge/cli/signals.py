@@ -80,10 +80,9 @@ def _decision(verb: str, summary: str) -> click.Command:
     ) -> None:
         done = f"{verb.rstrip('e')}ed"
         with open_client(connection) as client, _worded_for_the_command_line(execution, signal_id):
-            before = _listed(client, execution).get(signal_id)
             method = client.approve if verb == "approve" else client.reject
-            method(execution, signal_id, wait_for_gate=wait_for_gate)
-            if _was_set(before):
+            signal = method(execution, signal_id, wait_for_gate=wait_for_gate)
+            if not signal.changed:
                 click.echo(f"{signal_id} was already {done}; nothing changed")
             else:
                 click.echo(f"{done} {signal_id}")
@@ -127,7 +126,7 @@ def set_signal(
         signal = client.set_input(
             execution, signal_id, given, wait_for_gate=wait_for_gate, from_text=from_text
         )
-        if _was_set(before):
+        if not signal.changed:
             click.echo(f"{signal_id} was already set to {signal.value!r}; nothing changed")
         else:
             click.echo(f"set {signal_id} = {signal.value!r}")
@@ -137,12 +136,3 @@ def _listed(client: Any, execution: str) -> dict[str, Any]:
     """The execution's signals by id, as they are before the command sets one."""
     return {signal.signal_id: signal for signal in client.list_signals(execution)}
 
-
-def _was_set(before: Any) -> bool:
-    """Whether the signal already had its value before the command's call succeeded.
-
-    The client accepts such a call only when the value is the one it holds (it refuses another),
-    so nothing changed. A value set by someone else between the listing and the call is not
-    seen here, and the command then says it set it.
-    """
-    return before is not None and before.is_set

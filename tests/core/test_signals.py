@@ -123,6 +123,7 @@ def test_approving_twice_is_idempotent_and_sends_one_set_signal(
     again = sandbox_client.approve(at_rollout_gate, "review")
 
     assert (again.signal_id, again.value) == ("review", True)
+    assert again.changed is False, "the call set nothing"
     assert "SetSignal" not in flyte_sandbox.rpc_counts.since(before)
 
 
@@ -153,6 +154,7 @@ def test_c16_set_input_converts_an_int_to_the_declared_float_and_runs_to_the_end
     finished = client.wait(paused, timeout=120, poll_interval=0.3)
 
     assert signal.value == 25.0 and isinstance(signal.value, float)
+    assert signal.changed is True
     assert client.fetch_outputs(finished) == {"o0": "release 2 at 25%"}
 
 
