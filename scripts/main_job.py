@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,15 @@ SETTLE_TIMEOUT = 60.0
 
 
 class JobError(Exception):
-    """A step of the set-up failed (sandbox, registration): nothing after it can run."""
+    """A step of the set-up failed (sandbox, registration): nothing after it can run.
+
+    Attributes:
+        log_path: The log of the command that failed, when there is one.
+    """
+
+    def __init__(self, message: str, log_path: Path | None = None) -> None:
+        super().__init__(message)
+        self.log_path = log_path
 
 
 @dataclasses.dataclass
@@ -156,7 +164,7 @@ class Commands:
                 self._running.discard(process)
         if returncode != 0:
             reason = f"timed out after {timeout:.0f} s" if timed_out.is_set() else "failed"
-            raise JobError(f"{label} {reason} (exit code {returncode}); see {log_path}")
+            raise JobError(f"{label} {reason} (exit code {returncode}); see {log_path}", log_path)
 
     def kill_all(self) -> None:
         """Kills every command still running, with its children."""
@@ -213,7 +221,7 @@ class SandboxProcess:
             if self._process.poll() is not None:
                 break
             time.sleep(0.1)
-        raise JobError(f"the sandbox did not start; see {self.log_path}")
+        raise JobError(f"the sandbox did not start; see {self.log_path}", self.log_path)
 
     def _parse_banner(self, text: str) -> None:
         for line in text.splitlines():
@@ -224,7 +232,9 @@ class SandboxProcess:
         config = text.split("flytekit config", 1)[1].split("\n", 1)[1]
         self.flytekit_config = config.split("Press Ctrl-C to stop.")[0].strip() + "\n"
         if not self.endpoint or "admin:" not in self.flytekit_config:
-            raise JobError(f"could not read the sandbox's endpoint; see {self.log_path}")
+            raise JobError(
+                f"could not read the sandbox's endpoint; see {self.log_path}", self.log_path
+            )
 
     def stop(self, timeout: float = SANDBOX_STOP_TIMEOUT) -> bool:
         """SIGTERM, as a service manager stops it; killed after ``timeout``. Whether it stopped
@@ -442,36 +452,74 @@ def summary(steps: Sequence[Step], titles: dict[str, str]) -> Table:
 
 
 class Display:
-    """The progress display: one line per stage, and what the sandbox is running right now."""
+    """The progress display: one line per stage, and what the sandbox is running right now.
+
+    A stage ends marked ✓ (done), ✗ (failed) or – (not run); one that raises inside
+    :meth:`running` is marked failed, so no spinner is left on it in the last frame.
+    """
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self._flyte: TaskID | None = None
+        self._ended: set[TaskID] = set()
 
     def stage(self, description: str) -> TaskID:
         return self.progress.add_task(description, total=None)
 
+    @contextlib.contextmanager
+    def running(self, description: str) -> Iterator[TaskID]:
+        """A stage that is marked failed (with its last description) if the block raises."""
+        task = self.stage(description)
+        try:
+            yield task
+        except BaseException as error:
+            if task not in self._ended:
+                what = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+                current = self.progress.tasks[task].description
+                self.done(task, f"{current}: {what}", ok=False)
+            raise
+
     def update(self, task: TaskID, description: str) -> None:
         self.progress.update(task, description=description)
 
-    def done(self, task: TaskID, description: str, ok: bool = True) -> None:
-        mark = "[green]✓[/]" if ok else "[red]✗[/]"
+    def done(self, task: TaskID, description: str, ok: bool | None = True) -> None:
+        """Ends a stage: ``ok`` True is done, False failed, None not run."""
+        mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[dim]–[/]"}[ok]
+        self._ended.add(task)
         self.progress.update(task, description=f"{mark} {description}", total=1, completed=1)
 
     def watch_flyte(self, client: FlyteClient, stop: threading.Event) -> None:
-        """Shows the executions still running in the sandbox, until ``stop`` is set."""
+        """Shows the executions still running in the sandbox, until ``stop`` is set; then says
+        how many ran and whether any is still going (never that all ended when none ran)."""
         self._flyte = self.stage("Flyte: nothing running yet")
-        while not stop.wait(1.0):
+        seen: set[str] = set()
+        running: list[Execution] | None = []
+        while True:
+            stopping = stop.wait(1.0)
             try:
-                running = [e for e in client.recent_executions(limit=50) if not e.is_done]
+                recent = client.recent_executions(limit=50)
             except FlyteBridgeError:
+                running = None  # admin did not answer this time
+            else:
+                seen.update(str(execution.id) for execution in recent)
+                running = [execution for execution in recent if not execution.is_done]
+            if stopping:
+                break
+            if running is None:
                 continue
             names = ", ".join(
                 f"{execution.launch_plan.name} ({execution.phase_name})" for execution in running
             )
             waiting = f"waiting on {len(running)}: {names}" if running else "nothing running"
             self.update(self._flyte, f"Flyte: {waiting}")
-        self.done(self._flyte, "Flyte: every execution ended")
+        if running is None:
+            self.done(self._flyte, "Flyte: the sandbox did not answer at the end", ok=None)
+        elif not seen:
+            self.done(self._flyte, "Flyte: no execution ran", ok=None)
+        elif running:
+            self.done(self._flyte, f"Flyte: {len(running)} of {len(seen)} still running", ok=None)
+        else:
+            self.done(self._flyte, f"Flyte: all {len(seen)} executions ended")
 
 
 def run_airflow(
@@ -480,36 +528,36 @@ def run_airflow(
     home: Path,
     sandbox: SandboxProcess,
     registered: threading.Event,
-    failures: dict[str, str],
+    failures: dict[str, JobError],
 ) -> None:
     """``airflow db migrate``, then ``airflow dags test`` once the workflows are registered."""
     home.mkdir()
     env = airflow_env(home, sandbox.endpoint, sandbox.http_url)
-    stage = display.stage("Airflow: airflow db migrate")
-    commands.run("airflow-db-migrate", [str(BIN / "airflow"), "db", "migrate"], env=env)
-    display.update(stage, "Airflow: waiting for the registration")
-    registered.wait()
-    if "register" in failures:
-        display.done(stage, "Airflow: not run, the registration failed", ok=False)
-        return
+    with display.running("Airflow: airflow db migrate") as stage:
+        commands.run("airflow-db-migrate", [str(BIN / "airflow"), "db", "migrate"], env=env)
+        display.update(stage, "Airflow: waiting for the registration")
+        registered.wait()
+        if "register" in failures:
+            display.done(stage, "Airflow: not run, the registration failed", ok=None)
+            return
 
-    def show(line: str) -> None:
-        if "[DAG TEST] starting task_id=" in line:
-            task_id = line.split("task_id=", 1)[1].split()[0]
-            display.update(stage, f"Airflow: airflow dags test {AIRFLOW_DAG}: {task_id}")
+        def show(line: str) -> None:
+            if "[DAG TEST] starting task_id=" in line:
+                task_id = line.split("task_id=", 1)[1].split()[0]
+                display.update(stage, f"Airflow: airflow dags test {AIRFLOW_DAG}: {task_id}")
 
-    display.update(stage, f"Airflow: airflow dags test {AIRFLOW_DAG}")
-    try:
-        commands.run(
-            "airflow-dags-test",
-            [str(BIN / "airflow"), "dags", "test", AIRFLOW_DAG],
-            env=env,
-            on_line=show,
-        )
-    except JobError:
-        display.done(stage, f"Airflow: airflow dags test {AIRFLOW_DAG}", ok=False)
-        raise
-    display.done(stage, f"Airflow: airflow dags test {AIRFLOW_DAG}")
+        display.update(stage, f"Airflow: airflow dags test {AIRFLOW_DAG}")
+        try:
+            commands.run(
+                "airflow-dags-test",
+                [str(BIN / "airflow"), "dags", "test", AIRFLOW_DAG],
+                env=env,
+                on_line=show,
+            )
+        except JobError:
+            display.done(stage, f"Airflow: airflow dags test {AIRFLOW_DAG}", ok=False)
+            raise
+        display.done(stage, f"Airflow: airflow dags test {AIRFLOW_DAG}")
 
 
 def run_dagster(
@@ -542,26 +590,28 @@ def run_dagster(
 
 def register(commands: Commands, display: Display, config_path: Path) -> None:
     """``pyflyte register`` of every module of ``examples/flyte``."""
-    stage = display.stage("pyflyte register examples/flyte")
-    modules = sorted(path.name for path in EXAMPLE_WORKFLOWS.glob("*.py"))
-    commands.run(
-        "pyflyte-register",
-        [str(BIN / "pyflyte"), "--config", str(config_path), "register"]
-        + ["--project", PROJECT, "--domain", DOMAIN, "--version", VERSION]
-        + ["--activate-launchplans", *modules],
-        cwd=EXAMPLE_WORKFLOWS,
-    )
-    display.done(stage, f"pyflyte register examples/flyte ({len(modules)} modules)")
+    with display.running("pyflyte register examples/flyte") as stage:
+        modules = sorted(path.name for path in EXAMPLE_WORKFLOWS.glob("*.py"))
+        commands.run(
+            "pyflyte-register",
+            [str(BIN / "pyflyte"), "--config", str(config_path), "register"]
+            + ["--project", PROJECT, "--domain", DOMAIN, "--version", VERSION]
+            + ["--activate-launchplans", *modules],
+            cwd=EXAMPLE_WORKFLOWS,
+        )
+        display.done(stage, f"pyflyte register examples/flyte ({len(modules)} modules)")
 
 
-def in_thread(target: Callable[[], None], failures: dict[str, str], key: str) -> threading.Thread:
+def in_thread(
+    target: Callable[[], None], failures: dict[str, JobError], key: str
+) -> threading.Thread:
     """Runs ``target`` in a thread; a :class:`JobError` is kept in ``failures[key]``."""
 
     def run() -> None:
         try:
             target()
         except JobError as error:
-            failures[key] = str(error)
+            failures[key] = error
 
     thread = threading.Thread(target=run, name=key, daemon=True)
     thread.start()
@@ -579,14 +629,17 @@ def drive_examples(
     config_path = work / "flytekit-config.yaml"
     config_path.write_text(sandbox.flytekit_config)
     dagster_results = work / "dagster-results.json"
-    failures: dict[str, str] = {}
+    failures: dict[str, JobError] = {}
     registered = threading.Event()
 
     def register_then_dagster() -> None:
         try:
             register(commands, display, config_path)
         except JobError as error:
-            failures["register"] = str(error)
+            failures["register"] = error
+            display.done(
+                display.stage("Dagster"), "Dagster: not run, the registration failed", ok=None
+            )
             return
         finally:
             registered.set()
@@ -602,9 +655,10 @@ def drive_examples(
     for lane in lanes:
         lane.join()
     if "register" in failures:
-        raise JobError(failures["register"])
-    steps = airflow_steps(work / "airflow", AIRFLOW_DAG, failures.get("airflow"))
-    return steps + dagster_steps(dagster_results, failures.get("dagster"))
+        raise failures["register"]
+    reasons = {lane: str(error) for lane, error in failures.items()}
+    steps = airflow_steps(work / "airflow", AIRFLOW_DAG, reasons.get("airflow"))
+    return steps + dagster_steps(dagster_results, reasons.get("dagster"))
 
 
 def run_job(work: Path, console: Console) -> tuple[list[Step], str]:
@@ -618,12 +672,12 @@ def run_job(work: Path, console: Console) -> tuple[list[Step], str]:
     )
     display = Display(progress)
     with progress:
-        stage = display.stage("Starting the sandbox (flyte-bridge sandbox start)")
         sandbox = SandboxProcess(work / "sandbox", logs / "sandbox.log")
         stop_watching = threading.Event()
         try:
-            sandbox.wait_until_serving()
-            display.done(stage, f"Sandbox serving on {sandbox.endpoint}")
+            with display.running("Starting the sandbox (flyte-bridge sandbox start)") as stage:
+                sandbox.wait_until_serving()
+                display.done(stage, f"Sandbox serving on {sandbox.endpoint}")
             config = ClientConfig.for_sandbox(
                 sandbox.endpoint,
                 project=PROJECT,
@@ -640,10 +694,10 @@ def run_job(work: Path, console: Console) -> tuple[list[Step], str]:
                 finally:
                     stop_watching.set()
                     watcher.join()
-                stage = display.stage("Reading the executions back from Flyte")
-                for step in steps:
-                    check(client, step)
-                display.done(stage, "Read the executions back from Flyte")
+                with display.running("Reading the executions back from Flyte") as stage:
+                    for step in steps:
+                        check(client, step)
+                    display.done(stage, "Read the executions back from Flyte")
         finally:
             commands.kill_all()
             stage = display.stage("Stopping the sandbox (SIGTERM)")
@@ -654,6 +708,13 @@ def run_job(work: Path, console: Console) -> tuple[list[Step], str]:
         steps.append(Step("Sandbox", "stop on SIGTERM", "-"))
         steps[-1].problems.append(f"did not stop cleanly; see {logs / 'sandbox.log'}")
     return steps, sandbox.http_url
+
+
+def log_tail(path: Path | None, lines: int = 15) -> str:
+    """The last ``lines`` lines of a command's log (where its error is), or "" without one."""
+    if path is None or not path.is_file():
+        return ""
+    return "\n".join(path.read_text(errors="replace").rstrip().splitlines()[-lines:])
 
 
 def reopen_hint(work: Path, http_url: str, kept: bool) -> str:
@@ -685,6 +746,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps, http_url = run_job(work, console)
     except JobError as error:
         console.print(f"[red]The main job could not run: {error}[/]")
+        tail = log_tail(error.log_path)
+        if tail:
+            console.print(f"The end of {error.log_path}:", markup=False)
+            console.print(tail, markup=False, highlight=False)
         console.print(f"Logs are in {work / 'logs'}")
         return 2
     except KeyboardInterrupt:
