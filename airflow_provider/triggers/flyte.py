@@ -176,7 +176,9 @@ class FlyteExecutionTrigger(BaseTrigger):
         terminated = False
         if self.terminate_on_timeout:
             cause = f"Airflow task {reason} of {self.timeout_limit}s passed"
-            terminated = await self._terminate(cause, client)
+            # One RPC deadline, not every retry of it: the event must come soon after the
+            # deadline even from an admin that stopped answering (then the run is left running).
+            terminated = await self._terminate(cause, client, budget=client.config.rpc_timeout)
         elapsed = self._elapsed()
         if reason == "execution_timeout" and self.timeout_limit is not None:
             # The execution timeout counts from the task's start, not from the deferral.
@@ -200,15 +202,25 @@ class FlyteExecutionTrigger(BaseTrigger):
             }
         return execution_payload(execution, **extra)
 
-    async def _terminate(self, cause: str, client: Any = None) -> bool:
-        """Terminates the execution; True if this call ended it. Best effort: errors are logged."""
+    async def _terminate(self, cause: str, client: Any = None, budget: float | None = None) -> bool:
+        """Terminates the execution within ``budget`` seconds (None: as long as the client's
+        retries take); True if this call ended it. Best effort: errors are logged."""
         owned = client is None
         try:
             if owned:
                 client = await FlyteHook(self.flyte_conn_id).aget_client()
-            result = await client.terminate(self.execution_id, cause=cause)
+            result = await asyncio.wait_for(
+                client.terminate(self.execution_id, cause=cause), timeout=budget
+            )
             logger.info("Terminated execution %s: %s", self.execution_id, cause)
             return not result.already_terminal
+        except asyncio.TimeoutError:
+            logger.warning(
+                "Could not terminate execution %s: admin did not answer within %ss",
+                self.execution_id,
+                budget,
+            )
+            return False
         except Exception:
             logger.warning("Could not terminate execution %s", self.execution_id, exc_info=True)
             return False
