@@ -193,7 +193,12 @@ def wait_for_all(
         raise
     except FlyteTimeoutError as error:
         for execution in executions[len(done) :]:
-            _terminate_quietly(client, execution, f"no result within {timeout} s in Dagster")
+            _terminate_quietly(
+                client,
+                execution,
+                f"no result within {timeout} s in Dagster",
+                timeout=client.config.rpc_timeout,
+            )
         late = executions[len(done)]
         raise dg.Failure(
             description=f"Flyte execution {late.id} did not finish within {timeout} s",
@@ -220,10 +225,13 @@ def terminating_on_stop(
         raise
 
 
-def _terminate_quietly(client: "FlyteClient", execution: "Execution", cause: str) -> None:
-    """Terminates ``execution``, logging instead of raising: the caller is already failing."""
+def _terminate_quietly(
+    client: "FlyteClient", execution: "Execution", cause: str, timeout: float | None = None
+) -> None:
+    """Terminates ``execution``, logging instead of raising: the caller is already failing.
+    ``timeout`` bounds the call (see ``FlyteClient.terminate``)."""
     try:
-        result = client.terminate(execution, cause=cause)
+        result = client.terminate(execution, cause=cause, timeout=timeout)
     except FlyteBridgeError:
         logger.warning("Could not terminate Flyte execution %s", execution.id, exc_info=True)
         return

@@ -186,8 +186,14 @@ class ClientBase:
             yield from fill_tree_op(result, self._cache)
         return result
 
-    def _terminate_op(self, execution: ExecutionLike, cause: str) -> Op[Any]:
-        return _ops.terminate_op(self.execution_id(execution), cause)
+    def _terminate_op(
+        self, execution: ExecutionLike, cause: str, timeout: float | None = None
+    ) -> Op[Any]:
+        if timeout is not None and not timeout > 0:
+            raise FlyteInvalidInputError(
+                f"timeout must be a positive number of seconds, got {timeout!r}"
+            )
+        return _ops.terminate_op(self.execution_id(execution), cause, timeout)
 
     def _relaunch_op(
         self, execution: ExecutionLike, name: str | None, overwrite_cache: bool

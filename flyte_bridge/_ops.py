@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -57,6 +58,7 @@ from flyte_bridge.models import (
     Signal,
     TaskExecution,
     TerminateResult,
+    WorkflowPhase,
 )
 
 logger = logging.getLogger(__name__)
@@ -222,18 +224,40 @@ def _wait_timeout(
 # Terminate, relaunch, recover ---------------------------------------------------------------
 
 
-def terminate_op(execution_id: ExecutionId, cause: str) -> Op[TerminateResult]:
-    """Aborts an execution; one that has already ended gives ``already_terminal=True``."""
+def terminate_op(
+    execution_id: ExecutionId, cause: str, timeout: float | None = None
+) -> Op[TerminateResult]:
+    """Aborts an execution; one that has already ended gives ``already_terminal=True``.
+
+    With ``timeout`` the whole call takes at most that long (plus scheduling): each RPC is
+    sent once, with what is left of it as its deadline, for a caller that must go on soon
+    (after a wait ran out of time, say). If the phase cannot be read after an accepted
+    terminate within it, the result says ABORTING.
+    """
     request = execution_pb2.ExecutionTerminateRequest(id=execution_id.to_proto(), cause=cause)
+    end = None if timeout is None else time.monotonic() + timeout
+
+    def call(step: Call) -> Call:
+        if end is None:
+            return step
+        left = max(end - time.monotonic(), 0.001)
+        return dataclasses.replace(step, idempotent=False, timeout=left)
+
     try:
-        yield Call(ADMIN, "TerminateExecution", request)
+        yield call(Call(ADMIN, "TerminateExecution", request, subject=str(execution_id)))
     except FlyteFailedPreconditionError:
-        current = yield from fetch_op(execution_id)
+        current = Execution((yield call(get_execution_call(execution_id))))
         if not current.is_done:
             raise
         logger.info("execution %s had already ended %s", execution_id, current.phase.name)
         return TerminateResult(execution_id, current.phase, already_terminal=True)
-    current = yield from fetch_op(execution_id)
+    try:
+        current = Execution((yield call(get_execution_call(execution_id))))
+    except (FlyteTimeoutError, FlyteTransientError):
+        if end is None:
+            raise
+        logger.info("terminated %s; its phase could not be read in time", execution_id)
+        return TerminateResult(execution_id, WorkflowPhase.ABORTING, already_terminal=False)
     logger.info("terminated %s (now %s)", execution_id, current.phase.name)
     return TerminateResult(execution_id, current.phase, already_terminal=False)
 

@@ -145,9 +145,11 @@ class AsyncFlyteClient(ClientBase):
 
     # Managing -------------------------------------------------------------------------------
 
-    async def terminate(self, execution: ExecutionLike, cause: str = "") -> TerminateResult:
+    async def terminate(
+        self, execution: ExecutionLike, cause: str = "", timeout: float | None = None
+    ) -> TerminateResult:
         """As :meth:`FlyteClient.terminate`, awaited."""
-        return await self._run(self._terminate_op(execution, cause))
+        return await self._run(self._terminate_op(execution, cause, timeout))
 
     async def relaunch(
         self, execution: ExecutionLike, name: str | None = None, overwrite_cache: bool = False

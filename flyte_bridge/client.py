@@ -170,10 +170,16 @@ class FlyteClient(ClientBase):
 
     # Managing -------------------------------------------------------------------------------
 
-    def terminate(self, execution: ExecutionLike, cause: str = "") -> TerminateResult:
+    def terminate(
+        self, execution: ExecutionLike, cause: str = "", timeout: float | None = None
+    ) -> TerminateResult:
         """Aborts an execution. One that has already ended is not an error: the result says
-        ``already_terminal=True`` with its phase."""
-        return self._run(self._terminate_op(execution, cause))
+        ``already_terminal=True`` with its phase.
+
+        ``timeout`` (seconds) bounds the whole call, its RPCs sent once each, for cleanup that
+        must not outlast a deadline; without it the usual retries apply.
+        """
+        return self._run(self._terminate_op(execution, cause, timeout))
 
     def relaunch(
         self, execution: ExecutionLike, name: str | None = None, overwrite_cache: bool = False

@@ -245,12 +245,23 @@ class _WaitsForExecution(BaseOperator):
             elapsed = time.monotonic() - started
             terminated = False
             if self.terminate_on_kill:
-                terminated = not client.terminate(
-                    execution, cause=f"Airflow task timeout of {self.timeout}s passed"
-                ).already_terminal
+                terminated = self._terminate_in_time(client, execution)
             raise FlyteWaitTimeout(
                 self._timeout_message(str(execution.id), elapsed, self.timeout, terminated)
             ) from None
+
+    def _terminate_in_time(self, client: FlyteClient, execution: Execution) -> bool:
+        """Terminates a run whose wait timed out, within one RPC deadline (the task's timeout
+        has passed; an admin that stopped answering must not hold it longer); True if ended."""
+        from flyte_bridge.errors import FlyteBridgeError
+
+        cause = f"Airflow task timeout of {self.timeout}s passed"
+        try:
+            result = client.terminate(execution, cause=cause, timeout=client.config.rpc_timeout)
+        except FlyteBridgeError as error:
+            self.log.warning("Could not terminate Flyte execution %s: %s", execution.id, error)
+            return False
+        return not result.already_terminal
 
     @staticmethod
     def _timeout_message(

@@ -128,3 +128,26 @@ def test_a_create_that_never_gets_an_answer_names_the_run_it_may_have_made(
     made = sandbox_client.fetch_execution(name)
     again = client.launch("hello.hello_wf", inputs={"name": "unanswered"}, name=name)
     assert again.id == made.id
+
+
+def test_a_terminate_with_a_timeout_ends_within_it_when_admin_stops_answering(
+    short_deadline_client, sandbox_client, flyte_sandbox
+):
+    running = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 60})
+    try:
+        started = time.monotonic()
+        with (
+            flyte_sandbox.faults.injected(black_hole=True, methods=["TerminateExecution"]),
+            pytest.raises(FlyteTimeoutError),
+        ):
+            short_deadline_client.terminate(running, "cleanup", timeout=1.0)
+        elapsed = time.monotonic() - started
+
+        result = short_deadline_client.terminate(running, "cleanup", timeout=5.0)
+    finally:
+        sandbox_client.terminate(running, "test finished")
+
+    assert elapsed < 1.0 + 1.0, "one attempt, cut to the timeout, not rpc_timeout x retries"
+    # The held first call is handled once the black hole lifts, so either call may be the one
+    # that ended the run.
+    assert result.phase.name in ("ABORTING", "ABORTED")
