@@ -154,6 +154,7 @@ def launch_flyte_execution(
         project=config.project,
         domain=config.domain,
         waiting=config.wait,
+        target=config.launch_plan,
     )
     execution = decision.execution
     if config.wait:
@@ -325,6 +326,7 @@ def backfill_flyte_launch_plan(
         project=config.project,
         domain=config.domain,
         waiting=config.wait,
+        target=config.launch_plan,
     )
     execution = decision.execution
     if config.wait:

@@ -74,6 +74,7 @@ def launch_or_find_logged(
     project: str | None = None,
     domain: str | None = None,
     waiting: bool = True,
+    target: Any = None,
 ) -> "LaunchDecision":
     """Launches the execution ``name`` unless it exists (:func:`flyte_bridge.reattach.
     launch_or_find`) and logs what happened: launched, reattached to a running one, found a
@@ -81,7 +82,9 @@ def launch_or_find_logged(
     """
     from flyte_bridge.reattach import launch_or_find
 
-    decision = launch_or_find(client, name, launch, project=project, domain=domain)
+    decision = launch_or_find(
+        client, name, launch, project=project, domain=domain, target=target
+    )
     _log_decision(client, log, decision, waiting)
     return decision
 
@@ -95,6 +98,7 @@ def launch_or_reattach_logged(
     project: str | None = None,
     domain: str | None = None,
     waiting: bool = True,
+    target: Any = None,
 ) -> "LaunchDecision":
     """Follows the run an earlier try of this step launched, or launches the step's next one
     (:func:`flyte_bridge.reattach.launch_or_reattach`), and logs which.
@@ -106,7 +110,9 @@ def launch_or_reattach_logged(
     """
     from flyte_bridge.reattach import launch_or_reattach
 
-    decision = launch_or_reattach(client, step, launch, project=project, domain=domain)
+    decision = launch_or_reattach(
+        client, step, launch, project=project, domain=domain, target=target
+    )
     if decision.previous is not None:
         log.info(
             "Flyte execution %s of an earlier try ended %s",
@@ -395,6 +401,7 @@ def materialize_launch_plan(
                 ),
                 project=target["project"],
                 domain=target["domain"],
+                target=target["launch_plan"],
             )
             launched.append(decision.execution)
     except BaseException:
@@ -510,6 +517,7 @@ def _materialize_by_backfill(
         lambda name: backfill(name, dry_run=False).execution,
         project=target["project"],
         domain=target["domain"],
+        target=target["launch_plan"],
     )
     done = wait_for(
         client,

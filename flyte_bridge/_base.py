@@ -87,6 +87,15 @@ class ClientBase:
             *parts, generation=generation, max_length=self.config.max_execution_name_length
         )
 
+    def target_scope(
+        self, target: Any, project: str | None = None, domain: str | None = None
+    ) -> tuple[str, str]:
+        """The project and domain a launch of ``target`` (a launch plan or task: a name,
+        ``project/domain/name`` or EntityId) runs in: the arguments, else the target's own,
+        else the config's defaults; the scope in which to look for its executions."""
+        entity_project, entity_domain, _, _ = _ops.entity_of(target, "launch plan or task")
+        return self._scope(project or entity_project, domain or entity_domain)
+
     def _scope(self, project: str | None, domain: str | None) -> tuple[str, str]:
         return scope_of(project, domain, self.config.default_project, self.config.default_domain)
 

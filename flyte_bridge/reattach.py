@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from flyte_bridge.errors import FlyteBridgeError, FlyteNotFoundError
 from flyte_bridge.naming import execution_name
@@ -83,6 +83,7 @@ def launch_or_reattach(
     project: str | None = None,
     domain: str | None = None,
     max_length: int | None = None,
+    target: Any = None,
 ) -> LaunchDecision:
     """Follows the step's existing run, or launches its next generation under its own name.
 
@@ -96,6 +97,8 @@ def launch_or_reattach(
         domain: Domain of the executions (the client's default when None).
         max_length: The server's name length limit; None is the client config's
             ``max_execution_name_length``.
+        target: What ``launch`` launches (launch plan or task, as ``launch`` takes it): a
+            ``project/domain/name`` target runs, and so is looked for, in its own scope.
 
     Returns:
         The decision, with the execution to follow.
@@ -106,7 +109,7 @@ def launch_or_reattach(
     """
     # The scope first: without one, the step's names cannot be looked up, and the error should
     # say so rather than name an execution the caller never named.
-    project, domain = client._scope(project, domain)
+    project, domain = _scope(client, target, project, domain)
     previous: Execution | None = None
     for generation, name, execution in _generations(client, step, project, domain, max_length):
         if execution is None:
@@ -136,6 +139,7 @@ def launch_or_find(
     *,
     project: str | None = None,
     domain: str | None = None,
+    target: Any = None,
 ) -> LaunchDecision:
     """Launches the execution ``name`` unless it exists, and says which it was.
 
@@ -147,11 +151,12 @@ def launch_or_find(
     FlyteConflictError otherwise, so a name taken by something else is never followed. One
     GetExecution comes first to tell a new run from an existing one; a run that another caller
     creates under the same name between the two calls counts as launched.
+    ``target`` is as for :func:`launch_or_reattach`.
 
     Raises:
         FlyteConflictError: The name is taken by an execution of another entity or inputs.
     """
-    project, domain = client._scope(project, domain)
+    project, domain = _scope(client, target, project, domain)
     try:
         client.fetch_execution(name, project=project, domain=domain)
     except FlyteNotFoundError:
@@ -191,6 +196,15 @@ def latest_execution(
     for _, _, execution in _generations(client, step, project, domain, max_length):
         latest = execution or latest
     return latest
+
+
+def _scope(
+    client: FlyteClient, target: Any, project: str | None, domain: str | None
+) -> tuple[str, str]:
+    """Where the step's executions are: the launch target's scope when one is given."""
+    if target is None:
+        return client._scope(project, domain)
+    return client.target_scope(target, project, domain)
 
 
 def _generations(

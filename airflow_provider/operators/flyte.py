@@ -436,6 +436,7 @@ class FlyteLaunchOperator(_WaitsForExecution):
                 recover=self.recover_on_retry,
                 project=self.project,
                 domain=self.domain,
+                target=self.launch_plan if self.launch_plan is not None else self.task,
             )
             self.log.info("Flyte execution %s: %s", decision.execution.id, decision.action)
             self._publish(context, client, decision.execution)
@@ -725,7 +726,12 @@ class FlyteBackfillOperator(_WaitsForExecution):
                 return self._backfill(client, start, end, name=name, dry_run=False).execution
 
             decision = launch_or_reattach(
-                client, step_of(context), launch, project=self.project, domain=self.domain
+                client,
+                step_of(context),
+                launch,
+                project=self.project,
+                domain=self.domain,
+                target=self.launch_plan,
             )
             self._publish(context, client, decision.execution)
             if not self.wait_for_completion:

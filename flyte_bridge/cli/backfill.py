@@ -154,13 +154,11 @@ def _launch_or_find(
     """
     from flyte_bridge.reattach import launch_or_find
 
-    parts = launch_plan.split("/")
-    project, domain = (parts[0], parts[1]) if len(parts) == 3 else (None, None)
     results: list[Any] = []
 
     def launched(execution_name: str) -> Any:
         results.append(launch(execution_name))
         return results[-1].execution
 
-    decision = launch_or_find(client, name, launched, project=project, domain=domain)
+    decision = launch_or_find(client, name, launched, target=launch_plan)
     return results[-1], decision.action

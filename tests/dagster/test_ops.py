@@ -395,3 +395,37 @@ def test_without_an_execution_name_a_try_follows_the_run_an_earlier_try_left_run
     assert any(m.startswith(followed) for m in messages)
     assert not any(m.startswith("Launched Flyte execution") for m in messages)
     assert client.fetch_execution(earlier.id).phase_name == "SUCCEEDED"
+
+
+def test_a_retry_finds_the_runs_of_a_launch_plan_named_with_its_own_project_and_domain(
+    flyte_sandbox, flyte, client
+):
+    elsewhere = FlyteResource(
+        endpoint=flyte_sandbox.endpoint,
+        insecure=True,
+        default_project="flytesnacks",
+        default_domain="staging",  # the launch plan names development itself
+        poll_interval=0.2,
+        wait_timeout=240,
+    )
+    config = {
+        "launch_plan": "flytesnacks/development/failures.failing_wf",
+        "inputs": {"reason": "fails every try"},
+    }
+
+    result = _launch_job_with_one_retry().execute_in_process(
+        resources={"flyte": elsewhere}, run_config=_launch_config(config), raise_on_error=False
+    )
+
+    assert not result.success
+    tries = [
+        client.fetch_execution(
+            client.step_execution_name(
+                "dagster", result.run_id, "launch_flyte_execution", generation=retry
+            ),
+            project="flytesnacks",
+            domain="development",
+        )
+        for retry in (0, 1)
+    ]
+    assert [execution.phase_name for execution in tries] == ["FAILED", "FAILED"]
