@@ -195,7 +195,12 @@ def wait_for_all(
         if terminate_on_interrupt:
             for execution in executions[len(done) :]:
                 log.warning("Dagster run stopped: terminating Flyte execution %s", execution.id)
-                _terminate_quietly(client, execution, "the Dagster run was stopped")
+                _terminate_quietly(
+                    client,
+                    execution,
+                    "the Dagster run was stopped",
+                    timeout=client.config.rpc_timeout,
+                )
         raise
     except FlyteTimeoutError as error:
         for execution in executions[len(done) :]:
@@ -227,7 +232,9 @@ def terminating_on_stop(
     except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
         if terminate_on_interrupt:
             log.warning("Dagster run stopped: terminating Flyte execution %s", execution.id)
-            _terminate_quietly(client, execution, "the Dagster run was stopped")
+            _terminate_quietly(
+                client, execution, "the Dagster run was stopped", timeout=client.config.rpc_timeout
+            )
         raise
 
 

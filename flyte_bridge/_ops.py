@@ -229,19 +229,22 @@ def terminate_op(
 ) -> Op[TerminateResult]:
     """Aborts an execution; one that has already ended gives ``already_terminal=True``.
 
-    With ``timeout`` the whole call takes at most that long (plus scheduling): each RPC is
-    sent once, with what is left of it as its deadline, for a caller that must go on soon
-    (after a wait ran out of time, say). If the phase cannot be read after an accepted
-    terminate within it, the result says ABORTING.
+    With ``timeout`` the whole call, retries included, takes at most that long (plus one
+    scheduling slice), for a caller that must go on soon (after a wait ran out of time, or
+    while its task is being killed). If the phase cannot be read within it after an accepted
+    terminate, the result says ABORTING.
+
+    A terminate whose answer was lost is sent again; the second meets FAILED_PRECONDITION once
+    the run is ABORTED. A run aborted with this very cause is then reported as ended by this
+    call, not as one that had already ended.
     """
+    from flyte_bridge.transport import Deadline
+
     request = execution_pb2.ExecutionTerminateRequest(id=execution_id.to_proto(), cause=cause)
-    end = None if timeout is None else time.monotonic() + timeout
+    budget = None if timeout is None else Deadline(timeout)
 
     def call(step: Call) -> Call:
-        if end is None:
-            return step
-        left = max(end - time.monotonic(), 0.001)
-        return dataclasses.replace(step, idempotent=False, timeout=left)
+        return step if budget is None else dataclasses.replace(step, deadline=budget)
 
     try:
         yield call(Call(ADMIN, "TerminateExecution", request, subject=str(execution_id)))
@@ -249,17 +252,25 @@ def terminate_op(
         current = Execution((yield call(get_execution_call(execution_id))))
         if not current.is_done:
             raise
+        if cause and current.phase == WorkflowPhase.ABORTED and _abort_cause(current) == cause:
+            logger.info("terminated %s (an earlier attempt's answer was lost)", execution_id)
+            return TerminateResult(execution_id, current.phase, already_terminal=False)
         logger.info("execution %s had already ended %s", execution_id, current.phase.name)
         return TerminateResult(execution_id, current.phase, already_terminal=True)
     try:
         current = Execution((yield call(get_execution_call(execution_id))))
     except (FlyteTimeoutError, FlyteTransientError):
-        if end is None:
+        if budget is None:
             raise
         logger.info("terminated %s; its phase could not be read in time", execution_id)
         return TerminateResult(execution_id, WorkflowPhase.ABORTING, already_terminal=False)
     logger.info("terminated %s (now %s)", execution_id, current.phase.name)
     return TerminateResult(execution_id, current.phase, already_terminal=False)
+
+
+def _abort_cause(execution: Execution) -> str:
+    closure = execution.proto.closure
+    return closure.abort_metadata.cause or closure.abort_cause
 
 
 def generated_name() -> str:

@@ -34,7 +34,11 @@ Op = Generator[Any, Any, T]
 
 @dataclass(frozen=True)
 class Call:
-    """One unary RPC: ``service`` is the transport's service name, e.g. ``"admin"``."""
+    """One unary RPC: ``service`` is the transport's service name, e.g. ``"admin"``.
+
+    ``deadline`` (a transport ``Deadline``) bounds every attempt and the retries together,
+    when several calls of one operation share a time budget.
+    """
 
     service: str
     method: str
@@ -42,6 +46,7 @@ class Call:
     idempotent: bool = True
     timeout: float | None = None
     subject: str | None = None
+    deadline: Any = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ def _bound(transport: Any, step: Call) -> Callable[[], Any]:
         idempotent=step.idempotent,
         timeout=step.timeout,
         subject=step.subject,
+        deadline=step.deadline,
     )
 
 

@@ -176,8 +176,9 @@ class FlyteClient(ClientBase):
         """Aborts an execution. One that has already ended is not an error: the result says
         ``already_terminal=True`` with its phase.
 
-        ``timeout`` (seconds) bounds the whole call, its RPCs sent once each, for cleanup that
-        must not outlast a deadline; without it the usual retries apply.
+        ``timeout`` (seconds) bounds the whole call, retries included, for cleanup that must
+        not outlast a deadline (if the phase cannot be read in time after an accepted
+        terminate, the result says ABORTING).
         """
         return self._run(self._terminate_op(execution, cause, timeout))
 

@@ -329,7 +329,12 @@ class _WaitsForExecution(BaseOperator):
             return
         try:
             with self.hook.new_client() as client:
-                client.terminate(self._execution_id, cause=f"Airflow task {self.task_id} killed")
+                client.terminate(
+                    self._execution_id,
+                    cause=f"Airflow task {self.task_id} killed",
+                    # Airflow kills the task for good after killed_task_cleanup_time (60 s).
+                    timeout=client.config.rpc_timeout,
+                )
             self.log.info("Terminated Flyte execution %s", self._execution_id)
         except Exception:
             self.log.warning(

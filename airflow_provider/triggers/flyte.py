@@ -209,18 +209,9 @@ class FlyteExecutionTrigger(BaseTrigger):
         try:
             if owned:
                 client = await FlyteHook(self.flyte_conn_id).aget_client()
-            result = await asyncio.wait_for(
-                client.terminate(self.execution_id, cause=cause), timeout=budget
-            )
+            result = await client.terminate(self.execution_id, cause=cause, timeout=budget)
             logger.info("Terminated execution %s: %s", self.execution_id, cause)
             return not result.already_terminal
-        except asyncio.TimeoutError:
-            logger.warning(
-                "Could not terminate execution %s: admin did not answer within %ss",
-                self.execution_id,
-                budget,
-            )
-            return False
         except Exception:
             logger.warning("Could not terminate execution %s", self.execution_id, exc_info=True)
             return False

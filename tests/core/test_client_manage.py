@@ -70,3 +70,37 @@ def test_a_recovery_reuses_the_nodes_that_succeeded(sandbox_client):
     assert failed.phase.name == "FAILED"
     assert phases == {"n0": "FAILED", "n1": "RECOVERED"}
     assert recovery.node_executions["n1"].is_done and recovery.node_executions["n1"].is_successful
+
+
+def _drive_terminate(cause: str, aborted_with: str):
+    """terminate_op whose TerminateExecution meets FAILED_PRECONDITION (a lost first answer, or
+    a run ended before) and whose read finds the run ABORTED with ``aborted_with``."""
+    from flyteidl.admin import execution_pb2
+    from flyteidl.core.execution_pb2 import WorkflowExecution
+
+    from flyte_bridge import _ops
+    from flyte_bridge.errors import FlyteFailedPreconditionError
+    from flyte_bridge.models import ExecutionId
+
+    op = _ops.terminate_op(ExecutionId("flytesnacks", "development", "e1"), cause)
+    assert next(op).method == "TerminateExecution"
+    read = op.throw(FlyteFailedPreconditionError("already terminated"))
+    assert read.method == "GetExecution"
+    found = execution_pb2.Execution()
+    found.closure.phase = WorkflowExecution.ABORTED
+    found.closure.abort_metadata.cause = aborted_with
+    with pytest.raises(StopIteration) as stopped:
+        op.send(found)
+    return stopped.value.value
+
+
+def test_a_terminate_whose_first_answer_was_lost_reports_that_it_ended_the_run():
+    result = _drive_terminate("not needed", aborted_with="not needed")
+
+    assert result.phase.name == "ABORTED" and not result.already_terminal
+
+
+def test_a_terminate_of_a_run_someone_else_aborted_says_it_had_already_ended():
+    result = _drive_terminate("not needed", aborted_with="stopped from the console")
+
+    assert result.already_terminal
