@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import signal
@@ -63,10 +64,14 @@ def start(
         raise click.ClickException(str(err)) from None
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if hasattr(signal, "SIGUSR1"):
-        # `kill -USR1 <pid>` writes every thread's stack to stderr: what a stuck sandbox waits on.
-        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+    dumps_stacks = False
     try:
+        if hasattr(signal, "SIGUSR1"):
+            # `kill -USR1 <pid>` writes every thread's stack to stderr: what a stuck sandbox
+            # waits on. Skipped where stderr is no file (an embedding that replaced it).
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+                dumps_stacks = True
         security = "TLS" if running.ca_cert_path else "insecure"
         click.echo(f"Flyte sandbox serving gRPC on {running.endpoint} ({security})")
         if running.auth is not None:
@@ -95,6 +100,8 @@ def start(
     except KeyboardInterrupt:
         pass
     finally:
+        if dumps_stacks:
+            faulthandler.unregister(signal.SIGUSR1)
         signal.signal(signal.SIGTERM, previous)
         click.echo("Stopping the sandbox...")
         running.stop()

@@ -568,8 +568,9 @@ class LocalExecutor:
         self._timers.stop()
         # Before waiting for the task threads: a spawn waiting for the fork server's reply is
         # woken by its close (and, the executor being closed, starts nothing instead).
-        if self._fork_server is not None:
-            self._fork_server.close()
+        fork_server = self._fork_server  # read once: a failing spawn may set it to None
+        if fork_server is not None:
+            fork_server.close()
         self._task_pool.shutdown(wait=True)
         self._control_pool.shutdown(wait=True, cancel_futures=True)
 
@@ -1060,7 +1061,10 @@ class LocalExecutor:
             run.mailbox.post(on_exited, *context, attempt, None, str(error), False)
             return
         if cancelled:
+            # Aborted while it was being spawned: end it, and let the handler (which ignores
+            # a cancelled attempt's outcome) clean its scratch directory up.
             process.kill_group(self._kill_grace)
+            run.mailbox.post(on_exited, *context, attempt, None, None, False)
             return
         run.mailbox.post(on_started, *context, attempt)
         exit_code = process.wait(timeout)
@@ -1072,9 +1076,10 @@ class LocalExecutor:
     def _spawn(
         self, argv: list[str], env: dict[str, str], paths: task_runner.AttemptPaths
     ) -> task_runner.TaskProcess | task_runner.ForkedTaskProcess:
-        if self._fork_server is not None and Path(argv[0]).name in task_runner.FORKABLE_ENTRYPOINTS:
+        fork_server = self._fork_server  # read once: another spawn may set it to None
+        if fork_server is not None and Path(argv[0]).name in task_runner.FORKABLE_ENTRYPOINTS:
             try:
-                return self._fork_server.spawn(argv, env, paths.scratch_dir, paths.log_path)
+                return fork_server.spawn(argv, env, paths.scratch_dir, paths.log_path)
             except task_runner.ForkServerUnavailable as error:
                 if self._closed:
                     raise

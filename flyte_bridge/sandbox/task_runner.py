@@ -414,7 +414,12 @@ class ForkServer:
                 self._unwanted_exits.add(spawn_id)
 
     def close(self) -> None:
-        """Stops the fork server; it kills any task process still running."""
+        """Stops the fork server and every task process it started that still runs.
+
+        A server that reads the end of its input kills its children itself; one that is stuck
+        is killed after two seconds, and the process groups of the children it never reported
+        as ended are killed here (each child has its own session, so none would end with it).
+        """
         with self._lock:
             process, self._process = self._process, None
             self._broken = True
@@ -428,6 +433,10 @@ class ForkServer:
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
             process.wait()
+        with self._lock:
+            unreported = list(self._spawn_of_pid)
+        for pid in unreported:
+            _signal_group(pid, signal.SIGKILL)
 
     def _ensure_started(self) -> subprocess.Popen[bytes]:
         if self._broken:
@@ -492,13 +501,20 @@ def _signal_group(pid: int, signum: int) -> None:
 
 
 def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (ended, not reaped: its parent, the fork server, is gone
+    and nobody adopted it) counts as ended."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != b"Z"
 
 
 def read_outcome(

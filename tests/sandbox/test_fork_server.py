@@ -36,6 +36,13 @@ def _in_thread(target, seconds: float) -> threading.Thread:
     return thread
 
 
+def _wait_until(condition, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
 class _Cycle:
     """Keeps a forked process alive until the cyclic garbage collector runs."""
 
@@ -105,7 +112,7 @@ def test_close_wakes_a_spawn_waiting_for_its_reply(tmp_path, monkeypatch):
 
     waiting = threading.Thread(target=spawn, daemon=True)
     waiting.start()
-    time.sleep(0.5)
+    _wait_until(lambda: server._pending, seconds=10)  # the request is sent, its reply awaited
     closing = _in_thread(server.close, seconds=10)
     waiting.join(5)
 
@@ -132,3 +139,29 @@ def test_a_spawn_answered_in_time_returns_the_forked_pid(tmp_path, monkeypatch):
         assert process.wait(10) == 3
     finally:
         server.close()
+
+
+def test_close_kills_the_tasks_of_a_stuck_zygote_it_had_to_kill(tmp_path, monkeypatch):
+    _fake_zygote(
+        tmp_path,
+        monkeypatch,
+        """
+        import json, os, sys, time
+        request = json.loads(sys.stdin.readline())
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()  # as a real task: its own session, so it outlives its parent
+            time.sleep(600)
+            os._exit(0)
+        print(json.dumps({"id": request["id"], "pid": pid}), flush=True)
+        time.sleep(600)  # stuck: it never reads the end of its input
+        """,
+    )
+    server = _server(tmp_path, reply_timeout=30)
+    task = server.spawn(["pyflyte-execute"], {}, tmp_path / "cwd", tmp_path / "task.log")
+    assert task_runner._process_alive(task.pid)
+
+    server.close()
+
+    _wait_until(lambda: not task_runner._process_alive(task.pid), seconds=10)
+    assert task.wait(10) == -1, "its exit code is lost with the zygote, but the wait ends"
