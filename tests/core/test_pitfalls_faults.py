@@ -9,7 +9,7 @@ import time
 import pytest
 
 from flyte_bridge.config import ClientConfig
-from flyte_bridge.errors import FlyteTimeoutError
+from flyte_bridge.errors import FlyteNotFoundError, FlyteTimeoutError
 from flyte_bridge.filters import Filter
 
 
@@ -92,20 +92,27 @@ def test_a_create_whose_answer_comes_too_late_is_sent_again_and_makes_one_run(
         )
     )
     name = f"late-{time.monotonic_ns() % 10**9}"
+    before = flyte_sandbox.rpc_counts.snapshot()
+    held = flyte_sandbox.faults.injected_counts["latency"]
     # The first attempt is held past its deadline (admin creates the run after the client gave
-    # up on it); the fault is gone for the retry.
+    # up on it); the fault is lifted as soon as it holds that attempt, so the retry is answered.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         with flyte_sandbox.faults.injected(latency=2.0, methods=["CreateExecution"]):
             first = pool.submit(client.launch, "hello.hello_wf", inputs={"name": "late"}, name=name)
-            time.sleep(0.5)
+            _wait_until(lambda: flyte_sandbox.faults.injected_counts["latency"] > held)
         launched = first.result(timeout=30)
 
     assert launched.id.name == name
+    assert flyte_sandbox.rpc_counts.since(before).get("CreateExecution") == 2, "sent again"
     finished = sandbox_client.wait(launched, timeout=120, poll_interval=0.3)
     assert finished.phase.name == "SUCCEEDED"
-    time.sleep(2.0)  # the held first attempt has been handled by now
-    same_name = sandbox_client.list_executions(filters=Filter.value_in("name", [name]))
-    assert [e.id.name for e in same_name] == [name]
+
+
+def _wait_until(condition, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
 
 
 def test_a_create_that_never_gets_an_answer_names_the_run_it_may_have_made(
@@ -121,10 +128,17 @@ def test_a_create_that_never_gets_an_answer_names_the_run_it_may_have_made(
         pytest.raises(FlyteTimeoutError) as caught,
     ):
         client.launch("hello.hello_wf", inputs={"name": "unanswered"})
-    time.sleep(2.0)  # both attempts have been handled by now
 
     name = caught.value.subject.rsplit("/", 1)[-1]
     assert f"launch again with name={name!r}" in caught.value.message
+
+    def made_it() -> bool:
+        try:
+            return sandbox_client.fetch_execution(name) is not None
+        except FlyteNotFoundError:
+            return False
+
+    _wait_until(made_it)  # the held attempts are handled after the client gave up on them
     made = sandbox_client.fetch_execution(name)
     again = client.launch("hello.hello_wf", inputs={"name": "unanswered"}, name=name)
     assert again.id == made.id

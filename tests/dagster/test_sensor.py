@@ -186,6 +186,16 @@ def test_a_sensor_reads_the_env_vars_of_its_resource_at_each_tick(
     sensor = build_flyte_execution_sensor(
         flyte=from_env, launch_plans=[HELLO], tick_budget_seconds=UNBOUNDED
     )
+    from flyte_bridge.client import FlyteClient
+
+    closed: list[str] = []
+    real_close = FlyteClient.close
+
+    def counting_close(self) -> None:
+        closed.append(self.config.endpoint)
+        real_close(self)
+
+    monkeypatch.setattr(FlyteClient, "close", counting_close)
     with dg.instance_for_test() as instance:
         first = _tick(sensor, instance, None)
         outside = client.launch("hello.hello_wf", inputs={"name": "from env"})
@@ -194,4 +204,4 @@ def test_a_sensor_reads_the_env_vars_of_its_resource_at_each_tick(
 
     assert _reported(second, {str(outside.id)}) == [str(outside.id)]
     assert from_env.endpoint == "MY_FLYTE_ENDPOINT", "the resource given stays as it was"
-    assert from_env._client is None, "each tick closes the client of the resolved copy"
+    assert closed == [flyte_sandbox.endpoint] * 2, "each tick closes the client it built"
