@@ -835,6 +835,8 @@ def launch_op(
     except FlyteConflictError:
         raise
     except (FlyteTimeoutError, FlyteTransientError) as error:
+        if "connection refused" in error.message:
+            raise  # nothing reached admin: no run can have been made
         # Every attempt went unanswered or failed in transit, yet one may have been applied.
         named = type(error)(
             f"{error.message}; execution {target} may have been created all the same: launch "

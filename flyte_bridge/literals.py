@@ -744,10 +744,39 @@ def _simple_from_text(text: str, simple: int) -> Any:
             raise ValueError("expected nothing (null or None)")
     except ValueError as error:
         name = _PYTHON_NAMES.get(simple, SimpleType.Name(simple))
-        article = "an" if name[0] in "aeiou" else "a"
-        raise FlyteInvalidInputError(f"{text!r} is not {article} {name}: {error}") from None
+        expected = _READABLE_AS.get(simple, str(error))
+        what = "None" if name == "None" else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+        raise FlyteInvalidInputError(f"{text!r} is not {what}: expected {expected}") from None
     return text
 
+
+def python_type_name(literal_type: LiteralType | None) -> str:
+    """A declared type as a Python workflow writes it (``int``, ``list[float]``,
+    ``dict[str, int]``, ``str | None``); records, enums, files and the like as
+    :func:`describe_type` writes them."""
+    if literal_type is None:
+        return "any"
+    kind = literal_type.WhichOneof("type")
+    if kind == "simple" and literal_type.simple in _PYTHON_NAMES:
+        return _PYTHON_NAMES[literal_type.simple]
+    if kind == "collection_type":
+        return f"list[{python_type_name(literal_type.collection_type)}]"
+    if kind == "map_value_type":
+        return f"dict[str, {python_type_name(literal_type.map_value_type)}]"
+    if kind == "union_type":
+        return " | ".join(python_type_name(v) for v in literal_type.union_type.variants)
+    return describe_type(literal_type)
+
+
+# What text each simple type reads, in :func:`from_text`'s error messages.
+_READABLE_AS = {
+    SimpleType.INTEGER: "a whole number such as 25",
+    SimpleType.FLOAT: "a number such as 2.5",
+    SimpleType.BOOLEAN: "true or false (also yes/no, 1/0, on/off)",
+    SimpleType.DATETIME: "an ISO 8601 date or datetime such as 2024-01-02T06:00Z",
+    SimpleType.DURATION: "seconds such as 90, or an ISO 8601 duration such as PT1M30S",
+    SimpleType.NONE: "null or None",
+}
 
 # The simple types as a flytekit workflow declares them, for messages about text values.
 _PYTHON_NAMES = {

@@ -217,52 +217,12 @@ class UtcDateTime(click.ParamType):
         return moment.astimezone(dt.timezone.utc)
 
 
-def _python_names() -> dict[int, str]:
-    from flyteidl.core import types_pb2
-
-    return {
-        types_pb2.INTEGER: "int",
-        types_pb2.FLOAT: "float",
-        types_pb2.STRING: "str",
-        types_pb2.BOOLEAN: "bool",
-        types_pb2.DATETIME: "datetime",
-        types_pb2.DURATION: "timedelta",
-        types_pb2.NONE: "None",
-    }
-
-
-def _readable_as() -> dict[int, str]:
-    """What text each simple type reads, as :func:`flyte_bridge.literals.from_text` reads it."""
-    from flyteidl.core import types_pb2
-
-    return {
-        types_pb2.INTEGER: "a whole number such as 25",
-        types_pb2.FLOAT: "a number such as 2.5",
-        types_pb2.BOOLEAN: "true or false (also yes/no, 1/0, on/off)",
-        types_pb2.DATETIME: "an ISO 8601 date or datetime such as 2024-01-02T06:00Z",
-        types_pb2.DURATION: "seconds such as 90, or an ISO 8601 duration such as PT1M30S",
-        types_pb2.NONE: "null or None",
-    }
-
-
 def type_label(literal_type: Any) -> str:
-    """A declared type as a Python workflow writes it (``int``, ``list[float]``,
-    ``dict[str, int]``, ``str | None``); records, enums, files and the like as
-    :func:`flyte_bridge.literals.describe_type` writes them."""
-    from flyte_bridge.literals import describe_type
+    """A declared type as a Python workflow writes it (see
+    :func:`flyte_bridge.literals.python_type_name`)."""
+    from flyte_bridge.literals import python_type_name
 
-    if literal_type is None:
-        return "any"
-    kind = literal_type.WhichOneof("type")
-    if kind == "simple" and literal_type.simple in _python_names():
-        return _python_names()[literal_type.simple]
-    if kind == "collection_type":
-        return f"list[{type_label(literal_type.collection_type)}]"
-    if kind == "map_value_type":
-        return f"dict[str, {type_label(literal_type.map_value_type)}]"
-    if kind == "union_type":
-        return " | ".join(type_label(variant) for variant in literal_type.union_type.variants)
-    return describe_type(literal_type)
+    return python_type_name(literal_type)
 
 
 def parse_value(text: str, literal_type: Any) -> Any:
@@ -280,18 +240,4 @@ def parse_value(text: str, literal_type: Any) -> Any:
     try:
         return literals.from_text(text, literal_type)
     except FlyteInvalidInputError as error:
-        raise click.BadParameter(_not_readable(text, literal_type) or error.message) from error
-
-
-def _not_readable(text: str, literal_type: Any) -> str | None:
-    """Why ``text`` is not a value of a simple type, in the command line's words; else None."""
-    if literal_type is None or literal_type.WhichOneof("type") != "simple":
-        return None
-    expected = _readable_as().get(literal_type.simple)
-    if expected is None:
-        return None
-    label = _python_names()[literal_type.simple]
-    if label == "None":
-        return f"{text!r} is not None: expected {expected}"
-    article = "an" if label[0] in "aeiou" else "a"
-    return f"{text!r} is not {article} {label}: expected {expected}"
+        raise click.BadParameter(error.message) from None

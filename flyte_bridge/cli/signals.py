@@ -135,4 +135,3 @@ def set_signal(
 def _listed(client: Any, execution: str) -> dict[str, Any]:
     """The execution's signals by id, as they are before the command sets one."""
     return {signal.signal_id: signal for signal in client.list_signals(execution)}
-

@@ -42,6 +42,7 @@ def permanent_errors_run(airflow_db, flyte_connection, flyte_examples, flyte_san
     ("task_id", "error", "detail"),
     [
         ("misspelt_input", "FlyteInvalidInputError", "nmae"),
+        ("inputs_not_a_mapping", "FlyteInvalidInputError", "must be a mapping"),
         ("missing_launch_plan", "FlyteNotFoundError", "no_such_wf"),
         ("missing_gate", "FlyteNotFoundError", "no_such_gate"),
         ("missing_execution", "FlyteNotFoundError", "no-such-execution"),

@@ -190,6 +190,16 @@ with DAG(
         **RETRIED,
     )
     FlyteLaunchOperator(task_id="missing_launch_plan", launch_plan="hello.no_such_wf", **RETRIED)
+    # A template that renders the whole inputs to text, not a mapping.
+    FlyteBackfillOperator(
+        task_id="inputs_not_a_mapping",
+        launch_plan="daily_report",
+        start="2024-01-01",
+        end="2024-01-02",
+        inputs="{{ params.regions }}",
+        params={"regions": "us,eu"},
+        **RETRIED,
+    )
     gated_release = FlyteLaunchOperator(
         task_id="launch_release", launch_plan=RELEASE, wait_for_completion=False
     )
