@@ -146,9 +146,33 @@ class CodeCache:
             staging = self._root / f".{key}.{os.getpid()}.{threading.get_ident()}"
             staging.mkdir(parents=True, exist_ok=True)
             with tarfile.open(store.local_path(distribution_uri), "r:*") as archive:
-                archive.extractall(staging, filter="data")
+                archive.extractall(staging, filter=_as_a_pod_unpacks)
             os.replace(staging, target)
             return target
+
+
+def _as_a_pod_unpacks(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None:
+    """Unpacks a fast-registration member as ``pyflyte-fast-execute``'s GNU tar does in a pod.
+
+    pyflyte puts what it finds beside the code into the tarball, with the path it was given:
+    run from a subdirectory as ``../../.venv/bin/pyflyte``, that includes ``../../`` entries.
+    GNU tar strips leading ``/`` and ``../`` from member names and goes on, so the task runs;
+    a member with ``..`` further in is skipped, as tar skips it. Links and modes are then
+    checked by tarfile's ``data`` filter (nothing may point outside the directory).
+    """
+    parts = member.name.split("/")
+    while parts and parts[0] in ("", ".", ".."):
+        parts.pop(0)
+    if not parts or ".." in parts:
+        logger.debug("skipping tarball member %s", member.name)
+        return None
+    if len(parts) != len(member.name.split("/")):
+        member = member.replace(name="/".join(parts), deep=False)
+    try:
+        return tarfile.data_filter(member, destination)
+    except tarfile.FilterError as error:
+        logger.warning("skipping tarball member %s: %s", member.name, error)
+        return None
 
 
 def fast_execute_argv(

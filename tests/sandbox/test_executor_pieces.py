@@ -210,3 +210,28 @@ def test_raw_data_uris_are_remote_to_flytekit_and_writable_into_new_directories(
     assert uri.startswith("local:///") and FileAccessProvider.is_remote(uri)
     assert DataStore.local_path(uri) == store.path("raw", "run", "n0", "x.txt")
     assert store.read_bytes(uri) == b"data"
+
+
+def test_a_code_tarball_is_unpacked_as_a_pods_tar_does(tmp_path):
+    import io
+    import tarfile
+
+    from flyte_bridge.sandbox.task_runner import CodeCache
+
+    tarball = tmp_path / "fast.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        for name in ("../../.venv/bin/pyflyte", "pkg/mod.py", "/abs/file", "pkg/../../evil"):
+            data = b"x = 1\n"
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+        link = tarfile.TarInfo("pkg/outside")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../../../etc/passwd"
+        archive.addfile(link)
+    store = DataStore(tmp_path / "store")
+
+    code = CodeCache(tmp_path / "cache").directory(store, tarball.as_uri())
+
+    found = sorted(str(p.relative_to(code)) for p in code.rglob("*") if not p.is_dir())
+    assert found == [".venv/bin/pyflyte", "abs/file", "pkg/mod.py"]
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "cache" / "evil").exists()

@@ -187,3 +187,34 @@ def test_pyflyte_run_remote_passes_a_file_and_a_directory_from_task_to_task(
     assert execution.outputs["o1"] == "nested/part-0.txt=0,part-1.txt=1,part-2.txt=2"
     with open(execution.outputs.get("o2", as_type=FlyteFile)) as handle:
         assert handle.read() == "hello file"
+
+
+def test_pyflyte_run_remote_called_by_a_relative_path_from_a_subdirectory_succeeds(
+    flyte_sandbox_config,
+):
+    """Run so, pyflyte packs ``../../<venv>/bin/pyflyte`` into the code tarball; a pod's tar
+    strips the leading ``../`` and runs the task, and so does the sandbox."""
+    import os
+    import subprocess
+
+    from flyte_examples import PYFLYTE
+
+    name = unique_name("relative")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE_", "PYTEST_"))}
+    result = subprocess.run(
+        [os.path.relpath(PYFLYTE, EXAMPLES), "--config", str(flyte_sandbox_config), "run"]
+        + ["--remote", "--project", "flytesnacks", "--domain", "development", "--name", name]
+        + ["--wait", "--poll-interval", "1", "hello.py", "hello_wf", "--name", "relative"],
+        cwd=EXAMPLES,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    execution = remote_for(flyte_sandbox_config).fetch_execution(
+        project="flytesnacks", domain="development", name=name
+    )
+    assert execution.closure.phase == WorkflowExecutionPhase.SUCCEEDED
