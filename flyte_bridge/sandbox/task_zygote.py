@@ -62,6 +62,7 @@ def _run_child(request: dict, channels: list[int]) -> None:
                 sys.path.insert(position, path)
         argv = request["argv"]
         sys.argv = [argv[0], *argv[1:]]
+        _reseed_random_generators()
         from flytekit.bin import entrypoint
 
         program = os.path.basename(argv[0])
@@ -83,6 +84,18 @@ def _run_child(request: dict, channels: list[int]) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _reseed_random_generators() -> None:
+    """Gives the child fresh random state, as a new process would have.
+
+    Python reseeds its global ``random`` after a fork, but not other ``Random`` instances:
+    flytekit's own (``flytekit.interfaces.random.random``, behind its random file and
+    directory names) would otherwise draw the same values in every task.
+    """
+    from flytekit.interfaces import random as flytekit_random
+
+    flytekit_random.random.seed()
 
 
 def main() -> None:

@@ -218,3 +218,55 @@ def test_pyflyte_run_remote_called_by_a_relative_path_from_a_subdirectory_succee
         project="flytesnacks", domain="development", name=name
     )
     assert execution.closure.phase == WorkflowExecutionPhase.SUCCEEDED
+
+
+RANDOM_MODULE = '''
+from flytekit import task, workflow
+from flytekit.interfaces import random as flytekit_random
+
+
+@task
+def draw() -> int:
+    return flytekit_random.random.getrandbits(62)
+
+
+@workflow
+def draw_wf() -> int:
+    return draw()
+'''
+
+
+def test_tasks_forked_from_one_interpreter_draw_different_random_values(
+    flyte_sandbox_config, tmp_path
+):
+    """flytekit names random files and directories from its own generator; each task must have
+    fresh random state, as a new pod has, not the forking interpreter's."""
+    module = tmp_path / "random_draws.py"
+    module.write_text(RANDOM_MODULE)
+    names = [unique_name("draw") for _ in range(2)]
+    for name in names:
+        result = pyflyte(
+            flyte_sandbox_config,
+            "run",
+            "--remote",
+            "--project",
+            "flytesnacks",
+            "--domain",
+            "development",
+            "--name",
+            name,
+            "--wait",
+            "--poll-interval",
+            "1",
+            str(module),
+            "draw_wf",
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    remote = remote_for(flyte_sandbox_config)
+    draws = [
+        remote.fetch_execution(project="flytesnacks", domain="development", name=name)
+        for name in names
+    ]
+    values = [remote.sync_execution(e).outputs["o0"] for e in draws]
+
+    assert values[0] != values[1]
