@@ -180,7 +180,7 @@ def download_op(value: Any, to: Path, top: bool = True) -> Op[Path]:
         uri, directory = value, value.endswith("/")
     else:
         yield Blocking(_write_json, (value, to))
-        return to.with_suffix(".json")
+        return _json_path(to)
 
     if directory:
         yield Blocking(_copy_tree, (uri, to))
@@ -218,8 +218,14 @@ def _holds_references(value: Any) -> bool:
     return False
 
 
+def _json_path(to: Path) -> Path:
+    """``<to>.json``: the whole name kept (an output ``v1.0`` is ``v1.0.json``, not ``v1.json``,
+    which ``v1.5`` would overwrite), unless it already ends in ``.json``."""
+    return to if to.suffix == ".json" else to.with_name(f"{to.name}.json")
+
+
 def _write_json(value: Any, to: Path) -> None:
-    target = to.with_suffix(".json")
+    target = _json_path(to)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         text = json.dumps(value, default=str, indent=2, sort_keys=True)

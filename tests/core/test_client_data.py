@@ -130,3 +130,12 @@ def test_download_of_an_execution_itself_is_refused_pointing_at_its_outputs(
         client.download(finished_runs["hello"], tmp_path / "out")
 
     assert not list(tmp_path.iterdir())
+
+
+def test_download_keeps_whole_names_with_dots_when_writing_json(client, tmp_path):
+    written = client.download({"v1.0": 1, "v1.5": 2}, tmp_path / "versions")
+
+    assert sorted(p.name for p in written.iterdir()) == ["v1.0.json", "v1.5.json"]
+    assert (written / "v1.5.json").read_text() == "2"
+    assert client.download(7, tmp_path / "seven.json") == tmp_path / "seven.json"
+    assert client.download(7, tmp_path / "release.v2") == tmp_path / "release.v2.json"
