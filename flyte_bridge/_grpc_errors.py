@@ -60,6 +60,26 @@ def is_not_grpc_server(details: str) -> bool:
     return "Failed parsing HTTP/2" in details or "Expected SETTINGS frame" in details
 
 
+def is_untrusted_certificate(details: str) -> bool:
+    """Whether a connection failure says the server's TLS certificate was not trusted, or not
+    issued for the host dialled: a retry cannot help, the CA settings must change."""
+    lowered = details.lower()
+    return (
+        "certificate_verify_failed" in lowered
+        or "certificate verify failed" in lowered
+        or ("peer name" in lowered and "not in peer certificate" in lowered)
+    )
+
+
+def permanent_connection_failure(details: str) -> bool:
+    """Whether a failed connection is a configuration mismatch no retry can fix."""
+    return (
+        is_plaintext_server(details)
+        or is_not_grpc_server(details)
+        or is_untrusted_certificate(details)
+    )
+
+
 def _has_port(endpoint: str) -> bool:
     """Whether ``host:port`` (or ``[v6]:port``, or a ``dns:``/``unix:`` target) names a port."""
     if "://" in endpoint or endpoint.startswith(("unix:", "dns:")):
@@ -85,6 +105,7 @@ def error_for_status(
     attempts: int = 1,
     timeout: float | None = None,
     endpoint: str | None = None,
+    insecure: bool = False,
 ) -> FlyteBridgeError:
     """The typed error for a call that ended with ``code``.
 
@@ -96,6 +117,7 @@ def error_for_status(
         attempts: How many attempts were made.
         timeout: The deadline of the last attempt, for DEADLINE_EXCEEDED.
         endpoint: The admin endpoint, for UNAVAILABLE.
+        insecure: Whether the channel was plaintext, for the hint on a closed socket.
     """
     details = details.strip()
     if code == "UNAVAILABLE" and is_not_grpc_server(details):
@@ -107,8 +129,21 @@ def error_for_status(
             subject=subject,
             grpc_code=code,
         )
+    if code == "UNAVAILABLE" and is_untrusted_certificate(details):
+        where = f"of {endpoint} " if endpoint else ""
+        reason = _connection_failure(details)
+        return FlyteConfigError(
+            f"{rpc} failed: the TLS certificate {where}is not trusted ({reason}); "
+            "give its CA bundle (ClientConfig ca_cert_path, caCertFilePath in the flytekit "
+            "config, the Airflow connection's ca_cert_path extra), or insecure_skip_verify to "
+            "trust what the server presents",
+            subject=subject,
+            grpc_code=code,
+        )
     if code == "UNAVAILABLE":
         details = _connection_failure(details)
+        if insecure and "socket closed" in details.lower():
+            details += "; if admin serves TLS, do not set insecure"
     if code == "UNAVAILABLE" and is_plaintext_server(details):
         where = f"at {endpoint} " if endpoint else ""
         return FlyteConfigError(

@@ -344,8 +344,7 @@ class _Call:
             return (
                 isinstance(exc, grpc.RpcError)
                 and _grpc_errors.is_retryable(_code_name(exc), idempotent=self.idempotent)
-                and not _grpc_errors.is_plaintext_server(_details(exc))
-                and not _grpc_errors.is_not_grpc_server(_details(exc))
+                and not _grpc_errors.permanent_connection_failure(_details(exc))
             )
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -393,6 +392,7 @@ class _Call:
             attempts=self.attempts,
             timeout=self.last_timeout,
             endpoint=self.config.endpoint,
+            insecure=self.config.insecure,
         )
 
 

@@ -571,10 +571,15 @@ def test_tls_with_skip_verify_trusts_the_presented_certificate(tls_server):
     assert response.id.name == "abc123"
 
 
-def test_tls_with_an_unknown_certificate_is_refused(tls_server):
-    with SyncTransport(tls_config(tls_server)) as transport, pytest.raises(FlyteTransientError):
+def test_tls_with_an_unknown_certificate_fails_at_once_saying_to_give_its_ca(tls_server):
+    config = tls_config(tls_server, max_retries=5)
+    started = time.monotonic()
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteConfigError) as raised:
         transport.unary("admin", "GetExecution", get_request(), idempotent=True)
 
+    assert "is not trusted" in raised.value.message and "ca_cert_path" in raised.value.message
+    assert time.monotonic() - started < 2, "not retried"
     assert tls_server.calls_to("GetExecution") == []
 
 
@@ -707,3 +712,12 @@ def test_endpoints_without_a_port_are_told_apart(endpoint, has_port):
     from flyte_bridge._grpc_errors import _has_port
 
     assert _has_port(endpoint) is has_port
+
+
+def test_plaintext_to_a_tls_server_says_not_to_set_insecure(tls_server):
+    config = tls_config(tls_server, insecure=True)
+
+    with SyncTransport(config) as transport, pytest.raises(FlyteTransientError) as raised:
+        transport.unary("admin", "GetExecution", get_request(), idempotent=True)
+
+    assert "if admin serves TLS, do not set insecure" in raised.value.message
