@@ -421,7 +421,11 @@ class FlyteClient(ClientBase):
         )
 
     def execution_metrics(self, execution: ExecutionLike, depth: int = 10) -> ExecutionSpan:
-        """The execution's timing spans (GetExecutionMetrics), ``depth`` levels deep."""
+        """The execution's timing spans (GetExecutionMetrics), ``depth`` levels deep.
+
+        Admin ends a span that has not finished at its last update, not now: check the
+        execution's phase before reading a running execution's durations as final.
+        """
         return self._run(self._metrics_op(execution, depth))
 
     def download(self, value: Any, to: str | Path) -> Path:

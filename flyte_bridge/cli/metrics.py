@@ -30,7 +30,18 @@ def metrics(
     max_depth: int | None,
     as_yaml: bool,
 ) -> None:
-    """Shows the timing spans of EXECUTION (setup, runtime, teardown per node and attempt)."""
+    """Shows the timing spans of EXECUTION (setup, runtime, teardown per node and attempt).
+
+    Admin ends the spans of an unfinished execution, node or attempt at its last update, so the
+    table of a running execution reads like a finished one; the command says so on stderr.
+    """
     with open_client(connection) as client:
         span = client.execution_metrics(execution, depth=depth)
+        run = client.fetch_execution(execution)
         click.echo(span.dump(max_depth) if as_yaml else span.explain(max_depth), nl=False)
+        if not run.is_done:
+            click.echo(
+                f"{run.id.name} is still {run.phase_name}: spans of what has not finished end at "
+                "its last update, not now",
+                err=True,
+            )

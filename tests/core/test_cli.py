@@ -432,17 +432,23 @@ def test_metrics_of_a_sandbox_execution_show_its_task_runtime(registered, hello_
 
 @pytest.fixture
 def metrics_server():
-    """A scripted admin on 127.0.0.1 answering GetExecutionMetrics with the metrics test tree.
-
-    The sandbox does not compute metrics yet, so this command is checked against a script.
-    """
+    """A scripted admin on 127.0.0.1 answering GetExecutionMetrics with the metrics test tree,
+    whose times are fixed so the table can be checked to the microsecond, for a finished run."""
     from _transport_fakes import ScriptedServer
     from flyteidl.admin import execution_pb2
+    from flyteidl.core import execution_pb2 as core_execution_pb2
+    from flyteidl.core import identifier_pb2
     from test_metrics import example_tree
 
     server = ScriptedServer().start()
     server.defaults["GetExecutionMetrics"] = execution_pb2.WorkflowExecutionGetMetricsResponse(
         span=example_tree()
+    )
+    server.defaults["GetExecution"] = execution_pb2.Execution(
+        id=identifier_pb2.WorkflowExecutionIdentifier(project="p", domain="d", name="f8a2c1"),
+        closure=execution_pb2.ExecutionClosure(
+            phase=core_execution_pb2.WorkflowExecution.SUCCEEDED
+        ),
     )
     try:
         yield server
@@ -467,6 +473,40 @@ def test_metrics_prints_the_span_table_and_asks_admin_for_the_depth(metrics_serv
         "d",
         "f8a2c1",
     )
+
+
+def test_metrics_of_a_running_execution_say_its_spans_end_at_the_last_update(metrics_server):
+    from flyteidl.core import execution_pb2 as core_execution_pb2
+
+    metrics_server.defaults[
+        "GetExecution"
+    ].closure.phase = core_execution_pb2.WorkflowExecution.RUNNING
+    result = CliRunner().invoke(
+        cli,
+        [
+            "metrics",
+            "--endpoint",
+            metrics_server.endpoint,
+            "--insecure",
+            "-p",
+            "p",
+            "-d",
+            "d",
+            "f8a2c1",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "f8a2c1 is still RUNNING: spans of what has not finished end at its last update" in (
+        result.stderr
+    )
+    assert "TASK_RUNTIME" in result.stdout and "still RUNNING" not in result.stdout
+
+
+def test_metrics_of_a_finished_execution_add_no_note(metrics_server):
+    result = run_metrics(metrics_server, "f8a2c1")
+    assert result.exit_code == 0, result.output
+    assert "last update" not in result.output
 
 
 def test_metrics_yaml_summarises_the_breakdown(metrics_server):
