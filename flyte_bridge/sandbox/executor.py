@@ -51,7 +51,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +159,19 @@ def _error(code: str, message: str, kind: int = ErrorKind.USER) -> execution_pb2
 
 
 def _format_duration(seconds: float) -> str:
-    return str(timedelta(seconds=seconds))
+    """A duration written as propeller's Go code writes one in its messages: 1h0m0s, 1m30s, 1.5s."""
+    if seconds <= 0:
+        return "0s"
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    whole_minutes, remainder = divmod(round(seconds, 6), 60)
+    hours, minutes = divmod(int(whole_minutes), 60)
+    text = f"{remainder:.6f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    if minutes:
+        return f"{minutes}m{text}"
+    return text
 
 
 class _Timers:

@@ -381,7 +381,7 @@ def test_task_timeout_kills_the_attempt_and_fails_with_retries_exhausted(plane):
     assert plane.wait_terminal("timeout1") == WorkflowPhase.FAILED
     error = plane.workflow_events["timeout1"][-1].error
     assert error.code == "RetriesExhausted|TimeoutExpired"
-    assert "task execution timeout [0:00:01] expired" in error.message
+    assert "task execution timeout [1s] expired" in error.message
     assert plane.engine._live_attempts == set()
 
 
@@ -393,8 +393,20 @@ def test_gate_timeout_fails_the_execution(plane):
     )
 
     assert plane.wait_terminal("gatetime") == WorkflowPhase.FAILED
-    assert plane.workflow_events["gatetime"][-1].error.code == "RetriesExhausted|TimeoutExpired"
+    error = plane.workflow_events["gatetime"][-1].error
+    assert error.code == "RetriesExhausted|TimeoutExpired"
+    assert "task execution timeout [1s] expired" in error.message
     assert plane.node_phases("gatetime", "n1")[-1] == NodePhase.FAILED
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(3600, "1h0m0s"), (90, "1m30s"), (1, "1s"), (1.5, "1.5s"), (0.25, "250ms"), (0, "0s")],
+)
+def test_durations_in_messages_are_written_as_propeller_writes_them(seconds, text):
+    from flyte_bridge.sandbox.executor import _format_duration
+
+    assert _format_duration(seconds) == text
 
 
 def test_max_parallelism_runs_one_task_node_at_a_time(plane):
