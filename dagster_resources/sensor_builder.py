@@ -234,15 +234,17 @@ def build_flyte_execution_sensor(
         events: list[dg.AssetMaterialization] = []
         run_requests: list[dg.RunRequest] = []
         parents: dict[str, bool] = {}
+        seen = own = 0
         for execution in _succeeded_since(client, flyte, launch_plans, since):
             execution_id = str(execution.id)
             if not cursor.is_new(execution_id):
                 continue
+            seen += 1
             if not first_tick:
                 last_try = cursor.failed.get(execution_id, 0) + 1 >= TICKS_PER_EXECUTION
                 try:
                     if _launched_by_dagster(client, execution, parents):
-                        pass
+                        own += 1
                     elif mode == "materializations":
                         events.extend(
                             _materializations(
@@ -280,6 +282,20 @@ def build_flyte_execution_sensor(
         if first_tick:
             # Everything updated up to now was seen: the next tick starts from here.
             cursor.newest = max(cursor.newest or tick_time, tick_time)
+            context.log.info(
+                "First tick: reporting Flyte executions that succeed from now on; %s that "
+                "succeeded in the last %gs are not reported",
+                seen,
+                overlap.total_seconds(),
+            )
+        else:
+            context.log.info(
+                "%s newly succeeded Flyte execution(s): %s %s, %s launched by Dagster itself",
+                seen,
+                len(events) if mode == "materializations" else len(run_requests),
+                "materialization(s)" if mode == "materializations" else "run request(s)",
+                own,
+            )
 
         return dg.SensorResult(
             asset_events=events, run_requests=run_requests, cursor=cursor.to_json()

@@ -1,6 +1,7 @@
 """The execution sensor against the sandbox: outside executions are reported once."""
 
 import datetime as dt
+import re
 
 import dagster as dg
 import pytest
@@ -42,7 +43,9 @@ def _reported(result, among) -> list[str]:
     return sorted(i for i in ids if i in among)
 
 
-def test_sensor_reports_outside_executions_once_and_skips_dagster_launched_ones(flyte, client):
+def test_sensor_reports_outside_executions_once_and_skips_dagster_launched_ones(
+    flyte, client, capfd
+):
     sensor = build_flyte_execution_sensor(
         flyte=flyte,
         launch_plans=[HELLO, DAILY_REPORT],
@@ -85,6 +88,15 @@ def test_sensor_reports_outside_executions_once_and_skips_dagster_launched_ones(
     assert hello.metadata["flyte/output_preview"].value == "hello outside"
     assert reported[str(report.id)].partition == "2024-03-05"
     assert _reported(requested, launched) == sorted([str(outside.id), str(report.id)])
+    # Each tick says what it saw; other tests' runs may be counted too, so only the shape is fixed.
+    log = capfd.readouterr().err
+    assert "First tick: reporting Flyte executions that succeed from now on" in log
+    assert re.search(
+        r"\d+ newly succeeded Flyte execution\(s\): \d+ materialization\(s\), [1-9]\d* launched "
+        r"by Dagster itself",
+        log,
+    )
+    assert re.search(r"\d+ newly succeeded Flyte execution\(s\): \d+ run request\(s\)", log)
 
 
 def _make_outputs_unreadable(client, execution) -> None:
