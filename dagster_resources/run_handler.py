@@ -82,9 +82,7 @@ def launch_or_find_logged(
     """
     from flyte_bridge.reattach import launch_or_find
 
-    decision = launch_or_find(
-        client, name, launch, project=project, domain=domain, target=target
-    )
+    decision = launch_or_find(client, name, launch, project=project, domain=domain, target=target)
     _log_decision(client, log, decision, waiting)
     return decision
 

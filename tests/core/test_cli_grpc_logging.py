@@ -25,9 +25,7 @@ GRPC_CORE_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+\.cc:\d+
 
 def _list_over_tls(endpoint: str, tmp_path: Path, **extra_env: str) -> subprocess.CompletedProcess:
     """``executions list`` against the plaintext sandbox, without --insecure."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("FLYTE", "GRPC_", "ABSL"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE", "GRPC_", "ABSL"))}
     env.update(HOME=str(tmp_path), **extra_env)  # no ~/.flyte config of the user's
     command = [CLI, "executions", "list", "--endpoint", endpoint, "-p", "flytesnacks"]
     command += ["-d", "development"]

@@ -220,7 +220,7 @@ def test_pyflyte_run_remote_called_by_a_relative_path_from_a_subdirectory_succee
     assert execution.closure.phase == WorkflowExecutionPhase.SUCCEEDED
 
 
-RANDOM_MODULE = '''
+RANDOM_MODULE = """
 from flytekit import task, workflow
 from flytekit.interfaces import random as flytekit_random
 
@@ -233,7 +233,7 @@ def draw() -> int:
 @workflow
 def draw_wf() -> int:
     return draw()
-'''
+"""
 
 
 def test_tasks_forked_from_one_interpreter_draw_different_random_values(
