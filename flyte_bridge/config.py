@@ -518,7 +518,11 @@ class _ConfigSource:
         if chosen is None:
             return source
         file = Path(chosen).expanduser()
-        if not file.is_file():
+        if file.is_dir():
+            raise FlyteConfigError(
+                f"flytekit config file {chosen} is a directory; give the YAML or INI file itself"
+            )
+        if not file.exists():
             raise FlyteConfigError(f"flytekit config file {chosen} does not exist")
         if file.suffix in (".yaml", ".yml"):
             source.yaml = _read_yaml(file)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import textwrap
 
@@ -381,6 +382,17 @@ def test_missing_flytectl_config_file_is_ignored_with_a_warning(tmp_path, monkey
 def test_explicit_missing_path_is_an_error(tmp_path):
     with pytest.raises(FlyteConfigError, match="does not exist"):
         ClientConfig.from_flytekit_config(tmp_path / "missing.yaml")
+
+
+def test_a_directory_given_as_the_config_file_is_an_error_saying_so(tmp_path):
+    with pytest.raises(FlyteConfigError, match="is a directory; give the YAML or INI file"):
+        ClientConfig.from_flytekit_config(tmp_path)
+
+
+def test_an_empty_config_file_such_as_dev_null_gives_flytekit_defaults():
+    config = ClientConfig.from_flytekit_config(os.devnull)
+
+    assert (config.endpoint, config.insecure) == ("localhost:30080", False)
 
 
 def test_no_file_and_no_variables_give_flytekit_defaults():
