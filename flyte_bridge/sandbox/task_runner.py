@@ -561,12 +561,13 @@ def read_outcome(
     if store.exists(futures_uri):
         return AttemptOutcome(OutcomeKind.DYNAMIC, futures_uri=futures_uri, deck_uri=deck)
     if exit_code != 0:
+        tail = log_tail(paths.log_path).strip()
         return AttemptOutcome(
             OutcomeKind.FAILED,
             error=make_error(
                 "ProcessExited",
-                f"task process exited with code {exit_code}; last output:\n"
-                f"{log_tail(paths.log_path)}",
+                f"task process exited with code {exit_code}"
+                + (f"; last output:\n{tail}" if tail else " and wrote no output"),
                 execution_pb2.ExecutionError.SYSTEM,
             ),
             retryable=True,

@@ -538,6 +538,17 @@ def crash_once(x: int) -> int:
 @workflow
 def crash_wf(x: int = 1) -> int:
     return crash_once(x=x)
+
+
+@task
+def crash_always(x: int) -> int:
+    os._exit(3)
+    return x
+
+
+@workflow
+def crash_always_wf(x: int = 1) -> int:
+    return crash_always(x=x)
 """
 
 
@@ -559,6 +570,32 @@ def test_a_crashed_task_process_is_retried_as_a_system_failure(plane, tmp_path, 
     assert finished[0].error.code == "ProcessExited"
     assert "exited with code 137" in finished[0].error.message
     assert outputs(plane, "crash1").literals["o0"].scalar.primitive.integer == 2
+
+
+def test_a_task_that_always_crashes_fails_once_the_system_retry_budget_is_spent(
+    plane, tmp_path, monkeypatch
+):
+    from flyte_bridge.sandbox.executor import DEFAULT_SYSTEM_RETRIES
+
+    module_dir = tmp_path / "modules"
+    module_dir.mkdir()
+    (module_dir / "crashing.py").write_text(CRASHING_MODULE)
+    monkeypatch.syspath_prepend(str(module_dir))
+    monkeypatch.setenv("PYTHONPATH", f"{module_dir}:{EXAMPLES}")
+
+    start(plane, "crash2", "crashing", "crash_always_wf", x=1)
+
+    assert plane.wait_terminal("crash2") == WorkflowPhase.FAILED
+    failed = [e for e in plane.task_events if e.phase == TaskPhase.FAILED]
+    assert [e.retry_attempt for e in failed] == list(range(DEFAULT_SYSTEM_RETRIES + 1))
+    assert {e.error.code for e in failed} == {"ProcessExited"}
+    # As propeller words a node whose retries ran out: kind USER, the last error's kind in the text.
+    error = plane.workflow_events["crash2"][-1].error
+    assert error.code == "RetriesExhausted|ProcessExited"
+    assert error.kind == execution_pb2.ExecutionError.USER
+    attempts = DEFAULT_SYSTEM_RETRIES + 1
+    assert f"[{attempts}/{attempts}] currentAttempt done. Last Error: SYSTEM::" in error.message
+    assert "task process exited with code 3 and wrote no output" in error.message
 
 
 def test_a_long_chain_of_skipped_nodes_is_scheduled_without_recursion(plane):
