@@ -31,6 +31,7 @@ import enum
 import logging
 import numbers
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -668,9 +669,37 @@ def from_text(text: str, literal_type: LiteralType | None) -> Any:
     if kind == "union_type":
         return _union_from_text(text, literal_type)
     value = _json_or_text(text)
+    if kind == "collection_type" and not isinstance(value, list):
+        raise FlyteInvalidInputError(
+            f"{text!r} is not a {python_type_name(literal_type)}: expected a JSON list such as "
+            f"{_json_example(literal_type.collection_type, list)}"
+        )
+    if kind == "map_value_type" and not isinstance(value, dict):
+        raise FlyteInvalidInputError(
+            f"{text!r} is not a {python_type_name(literal_type)}: expected a JSON object such as "
+            f"{_json_example(literal_type.map_value_type, dict)}"
+        )
     if kind in ("collection_type", "map_value_type"):
         return _elements_from_text(value, literal_type)
     return value
+
+
+_JSON_EXAMPLES = {
+    SimpleType.INTEGER: ("1", "2"),
+    SimpleType.FLOAT: ("1.5", "2.5"),
+    SimpleType.BOOLEAN: ("true", "false"),
+    SimpleType.DATETIME: ('"2024-01-02T06:00Z"', '"2024-01-03T06:00Z"'),
+    SimpleType.DURATION: ("90", '"PT1M30S"'),
+}
+
+
+def _json_example(element: LiteralType, container: type) -> str:
+    """A short JSON list or object of ``element`` values, for messages about text values."""
+    simple = element.simple if element.WhichOneof("type") == "simple" else None
+    first, second = _JSON_EXAMPLES.get(simple, ('"a"', '"b"'))
+    if container is list:
+        return f"[{first}, {second}]"
+    return f'{{"key": {first}}}'
 
 
 def _json_or_text(text: str) -> Any:
@@ -774,7 +803,7 @@ _READABLE_AS = {
     SimpleType.FLOAT: "a number such as 2.5",
     SimpleType.BOOLEAN: "true or false (also yes/no, 1/0, on/off)",
     SimpleType.DATETIME: "an ISO 8601 date or datetime such as 2024-01-02T06:00Z",
-    SimpleType.DURATION: "seconds such as 90, or an ISO 8601 duration such as PT1M30S",
+    SimpleType.DURATION: "seconds such as 90, an ISO 8601 duration such as PT1M30S, or 0:01:30",
     SimpleType.NONE: "null or None",
 }
 
@@ -790,14 +819,29 @@ _PYTHON_NAMES = {
 }
 
 
+# How Python writes a timedelta (str(timedelta), what a template renders): 1:00:00, 2 days, 0:30:00.
+_PYTHON_TIMEDELTA = re.compile(
+    r"(?:(?P<days>-?\d+) days?, )?(?P<hours>\d+):(?P<minutes>\d{2}):(?P<seconds>\d{2}(?:\.\d+)?)"
+)
+
+
 def _duration_from_text(text: str) -> dt.timedelta:
-    """Seconds (``90``, ``1.5``) or an ISO 8601 duration (``PT1M30S``)."""
+    """Seconds (``90``, ``1.5``), an ISO 8601 duration (``PT1M30S``) or a timedelta as Python
+    writes one (``1:00:00``, ``2 days, 0:30:00``)."""
     from flyte_bridge.backfill import parse_iso_duration
 
     try:
         return dt.timedelta(seconds=float(text))
     except ValueError:
         pass
+    written = _PYTHON_TIMEDELTA.fullmatch(text)
+    if written:
+        return dt.timedelta(
+            days=int(written["days"] or 0),
+            hours=int(written["hours"]),
+            minutes=int(written["minutes"]),
+            seconds=float(written["seconds"]),
+        )
     try:
         return parse_iso_duration(text)
     except FlyteInvalidInputError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from flyteidl.core import interface_pb2, literals_pb2, types_pb2
 
@@ -204,4 +206,42 @@ def test_rendered_text_for_optional_values_and_lists_of_datetimes_is_read_by_typ
     ) == (
         0.5,
         2.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1:00:00", dt.timedelta(hours=1)),
+        ("2 days, 0:30:00", dt.timedelta(days=2, minutes=30)),
+        ("-1 day, 23:00:00", dt.timedelta(hours=-1)),
+        ("0:00:01.500000", dt.timedelta(seconds=1.5)),
+    ],
+)
+def test_a_timedelta_as_python_writes_it_is_read_as_a_duration(text, expected):
+    """What ``{{ macros.timedelta(hours=1) }}`` renders to without native rendering."""
+    from flyte_bridge.literals import from_text
+
+    assert from_text(text, types_pb2.LiteralType(simple=SIMPLE.DURATION)) == expected
+
+
+def test_text_for_a_list_or_map_that_is_not_json_says_which_json_is_expected():
+    parameters = {
+        "counts": _required(
+            types_pb2.LiteralType(collection_type=types_pb2.LiteralType(simple=SIMPLE.INTEGER))
+        ),
+        "weights": _required(
+            types_pb2.LiteralType(map_value_type=types_pb2.LiteralType(simple=SIMPLE.FLOAT))
+        ),
+    }
+    with pytest.raises(FlyteInvalidInputError) as raised:
+        convert_inputs(
+            "lp", parameters, NO_FIXED, {"counts": "1,2", "weights": "a=1"}, from_text=True
+        )
+
+    assert "input 'counts': '1,2' is not a list[int]: expected a JSON list such as [1, 2]" in str(
+        raised.value
+    )
+    assert "'a=1' is not a dict[str, float]: expected a JSON object such as {\"key\": 1.5}" in str(
+        raised.value
     )
