@@ -209,7 +209,17 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
                 "in host (and port) or in the 'endpoint' extra",
                 subject=conn.conn_id,
             )
-        endpoint = f"{conn.host}:{conn.port}" if conn.port else conn.host
+        host = conn.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 address, bracketed so that the port stays apart
+        endpoint = f"{host}:{conn.port}" if conn.port else host
+    elif conn.host:
+        logger.warning(
+            "connection %r has both host %s and the 'endpoint' extra; using the extra, %s",
+            conn.conn_id,
+            conn.host,
+            endpoint,
+        )
     insecure = extras.boolean("insecure")
     allow_plaintext = extras.boolean("allow_plaintext")
 
@@ -218,6 +228,12 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
     extra_client_secret = extras.text("client_secret")
     extra_token = extras.text("token")
     secret = conn.password or extra_client_secret or extra_token
+    if conn.password and (extra_client_secret or extra_token):
+        logger.warning(
+            "connection %r has a password and the %s extra; using the password",
+            conn.conn_id,
+            "client_secret" if extra_client_secret else "token",
+        )
     client_id = conn.login or extra_client_id
     mode = extras.text("auth_mode") or ("client_credentials" if client_id and secret else "none")
     if mode not in AUTH_MODES:

@@ -1,4 +1,5 @@
 import json
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -80,6 +81,35 @@ def test_an_endpoint_extra_wins_over_the_host():
     config = config_from_connection(connection(host="ignored"), {"endpoint": "admin.internal:81"})
 
     assert config.endpoint == "admin.internal:81"
+
+
+def test_an_ipv6_host_is_bracketed_and_counts_as_loopback():
+    config = config_from_connection(
+        connection(host="::1", port=30080, login="bot", password="s3cr3t"),
+        {"insecure": True, "allow_plaintext": True},
+    )
+
+    assert config.endpoint == "[::1]:30080"
+    assert config.auth.allow_plaintext
+
+
+def test_settings_given_twice_say_which_one_is_used(caplog):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider.hooks.flyte"):
+        config = config_from_connection(
+            connection(host="127.0.0.2", login="bot", password="from-password"),
+            {
+                "endpoint": "127.0.0.1:30080",
+                "client_secret": "from-extra",
+                "insecure": True,
+                "allow_plaintext": True,
+            },
+        )
+
+    assert config.endpoint == "127.0.0.1:30080"
+    assert config.auth.client_secret.reveal() == "from-password"
+    assert "using the extra, 127.0.0.1:30080" in caplog.text
+    assert "has a password and the client_secret extra; using the password" in caplog.text
+    assert "from-password" not in caplog.text and "from-extra" not in caplog.text
 
 
 def test_a_connection_without_an_endpoint_says_what_is_missing():
