@@ -116,6 +116,7 @@ def build_flyte_assets_definition(
     launch_plan: FlyteLaunchPlanProps,
     *,
     inputs: Mapping[str, Any] | None = None,
+    inputs_from_text: bool = False,
     resource_key: str = "flyte",
     translator: DagsterFlyteTranslator | None = None,
     name: str | None = None,
@@ -130,7 +131,9 @@ def build_flyte_assets_definition(
     The same as :func:`flyte_assets` (``retry_policy`` included) with a body that calls
     :meth:`FlyteResource.materialize` on the resource bound to ``resource_key``. The ``inputs``
     go to every execution, each run of a Flyte backfill included; with time partitions they
-    cannot hold the kickoff-time input, which each partition sets.
+    cannot hold the kickoff-time input, which each partition sets. ``inputs_from_text=True``
+    reads their str values as text of the declared types (``"2024-01-01T00:00:00Z"`` for a
+    datetime), for values from YAML or config (the component sets it); Python values need not.
     """
     fixed_inputs = dict(inputs or {})
     kickoff = launch_plan.kickoff_time_input
@@ -150,7 +153,9 @@ def build_flyte_assets_definition(
             raise dg.DagsterInvariantViolationError(
                 f"Resource {resource_key!r} must be a FlyteResource, got {type(flyte).__name__}"
             )
-        yield from flyte.materialize(context, inputs=fixed_inputs)
+        yield from flyte.materialize(
+            context, inputs=fixed_inputs, inputs_from_text=inputs_from_text
+        )
 
     return flyte_assets(
         launch_plan=launch_plan,

@@ -42,7 +42,12 @@ class LaunchFlyteExecutionConfig(dg.Config):
     version: str | None = Field(default=None, description="Version; the active one if empty.")
     project: str | None = Field(default=None, description="Project; the resource's if empty.")
     domain: str | None = Field(default=None, description="Domain; the resource's if empty.")
-    inputs: dict[str, Any] = Field(default={}, description="Launch plan inputs.")
+    inputs: dict[str, Any] = Field(
+        default={},
+        description="Launch plan inputs. A string is read as text of the input's type "
+        '("2024-01-01T00:00:00Z" for a datetime, "PT1H" or "3600" for a duration, '
+        '"7" for an int, JSON for a list or record), as config cannot hold such values.',
+    )
     execution_name: str | None = Field(
         default=None,
         description="Execution name. Empty: derived from the Dagster run and the op, so a retry "
@@ -85,7 +90,10 @@ class FlyteSignalConfig(FlyteExecutionConfig):
 class SetFlyteInputConfig(FlyteSignalConfig):
     """A ``wait_for_input`` gate and the value to give it."""
 
-    value: Any = Field(description="The value, converted to the signal's type.")
+    value: Any = Field(
+        description="The value, converted to the signal's type; a string is read as text of "
+        'that type ("25" for a float, "2024-01-01T00:00:00Z" for a datetime).'
+    )
 
 
 class BackfillFlyteLaunchPlanConfig(dg.Config):
@@ -144,6 +152,8 @@ def launch_flyte_execution(
         "domain": config.domain,
         "inputs": config.inputs,
         "labels": {DAGSTER_RUN_LABEL: context.run_id},
+        # Config holds no datetimes or durations: their text is read as the declared type.
+        "from_text": True,
     }
     follow = launch_or_find_logged if config.execution_name else launch_or_reattach_logged
     decision = follow(
@@ -228,7 +238,9 @@ def _signal_op(
     ) -> str:
         client = flyte.get_client()
         target = _execution_of(config, execution_id)
+        # Config holds no datetimes or durations: set_input reads a str as the signal's type.
         value = (config.value,) if isinstance(config, SetFlyteInputConfig) else ()
+        options = {"from_text": True} if isinstance(config, SetFlyteInputConfig) else {}
         try:
             execution = client.fetch_execution(target)
         except FlyteBridgeError as error:
@@ -251,7 +263,13 @@ def _signal_op(
                         config.signal_id,
                         execution.id,
                     )
-                send(execution, config.signal_id, *value, wait_for_gate=config.wait_for_gate)
+                send(
+                    execution,
+                    config.signal_id,
+                    *value,
+                    wait_for_gate=config.wait_for_gate,
+                    **options,
+                )
         except FlyteBridgeError as error:
             raise dg.Failure(
                 description=f"{method} of gate {config.signal_id!r} failed: {error}",

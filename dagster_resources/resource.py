@@ -229,6 +229,7 @@ class FlyteResource(dg.ConfigurableResource):
         inputs: Mapping[str, Any] | None = None,
         *,
         labels: Mapping[str, str] | None = None,
+        inputs_from_text: bool = False,
     ) -> Iterator[dg.MaterializeResult]:
         """Launches the launch plan behind the selected assets, waits, and reports each output.
 
@@ -247,6 +248,10 @@ class FlyteResource(dg.ConfigurableResource):
             inputs: Inputs of the launch plan, as Python values; every run of a Flyte backfill
                 gets them too. With time partitions they cannot hold the kickoff-time input.
             labels: Extra labels for the execution.
+            inputs_from_text: Read str values of ``inputs`` as text of their declared type
+                (``"2024-01-01T00:00:00Z"`` for a datetime, ``"PT1H"`` for a duration, JSON for
+                a list), as values from YAML or run config must be; other values are kept as
+                they are. False, for Python values, gives a str only to str-typed inputs.
 
         Yields:
             One ``MaterializeResult`` per selected asset.
@@ -257,7 +262,9 @@ class FlyteResource(dg.ConfigurableResource):
         """
         from dagster_resources.run_handler import materialize_launch_plan
 
-        yield from materialize_launch_plan(context, self, inputs=inputs, labels=labels)
+        yield from materialize_launch_plan(
+            context, self, inputs=inputs, labels=labels, inputs_from_text=inputs_from_text
+        )
 
     def load_launch_plan_props(
         self, names: Sequence[str], project: str | None = None, domain: str | None = None

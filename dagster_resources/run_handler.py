@@ -355,8 +355,12 @@ def materialize_launch_plan(
     *,
     inputs: Mapping[str, Any] | None = None,
     labels: Mapping[str, str] | None = None,
+    inputs_from_text: bool = False,
 ) -> Iterator[dg.MaterializeResult]:
-    """Runs the launch plan behind the selected assets and yields one result per selected asset."""
+    """Runs the launch plan behind the selected assets and yields one result per selected asset.
+
+    ``inputs_from_text`` reads str inputs as text of their declared type (values from YAML or
+    config); the kickoff time each partition sets is a datetime either way."""
     client = resource.get_client()
     specs = [spec for spec in context.assets_def.specs if spec.key in context.selected_asset_keys]
     target = spec_launch_plan(list(context.assets_def.specs))
@@ -387,7 +391,15 @@ def materialize_launch_plan(
         )
     if len(partition_keys) > 1 and strategy == "flyte_backfill":
         yield from _materialize_by_backfill(
-            context, client, specs, target, inputs, step_parts, launch_labels, **waiting
+            context,
+            client,
+            specs,
+            target,
+            inputs,
+            step_parts,
+            launch_labels,
+            inputs_from_text=inputs_from_text,
+            **waiting,
         )
         return
 
@@ -402,7 +414,11 @@ def materialize_launch_plan(
                 context.log,
                 (*step_parts, key),
                 lambda name, run_inputs=run_inputs: client.launch(
-                    **target, inputs=run_inputs, name=name, labels=launch_labels
+                    **target,
+                    inputs=run_inputs,
+                    name=name,
+                    labels=launch_labels,
+                    from_text=inputs_from_text,
                 ),
                 project=target["project"],
                 domain=target["domain"],
@@ -476,6 +492,7 @@ def _materialize_by_backfill(
     step_parts: tuple[str, ...],
     labels: Mapping[str, str],
     *,
+    inputs_from_text: bool,
     poll_interval: float,
     timeout: float | None,
     terminate_on_interrupt: bool,
@@ -503,6 +520,7 @@ def _materialize_by_backfill(
             domain=target["domain"],
             labels=labels,
             inputs=inputs,
+            from_text=inputs_from_text,
         )
 
     # The plan first (nothing launched), so that a retry following an earlier try's backfill

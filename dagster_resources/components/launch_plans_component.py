@@ -287,6 +287,8 @@ class FlyteLaunchPlansComponent(dg.Component, dg.Resolvable):
             build_flyte_assets_definition(
                 props,
                 inputs=model.inputs,
+                # YAML holds no datetimes or durations: their text is read as the input's type.
+                inputs_from_text=True,
                 resource_key=self.resource_key,
                 translator=translator,
                 partitions_def=partitions[model.name],

@@ -37,3 +37,17 @@ def flyte(flyte_sandbox, flyte_examples) -> FlyteResource:
 def client(flyte):
     """A core client on the sandbox, for launching outside Dagster and checking results."""
     return flyte.get_client()
+
+
+CHECKS = "tests/dagster/workflows/dagster_checks.py"
+CHECKS_VERSION = "dagster-checks-v1"
+
+
+@pytest.fixture(scope="session")
+def dagster_checks(flyte_sandbox_config, flyte_examples) -> str:
+    """``tests/dagster/workflows/dagster_checks.py`` registered with its launch plans active
+    (``dagster_checks.tick_lp``... are named after the module), once per session."""
+    from flyte_examples import register_modules
+
+    register_modules(flyte_sandbox_config, CHECKS_VERSION, "--activate-launchplans", CHECKS)
+    return CHECKS_VERSION
