@@ -47,6 +47,8 @@ class ClientBase:
         self.config = config
         self.max_concurrency = max_concurrency
         self._cache = TreeCache()
+        # (project, domain, org) found to exist after a lookup found nothing there.
+        self._known_scopes: set[tuple[str, str, str]] = set()
 
     @classmethod
     def from_flytekit_config(
@@ -116,7 +118,8 @@ class ClientBase:
             execution = ExecutionId(
                 *self._scope(project, domain), execution, self.config.default_org
             )
-        return _ops.fetch_op(self.execution_id(execution))
+        execution_id = self.execution_id(execution)
+        return _ops.explain_not_found(_ops.fetch_op(execution_id), execution_id, self._known_scopes)
 
     def _pages(
         self, project: str | None, domain: str | None, filters: Any, sort: Any, page_size: int
@@ -173,7 +176,10 @@ class ClientBase:
         return values
 
     def _sync_op(self, execution: ExecutionLike, sync_nodes: bool) -> Op[Execution]:
-        return sync_op(self.execution_id(execution), self._cache, sync_nodes)
+        execution_id = self.execution_id(execution)
+        return _ops.explain_not_found(
+            sync_op(execution_id, self._cache, sync_nodes), execution_id, self._known_scopes
+        )
 
     def _wait_op(
         self,
@@ -202,7 +208,10 @@ class ClientBase:
             raise FlyteInvalidInputError(
                 f"timeout must be a positive number of seconds, got {timeout!r}"
             )
-        return _ops.terminate_op(self.execution_id(execution), cause, timeout)
+        execution_id = self.execution_id(execution)
+        return _ops.explain_not_found(
+            _ops.terminate_op(execution_id, cause, timeout), execution_id, self._known_scopes
+        )
 
     def _relaunch_op(
         self, execution: ExecutionLike, name: str | None, overwrite_cache: bool
@@ -219,7 +228,10 @@ class ClientBase:
         return _ops.check_scope_op(project, domain, self.config.default_org)
 
     def _list_signals_op(self, execution: ExecutionLike) -> Op[Any]:
-        return _ops.list_signals_op(self.execution_id(execution))
+        execution_id = self.execution_id(execution)
+        return _ops.explain_not_found(
+            _ops.list_signals_op(execution_id), execution_id, self._known_scopes
+        )
 
     def _set_signal_op(
         self,
@@ -232,14 +244,19 @@ class ClientBase:
     ) -> Op[Any]:
         if not isinstance(signal_id, str) or not signal_id:
             raise FlyteInvalidInputError(f"signal_id must be a non-empty str, got {signal_id!r}")
-        return _ops.set_signal_op(
-            self.execution_id(execution),
-            signal_id,
-            value,
-            _seconds(wait_for_gate),
-            self._cache,
-            verb,
-            from_text,
+        execution_id = self.execution_id(execution)
+        return _ops.explain_not_found(
+            _ops.set_signal_op(
+                execution_id,
+                signal_id,
+                value,
+                _seconds(wait_for_gate),
+                self._cache,
+                verb,
+                from_text,
+            ),
+            execution_id,
+            self._known_scopes,
         )
 
     def _wait_for_gate_op(
@@ -254,8 +271,13 @@ class ClientBase:
         interval = _seconds(poll_interval)
         if interval is None or interval <= 0:
             raise FlyteInvalidInputError(f"poll_interval must be positive, got {poll_interval!r}")
-        return _ops.wait_for_gate_op(
-            self.execution_id(execution), signal_id, _seconds(timeout), interval, self._cache
+        execution_id = self.execution_id(execution)
+        return _ops.explain_not_found(
+            _ops.wait_for_gate_op(
+                execution_id, signal_id, _seconds(timeout), interval, self._cache
+            ),
+            execution_id,
+            self._known_scopes,
         )
 
     def _launch_op(
@@ -309,7 +331,10 @@ class ClientBase:
     def _metrics_op(self, execution: ExecutionLike, depth: int) -> Op[Any]:
         from flyte_bridge.metrics import ExecutionSpan
 
-        span = yield from _ops.metrics_op(self.execution_id(execution), depth)
+        execution_id = self.execution_id(execution)
+        span = yield from _ops.explain_not_found(
+            _ops.metrics_op(execution_id, depth), execution_id, self._known_scopes
+        )
         return ExecutionSpan.from_proto(span)
 
     def _download_op(self, value: Any, to: str | Path) -> Op[Path]:

@@ -594,6 +594,30 @@ def _scope_reason(project: str, domain: str, org: str) -> Op[str]:
     return ""
 
 
+def explain_not_found(
+    op: Op[Any], execution_id: ExecutionId, known_scopes: set[tuple[str, str, str]]
+) -> Op[Any]:
+    """Runs ``op``; when it finds no execution because the project or domain itself is unknown,
+    its FlyteNotFoundError says so (as a list or launch there does) instead of admin's bare
+    "missing entity". Scopes found to exist are added to ``known_scopes`` and not checked again,
+    so a client that looks up names before launching them pays the check once."""
+    try:
+        return (yield from op)
+    except FlyteNotFoundError as error:
+        scope = (execution_id.project, execution_id.domain, execution_id.org)
+        if scope in known_scopes:
+            raise
+        reason = yield from _scope_reason(*scope)
+        if not reason:
+            known_scopes.add(scope)
+            raise
+        explained = FlyteNotFoundError(
+            f"no execution {execution_id}{reason}", subject=str(execution_id)
+        )
+        explained.rpc_error = error.rpc_error
+        raise explained from None
+
+
 def _get_entity_call(
     kind: str, project: str, domain: str, name: str, version: str, org: str = ""
 ) -> Call:
@@ -610,12 +634,29 @@ def _get_entity_call(
     return Call(ADMIN, method, common_pb2.ObjectGetRequest(id=identifier))
 
 
+def _version_op(kind: str, project: str, domain: str, name: str, version: str, org: str) -> Op[Any]:
+    """One version of a task or launch plan; a version that does not exist is a
+    FlyteNotFoundError naming the newest one (or why there is none)."""
+    try:
+        return (yield _get_entity_call(kind, project, domain, name, version, org))
+    except FlyteNotFoundError as error:
+        newest = yield from _latest_op(kind, project, domain, name, org)
+        what = "task" if kind == "TASK" else "launch plan"
+        explained = FlyteNotFoundError(
+            f"{what} {project}/{domain}/{name} has no version {version!r}; the newest is "
+            f"{newest.id.version!r}",
+            subject=f"{project}/{domain}/{name}",
+        )
+        explained.rpc_error = error.rpc_error
+        raise explained from None
+
+
 def launch_plan_op(
     project: str, domain: str, name: str, version: str | None, org: str = ""
 ) -> Op[Any]:
     """A launch plan: the given version, else the active one, else the newest."""
     if version:
-        return (yield _get_entity_call("LAUNCH_PLAN", project, domain, name, version, org))
+        return (yield from _version_op("LAUNCH_PLAN", project, domain, name, version, org))
     try:
         return (
             yield Call(
@@ -642,7 +683,7 @@ def launch_target_op(
         return launch_plan.id, parameters, launch_plan.spec.fixed_inputs
 
     if version:
-        task = yield _get_entity_call("TASK", project, domain, name, version, org)
+        task = yield from _version_op("TASK", project, domain, name, version, org)
     else:
         task = yield from _latest_op(kind, project, domain, name, org)
     variables = task.closure.compiled_task.template.interface.inputs.variables

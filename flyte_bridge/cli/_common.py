@@ -128,21 +128,24 @@ def reporting_errors() -> Iterator[None]:
 
 
 def check_scope_exists(client: Any, project: str, domain: str) -> None:
-    """Fails with a usage error when admin has no such project, or no such domain in it.
+    """Fails (exit 1, as a lookup there does) when admin has no such project, or no such
+    domain in it.
 
     Meant for an empty answer only (it costs one more RPC): admin lists nothing, rather than
     failing, for a project it does not know. When the projects cannot be listed (a server that
     refuses ListProjects to this caller), nothing is said.
 
     Raises:
-        click.UsageError: naming the unknown project (or domain) and the registered ones.
+        click.ClickException: naming the unknown project (or domain) and the registered ones.
     """
     from flyte_bridge.errors import FlyteNotFoundError
 
     try:
         client.check_scope(project, domain)
     except FlyteNotFoundError as error:
-        raise click.UsageError(f"{error.message} (on {client.config.endpoint})") from error
+        raise click.ClickException(
+            f"{type(error).__name__}: {error.message} (on {client.config.endpoint})"
+        ) from error
     except FlyteBridgeError as error:
         logger.debug("Could not list the projects to check %s/%s: %s", project, domain, error)
 

@@ -97,6 +97,8 @@ def list_executions(
         found = client.recent_executions(limit=limit, filters=selection or None)
         if not found:
             check_scope_exists(client, client.config.default_project, client.config.default_domain)
+            if launch_plan:
+                _say_if_unregistered(client, launch_plan)
         if as_json:
             print_json([_summary(client, execution) for execution in found])
             return
@@ -112,6 +114,16 @@ def list_executions(
         console().print(table)
         if not found:
             click.echo("No executions found.")
+
+
+def _say_if_unregistered(client: Any, launch_plan: str) -> None:
+    """Notes on stderr that a launch plan filtered on is not registered (a typo, most often)."""
+    from flyte_bridge.errors import FlyteNotFoundError
+
+    try:
+        client.fetch_launch_plan(launch_plan)
+    except FlyteNotFoundError as error:
+        click.echo(f"Note: {error.message}", err=True)
 
 
 @executions.command("get")

@@ -72,7 +72,8 @@ def test_list_json_filters_by_phase_and_links_the_console(registered, hello_exec
 def test_list_of_an_unknown_project_fails_naming_the_known_ones(registered):
     result = run(registered, "executions", "list", "-p", "nosuchproj")
 
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output
+    assert "Usage:" not in result.output
     assert "No executions found." not in result.output
     assert "project 'nosuchproj' is not registered;" in result.output
     assert "registered projects: " in result.output and "flytesnacks" in result.output
@@ -81,7 +82,7 @@ def test_list_of_an_unknown_project_fails_naming_the_known_ones(registered):
 def test_list_json_of_an_unknown_domain_fails_naming_the_projects_domains(registered):
     result = run(registered, "executions", "list", "-d", "qa", "--json")
 
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output
     assert "domain 'qa' is not a domain of project 'flytesnacks'" in result.output
     assert "development" in result.output
 
@@ -90,7 +91,19 @@ def test_list_of_a_known_project_without_matches_says_none_were_found(registered
     result = run(registered, "executions", "list", "--launch-plan", "no.such.plan")
 
     assert result.exit_code == 0, result.output
-    assert "No executions found." in result.output
+    assert "No executions found." in result.stdout
+    assert "Note: no launch plan flytesnacks/development/no.such.plan is registered" in (
+        result.stderr
+    )
+
+
+def test_get_in_an_unknown_project_fails_like_list_there(registered):
+    result = run(registered, "executions", "get", "some-run", "-p", "nosuchproj")
+
+    assert result.exit_code == 1, result.output
+    assert "no execution nosuchproj/development/some-run: project 'nosuchproj' is not " in (
+        result.output
+    )
 
 
 def test_get_shows_inputs_and_outputs(registered, hello_execution):

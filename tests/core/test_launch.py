@@ -185,6 +185,47 @@ def test_launch_of_an_unknown_plan_in_a_known_project_names_only_the_plan(
     assert str(raised.value).endswith("no_such_plan is registered")
 
 
+def test_launch_of_a_version_that_does_not_exist_names_the_newest(client, registered_examples):
+    newest = client.fetch_launch_plan("hello.hello_wf").id.version
+    with pytest.raises(FlyteNotFoundError) as raised:
+        client.launch("hello.hello_wf", version="v999", inputs={"name": "x"})
+
+    assert str(raised.value).startswith(
+        f"launch plan flytesnacks/development/hello.hello_wf has no version 'v999'; the newest is "
+        f"{newest!r}"
+    )
+
+
+def test_execution_lookups_in_an_unknown_project_or_domain_say_so(client, registered_examples):
+    for lookup in (
+        lambda: client.fetch_execution("flytesnaks/development/some-run"),
+        lambda: client.list_signals("flytesnaks/development/some-run"),
+        lambda: client.approve("flytesnaks/development/some-run", "review"),
+        lambda: client.execution_metrics("flytesnaks/development/some-run"),
+        lambda: client.terminate("flytesnaks/development/some-run"),
+    ):
+        with pytest.raises(FlyteNotFoundError) as raised:
+            lookup()
+        assert str(raised.value).startswith(
+            "no execution flytesnaks/development/some-run: project 'flytesnaks' is not registered"
+        )
+    with pytest.raises(FlyteNotFoundError, match="domain 'prod' is not a domain of project"):
+        client.fetch_execution("flytesnacks/prod/some-run")
+
+
+def test_a_missing_execution_in_a_known_scope_checks_the_scope_once(
+    client, registered_examples, flyte_sandbox
+):
+    before = flyte_sandbox.rpc_counts.snapshot()
+    for name in ("missing-one", "missing-two"):
+        with pytest.raises(FlyteNotFoundError, match="missing entity of type execution"):
+            client.fetch_execution(f"flytesnacks/development/{name}")
+
+    calls = flyte_sandbox.rpc_counts.since(before)
+    assert calls.get("ListProjects", 0) <= 1
+    assert calls["GetExecution"] == 2
+
+
 # C02: a taken name is reattached to only for the same entity and inputs ---------------------
 
 
