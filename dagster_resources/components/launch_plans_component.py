@@ -109,7 +109,7 @@ def _resolve_flyte_block(context: dg.ResolutionContext, block: Any) -> FlyteConn
             f"default_project...), got {type(resolved).__name__}"
         )
     try:
-        return FlyteConnectionModel.model_validate(dict(resolved))
+        block_model = FlyteConnectionModel.model_validate(dict(resolved))
     except ValidationError as error:
         problems = [_field_problem(detail) for detail in error.errors()]
         raise dg.DagsterInvalidDefinitionError(
@@ -117,6 +117,27 @@ def _resolve_flyte_block(context: dg.ResolutionContext, block: Any) -> FlyteConn
             + ("a bad field: " if len(problems) == 1 else f"{len(problems)} bad fields: ")
             + "; ".join(problems)
         ) from None
+    # The checks across fields (credentials without a mode, credentials over plaintext) are
+    # the resource's: made here, they are reported as the field errors are, with the YAML
+    # location, instead of as a bare ValidationError when the definitions are built.
+    try:
+        block_model.to_resource()
+    except ValidationError as error:
+        problems = [_model_problem(detail) for detail in error.errors()]
+        raise dg.DagsterInvalidDefinitionError(
+            "the flyte block's fields do not fit together: " + "; ".join(problems)
+        ) from None
+    return block_model
+
+
+def _model_problem(detail: Mapping[str, Any]) -> str:
+    """One error of the resource's checks across fields, without pydantic's prefix (the
+    resource hides inputs in its errors, so no value, no secret, is quoted)."""
+    cause = detail.get("ctx", {}).get("error")
+    message = str(cause) if cause is not None else str(detail["msg"])
+    if detail["loc"]:
+        return f"{'.'.join(str(part) for part in detail['loc'])}: {message}"
+    return message
 
 
 def _field_problem(detail: Mapping[str, Any]) -> str:

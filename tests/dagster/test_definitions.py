@@ -404,6 +404,42 @@ def test_every_bad_field_of_the_flyte_block_is_named_in_one_error():
     assert "; wait_timeout: Input should be a valid number" in _messages(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        (
+            {"endpoint": "flyte.example.com:443"},
+            "FlyteResource sets client_secret but no auth_mode, and no mode follows from them",
+        ),
+        (
+            {"endpoint": "127.0.0.1:1", "insecure": True, "client_id": "dagster"},
+            "insecure=True would send credentials (auth mode client_credentials) over plaintext",
+        ),
+    ],
+)
+def test_fields_of_the_flyte_block_that_do_not_fit_together_are_one_located_error(
+    monkeypatch, block, expected
+):
+    secret = "s3cr3t-of-the-test"
+    monkeypatch.setenv("TEST_FLYTE_CLIENT_SECRET", secret)
+    block = {**block, "client_secret": "{{ env.TEST_FLYTE_CLIENT_SECRET }}"}
+
+    with pytest.raises(Exception) as raised:
+        _component_resource(block)
+
+    from dagster.components.resolved.errors import ResolutionException
+
+    messages = _messages(raised.value)
+    located = raised.value.__cause__
+    assert isinstance(located, ResolutionException), messages  # not a bare ValidationError
+    shown = str(located)  # the YAML location and excerpt, then the error
+    assert f"the flyte block's fields do not fit together: {expected}" in shown
+    assert "defs.yaml:" in shown and "attributes.flyte" in shown, shown
+    assert "validation error" not in messages
+    assert "Value error" not in messages
+    assert secret not in messages
+
+
 def _component_yaml(attributes: dict) -> dict:
     return {"type": "dagster_resources.FlyteLaunchPlansComponent", "attributes": attributes}
 
