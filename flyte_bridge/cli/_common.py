@@ -49,7 +49,8 @@ def console() -> Console:
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds ``--config``, ``--endpoint``, ``--insecure/--secure``, ``--project``, ``--domain``.
+    """Adds ``--config``, ``--endpoint``, ``--insecure/--secure``, ``--project``, ``--domain``,
+    ``--rpc-timeout`` and ``--max-retries``.
 
     The command receives them as one ``connection`` dict (see :func:`open_client`).
     """
@@ -68,6 +69,16 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @click.option("--project", "-p", help="Project (default: the config's, else flytesnacks).")
     @click.option("--domain", "-d", help="Domain (default: the config's, else development).")
+    @click.option(
+        "--rpc-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Seconds each call may take before it is retried or fails (default: 30).",
+    )
+    @click.option(
+        "--max-retries",
+        type=click.IntRange(min=0),
+        help="Retries of a call that failed for a passing reason (default: 5; 0 fails fast).",
+    )
     @functools.wraps(command)
     def wrapper(
         config_path: str | None,
@@ -75,6 +86,8 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         insecure: bool | None,
         project: str | None,
         domain: str | None,
+        rpc_timeout: float | None,
+        max_retries: int | None,
         **kwargs: Any,
     ) -> Any:
         connection = dict(
@@ -83,6 +96,8 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             insecure=insecure,
             project=project,
             domain=domain,
+            rpc_timeout=rpc_timeout,
+            max_retries=max_retries,
         )
         return command(connection=connection, **kwargs)
 
@@ -104,6 +119,9 @@ def open_client(connection: dict[str, Any]) -> Iterator[Any]:
         overrides["default_project"] = connection["project"]
     if connection.get("domain"):
         overrides["default_domain"] = connection["domain"]
+    for setting in ("rpc_timeout", "max_retries"):
+        if connection.get(setting) is not None:
+            overrides[setting] = connection[setting]
     with reporting_errors():
         config = ClientConfig.from_flytekit_config(connection.get("config_path"), **overrides)
         config = config.replace(

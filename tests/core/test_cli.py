@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -95,6 +96,19 @@ def test_list_of_a_known_project_without_matches_says_none_were_found(registered
     assert "Note: no launch plan flytesnacks/development/no.such.plan is registered" in (
         result.stderr
     )
+
+
+def test_rpc_timeout_and_max_retries_bound_a_command_on_a_server_that_never_answers(
+    registered, flyte_sandbox_faults
+):
+    with flyte_sandbox_faults.injected(black_hole=True, methods=["ListExecutions"]):
+        started = time.monotonic()
+        result = run(registered, "executions", "list", "--rpc-timeout", "0.5", "--max-retries", "0")
+        took = time.monotonic() - started
+
+    assert result.exit_code == 1, result.output
+    assert "ListExecutions" in result.output and "0.5" in result.output
+    assert took < 20, f"one attempt of 0.5 s took {took:.1f} s"
 
 
 def test_get_in_an_unknown_project_fails_like_list_there(registered):
