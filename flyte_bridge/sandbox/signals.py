@@ -122,8 +122,9 @@ class Signals:
             row = self._row(signal_id)
             if row is None:
                 raise invalid(
-                    f"failed to validate that signal [{_show(signal_id)}] exists: the gate node "
-                    "has not started yet"
+                    f"failed to validate that signal [{_show(signal_id)}] exists: no gate has "
+                    "created it (the gate node has not started yet, or the workflow has no gate "
+                    "with this signal id)"
                 )
             signal_type = types_pb2.LiteralType.FromString(row["type"])
             if not literal_fits(value, signal_type):

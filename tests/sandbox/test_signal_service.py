@@ -43,6 +43,7 @@ def test_set_signal_before_the_gate_started_is_invalid_argument(bare_signals, si
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "failed to validate that signal" in caught.value.details()
+    assert "or the workflow has no gate with this signal id" in caught.value.details()
 
 
 def test_signal_appears_in_the_list_once_the_gate_created_it(bare_signals, signal_id):
