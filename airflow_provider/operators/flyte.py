@@ -12,8 +12,9 @@ wrong connection) fail the task with ``AirflowFailException``, without retries
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from flyte_bridge.client import FlyteClient
+    from flyte_bridge.errors import FlyteNotReadyError
     from flyte_bridge.models import Execution
 
 XCOM_EXECUTION_ID = "execution_id"
@@ -39,6 +41,10 @@ XCOM_EXECUTION_ID = "execution_id"
 DEFER_METHOD = "execute_complete"
 
 SIGNAL_ACTIONS = ("approve", "reject", "set_input")
+
+TEMPLATES_ATTRIBUTE = "_flyte_templates"
+"""Operator attribute keeping the ``execution`` template as given, for the message of
+:func:`rendered_execution` (rendering replaces the field's value)."""
 
 
 class FlyteExecutionFailed(AirflowException):
@@ -66,11 +72,65 @@ def default_deferrable() -> bool:
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
-def seconds(value: float | dt.timedelta | None) -> float | None:
-    """A duration given as seconds or a timedelta, in seconds."""
+def checked_seconds(
+    value: Any, name: str, *, optional: bool = False, none_means: str = ""
+) -> float | None:
+    """``value`` (seconds or a timedelta) in seconds, checked to be a positive, finite number.
+
+    The operators check their durations when they are built, at DAG parse: a bad one found at
+    execute time would fail the task only after its execution was launched, leaving that run
+    unwatched or aborting it.
+
+    Raises:
+        ValueError: ``value`` is not a positive number of seconds or a timedelta (or None,
+            with ``optional``), naming ``name`` and what it expects.
+    """
+    if value is None and optional:
+        return None
     if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return None if value is None else float(value)
+        total = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        total = float(value)
+    else:
+        total = None
+    if total is None or not math.isfinite(total) or total <= 0:
+        expected = "a positive number of seconds or a timedelta"
+        if optional:
+            expected += f", or None{none_means}"
+        raise ValueError(f"{name} must be {expected}; got {value!r}")
+    return total
+
+
+def check_before_launch(check: Callable[[], object]) -> None:
+    """Runs ``check`` (a duration check) in ``execute``, before anything is launched: values
+    set on the operator after it was built are known only then. A bad one fails the task at
+    once, without retries (it would fail the same way again)."""
+    try:
+        check()
+    except ValueError as error:
+        raise AirflowFailException(str(error)) from None
+
+
+def rendered_execution(operator: BaseOperator, field: str = "execution") -> Any:
+    """The rendered ``execution`` template field, refused when it rendered to nothing.
+
+    A template whose ``xcom_pull`` found no XCom (a misspelt ``task_ids`` or key, an upstream
+    task that pushed none) renders to None, ``'None'``, or a ``project/domain/None`` id; sent
+    on, it would only come back as an execution named ``None`` that does not exist. This
+    fails the task first, without retries and before any call to admin, naming the field.
+    """
+    value = getattr(operator, field)
+    text = value.strip() if isinstance(value, str) else None
+    if value is None or text == "" or (text is not None and text.rsplit("/", 1)[-1] == "None"):
+        template = getattr(operator, TEMPLATES_ATTRIBUTE, {}).get(field)
+        source = f" (template {template!r})" if template is not None and template != value else ""
+        raise AirflowFailException(
+            f"{type(operator).__name__} field {field!r}{source} rendered to {value!r}: expected "
+            "an execution id ('project/domain/name') or a name; a template that renders to "
+            "None or an empty value is usually an XCom that was never pushed (check the "
+            "task_ids and key of its xcom_pull, and that the upstream task ran)"
+        )
+    return value
 
 
 def step_of(context: Context) -> tuple[str, str, str, int]:
@@ -171,12 +231,20 @@ class _WaitsForExecution(BaseOperator):
         self.domain = domain
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = poll_interval
-        self.timeout = seconds(timeout)
+        self.poll_interval = checked_seconds(poll_interval, "poll_interval")
+        self.timeout = checked_seconds(
+            timeout, "timeout", optional=True, none_means=" (wait as long as the execution runs)"
+        )
         self.terminate_on_kill = terminate_on_kill
         self._execution_id: str | None = None
         self._hook: FlyteHook | None = None
         self._flyte_console_url: str | None = None  # see CONSOLE_URL_ATTRIBUTE
+
+    def _check_durations(self) -> None:
+        """Checks ``poll_interval`` and ``timeout`` again in ``execute``, before launching (a
+        value set after the operator was built is known only then), as seconds."""
+        self.poll_interval = checked_seconds(self.poll_interval, "poll_interval")
+        self.timeout = checked_seconds(self.timeout, "timeout", optional=True)
 
     @property
     def hook(self) -> FlyteHook:
@@ -374,9 +442,10 @@ class FlyteLaunchOperator(_WaitsForExecution):
         domain: Domain (templated); the connection's when None.
         wait_for_completion: Wait for the execution to end; else return after launching.
         deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
-        poll_interval: Seconds between status reads.
-        timeout: Longest wait (seconds or timedelta); when it passes the execution is
-            terminated (unless ``terminate_on_kill`` is False) and the task fails.
+        poll_interval: Seconds between status reads (positive, or a timedelta).
+        timeout: Longest wait (positive seconds or timedelta; None: no limit); when it passes
+            the execution is terminated (unless ``terminate_on_kill`` is False) and the task
+            fails. Both are checked when the DAG is parsed, so a bad one launches nothing.
         recover_on_retry: After a failed run, recover it (nodes that succeeded are not run
             again) instead of launching afresh.
         terminate_on_kill: Terminate the execution when the task is killed, times out, or is
@@ -426,6 +495,7 @@ class FlyteLaunchOperator(_WaitsForExecution):
 
     def execute(self, context: Context) -> Any:
         self._flyte_console_url = ""  # none pushed yet: the link then needs no XCom lookup
+        check_before_launch(self._check_durations)
         with fail_permanently():
             return self._launch_and_wait(context)
 
@@ -486,14 +556,16 @@ class FlyteSignalOperator(BaseOperator):
         signal_id: The gate's signal id (templated).
         action: ``approve``, ``reject`` or ``set_input``.
         value: The input value for ``set_input`` (templated; converted to the gate's type, a
-            str read as text of that type: ``"25"`` for a float gate).
-        wait_for_gate: Wait until the execution reaches the gate (its signal exists) first;
-            otherwise a gate not reached yet fails the task.
+            str read as text of that type: ``"25"`` for a float gate). Only with ``set_input``:
+            a value given to ``approve`` or ``reject`` is refused when the DAG is parsed.
+        wait_for_gate: Wait until the execution reaches the gate (its signal exists) first,
+            for up to ``timeout``; otherwise a gate not reached yet fails the task (retries
+            apply).
         deferrable: Wait for the gate in the triggerer; default ``[operators]
             default_deferrable``.
-        poll_interval: Seconds between reads while waiting for the gate.
-        timeout: Longest wait for the gate (seconds or timedelta); None waits as long as the
-            execution runs.
+        poll_interval: Seconds between reads while waiting for the gate (positive).
+        timeout: Longest wait for the gate (positive seconds or timedelta); None waits as long
+            as the execution runs.
         flyte_conn_id: The ``flyte`` connection.
         project: Project when ``execution`` is a bare name.
         domain: Domain when ``execution`` is a bare name.
@@ -520,14 +592,25 @@ class FlyteSignalOperator(BaseOperator):
         super().__init__(**kwargs)
         if action not in SIGNAL_ACTIONS:
             raise ValueError(f"action must be one of {SIGNAL_ACTIONS}, got {action!r}")
+        if value is not None and action != "set_input":
+            # approve/reject would ignore it: value=False with approve would approve the gate,
+            # and an approval cannot be taken back.
+            refuse = " (to refuse the gate, use action='reject')" if action == "approve" else ""
+            raise ValueError(
+                f"value goes only with action='set_input'; action={action!r} takes no value, "
+                f"got value={value!r}{refuse}"
+            )
         self.execution = execution
         self.signal_id = signal_id
         self.action = action
         self.value = value
         self.wait_for_gate = wait_for_gate
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = poll_interval
-        self.timeout = seconds(timeout)
+        self.poll_interval = checked_seconds(poll_interval, "poll_interval")
+        self.timeout = checked_seconds(
+            timeout, "timeout", optional=True, none_means=" (wait as long as the execution runs)"
+        )
+        setattr(self, TEMPLATES_ATTRIBUTE, {"execution": execution})
         self.flyte_conn_id = flyte_conn_id
         self.project = project
         self.domain = domain
@@ -536,9 +619,16 @@ class FlyteSignalOperator(BaseOperator):
     def hook(self) -> FlyteHook:
         return FlyteHook(self.flyte_conn_id, project=self.project, domain=self.domain)
 
+    def _check_durations(self) -> None:
+        """As for the launch operator: checked again in ``execute``, before any signal."""
+        self.poll_interval = checked_seconds(self.poll_interval, "poll_interval")
+        self.timeout = checked_seconds(self.timeout, "timeout", optional=True)
+
     def execute(self, context: Context) -> Any:
         from flyte_bridge.errors import FlyteNotReadyError
 
+        check_before_launch(self._check_durations)
+        rendered_execution(self)
         with fail_permanently(), self.hook.new_client() as client:
             execution = client.fetch_execution(self.execution)
             if self.wait_for_gate and self.deferrable:
@@ -582,6 +672,31 @@ class FlyteSignalOperator(BaseOperator):
             return self._send(client, execution_id, wait=False)
 
     def _send(self, client: FlyteClient, execution_id: str, *, wait: bool) -> str:
+        from flyte_bridge.errors import FlyteNotReadyError
+
+        try:
+            return self._set_signal(client, execution_id, wait=wait)
+        except FlyteNotReadyError as error:
+            # The core's hint names its own wait_for_gate=<seconds>; here it is a bool and the
+            # limit is timeout=. Same type, so retries and callers see what they saw before.
+            raise FlyteNotReadyError(
+                self._not_reached(error, wait), subject=error.subject
+            ) from None
+
+    def _not_reached(self, error: FlyteNotReadyError, wait: bool) -> str:
+        """The message for a gate not reached, in this operator's parameters."""
+        what = error.message.rsplit("; ", 1)[0]
+        if not self.wait_for_gate:
+            return (
+                f"{what}; {type(self).__name__} has wait_for_gate=False, so it does not wait: "
+                "set wait_for_gate=True (the default) to wait for the gate, with timeout= "
+                "seconds as the longest wait (None: as long as the execution runs)"
+            )
+        if wait and self.timeout is not None:
+            return f"{what}; waited timeout={self.timeout:g}s (a longer timeout= waits longer)"
+        return str(error)
+
+    def _set_signal(self, client: FlyteClient, execution_id: str, *, wait: bool) -> str:
         wait_for_gate = (self.timeout if self.timeout is not None else 10**9) if wait else None
         if self.action == "set_input":
             client.set_input(
@@ -622,12 +737,14 @@ class FlyteTerminateOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.execution = execution
+        setattr(self, TEMPLATES_ATTRIBUTE, {"execution": execution})
         self.cause = cause
         self.flyte_conn_id = flyte_conn_id
         self.project = project
         self.domain = domain
 
     def execute(self, context: Context) -> dict[str, Any]:
+        rendered_execution(self)
         hook = FlyteHook(self.flyte_conn_id, project=self.project, domain=self.domain)
         with fail_permanently(), hook.new_client() as client:
             result = client.terminate(self.execution, cause=self.cause)
@@ -710,6 +827,7 @@ class FlyteBackfillOperator(_WaitsForExecution):
 
     def execute(self, context: Context) -> Any:
         self._flyte_console_url = ""  # none pushed yet (a dry run pushes none at all)
+        check_before_launch(self._check_durations)
         with fail_permanently():
             return self._backfill_and_wait(context)
 

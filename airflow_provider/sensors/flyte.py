@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
@@ -18,10 +18,13 @@ from airflow_provider.hooks.flyte import FlyteHook
 from airflow_provider.links.flyte import XCOM_CONSOLE_URL, FlyteExecutionLink
 from airflow_provider.operators.flyte import (
     DEFER_METHOD,
+    TEMPLATES_ATTRIBUTE,
     XCOM_EXECUTION_ID,
     check_event,
+    checked_seconds,
     default_deferrable,
     failure_message,
+    rendered_execution,
     resume_without_event,
 )
 
@@ -29,6 +32,31 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 TERMINAL_PHASES = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"})
+
+
+def success_phases_of(value: str | Sequence[str]) -> frozenset[str]:
+    """The terminal phases given as ``success_phases``: one phase name, or a list of them.
+
+    Raises:
+        ValueError: Not a phase name or a list of them, or a name that is not a terminal phase.
+    """
+    names = [value] if isinstance(value, str) else value
+    expected = f"a terminal phase name or a list of them, among {sorted(TERMINAL_PHASES)}"
+    if not isinstance(names, Iterable) or isinstance(names, Mapping):
+        raise ValueError(f"success_phases must be {expected}; got {value!r}")
+    names = list(names)
+    if not all(isinstance(name, str) for name in names):
+        raise ValueError(f"success_phases must be {expected}; got {value!r}")
+    phases = frozenset(name.strip().upper() for name in names)
+    if not phases:
+        raise ValueError(f"success_phases must be {expected}; got no phase: {value!r}")
+    unknown = sorted(phases - TERMINAL_PHASES)
+    if unknown:
+        raise ValueError(
+            f"success_phases must be {expected}; got {value!r}, where {unknown} "
+            f"{'is not a terminal phase' if len(unknown) == 1 else 'are not terminal phases'}"
+        )
+    return phases
 
 
 class FlyteExecutionSensor(BaseSensorOperator):
@@ -43,7 +71,8 @@ class FlyteExecutionSensor(BaseSensorOperator):
     Args:
         execution: The execution (templated): ``project/domain/name`` or a name; for example
             ``"{{ ti.xcom_pull(task_ids='launch', key='execution_id') }}"``.
-        success_phases: Terminal phases that count as success (default ``SUCCEEDED``).
+        success_phases: Terminal phases that count as success (default ``SUCCEEDED``): a list
+            of phase names, or one name (``"ABORTED"``).
         flyte_conn_id: The ``flyte`` connection.
         project: Project when ``execution`` is a bare name.
         domain: Domain when ``execution`` is a bare name.
@@ -65,14 +94,11 @@ class FlyteExecutionSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        phases = frozenset(phase.upper() for phase in success_phases)
-        if not phases or not phases <= TERMINAL_PHASES:
-            raise ValueError(
-                f"success_phases must be terminal phases among {sorted(TERMINAL_PHASES)}, "
-                f"got {list(success_phases)}"
-            )
+        self.success_phases = success_phases_of(success_phases)
+        # Airflow refuses a negative poke_interval; 0 would poll admin back to back.
+        checked_seconds(self.poke_interval, "poke_interval")
         self.execution = execution
-        self.success_phases = phases
+        setattr(self, TEMPLATES_ATTRIBUTE, {"execution": execution})
         self.flyte_conn_id = flyte_conn_id
         self.project = project
         self.domain = domain
@@ -116,6 +142,7 @@ class FlyteExecutionSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool:
+        rendered_execution(self)  # before any RPC; fails (or skips, with soft_fail) as a poke
         with fail_permanently(), self.hook.new_client() as client:
             execution = client.fetch_execution(self.execution)
             if self._execution_id is None:

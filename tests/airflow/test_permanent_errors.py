@@ -71,6 +71,24 @@ def test_a_permanent_error_fails_the_task_on_its_first_try(
     assert detail in tries[task_id][1]
 
 
+@pytest.mark.parametrize(
+    "task_id", ["never_pushed_sensor", "never_pushed_signal", "never_pushed_terminate"]
+)
+def test_an_execution_template_of_an_xcom_never_pushed_fails_at_once_naming_the_field(
+    permanent_errors_run, task_id
+):
+    _, states, tries = permanent_errors_run
+
+    assert states[task_id] == "failed"
+    assert list(tries[task_id]) == [1], tries[task_id]
+    reason = tries[task_id][1]
+    assert "field 'execution'" in reason
+    assert "task_ids='launch_relaese'" in reason  # the template, as written in the DAG
+    assert "rendered to 'None'" in reason
+    assert "XCom that was never pushed" in reason
+    assert "FlyteNotFoundError" not in reason
+
+
 def test_a_transient_error_is_retried(permanent_errors_run):
     _, states, tries = permanent_errors_run
 

@@ -263,6 +263,11 @@ with DAG(
             poke_interval=0.5,
             **missing,
         )
+    # An execution template whose xcom_pull names a task that does not exist (renders 'None').
+    never_pushed = {"execution": execution_of("launch_relaese"), **RETRIED}
+    FlyteExecutionSensor(task_id="never_pushed_sensor", poke_interval=0.5, **never_pushed)
+    FlyteSignalOperator(task_id="never_pushed_signal", signal_id="review", **never_pushed)
+    FlyteTerminateOperator(task_id="never_pushed_terminate", **never_pushed)
 
 with DAG(
     "flyte_rendered_text",
