@@ -21,14 +21,17 @@ The type is registered through the ``dagster_dg_cli.registry_modules`` entry poi
 exact ``dagster`` and lag the newest one.
 """
 
+import datetime as dt
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
+from croniter import croniter
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError, model_validator
 
 from dagster_resources.asset_decorator import build_flyte_assets_definition
 from dagster_resources.components.scaffolder import FlyteLaunchPlansScaffolder
@@ -161,22 +164,111 @@ _FLYTE_BLOCK_SCHEMA = {
 """The fields of the block, for editors and ``dg`` (the block itself is checked on loading)."""
 
 
+DAILY_FMT = "%Y-%m-%d"
+"""The partition key format of a cron that ticks at most once a day (Dagster's daily one)."""
+
+SUB_DAILY_FMT = "%Y-%m-%d-%H:%M"
+"""The format of a cron that ticks more than once a day (Dagster's hourly one)."""
+
+FMT_CHECKED_TICKS = 1000
+"""Ticks after ``start`` whose keys must differ for a ``fmt`` to be fine enough."""
+
+
 class TimePartitionsModel(dg.Model, dg.Resolvable):
-    """Time-window partitions: one partition per tick of ``cron_schedule`` since ``start``."""
+    """Time-window partitions: one partition per tick of ``cron_schedule`` since ``start``.
+
+    ``fmt`` is the partition keys' format: by default ``%Y-%m-%d`` for a cron that ticks at
+    most daily and ``%Y-%m-%d-%H:%M`` for one that ticks more often, as Dagster's daily and
+    hourly partitions have; a given one must tell every tick apart. ``start`` is written in
+    ``fmt`` or as an ISO 8601 date or time; ``timezone`` (an IANA name, UTC by default) is
+    where the cron ticks.
+    """
 
     cron_schedule: str
     start: str
-    fmt: str = "%Y-%m-%d"
+    fmt: str | None = None
     timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _checked(self) -> "TimePartitionsModel":
+        """Refuses, when the YAML loads, what Dagster would refuse only when validating."""
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone {self.timezone!r} is not a time zone name such as UTC or Europe/Paris"
+            ) from None
+        if not croniter.is_valid(self.cron_schedule):
+            raise ValueError(
+                f"cron_schedule {self.cron_schedule!r} is not a cron expression such as "
+                "'0 * * * *' (hourly) or '0 6 * * *' (daily at 06:00)"
+            )
+        start = self.start_time()
+        if self.fmt is not None:
+            clash = _same_key_ticks(self.cron_schedule, self.fmt, start.replace(tzinfo=zone))
+            if clash is not None:
+                first, second = clash
+                raise ValueError(
+                    f"fmt {self.fmt!r} is not fine enough for cron_schedule "
+                    f"{self.cron_schedule!r}: the ticks {first.isoformat()} and "
+                    f"{second.isoformat()} both have the partition key "
+                    f"{first.strftime(self.fmt)!r}; use {self.default_fmt()!r} (or leave fmt out)"
+                )
+        return self
+
+    def default_fmt(self) -> str:
+        """The format Dagster's own partitions of this granularity have."""
+        minutes, hours = croniter(self.cron_schedule).expanded[:2]
+        ticks_more_than_daily = any(field == ["*"] or len(field) > 1 for field in (minutes, hours))
+        return SUB_DAILY_FMT if ticks_more_than_daily else DAILY_FMT
+
+    def effective_fmt(self) -> str:
+        """``fmt``, or the default for the cron."""
+        return self.fmt or self.default_fmt()
+
+    def start_time(self) -> dt.datetime:
+        """``start`` as a naive time of ``timezone``: read with the format, else as ISO 8601."""
+        try:
+            return dt.datetime.strptime(self.start, self.effective_fmt())
+        except ValueError:
+            pass
+        try:
+            moment = dt.datetime.fromisoformat(self.start.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"start {self.start!r} is neither in the format {self.effective_fmt()!r} nor an "
+                "ISO 8601 date or time such as 2024-01-01 or 2024-01-01T06:00"
+            ) from None
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(ZoneInfo(self.timezone)).replace(tzinfo=None)
+        return moment
 
     def to_partitions_def(self) -> dg.TimeWindowPartitionsDefinition:
         """The partitions definition these fields describe."""
         return dg.TimeWindowPartitionsDefinition(
             cron_schedule=self.cron_schedule,
-            start=self.start,
-            fmt=self.fmt,
+            start=self.start_time(),
+            fmt=self.effective_fmt(),
             timezone=self.timezone,
         )
+
+
+def _same_key_ticks(
+    cron: str, fmt: str, start: dt.datetime
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """Two of the first ticks after ``start`` that ``fmt`` writes as one key, or None.
+
+    The hour repeated when summer time ends is told apart by its UTC offset, as Dagster's keys
+    do."""
+    ticks = croniter(cron, start - dt.timedelta(seconds=1))
+    seen: dict[tuple[str, Any], dt.datetime] = {}
+    for _ in range(FMT_CHECKED_TICKS):
+        tick = ticks.get_next(dt.datetime)
+        key = (tick.strftime(fmt), tick.utcoffset())
+        if key in seen:
+            return seen[key], tick
+        seen[key] = tick
+    return None
 
 
 class FlyteLaunchPlanModel(dg.Model, dg.Resolvable):

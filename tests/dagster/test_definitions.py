@@ -440,6 +440,102 @@ def test_fields_of_the_flyte_block_that_do_not_fit_together_are_one_located_erro
     assert secret not in messages
 
 
+def _partitioned_component_defs(partitions: dict) -> dg.Definitions:
+    """The definitions of a component whose one launch plan has ``partitions``, with a
+    ``FlyteResource`` bound, checked as ``dagster definitions validate`` checks them."""
+    attributes = {
+        "launch_plans": [
+            {
+                "name": "dagster_checks.tick_lp",
+                "outputs": {"o0": "STRING"},
+                "kickoff_time_input": "kickoff",
+                "partitions": partitions,
+            }
+        ]
+    }
+    with create_defs_folder_sandbox() as sandbox:
+        defs_path = sandbox.scaffold_component(
+            component_cls=FlyteLaunchPlansComponent, defs_yaml_contents=_component_yaml(attributes)
+        )
+        with sandbox.load_component_and_build_defs(defs_path=defs_path) as (_, defs):
+            resource = dg.Definitions(resources={"flyte": FlyteResource()})
+            merged = dg.Definitions.merge(defs, resource)
+            dg.Definitions.validate_loadable(merged)
+            return merged
+
+
+@pytest.mark.parametrize(
+    ("cron", "fmt", "first_key"),
+    [
+        ("0 * * * *", "%Y-%m-%d-%H:%M", "2024-01-01-00:00"),
+        ("*/15 * * * *", "%Y-%m-%d-%H:%M", "2024-01-01-00:00"),
+        ("0 6,18 * * *", "%Y-%m-%d-%H:%M", "2024-01-01-06:00"),
+        ("0 6 * * *", "%Y-%m-%d", "2024-01-01"),
+        ("@weekly", "%Y-%m-%d", "2024-01-07"),
+    ],
+)
+def test_component_partitions_get_a_key_format_fine_enough_for_their_cron(cron, fmt, first_key):
+    defs = _partitioned_component_defs({"cron_schedule": cron, "start": "2024-01-01"})
+
+    (assets,) = defs.assets
+    assert assets.partitions_def.fmt == fmt
+    assert assets.partitions_def.get_first_partition_key() == first_key
+
+
+def test_component_partitions_take_a_given_fmt_start_and_timezone():
+    defs = _partitioned_component_defs(
+        {
+            "cron_schedule": "0 * * * *",
+            "start": "2024-01-01T06:00:00+00:00",
+            "fmt": "%Y%m%d%H",
+            "timezone": "Europe/Paris",
+        }
+    )
+
+    (assets,) = defs.assets
+    partitions = assets.partitions_def
+    assert (partitions.fmt, partitions.timezone) == ("%Y%m%d%H", "Europe/Paris")
+    assert partitions.get_first_partition_key() == "2024010107"
+
+
+def test_a_component_partitions_fmt_too_coarse_for_the_cron_is_refused_naming_it():
+    with pytest.raises(Exception) as raised:
+        _partitioned_component_defs(
+            {"cron_schedule": "0 * * * *", "start": "2024-01-01", "fmt": "%Y-%m-%d"}
+        )
+
+    messages = _messages(raised.value)
+    assert "attributes.launch_plans.0.partitions" in messages
+    assert (
+        "fmt '%Y-%m-%d' is not fine enough for cron_schedule '0 * * * *': the ticks "
+        "2024-01-01T00:00:00+00:00 and 2024-01-01T01:00:00+00:00 both have the partition key "
+        "'2024-01-01'; use '%Y-%m-%d-%H:%M' (or leave fmt out)"
+    ) in messages
+
+
+@pytest.mark.parametrize(
+    ("partitions", "expected"),
+    [
+        (
+            {"cron_schedule": "0 * * * *", "start": "2024-01-01", "timezone": "Mars/Olympus"},
+            "timezone 'Mars/Olympus' is not a time zone name",
+        ),
+        ({"cron_schedule": "hourly", "start": "2024-01-01"}, "cron_schedule 'hourly' is not"),
+        (
+            {"cron_schedule": "0 * * * *", "start": "1st of January"},
+            "start '1st of January' is neither in the format '%Y-%m-%d-%H:%M' nor an ISO 8601",
+        ),
+    ],
+)
+def test_bad_component_partitions_are_refused_when_the_yaml_loads(partitions, expected):
+    with pytest.raises(Exception) as raised:
+        _partitioned_component_defs(partitions)
+
+    messages = _messages(raised.value)
+    assert "attributes.launch_plans.0.partitions" in messages
+    assert expected in messages
+
+
 def _component_yaml(attributes: dict) -> dict:
     return {"type": "dagster_resources.FlyteLaunchPlansComponent", "attributes": attributes}
 
