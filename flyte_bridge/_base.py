@@ -21,7 +21,7 @@ from flyte_bridge._requests import (
     sort_proto,
 )
 from flyte_bridge._runtime import Call, Op
-from flyte_bridge._tree import TreeCache, fill_tree_op, sync_op
+from flyte_bridge._tree import TreeCache, fill_tree_op, sync_op, template_op
 from flyte_bridge.config import ClientConfig
 from flyte_bridge.errors import FlyteInvalidInputError
 from flyte_bridge.models import Execution, ExecutionId, NodeExecution, TaskExecution
@@ -232,6 +232,14 @@ class ClientBase:
         return _ops.explain_not_found(
             _ops.list_signals_op(execution_id), execution_id, self._known_scopes
         )
+
+    def _declared_gates_op(self, execution: ExecutionLike) -> Op[dict[str, Any]]:
+        execution_id = self.execution_id(execution)
+        fetched = yield from _ops.explain_not_found(
+            _ops.fetch_op(execution_id), execution_id, self._known_scopes
+        )
+        _, gates = yield from template_op(fetched, self._cache)
+        return dict(gates)
 
     def _set_signal_op(
         self,

@@ -25,6 +25,7 @@ from flyte_bridge.models import Execution, Project, Signal, TerminateResult
 
 if TYPE_CHECKING:
     from flyteidl.admin import launch_plan_pb2
+    from flyteidl.core.types_pb2 import LiteralType
 
     from flyte_bridge.backfill import BackfillResult
     from flyte_bridge.metrics import ExecutionSpan
@@ -174,6 +175,10 @@ class AsyncFlyteClient(ClientBase):
     async def list_signals(self, execution: ExecutionLike) -> list[Signal]:
         """As :meth:`FlyteClient.list_signals`, awaited."""
         return await self._run(self._list_signals_op(execution))
+
+    async def declared_gates(self, execution: ExecutionLike) -> dict[str, LiteralType]:
+        """As :meth:`FlyteClient.declared_gates`, awaited."""
+        return await self._run(self._declared_gates_op(execution))
 
     async def approve(
         self, execution: ExecutionLike, signal_id: str, wait_for_gate: float | None = None

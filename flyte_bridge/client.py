@@ -24,6 +24,7 @@ from flyte_bridge.models import Execution, Project, Signal, TerminateResult
 
 if TYPE_CHECKING:
     from flyteidl.admin import launch_plan_pb2
+    from flyteidl.core.types_pb2 import LiteralType
 
     from flyte_bridge.backfill import BackfillResult
     from flyte_bridge.metrics import ExecutionSpan
@@ -210,6 +211,13 @@ class FlyteClient(ClientBase):
         """Every signal of the execution (every page). A gate's signal exists only once the
         workflow has reached the gate."""
         return self._run(self._list_signals_op(execution))
+
+    def declared_gates(self, execution: ExecutionLike) -> dict[str, LiteralType]:
+        """The signal id and declared type of every approve and input gate of the execution's
+        workflow (sub-workflows and branches included), reached or not; sleep gates have no
+        signal. Empty when the workflow cannot be read. One GetExecution, one GetWorkflow
+        (cached per workflow)."""
+        return self._run(self._declared_gates_op(execution))
 
     def approve(
         self, execution: ExecutionLike, signal_id: str, wait_for_gate: float | None = None

@@ -47,16 +47,27 @@ def signals() -> None:
 @connection_options
 @click.argument("execution")
 def list_signals(connection: dict[str, Any], execution: str) -> None:
-    """Lists the signals of EXECUTION: a gate's signal appears once the gate is reached."""
+    """Lists the signals of EXECUTION, and the gates of its workflow not reached yet."""
     with open_client(connection) as client:
         found = client.list_signals(execution)
-        if not found:
+        declared = client.declared_gates(execution)
+        unreached = {
+            key: kind
+            for key, kind in declared.items()
+            if key not in {signal.signal_id for signal in found}
+        }
+        if not found and not unreached:
             click.echo(_no_signals(client.fetch_execution(execution)))
             return
         table = Table("signal", "type", "value", box=None)
         for signal in found:
             value = repr(signal.value) if signal.is_set else "(not set)"
             table.add_row(signal.signal_id, type_label(signal.type), value)
+        if unreached:
+            ended = client.fetch_execution(execution).is_done
+            for signal_id, kind in sorted(unreached.items()):
+                state = "(never reached)" if ended else "(gate not reached yet)"
+                table.add_row(signal_id, type_label(kind), state)
         console().print(table)
 
 

@@ -222,6 +222,23 @@ def test_approve_and_set_through_the_cli_complete_the_approval_workflow(register
     assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at 25%"}
 
 
+def test_signals_list_shows_the_declared_gates_not_reached_yet(registered, sandbox_client):
+    execution = sandbox_client.launch("approvals.approval_wf")
+    try:
+        sandbox_client.wait_for_gate(execution, "review", timeout=60)
+        listed = run(registered, "signals", "list", execution.id.name)
+    finally:
+        sandbox_client.terminate(execution, cause="test over")
+
+    assert listed.exit_code == 0, listed.output
+    rows = {line.split()[0]: line for line in listed.output.splitlines()[1:] if line.strip()}
+    assert "(not set)" in rows["review"] and "bool" in rows["review"]
+    assert "(gate not reached yet)" in rows["rollout_percent"]
+    assert "float" in rows["rollout_percent"]
+    gates = sandbox_client.declared_gates(execution)
+    assert sorted(gates) == ["review", "rollout_percent"]
+
+
 def test_giving_a_gate_the_value_it_holds_again_says_nothing_changed(registered, sandbox_client):
     execution = sandbox_client.launch("approvals.approval_wf")
     name = execution.id.name
