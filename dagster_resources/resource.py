@@ -151,11 +151,13 @@ class FlyteResource(dg.ConfigurableResource):
     )
     wait_timeout: Seconds | None = Field(
         default=None,
-        description="Seconds to wait for an execution before giving up (and terminating it).",
+        description="Seconds to wait for an execution before the step fails; the execution is "
+        "then terminated, unless terminate_on_interrupt is False.",
     )
     terminate_on_interrupt: bool = Field(
         default=True,
-        description="Terminate the Flyte execution when the Dagster run is stopped.",
+        description="Terminate the Flyte execution when the Dagster run is stopped or "
+        "wait_timeout passes; False leaves it running (the log and the error say so).",
     )
 
     # Validation errors would otherwise quote the input, secrets included.

@@ -29,7 +29,7 @@ from flyte_bridge.errors import FlyteBridgeError, FlyteNotFoundError, FlyteTimeo
 if TYPE_CHECKING:
     from dagster_resources.resource import FlyteResource
     from flyte_bridge.client import FlyteClient
-    from flyte_bridge.models import Execution
+    from flyte_bridge.models import Execution, TerminateResult
     from flyte_bridge.reattach import LaunchDecision
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,8 @@ def wait_for_all(
     timeout: float | None,
     terminate_on_interrupt: bool,
 ) -> list["Execution"]:
-    """Waits for launched executions in turn; stopping or a timeout terminates the unfinished."""
+    """Waits for launched executions in turn; stopping or a timeout terminates the unfinished
+    (unless ``terminate_on_interrupt`` is False), and the log and the error say which."""
     done: list[Execution] = []
     try:
         for execution in executions:
@@ -201,19 +202,56 @@ def wait_for_all(
                 )
         raise
     except FlyteTimeoutError as error:
-        for execution in executions[len(done) :]:
-            _terminate_quietly(
-                client,
-                execution,
-                f"no result within {timeout} s in Dagster",
-                timeout=client.config.rpc_timeout,
-            )
-        late = executions[len(done)]
+        unfinished = executions[len(done) :]
+        fates = [
+            _timed_out(client, log, execution, timeout, terminate=terminate_on_interrupt)
+            for execution in unfinished
+        ]
+        late = unfinished[0]
+        _, _, phase = error.message.rpartition("last phase ")
+        last = f" (last phase {phase})" if phase else ""
+        others = ""
+        if len(unfinished) > 1:
+            verb = "terminated" if terminate_on_interrupt else "left running"
+            others = f"; the {len(unfinished) - 1} other unfinished executions were {verb} too"
         raise dg.Failure(
-            description=f"Flyte execution {late.id} did not finish within {timeout} s",
+            description=(
+                f"Flyte execution {late.id} did not finish within the wait_timeout of "
+                f"{timeout:g} s{last}; {fates[0]}{others}"
+            ),
             metadata=execution_reference(client, late),
         ) from error
     return done
+
+
+def _timed_out(
+    client: "FlyteClient", log: Any, execution: "Execution", timeout: float, *, terminate: bool
+) -> str:
+    """Terminates (or leaves running) an execution whose wait timed out; says what became of
+    it, for the error."""
+    stop_it = f"end it with `flyte-bridge executions terminate {execution.id}`"
+    if not terminate:
+        log.warning(
+            "wait_timeout of %g s passed: leaving Flyte execution %s running "
+            "(terminate_on_interrupt=False)",
+            timeout,
+            execution.id,
+        )
+        return f"it was left running (terminate_on_interrupt=False): {stop_it}"
+    log.warning(
+        "wait_timeout of %g s passed: terminating Flyte execution %s", timeout, execution.id
+    )
+    result = _terminate_quietly(
+        client,
+        execution,
+        f"no result within the wait_timeout of {timeout:g} s in Dagster",
+        timeout=client.config.rpc_timeout,
+    )
+    if result is None:
+        return f"terminating it failed, so it may still be running: {stop_it}"
+    if result.already_terminal:
+        return f"it ended {result.phase.name} meanwhile, so it was not terminated"
+    return "it was terminated (it ends ABORTED)"
 
 
 @contextlib.contextmanager
@@ -238,16 +276,18 @@ def terminating_on_stop(
 
 def _terminate_quietly(
     client: "FlyteClient", execution: "Execution", cause: str, timeout: float | None = None
-) -> None:
+) -> "TerminateResult | None":
     """Terminates ``execution``, logging instead of raising: the caller is already failing.
-    ``timeout`` bounds the call (see ``FlyteClient.terminate``)."""
+    ``timeout`` bounds the call (see ``FlyteClient.terminate``). Returns what terminate found,
+    or None when it failed."""
     try:
         result = client.terminate(execution, cause=cause, timeout=timeout)
     except FlyteBridgeError:
         logger.warning("Could not terminate Flyte execution %s", execution.id, exc_info=True)
-        return
+        return None
     if result.already_terminal:
         logger.info("Flyte execution %s had already ended %s", execution.id, result.phase.name)
+    return result
 
 
 def execution_reference(client: "FlyteClient", execution: "Execution") -> dict[str, Any]:

@@ -429,3 +429,67 @@ def test_a_retry_finds_the_runs_of_a_launch_plan_named_with_its_own_project_and_
         for retry in (0, 1)
     ]
     assert [execution.phase_name for execution in tries] == ["FAILED", "FAILED"]
+
+
+def _sleep_past_a_short_wait_timeout(flyte_sandbox, **resource_fields):
+    """A launch op whose execution sleeps for 600 s under a resource whose wait_timeout is 2 s;
+    the failure's description, the run's log messages and the execution."""
+    impatient = FlyteResource(
+        endpoint=flyte_sandbox.endpoint,
+        insecure=True,
+        default_project="flytesnacks",
+        default_domain="development",
+        poll_interval=0.2,
+        wait_timeout=2,
+        **resource_fields,
+    )
+
+    @dg.job
+    def sleep():
+        launch_flyte_execution()
+
+    config = {"launch_plan": "long_sleep.long_sleep_wf", "inputs": {"seconds": 600}}
+    with dg.instance_for_test() as instance:
+        result = sleep.execute_in_process(
+            resources={"flyte": impatient},
+            run_config=_launch_config(config),
+            raise_on_error=False,
+            instance=instance,
+        )
+        messages = [e.user_message for e in instance.all_logs(result.run_id)]
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    data = failure.step_failure_data.user_failure_data
+    return data, messages
+
+
+def test_a_wait_timeout_says_the_execution_was_terminated(flyte_sandbox, client):
+    data, messages = _sleep_past_a_short_wait_timeout(flyte_sandbox)
+
+    execution_id = data.metadata["flyte/execution_id"].value
+    assert data.description.startswith(
+        f"Flyte execution {execution_id} did not finish within the wait_timeout of 2 s (last phase "
+    )
+    assert data.description.endswith("; it was terminated (it ends ABORTED)")
+    assert f"wait_timeout of 2 s passed: terminating Flyte execution {execution_id}" in messages
+    stopped = client.wait(execution_id, timeout=60, poll_interval=0.2)
+    assert stopped.phase_name == "ABORTED"
+
+
+def test_a_wait_timeout_without_terminate_on_interrupt_says_it_left_the_execution_running(
+    flyte_sandbox, client
+):
+    data, messages = _sleep_past_a_short_wait_timeout(flyte_sandbox, terminate_on_interrupt=False)
+
+    execution_id = data.metadata["flyte/execution_id"].value
+    try:
+        assert data.description.endswith(
+            "; it was left running (terminate_on_interrupt=False): end it with "
+            f"`flyte-bridge executions terminate {execution_id}`"
+        )
+        assert (
+            f"wait_timeout of 2 s passed: leaving Flyte execution {execution_id} running "
+            "(terminate_on_interrupt=False)"
+        ) in messages
+        assert client.fetch_execution(execution_id).phase_name in ("QUEUED", "RUNNING")
+    finally:
+        client.terminate(execution_id, cause="the test is over")
