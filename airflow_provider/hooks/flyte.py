@@ -200,6 +200,14 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
     from flyte_bridge.config import AuthConfig, ClientConfig, Secret
     from flyte_bridge.errors import FlyteConfigError
 
+    conn_type = getattr(conn, "conn_type", None)
+    if conn_type and conn_type != FlyteHook.conn_type:
+        logger.warning(
+            "connection %r has type %r, not %r; reading it as a Flyte connection",
+            conn.conn_id,
+            conn_type,
+            FlyteHook.conn_type,
+        )
     extras = _Extras(conn.conn_id, extra)
     endpoint = extras.text("endpoint")
     if not endpoint:

@@ -112,6 +112,16 @@ def test_settings_given_twice_say_which_one_is_used(caplog):
     assert "from-password" not in caplog.text and "from-extra" not in caplog.text
 
 
+def test_a_connection_of_another_type_is_read_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider.hooks.flyte"):
+        config = config_from_connection(
+            connection(host="localhost", port=30080, conn_type="http"), {"insecure": True}
+        )
+
+    assert config.endpoint == "localhost:30080"
+    assert "has type 'http', not 'flyte'; reading it as a Flyte connection" in caplog.text
+
+
 def test_a_connection_without_an_endpoint_says_what_is_missing():
     with pytest.raises(FlyteConfigError, match="has no host"):
         config_from_connection(connection(), {})
