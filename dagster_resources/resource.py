@@ -261,6 +261,9 @@ class FlyteResource(dg.ConfigurableResource):
         Raises:
             dagster.Failure: The execution failed, was aborted or timed out; or, before anything
                 is launched, the launch plan is not registered or lacks an output the assets name.
+                Over a range of partitions the partitions whose runs (or backfill ticks)
+                succeeded are materialized first, and the error names the others with their
+                executions.
         """
         from dagster_resources.run_handler import materialize_launch_plan
 

@@ -46,6 +46,11 @@ PREVIEW_KEY = metadata_key("output_preview")
 ERROR_KEY = metadata_key("error")
 EXECUTION_IDS_KEY = metadata_key("execution_ids")
 DECLARED_OUTPUTS_KEY = metadata_key("declared_outputs")
+FAILED_PARTITIONS_KEY = metadata_key("failed_partitions")
+BACKFILL_TICK_KEY = metadata_key("backfill_tick")
+BACKFILL_NODE_KEY = metadata_key("backfill_node")
+TICK_EXECUTION_ID_KEY = metadata_key("tick_execution_id")
+TICK_EXECUTION_URL_KEY = metadata_key("tick_execution_url")
 
 PREVIEW_LENGTH = 300
 """Characters of an output's text shown in the metadata preview."""
@@ -471,16 +476,17 @@ def materialize_launch_plan(
         raise
 
     executions = wait_for_all(client, context.log, launched, **waiting)
-    for execution in executions:
-        raise_for_failure(client, execution)
     if len(executions) == 1:
         (execution,) = executions
+        raise_for_failure(client, execution)
         outputs = client.fetch_outputs(execution)
         for spec in specs:
             yield dg.MaterializeResult(
                 asset_key=spec.key, metadata=_spec_metadata(client, spec, execution, outputs)
             )
         return
+    if not all(execution.is_successful for execution in executions):
+        yield from _fail_part_of_the_range(client, specs, partition_keys, executions)
     # A range of partitions, one execution each: every partition's event names its own.
     for key, execution in zip(partition_keys, executions, strict=True):
         outputs = client.fetch_outputs(execution)
@@ -497,6 +503,76 @@ def materialize_launch_plan(
     }
     for spec in specs:
         yield dg.MaterializeResult(asset_key=spec.key, metadata=every)
+
+
+def _fail_part_of_the_range(
+    client: "FlyteClient",
+    specs: Sequence[dg.AssetSpec],
+    partition_keys: Sequence[str],
+    executions: Sequence["Execution"],
+) -> Iterator[dg.AssetMaterialization]:
+    """Records the partitions whose executions succeeded, then fails the step naming the others.
+
+    Each succeeded partition gets an ``AssetMaterialization`` of its own, yielded before the
+    failure is raised (a ``MaterializeResult`` stands for the whole range, and events logged
+    with ``context.log_event`` are lost when the step raises), so a failed tick loses only its
+    partition.
+    """
+    succeeded = []
+    for key, execution in zip(partition_keys, executions, strict=True):
+        if not execution.is_successful:
+            continue
+        outputs = client.fetch_outputs(execution)
+        for spec in specs:
+            yield dg.AssetMaterialization(
+                asset_key=spec.key,
+                partition=key,
+                metadata=_spec_metadata(client, spec, execution, outputs),
+            )
+        succeeded.append(key)
+    failed = [
+        (key, execution)
+        for key, execution in zip(partition_keys, executions, strict=True)
+        if not execution.is_successful
+    ]
+    problems = [
+        f"partition {key}: Flyte execution {execution.id} ended {execution.phase_name}"
+        + (f": {execution.error_summary}" if execution.error_summary else "")
+        + f" ({client.console_url(execution)})"
+        for key, execution in failed
+    ]
+    raise dg.Failure(
+        description=(
+            f"{len(failed)} of {len(executions)} partitions failed; {_recorded(succeeded)} "
+            f"Failed: {'; '.join(problems)}"
+        ),
+        metadata={
+            FAILED_PARTITIONS_KEY: dg.MetadataValue.json(
+                {key: _failure_json(execution) for key, execution in failed}
+            ),
+            EXECUTION_IDS_KEY: dg.MetadataValue.text(
+                ", ".join(str(execution.id) for execution in executions)
+            ),
+        },
+    )
+
+
+def _recorded(succeeded: Sequence[str]) -> str:
+    """Which partitions the failed step still materialized, for its error."""
+    if not succeeded:
+        return "none succeeded."
+    if len(succeeded) == 1:
+        return f"the one that succeeded is materialized ({succeeded[0]})."
+    return f"the {len(succeeded)} that succeeded are materialized ({', '.join(succeeded)})."
+
+
+def _failure_json(execution: "Execution", tick: str | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"execution_id": str(execution.id), "phase": execution.phase_name}
+    if tick is not None:
+        found["tick"] = tick
+    if execution.error_summary:
+        found["error"] = execution.error_summary
+    return found
 
 
 def _spec_metadata(
@@ -590,11 +666,100 @@ def _materialize_by_backfill(
         timeout=timeout,
         terminate_on_interrupt=terminate_on_interrupt,
     )
+    index_at = {tick.timestamp(): index for index, tick in enumerate(plan)}
+    tick_of = {
+        key: index_at.get(_partition_start(context, key).timestamp())
+        for key in context.partition_keys
+    }
+    if not done.is_successful and done.is_done:
+        yield from _fail_part_of_the_backfill(client, specs, plan, tick_of, done)
     raise_for_failure(client, done)
     metadata = execution_metadata(client, done)
     metadata[metadata_key("backfill_runs")] = dg.MetadataValue.int(len(plan))
+    # Each partition names its tick's node (no RPC); its own execution id and output would
+    # take reading the backfill's node tree, RPCs per tick, so they are left out.
+    for key, index in tick_of.items():
+        if index is None:
+            continue
+        for spec in specs:
+            context.add_asset_metadata(
+                {
+                    BACKFILL_TICK_KEY: dg.MetadataValue.text(plan[index].isoformat()),
+                    BACKFILL_NODE_KEY: dg.MetadataValue.text(f"n{index}"),
+                },
+                asset_key=spec.key,
+                partition_key=key,
+            )
     for spec in specs:
         yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
+
+
+def _fail_part_of_the_backfill(
+    client: "FlyteClient",
+    specs: Sequence[dg.AssetSpec],
+    plan: Sequence[dt.datetime],
+    tick_of: Mapping[str, int | None],
+    backfill: "Execution",
+) -> Iterator[dg.AssetMaterialization]:
+    """Records the partitions whose ticks succeeded, then fails the step naming the others.
+
+    The backfill's node ``n<i>`` runs tick ``i`` as a child execution: its node tree (read
+    once, only here) says which ticks succeeded. Each such partition gets an
+    ``AssetMaterialization`` naming the backfill and the tick's execution.
+    """
+    try:
+        nodes = client.sync(backfill).node_executions
+    except FlyteBridgeError:
+        # The failure is reported all the same, for the whole range (by the caller).
+        logger.warning("Could not read the ticks of Flyte backfill %s", backfill.id, exc_info=True)
+        return
+    backfill_metadata = execution_metadata(client, backfill)
+    backfill_reference = execution_reference(client, backfill)
+    succeeded, problems, failures = [], [], {}
+    for key, index in tick_of.items():
+        node = nodes.get(f"n{index}") if index is not None else None
+        child = node.child_execution if node is not None else None
+        if node is not None and node.is_successful and child is not None:
+            for spec in specs:
+                yield dg.AssetMaterialization(
+                    asset_key=spec.key,
+                    partition=key,
+                    metadata={
+                        # The backfill (as when it succeeds), with the phase of the tick's run.
+                        **backfill_reference,
+                        PHASE_KEY: dg.MetadataValue.text(child.phase_name),
+                        TICK_EXECUTION_ID_KEY: dg.MetadataValue.text(str(child.id)),
+                        TICK_EXECUTION_URL_KEY: dg.MetadataValue.url(client.console_url(child)),
+                        BACKFILL_TICK_KEY: dg.MetadataValue.text(plan[index].isoformat()),
+                        BACKFILL_NODE_KEY: dg.MetadataValue.text(f"n{index}"),
+                    },
+                )
+            succeeded.append(key)
+            continue
+        tick = plan[index].isoformat() if index is not None else "no tick of the backfill"
+        if child is not None:
+            error = f": {child.error_summary}" if child.error_summary else ""
+            problems.append(
+                f"partition {key} (tick {tick}): Flyte execution {child.id} ended "
+                f"{child.phase_name}{error} ({client.console_url(child)})"
+            )
+            failures[key] = _failure_json(child, tick)
+        else:
+            phase = node.phase.name if node is not None else "not started"
+            problems.append(f"partition {key} (tick {tick}): not run ({phase})")
+            failures[key] = {"tick": tick, "phase": phase}
+    # The backfill's own error repeats its failed tick's, which is listed with its partition.
+    raise dg.Failure(
+        description=(
+            f"Flyte backfill {backfill.id} ended {backfill.phase_name} "
+            f"({client.console_url(backfill)}): {len(problems)} of {len(tick_of)} partitions "
+            f"did not succeed; {_recorded(succeeded)} Not succeeded: {'; '.join(problems)}"
+        ),
+        metadata={
+            **backfill_metadata,
+            FAILED_PARTITIONS_KEY: dg.MetadataValue.json(failures),
+        },
+    )
 
 
 def _partition_start(context: dg.AssetExecutionContext, partition_key: str) -> dt.datetime:

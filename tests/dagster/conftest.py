@@ -46,7 +46,7 @@ CHECKS_VERSION = "dagster-checks-v1"
 @pytest.fixture(scope="session")
 def dagster_checks(flyte_sandbox_config, flyte_examples) -> str:
     """``tests/dagster/workflows/dagster_checks.py`` registered with its launch plans active
-    (``dagster_checks.tick_lp``... are named after the module), once per session."""
+    (``tick_lp``, ``dagster_checks.window_wf``...), once per session."""
     from flyte_examples import register_modules
 
     register_modules(flyte_sandbox_config, CHECKS_VERSION, "--activate-launchplans", CHECKS)

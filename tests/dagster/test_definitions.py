@@ -446,7 +446,7 @@ def _partitioned_component_defs(partitions: dict) -> dg.Definitions:
     attributes = {
         "launch_plans": [
             {
-                "name": "dagster_checks.tick_lp",
+                "name": "tick_lp",
                 "outputs": {"o0": "STRING"},
                 "kickoff_time_input": "kickoff",
                 "partitions": partitions,
