@@ -54,10 +54,12 @@ def flyte_assets(
         backfill_strategy: How a run over a range of partitions is executed:
             ``"flyte_backfill"`` makes the range one Flyte backfill under a single-run backfill
             policy; ``"per_partition"`` launches one execution per partition, one Dagster run
-            each. A Flyte backfill runs the schedule's ticks, so it needs partitions that tick
-            when the schedule does: the same cron (compared as :func:`flyte_bridge.backfill.
-            same_cron` does, ``@daily`` equal to ``0 0 * * *``) in a time zone at UTC+0, as
-            Flyte schedules in UTC. By default it is chosen for a scheduled launch plan with a
+            each (a multi-run backfill policy, so ``dagster asset materialize
+            --partition-range``, which runs a range in one run, refuses such assets). A Flyte
+            backfill runs the schedule's ticks, so it needs partitions that tick when the
+            schedule does: the same cron (compared as :func:`flyte_bridge.backfill.same_cron`
+            does, ``@daily`` equal to ``0 0 * * *``) in a time zone at UTC+0, as Flyte
+            schedules in UTC. By default it is chosen for a scheduled launch plan with a
             kickoff-time input and such partitions; when the partitions tick at other times the
             default is ``"per_partition"``, logged and written in the assets'
             ``flyte/backfill_strategy_reason`` metadata, and an explicit ``"flyte_backfill"``
