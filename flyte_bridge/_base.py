@@ -23,7 +23,7 @@ from flyte_bridge._requests import (
 from flyte_bridge._runtime import Call, Op
 from flyte_bridge._tree import TreeCache, fill_tree_op, sync_op, template_op
 from flyte_bridge.config import ClientConfig
-from flyte_bridge.errors import FlyteInvalidInputError
+from flyte_bridge.errors import FlyteInvalidInputError, FlyteNotFoundError
 from flyte_bridge.models import Execution, ExecutionId, NodeExecution, TaskExecution
 
 DEFAULT_CONCURRENCY = 16
@@ -114,12 +114,26 @@ class ClientBase:
     def _fetch_op(
         self, execution: ExecutionLike, project: str | None = None, domain: str | None = None
     ) -> Op[Execution]:
+        execution_id = self._lookup_id(execution, project, domain)
+        return _ops.explain_not_found(_ops.fetch_op(execution_id), execution_id, self._known_scopes)
+
+    def _lookup_id(
+        self, execution: ExecutionLike, project: str | None, domain: str | None
+    ) -> ExecutionId:
+        """The id of a name in ``project``/``domain`` (defaults filling what is not given)."""
         if isinstance(execution, str) and (project or domain) and "/" not in execution:
             execution = ExecutionId(
                 *self._scope(project, domain), execution, self.config.default_org
             )
-        execution_id = self.execution_id(execution)
-        return _ops.explain_not_found(_ops.fetch_op(execution_id), execution_id, self._known_scopes)
+        return self.execution_id(execution)
+
+    def _find_op(
+        self, name_or_id: ExecutionLike, project: str | None, domain: str | None
+    ) -> Op[Execution | None]:
+        try:
+            return (yield from _ops.fetch_op(self._lookup_id(name_or_id, project, domain)))
+        except FlyteNotFoundError:
+            return None
 
     def _pages(
         self, project: str | None, domain: str | None, filters: Any, sort: Any, page_size: int

@@ -88,6 +88,12 @@ class AsyncFlyteClient(ClientBase):
         """As :meth:`FlyteClient.fetch_execution`, awaited."""
         return await self._run(self._fetch_op(name_or_id, project, domain))
 
+    async def find_execution(
+        self, name_or_id: ExecutionLike, project: str | None = None, domain: str | None = None
+    ) -> Execution | None:
+        """As :meth:`FlyteClient.find_execution`, awaited."""
+        return await self._run(self._find_op(name_or_id, project, domain))
+
     async def list_executions(
         self,
         project: str | None = None,

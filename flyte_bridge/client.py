@@ -86,6 +86,13 @@ class FlyteClient(ClientBase):
         """
         return self._run(self._fetch_op(name_or_id, project, domain))
 
+    def find_execution(
+        self, name_or_id: ExecutionLike, project: str | None = None, domain: str | None = None
+    ) -> Execution | None:
+        """The execution of that name, or None when there is none (one GetExecution): a
+        lookup of a name that may not have been launched yet."""
+        return self._run(self._find_op(name_or_id, project, domain))
+
     def list_executions(
         self,
         project: str | None = None,

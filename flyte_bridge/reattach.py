@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from flyte_bridge.errors import FlyteBridgeError, FlyteNotFoundError
+from flyte_bridge.errors import FlyteBridgeError
 from flyte_bridge.naming import execution_name
 
 if TYPE_CHECKING:
@@ -157,12 +157,7 @@ def launch_or_find(
         FlyteConflictError: The name is taken by an execution of another entity or inputs.
     """
     project, domain = _scope(client, target, project, domain)
-    try:
-        client.fetch_execution(name, project=project, domain=domain)
-    except FlyteNotFoundError:
-        existed = False
-    else:
-        existed = True
+    existed = client.find_execution(name, project=project, domain=domain) is not None
     execution = launch(name)
     if not existed:
         logger.info("Launched execution %s", execution.id)
@@ -219,12 +214,10 @@ def _generations(
     limit = client.config.max_execution_name_length if max_length is None else max_length
     for generation in range(MAX_GENERATIONS):
         name = execution_name(*step, generation=generation, max_length=limit)
-        try:
-            execution = client.fetch_execution(name, project=project, domain=domain)
-        except FlyteNotFoundError:
-            yield generation, name, None
-            return
+        execution = client.find_execution(name, project=project, domain=domain)
         yield generation, name, execution
+        if execution is None:
+            return
 
 
 def _start(

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from flyte_bridge.client import FlyteClient
 from flyte_bridge.errors import (
     FlyteConflictError,
     FlyteInvalidInputError,
@@ -224,6 +225,28 @@ def test_a_missing_execution_in_a_known_scope_checks_the_scope_once(
     calls = flyte_sandbox.rpc_counts.since(before)
     assert calls.get("ListProjects", 0) <= 1
     assert calls["GetExecution"] == 2
+
+
+def test_find_execution_gives_none_for_a_name_not_launched_and_asks_nothing_else(
+    client, registered_examples, flyte_sandbox
+):
+    from flyte_bridge.reattach import launch_or_reattach
+
+    fresh = FlyteClient(client.config)  # knows no scope yet
+    before = flyte_sandbox.rpc_counts.snapshot()
+    assert fresh.find_execution(_name("absent")) is None
+    decision = launch_or_reattach(
+        fresh,
+        ("find", "launch", _name("step"), -1),
+        lambda name: fresh.launch("hello.hello_wf", inputs={"name": "a"}, name=name),
+    )
+    calls = flyte_sandbox.rpc_counts.since(before)
+    fresh.close()
+
+    assert decision.action == "launched"
+    assert client.find_execution(decision.execution.id).id == decision.execution.id
+    assert "ListProjects" not in calls, calls
+    assert calls["CreateExecution"] == 1
 
 
 # C02: a taken name is reattached to only for the same entity and inputs ---------------------

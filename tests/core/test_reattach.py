@@ -7,7 +7,7 @@ import pytest
 from flyte_bridge._requests import scope_of
 from flyte_bridge.client import FlyteClient
 from flyte_bridge.config import ClientConfig
-from flyte_bridge.errors import FlyteConflictError, FlyteInvalidInputError, FlyteNotFoundError
+from flyte_bridge.errors import FlyteConflictError, FlyteInvalidInputError
 from flyte_bridge.naming import execution_name
 from flyte_bridge.reattach import latest_execution, launch_or_find, launch_or_reattach
 
@@ -42,10 +42,8 @@ class Admin:
     def _scope(self, project, domain):
         return scope_of(project, domain, self.config.default_project, self.config.default_domain)
 
-    def fetch_execution(self, name, project=None, domain=None):
-        if name not in self.runs:
-            raise FlyteNotFoundError(f"no execution {name}", subject=name)
-        return self.runs[name]
+    def find_execution(self, name, project=None, domain=None):
+        return self.runs.get(name)
 
     def launch(self, name):
         self.launched.append(name)
