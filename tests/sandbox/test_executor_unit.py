@@ -552,13 +552,18 @@ def crash_always_wf(x: int = 1) -> int:
 """
 
 
-def test_a_crashed_task_process_is_retried_as_a_system_failure(plane, tmp_path, monkeypatch):
+@pytest.fixture
+def crashing_module(tmp_path, monkeypatch):
+    """The module of crashing tasks, importable here and by the task processes."""
     module_dir = tmp_path / "modules"
     module_dir.mkdir()
     (module_dir / "crashing.py").write_text(CRASHING_MODULE)
     monkeypatch.syspath_prepend(str(module_dir))
     monkeypatch.setenv("PYTHONPATH", f"{module_dir}:{EXAMPLES}")
 
+
+@pytest.mark.usefixtures("crashing_module")
+def test_a_crashed_task_process_is_retried_as_a_system_failure(plane):
     start(plane, "crash1", "crashing", "crash_wf", x=1)
 
     assert plane.wait_terminal("crash1") == WorkflowPhase.SUCCEEDED
@@ -572,16 +577,9 @@ def test_a_crashed_task_process_is_retried_as_a_system_failure(plane, tmp_path, 
     assert outputs(plane, "crash1").literals["o0"].scalar.primitive.integer == 2
 
 
-def test_a_task_that_always_crashes_fails_once_the_system_retry_budget_is_spent(
-    plane, tmp_path, monkeypatch
-):
+@pytest.mark.usefixtures("crashing_module")
+def test_a_task_that_always_crashes_fails_once_the_system_retry_budget_is_spent(plane):
     from flyte_bridge.sandbox.executor import DEFAULT_SYSTEM_RETRIES
-
-    module_dir = tmp_path / "modules"
-    module_dir.mkdir()
-    (module_dir / "crashing.py").write_text(CRASHING_MODULE)
-    monkeypatch.syspath_prepend(str(module_dir))
-    monkeypatch.setenv("PYTHONPATH", f"{module_dir}:{EXAMPLES}")
 
     start(plane, "crash2", "crashing", "crash_always_wf", x=1)
 
