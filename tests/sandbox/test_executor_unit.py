@@ -554,7 +554,8 @@ def crash_always_wf(x: int = 1) -> int:
 
 @pytest.fixture
 def crashing_module(tmp_path, monkeypatch):
-    """The module of crashing tasks, importable here and by the task processes."""
+    """The module of crashing tasks, importable here and by the task processes (ask for it
+    after ``plane``, which sets PYTHONPATH to the examples alone)."""
     module_dir = tmp_path / "modules"
     module_dir.mkdir()
     (module_dir / "crashing.py").write_text(CRASHING_MODULE)
@@ -562,8 +563,7 @@ def crashing_module(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", f"{module_dir}:{EXAMPLES}")
 
 
-@pytest.mark.usefixtures("crashing_module")
-def test_a_crashed_task_process_is_retried_as_a_system_failure(plane):
+def test_a_crashed_task_process_is_retried_as_a_system_failure(plane, crashing_module):
     start(plane, "crash1", "crashing", "crash_wf", x=1)
 
     assert plane.wait_terminal("crash1") == WorkflowPhase.SUCCEEDED
@@ -577,8 +577,9 @@ def test_a_crashed_task_process_is_retried_as_a_system_failure(plane):
     assert outputs(plane, "crash1").literals["o0"].scalar.primitive.integer == 2
 
 
-@pytest.mark.usefixtures("crashing_module")
-def test_a_task_that_always_crashes_fails_once_the_system_retry_budget_is_spent(plane):
+def test_a_task_that_always_crashes_fails_once_the_system_retry_budget_is_spent(
+    plane, crashing_module
+):
     from flyte_bridge.sandbox.executor import DEFAULT_SYSTEM_RETRIES
 
     start(plane, "crash2", "crashing", "crash_always_wf", x=1)
