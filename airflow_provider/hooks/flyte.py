@@ -184,6 +184,16 @@ class FlyteHook(BaseHook):
         return self._with_defaults(ClientConfig.from_flytekit_config())
 
 
+def _is_ipv6_address(host: str) -> bool:
+    """Whether the host field holds a bare IPv6 address (not ``host:port`` or a URL)."""
+    import ipaddress
+
+    try:
+        return isinstance(ipaddress.ip_address(host.split("%")[0]), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
 def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
     """Maps a ``flyte`` connection (and its already-read extra) onto a client config.
 
@@ -218,8 +228,8 @@ def config_from_connection(conn: Any, extra: Mapping[str, Any]) -> ClientConfig:
                 subject=conn.conn_id,
             )
         host = conn.host
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"  # an IPv6 address, bracketed so that the port stays apart
+        if _is_ipv6_address(host):
+            host = f"[{host}]"  # bracketed so that the port stays apart
         endpoint = f"{host}:{conn.port}" if conn.port else host
     elif conn.host:
         logger.warning(

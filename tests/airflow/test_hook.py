@@ -93,6 +93,22 @@ def test_an_ipv6_host_is_bracketed_and_counts_as_loopback():
     assert config.auth.allow_plaintext
 
 
+@pytest.mark.parametrize(
+    ("host", "port", "endpoint"),
+    [
+        ("localhost:30080", None, "localhost:30080"),
+        ("flyte.example.com:443", None, "flyte.example.com:443"),
+        ("flyte.example.com", 443, "flyte.example.com:443"),
+        ("[::1]", 30080, "[::1]:30080"),
+        ("fe80::1%eth0", 81, "[fe80::1%eth0]:81"),
+    ],
+)
+def test_only_a_bare_ipv6_host_is_bracketed(host, port, endpoint):
+    config = config_from_connection(connection(host=host, port=port), {"insecure": True})
+
+    assert config.endpoint == endpoint
+
+
 def test_settings_given_twice_say_which_one_is_used(caplog):
     with caplog.at_level(logging.WARNING, logger="airflow_provider.hooks.flyte"):
         config = config_from_connection(
