@@ -323,17 +323,19 @@ def _checked_name(name: str | None) -> str:
 # Projects -----------------------------------------------------------------------------------
 
 
-def list_projects_op(org: str) -> Op[list[Project]]:
+def list_projects_op(org: str, deadline: Any = None) -> Op[list[Project]]:
     """Every project admin has (archived ones excluded, as admin lists them), every page."""
 
     def request(token: str) -> project_pb2.ProjectListRequest:
         return project_pb2.ProjectListRequest(limit=PAGE_SIZE, token=token, org=org)
 
-    found = yield from paginate("ListProjects", request, lambda r: r.projects)
+    found = yield from paginate("ListProjects", request, lambda r: r.projects, deadline=deadline)
     return [Project(pb.id, pb.name, tuple(domain.id for domain in pb.domains)) for pb in found]
 
 
-def check_scope_op(project: str | None, domain: str | None, org: str) -> Op[list[Project]]:
+def check_scope_op(
+    project: str | None, domain: str | None, org: str, deadline: Any = None
+) -> Op[list[Project]]:
     """The registered projects, after checking that ``project`` is one of them and ``domain``
     one of its domains (of any project's, without ``project``); either may be None.
 
@@ -343,7 +345,7 @@ def check_scope_op(project: str | None, domain: str | None, org: str) -> Op[list
     Raises:
         FlyteNotFoundError: naming the unknown project or domain and the registered ones.
     """
-    projects = yield from list_projects_op(org)
+    projects = yield from list_projects_op(org, deadline)
     if project:
         matching = [p for p in projects if p.id == project]
         if not matching:
@@ -576,21 +578,30 @@ def _latest_op(kind: str, project: str, domain: str, name: str, org: str = "") -
         what = "task" if kind == "TASK" else "launch plan"
         reason = yield from _scope_reason(project, domain, org)
         raise FlyteNotFoundError(
-            f"no {what} {project}/{domain}/{name} is registered{reason}",
+            f"no {what} {project}/{domain}/{name} is registered{reason or ''}",
             subject=f"{project}/{domain}/{name}",
         )
     return found[0]
 
 
-def _scope_reason(project: str, domain: str, org: str) -> Op[str]:
-    """``": <why>"`` when the project or domain itself is unknown, else ``""``; one more call,
-    made only once something was not found. A server that refuses ListProjects says nothing."""
+SCOPE_CHECK_SECONDS = 10.0
+"""Budget of the project check that explains a lookup which found nothing: it only improves
+an error already in hand, so a slow admin must not hold that error back for long."""
+
+
+def _scope_reason(project: str, domain: str, org: str) -> Op[str | None]:
+    """``": <why>"`` when the project or domain itself is unknown, ``""`` when both exist, and
+    None when that could not be told (a server that refuses or fails ListProjects within
+    :data:`SCOPE_CHECK_SECONDS`). One more call, made only once something was not found."""
+    from flyte_bridge.transport import Deadline
+
     try:
-        yield from check_scope_op(project, domain, org)
+        yield from check_scope_op(project, domain, org, Deadline(SCOPE_CHECK_SECONDS))
     except FlyteNotFoundError as error:
         return f": {error.message}"
     except FlyteBridgeError as error:
         logger.debug("could not list projects to check %s/%s: %s", project, domain, error)
+        return None
     return ""
 
 
@@ -609,10 +620,13 @@ def explain_not_found(
             raise
         reason = yield from _scope_reason(*scope)
         if not reason:
-            known_scopes.add(scope)
+            if reason == "":
+                known_scopes.add(scope)
             raise
         explained = FlyteNotFoundError(
-            f"no execution {execution_id}{reason}", subject=str(execution_id)
+            f"no execution {execution_id}{reason}",
+            subject=str(execution_id),
+            grpc_code=error.grpc_code,
         )
         explained.rpc_error = error.rpc_error
         raise explained from None
@@ -640,12 +654,20 @@ def _version_op(kind: str, project: str, domain: str, name: str, version: str, o
     try:
         return (yield _get_entity_call(kind, project, domain, name, version, org))
     except FlyteNotFoundError as error:
-        newest = yield from _latest_op(kind, project, domain, name, org)
         what = "task" if kind == "TASK" else "launch plan"
+        try:
+            newest = yield from _latest_op(kind, project, domain, name, org)
+        except FlyteNotFoundError as none_at_all:
+            raise none_at_all from None
+        except FlyteBridgeError as unreadable:
+            # The version is missing all the same; say so rather than how the listing failed.
+            logger.debug("could not read the newest version of %s: %s", name, unreadable)
+            raise error from None
         explained = FlyteNotFoundError(
             f"{what} {project}/{domain}/{name} has no version {version!r}; the newest is "
             f"{newest.id.version!r}",
             subject=f"{project}/{domain}/{name}",
+            grpc_code=error.grpc_code,
         )
         explained.rpc_error = error.rpc_error
         raise explained from None

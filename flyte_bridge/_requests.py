@@ -148,12 +148,16 @@ def paginate(
     items: Callable[[Any], Iterable[Any]],
     service: str = ADMIN,
     timeout: float | None = None,
+    deadline: Any = None,
 ) -> Op[list[Any]]:
-    """Every item of a List* RPC, following tokens until admin returns an empty one."""
+    """Every item of a List* RPC, following tokens until admin returns an empty one; a
+    ``deadline`` (transport ``Deadline``) bounds every page and retry together."""
     result: list[Any] = []
     token = ""
     while True:
-        response = yield Call(service, method, make_request(token), timeout=timeout)
+        response = yield Call(
+            service, method, make_request(token), timeout=timeout, deadline=deadline
+        )
         result.extend(items(response))
         token = response.token
         if not token:

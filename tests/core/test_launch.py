@@ -217,14 +217,42 @@ def test_execution_lookups_in_an_unknown_project_or_domain_say_so(client, regist
 def test_a_missing_execution_in_a_known_scope_checks_the_scope_once(
     client, registered_examples, flyte_sandbox
 ):
-    before = flyte_sandbox.rpc_counts.snapshot()
-    for name in ("missing-one", "missing-two"):
-        with pytest.raises(FlyteNotFoundError, match="missing entity of type execution"):
-            client.fetch_execution(f"flytesnacks/development/{name}")
+    with FlyteClient(client.config) as fresh:  # knows no scope yet
+        before = flyte_sandbox.rpc_counts.snapshot()
+        for name in ("missing-one", "missing-two", "missing-three"):
+            with pytest.raises(FlyteNotFoundError, match="missing entity of type execution") as e:
+                fresh.fetch_execution(f"flytesnacks/development/{name}")
+            assert e.value.grpc_code == "NOT_FOUND"
+        calls = flyte_sandbox.rpc_counts.since(before)
 
-    calls = flyte_sandbox.rpc_counts.since(before)
-    assert calls.get("ListProjects", 0) <= 1
-    assert calls["GetExecution"] == 2
+    assert calls["ListProjects"] == 1
+    assert calls["GetExecution"] == 3
+
+
+def test_a_scope_that_could_not_be_checked_is_checked_again(
+    client, registered_examples, flyte_sandbox, flyte_sandbox_faults
+):
+    with FlyteClient(client.config.replace(max_retries=0)) as fresh:
+        with flyte_sandbox_faults.injected(failure_rate=1.0, methods=["ListProjects"]):
+            with pytest.raises(FlyteNotFoundError, match="missing entity of type execution"):
+                fresh.fetch_execution("flytesnaks/development/some-run")
+        with pytest.raises(FlyteNotFoundError) as explained:
+            fresh.fetch_execution("flytesnaks/development/some-run")
+
+    assert "project 'flytesnaks' is not registered" in str(explained.value)
+    assert explained.value.grpc_code == "NOT_FOUND"
+
+
+def test_a_missing_version_stays_not_found_when_the_newest_cannot_be_read(
+    client, registered_examples, flyte_sandbox_faults
+):
+    with FlyteClient(client.config.replace(max_retries=0)) as fresh:
+        with flyte_sandbox_faults.injected(failure_rate=1.0, methods=["ListLaunchPlans"]):
+            with pytest.raises(FlyteNotFoundError) as raised:
+                fresh.launch("hello.hello_wf", version="v999", inputs={"name": "x"})
+
+    assert "v999" in str(raised.value)
+    assert raised.value.grpc_code == "NOT_FOUND"
 
 
 def test_find_execution_gives_none_for_a_name_not_launched_and_asks_nothing_else(
@@ -232,16 +260,15 @@ def test_find_execution_gives_none_for_a_name_not_launched_and_asks_nothing_else
 ):
     from flyte_bridge.reattach import launch_or_reattach
 
-    fresh = FlyteClient(client.config)  # knows no scope yet
-    before = flyte_sandbox.rpc_counts.snapshot()
-    assert fresh.find_execution(_name("absent")) is None
-    decision = launch_or_reattach(
-        fresh,
-        ("find", "launch", _name("step"), -1),
-        lambda name: fresh.launch("hello.hello_wf", inputs={"name": "a"}, name=name),
-    )
-    calls = flyte_sandbox.rpc_counts.since(before)
-    fresh.close()
+    with FlyteClient(client.config) as fresh:  # knows no scope yet
+        before = flyte_sandbox.rpc_counts.snapshot()
+        assert fresh.find_execution(_name("absent")) is None
+        decision = launch_or_reattach(
+            fresh,
+            ("find", "launch", _name("step"), -1),
+            lambda name: fresh.launch("hello.hello_wf", inputs={"name": "a"}, name=name),
+        )
+        calls = flyte_sandbox.rpc_counts.since(before)
 
     assert decision.action == "launched"
     assert client.find_execution(decision.execution.id).id == decision.execution.id
