@@ -688,15 +688,23 @@ _JSON_EXAMPLES = {
     SimpleType.INTEGER: ("1", "2"),
     SimpleType.FLOAT: ("1.5", "2.5"),
     SimpleType.BOOLEAN: ("true", "false"),
+    SimpleType.STRING: ('"a"', '"b"'),
     SimpleType.DATETIME: ('"2024-01-02T06:00Z"', '"2024-01-03T06:00Z"'),
-    SimpleType.DURATION: ("90", '"PT1M30S"'),
+    SimpleType.DURATION: ('"PT1M30S"', '"0:02:00"'),
 }
 
 
 def _json_example(element: LiteralType, container: type) -> str:
     """A short JSON list or object of ``element`` values, for messages about text values."""
-    simple = element.simple if element.WhichOneof("type") == "simple" else None
-    first, second = _JSON_EXAMPLES.get(simple, ('"a"', '"b"'))
+    kind = element.WhichOneof("type")
+    if kind == "collection_type":
+        first = second = _json_example(element.collection_type, list)
+    elif kind == "map_value_type":
+        first = second = _json_example(element.map_value_type, dict)
+    elif kind == "simple" and element.simple in _JSON_EXAMPLES:
+        first, second = _JSON_EXAMPLES[element.simple]
+    else:
+        first, second = "{...}", "{...}"
     if container is list:
         return f"[{first}, {second}]"
     return f'{{"key": {first}}}'
@@ -834,14 +842,19 @@ def _duration_from_text(text: str) -> dt.timedelta:
         return dt.timedelta(seconds=float(text))
     except ValueError:
         pass
+    except OverflowError:
+        raise ValueError(f"{text} seconds is longer than a timedelta can hold") from None
     written = _PYTHON_TIMEDELTA.fullmatch(text)
     if written:
-        return dt.timedelta(
-            days=int(written["days"] or 0),
-            hours=int(written["hours"]),
-            minutes=int(written["minutes"]),
-            seconds=float(written["seconds"]),
-        )
+        try:
+            return dt.timedelta(
+                days=int(written["days"] or 0),
+                hours=int(written["hours"]),
+                minutes=int(written["minutes"]),
+                seconds=float(written["seconds"]),
+            )
+        except OverflowError:
+            raise ValueError(f"{text} is longer than a timedelta can hold") from None
     try:
         return parse_iso_duration(text)
     except FlyteInvalidInputError:

@@ -162,16 +162,23 @@ def _format_duration(seconds: float) -> str:
     """A duration written as propeller's Go code writes one in its messages: 1h0m0s, 1m30s, 1.5s."""
     if seconds <= 0:
         return "0s"
+    if seconds < 1e-3:
+        return _trimmed(seconds * 1e6) + "µs"
     if seconds < 1:
-        return f"{seconds * 1000:g}ms"
+        return _trimmed(seconds * 1e3) + "ms"
     whole_minutes, remainder = divmod(round(seconds, 6), 60)
     hours, minutes = divmod(int(whole_minutes), 60)
-    text = f"{remainder:.6f}".rstrip("0").rstrip(".") + "s"
+    text = _trimmed(remainder) + "s"
     if hours:
         return f"{hours}h{minutes}m{text}"
     if minutes:
         return f"{minutes}m{text}"
     return text
+
+
+def _trimmed(value: float) -> str:
+    """A number with up to six decimals and no trailing zeros: 1.5, 90, 0.25."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 class _Timers:

@@ -245,3 +245,30 @@ def test_text_for_a_list_or_map_that_is_not_json_says_which_json_is_expected():
     assert "'a=1' is not a dict[str, float]: expected a JSON object such as {\"key\": 1.5}" in str(
         raised.value
     )
+
+
+@pytest.mark.parametrize("text", ["inf", "1e20", "nan"])
+def test_duration_text_too_long_or_not_a_number_is_a_typed_error(text):
+    from flyte_bridge.literals import from_text
+
+    with pytest.raises(FlyteInvalidInputError, match="is not a timedelta"):
+        from_text(text, types_pb2.LiteralType(simple=SIMPLE.DURATION))
+
+
+def test_the_json_example_for_nested_lists_and_durations_is_one_that_reads():
+    from flyte_bridge.literals import from_text
+
+    durations = types_pb2.LiteralType(collection_type=types_pb2.LiteralType(simple=SIMPLE.DURATION))
+    nested = types_pb2.LiteralType(
+        collection_type=types_pb2.LiteralType(
+            collection_type=types_pb2.LiteralType(simple=SIMPLE.INTEGER)
+        )
+    )
+    for declared, example in (
+        (durations, '["PT1M30S", "0:02:00"]'),
+        (nested, "[[1, 2], [1, 2]]"),
+    ):
+        with pytest.raises(FlyteInvalidInputError) as raised:
+            from_text("x", declared)
+        assert f"expected a JSON list such as {example}" in str(raised.value)
+        from_text(example, declared)  # the example itself is accepted

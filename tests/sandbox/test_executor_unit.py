@@ -401,7 +401,16 @@ def test_gate_timeout_fails_the_execution(plane):
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(3600, "1h0m0s"), (90, "1m30s"), (1, "1s"), (1.5, "1.5s"), (0.25, "250ms"), (0, "0s")],
+    [
+        (3600, "1h0m0s"),
+        (90, "1m30s"),
+        (1, "1s"),
+        (1.5, "1.5s"),
+        (0.25, "250ms"),
+        (0.123456789, "123.456789ms"),
+        (0.0005, "500µs"),
+        (0, "0s"),
+    ],
 )
 def test_durations_in_messages_are_written_as_propeller_writes_them(seconds, text):
     from flyte_bridge.sandbox.executor import _format_duration
