@@ -248,10 +248,13 @@ class ClientBase:
         )
 
     def _declared_gates_op(self, execution: ExecutionLike) -> Op[dict[str, Any]]:
-        execution_id = self.execution_id(execution)
-        fetched = yield from _ops.explain_not_found(
-            _ops.fetch_op(execution_id), execution_id, self._known_scopes
-        )
+        if isinstance(execution, Execution):
+            fetched = execution  # its workflow id is all that is needed
+        else:
+            execution_id = self.execution_id(execution)
+            fetched = yield from _ops.explain_not_found(
+                _ops.fetch_op(execution_id), execution_id, self._known_scopes
+            )
         _, gates = yield from template_op(fetched, self._cache)
         return dict(gates)
 

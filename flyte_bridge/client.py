@@ -89,8 +89,23 @@ class FlyteClient(ClientBase):
     def find_execution(
         self, name_or_id: ExecutionLike, project: str | None = None, domain: str | None = None
     ) -> Execution | None:
-        """The execution of that name, or None when there is none (one GetExecution): a
-        lookup of a name that may not have been launched yet."""
+        """The execution of that name, or None when there is none: a lookup of a name that may
+        not have been launched yet, in one GetExecution.
+
+        Args:
+            name_or_id: A name (in ``project``/``domain``, else the defaults), an id or
+                ``project/domain/name``.
+            project: Project of a bare name.
+            domain: Domain of a bare name.
+
+        Returns:
+            The execution, or None, also when the project or domain does not exist (nothing is
+            checked beyond the name: :meth:`check_scope` says whether a scope exists).
+
+        Raises:
+            FlyteInvalidInputError: Not a valid execution name or id.
+            FlyteBridgeError: The lookup failed for another reason (unreachable admin, auth).
+        """
         return self._run(self._find_op(name_or_id, project, domain))
 
     def list_executions(
@@ -220,10 +235,18 @@ class FlyteClient(ClientBase):
         return self._run(self._list_signals_op(execution))
 
     def declared_gates(self, execution: ExecutionLike) -> dict[str, LiteralType]:
-        """The signal id and declared type of every approve and input gate of the execution's
-        workflow (sub-workflows and branches included), reached or not; sleep gates have no
-        signal. Empty when the workflow cannot be read. One GetExecution, one GetWorkflow
-        (cached per workflow)."""
+        """The signal id and declared type of each approve and input gate that the execution's
+        compiled workflow declares (its sub-workflows and branches included), reached or not.
+
+        Gates that only exist at run time are not in it: those inside dynamic nodes and those
+        of child launch plans' executions. Sleep gates have no signal. Empty when the workflow
+        cannot be read. One GetExecution (none for an ``Execution``) and one GetWorkflow,
+        cached per workflow.
+
+        Raises:
+            FlyteNotFoundError: No such execution (saying so when the project or domain is
+                unknown).
+        """
         return self._run(self._declared_gates_op(execution))
 
     def approve(

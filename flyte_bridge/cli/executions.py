@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +26,10 @@ from flyte_bridge.cli._common import (
     phase_text,
     print_json,
 )
+from flyte_bridge.errors import FlyteBridgeError
 from flyte_bridge.models import WorkflowPhase
+
+logger = logging.getLogger(__name__)
 
 EXECUTION_PHASES = [phase.name for phase in WorkflowPhase if phase is not WorkflowPhase.UNDEFINED]
 
@@ -124,6 +128,8 @@ def _say_if_unregistered(client: Any, launch_plan: str) -> None:
         client.fetch_launch_plan(launch_plan)
     except FlyteNotFoundError as error:
         click.echo(f"Note: {error.message}", err=True)
+    except FlyteBridgeError as error:  # only a note: the listing itself succeeded
+        logger.debug("Could not look up launch plan %s: %s", launch_plan, error)
 
 
 @executions.command("get")

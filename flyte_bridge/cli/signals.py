@@ -49,25 +49,22 @@ def signals() -> None:
 def list_signals(connection: dict[str, Any], execution: str) -> None:
     """Lists the signals of EXECUTION, and the gates of its workflow not reached yet."""
     with open_client(connection) as client:
-        found = client.list_signals(execution)
-        declared = client.declared_gates(execution)
+        run = client.fetch_execution(execution)
+        found = client.list_signals(run)
+        reached = {signal.signal_id for signal in found}
         unreached = {
-            key: kind
-            for key, kind in declared.items()
-            if key not in {signal.signal_id for signal in found}
+            key: kind for key, kind in client.declared_gates(run).items() if key not in reached
         }
         if not found and not unreached:
-            click.echo(_no_signals(client.fetch_execution(execution)))
+            click.echo(_no_signals(run))
             return
         table = Table("signal", "type", "value", box=None)
         for signal in found:
             value = repr(signal.value) if signal.is_set else "(not set)"
             table.add_row(signal.signal_id, type_label(signal.type), value)
-        if unreached:
-            ended = client.fetch_execution(execution).is_done
-            for signal_id, kind in sorted(unreached.items()):
-                state = "(never reached)" if ended else "(gate not reached yet)"
-                table.add_row(signal_id, type_label(kind), state)
+        for signal_id, kind in sorted(unreached.items()):
+            state = "(never reached)" if run.is_done else "(gate not reached yet)"
+            table.add_row(signal_id, type_label(kind), state)
         console().print(table)
 
 
