@@ -204,12 +204,16 @@ class ClientBase:
         on_update: Callable[[Execution], Any] | None,
     ) -> Op[Execution]:
         execution_id = self.execution_id(execution)
-        result = yield from _ops.wait_op(
+        result = yield from _ops.explain_not_found(
+            _ops.wait_op(
+                execution_id,
+                _seconds(timeout),
+                _seconds(poll_interval) or 0.0,
+                self.config.rpc_timeout,
+                on_update,
+            ),
             execution_id,
-            _seconds(timeout),
-            _seconds(poll_interval) or 0.0,
-            self.config.rpc_timeout,
-            on_update,
+            self._known_scopes,
         )
         if sync_nodes:
             yield from fill_tree_op(result, self._cache)
@@ -230,10 +234,18 @@ class ClientBase:
     def _relaunch_op(
         self, execution: ExecutionLike, name: str | None, overwrite_cache: bool
     ) -> Op[Execution]:
-        return _ops.relaunch_op(self.execution_id(execution), self._name(name), overwrite_cache)
+        execution_id = self.execution_id(execution)
+        return _ops.explain_not_found(
+            _ops.relaunch_op(execution_id, self._name(name), overwrite_cache),
+            execution_id,
+            self._known_scopes,
+        )
 
     def _recover_op(self, execution: ExecutionLike, name: str | None) -> Op[Execution]:
-        return _ops.recover_op(self.execution_id(execution), self._name(name))
+        execution_id = self.execution_id(execution)
+        return _ops.explain_not_found(
+            _ops.recover_op(execution_id, self._name(name)), execution_id, self._known_scopes
+        )
 
     def _list_projects_op(self) -> Op[Any]:
         return _ops.list_projects_op(self.config.default_org)

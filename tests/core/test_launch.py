@@ -204,6 +204,9 @@ def test_execution_lookups_in_an_unknown_project_or_domain_say_so(client, regist
         lambda: client.approve("flytesnaks/development/some-run", "review"),
         lambda: client.execution_metrics("flytesnaks/development/some-run"),
         lambda: client.terminate("flytesnaks/development/some-run"),
+        lambda: client.wait("flytesnaks/development/some-run", timeout=5, poll_interval=0.1),
+        lambda: client.relaunch("flytesnaks/development/some-run"),
+        lambda: client.recover("flytesnaks/development/some-run"),
     ):
         with pytest.raises(FlyteNotFoundError) as raised:
             lookup()
