@@ -213,12 +213,13 @@ def wait_for_all(
             for execution in unfinished
         ]
         late = unfinished[0]
-        _, _, phase = error.message.rpartition("last phase ")
-        last = f" (last phase {phase})" if phase else ""
-        others = ""
-        if len(unfinished) > 1:
-            verb = "terminated" if terminate_on_interrupt else "left running"
-            others = f"; the {len(unfinished) - 1} other unfinished executions were {verb} too"
+        last = f" (last phase {error.last_phase})" if error.last_phase else ""
+        others = "".join(
+            f"; {execution.id}: {fate}"
+            for execution, fate in zip(unfinished[1:6], fates[1:6], strict=True)
+        )
+        if len(unfinished) > 6:
+            others += f"; and {len(unfinished) - 6} more unfinished executions, as the log says"
         raise dg.Failure(
             description=(
                 f"Flyte execution {late.id} did not finish within the wait_timeout of "
@@ -234,7 +235,11 @@ def _timed_out(
 ) -> str:
     """Terminates (or leaves running) an execution whose wait timed out; says what became of
     it, for the error."""
-    stop_it = f"end it with `flyte-bridge executions terminate {execution.id}`"
+    plaintext = " --insecure" if client.config.insecure else ""
+    stop_it = (
+        f"end it with `flyte-bridge executions terminate {execution.id} "
+        f"--endpoint {client.config.endpoint}{plaintext}`"
+    )
     if not terminate:
         log.warning(
             "wait_timeout of %g s passed: leaving Flyte execution %s running "
@@ -618,6 +623,8 @@ def _materialize_by_backfill(
     Every run of the backfill gets ``inputs`` beside its tick's kickoff time. The backfill
     execution carries the Dagster run label, so the sensor skips it and the runs it starts (its
     children)."""
+    from flyte_bridge.backfill import tick_node_id
+
     window = context.partition_time_window
     first = window.start
     # Flyte's backfill window is inclusive and Dagster's is not: the last run is the last
@@ -685,7 +692,7 @@ def _materialize_by_backfill(
             context.add_asset_metadata(
                 {
                     BACKFILL_TICK_KEY: dg.MetadataValue.text(plan[index].isoformat()),
-                    BACKFILL_NODE_KEY: dg.MetadataValue.text(f"n{index}"),
+                    BACKFILL_NODE_KEY: dg.MetadataValue.text(tick_node_id(index)),
                 },
                 asset_key=spec.key,
                 partition_key=key,
@@ -707,6 +714,8 @@ def _fail_part_of_the_backfill(
     once, only here) says which ticks succeeded. Each such partition gets an
     ``AssetMaterialization`` naming the backfill and the tick's execution.
     """
+    from flyte_bridge.backfill import tick_node_id
+
     try:
         nodes = client.sync(backfill).node_executions
     except FlyteBridgeError:
@@ -717,7 +726,7 @@ def _fail_part_of_the_backfill(
     backfill_reference = execution_reference(client, backfill)
     succeeded, problems, failures = [], [], {}
     for key, index in tick_of.items():
-        node = nodes.get(f"n{index}") if index is not None else None
+        node = nodes.get(tick_node_id(index)) if index is not None else None
         child = node.child_execution if node is not None else None
         if node is not None and node.is_successful and child is not None:
             for spec in specs:
@@ -731,7 +740,7 @@ def _fail_part_of_the_backfill(
                         TICK_EXECUTION_ID_KEY: dg.MetadataValue.text(str(child.id)),
                         TICK_EXECUTION_URL_KEY: dg.MetadataValue.url(client.console_url(child)),
                         BACKFILL_TICK_KEY: dg.MetadataValue.text(plan[index].isoformat()),
-                        BACKFILL_NODE_KEY: dg.MetadataValue.text(f"n{index}"),
+                        BACKFILL_NODE_KEY: dg.MetadataValue.text(tick_node_id(index)),
                     },
                 )
             succeeded.append(key)

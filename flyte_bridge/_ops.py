@@ -215,10 +215,12 @@ def _wait_timeout(
     execution_id: ExecutionId, timeout: float | None, execution: Execution | None
 ) -> FlyteTimeoutError:
     phase = execution.phase.name if execution is not None else "unknown (no answer)"
-    return FlyteTimeoutError(
+    error = FlyteTimeoutError(
         f"execution {execution_id} did not finish within {timeout:g}s; last phase {phase}",
         subject=str(execution_id),
     )
+    error.last_phase = execution.phase.name if execution is not None else None
+    return error
 
 
 # Terminate, relaunch, recover ---------------------------------------------------------------
@@ -435,11 +437,13 @@ def gate_op(
                 if timeout is None
                 else f"waited {timeout:g}s"
             )
-            raise FlyteNotReadyError(
+            not_reached = FlyteNotReadyError(
                 f"gate {signal_id!r} of execution {execution_id} has not been reached yet "
                 f"(execution is {execution.phase.name}); {hint}",
                 subject=f"{execution_id}/{signal_id}",
             )
+            not_reached.hint = hint
+            raise not_reached
         yield Sleep(max(0.0, min(poll_interval, deadline - clock())))
 
 

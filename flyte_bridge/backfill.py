@@ -224,6 +224,12 @@ def _check_count(ticks: Sequence[dt.datetime], max_ticks: int) -> None:
         )
 
 
+def tick_node_id(index: int) -> str:
+    """The id of the backfill workflow's node that runs tick ``index`` (0 for the first) as a
+    child execution: ``n0``, ``n1``..., as flytekit's backfill names them."""
+    return f"n{index}"
+
+
 def schedule_ticks(
     schedule: schedule_pb2.Schedule,
     start: dt.datetime,
@@ -511,10 +517,10 @@ def plan_backfill(
             )
         nodes.append(
             core_workflow_pb2.Node(
-                id=f"n{index}",
+                id=tick_node_id(index),
                 metadata=metadata,
                 inputs=bindings,
-                upstream_node_ids=[] if parallel or index == 0 else [f"n{index - 1}"],
+                upstream_node_ids=[] if parallel or index == 0 else [tick_node_id(index - 1)],
                 workflow_node=core_workflow_pb2.WorkflowNode(launchplan_ref=launch_plan.id),
             )
         )

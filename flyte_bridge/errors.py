@@ -62,7 +62,14 @@ class FlyteInvalidInputError(FlyteBridgeError, ValueError):
 
 
 class FlyteNotReadyError(FlyteBridgeError):
-    """The thing asked for does not exist yet: outputs of an unfinished run, a gate not reached."""
+    """The thing asked for does not exist yet: outputs of an unfinished run, a gate not reached.
+
+    Attributes:
+        hint: The advice that ends the message (``"pass wait_for_gate=<seconds> to wait for
+            it"``), so that an adapter can give its own in its own parameters; None without one.
+    """
+
+    hint: str | None = None
 
 
 class FlyteFailedPreconditionError(FlyteBridgeError):
@@ -97,7 +104,14 @@ class FlyteExecutionFailedError(FlyteBridgeError):
 
 
 class FlyteTimeoutError(FlyteBridgeError, TimeoutError):
-    """A wait or a call did not finish within its time budget (also DEADLINE_EXCEEDED)."""
+    """A wait or a call did not finish within its time budget (also DEADLINE_EXCEEDED).
+
+    Attributes:
+        last_phase: For a wait on an execution, the phase it was last read in (``"RUNNING"``),
+            or None when it was never read or the error is about a call.
+    """
+
+    last_phase: str | None = None
 
 
 class FlyteTransientError(FlyteBridgeError):

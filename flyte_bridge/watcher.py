@@ -228,9 +228,11 @@ def _wait_timeout(
     timed_out = _ops._wait_timeout(execution_id, _rounded(timeout), last)
     if error is None:
         return timed_out
-    return FlyteTimeoutError(
+    explained = FlyteTimeoutError(
         f"{timed_out.message}; the last status read failed: {error}", subject=timed_out.subject
     )
+    explained.last_phase = timed_out.last_phase
+    return explained
 
 
 def _rounded(seconds: float | None) -> float | None:

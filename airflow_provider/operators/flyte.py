@@ -685,7 +685,7 @@ class FlyteSignalOperator(BaseOperator):
 
     def _not_reached(self, error: FlyteNotReadyError, wait: bool) -> str:
         """The message for a gate not reached, in this operator's parameters."""
-        what = error.message.rsplit("; ", 1)[0]
+        what = error.message.removesuffix(f"; {error.hint}") if error.hint else error.message
         if not self.wait_for_gate:
             return (
                 f"{what}; {type(self).__name__} has wait_for_gate=False, so it does not wait: "

@@ -54,8 +54,10 @@ def test_c15_approve_right_after_launch_waits_for_the_gate_and_sets_it_once(
 def test_c15_approve_without_waiting_on_a_gate_not_reached_raises_not_ready(sandbox_client):
     execution = sandbox_client.launch("approvals.approval_wf", inputs={"version": 1})
     try:
-        with pytest.raises(FlyteNotReadyError, match="gate 'review' .* has not been reached"):
+        with pytest.raises(FlyteNotReadyError, match="gate 'review' .* has not been reached") as e:
             sandbox_client.approve(execution, "review")
+        assert e.value.hint == "pass wait_for_gate=<seconds> to wait for it"
+        assert e.value.message.endswith(f"; {e.value.hint}")
     finally:
         sandbox_client.terminate(execution, "test finished")
 

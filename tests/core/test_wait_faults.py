@@ -105,8 +105,9 @@ def test_c18_a_run_stuck_in_aborting_after_terminate_times_out_naming_aborting(s
     admin.script["e8"] = [RUNNING]
 
     result = client.terminate(ID.format("e8"), "stop")
-    with pytest.raises(FlyteTimeoutError, match="last phase ABORTING"):
+    with pytest.raises(FlyteTimeoutError, match="last phase ABORTING") as timed_out:
         client.wait(ID.format("e8"), timeout=0.5, poll_interval=0.1)
+    assert timed_out.value.last_phase == "ABORTING"
 
     assert (result.already_terminal, result.phase.name) == (False, "ABORTING")
 

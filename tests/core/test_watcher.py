@@ -221,6 +221,7 @@ def test_shared_async_watcher_ends_within_timeout_plus_one_deadline_when_admin_s
 
     assert 2.0 <= elapsed < 2.0 + config.rpc_timeout + SLACK
     assert (error.subject, error.grpc_code) == ("flytesnacks/development/frozen", None)
+    assert error.last_phase == "RUNNING"
     assert str(error).startswith(
         "execution flytesnacks/development/frozen did not finish within 2s; last phase RUNNING; "
         "the last status read failed: "

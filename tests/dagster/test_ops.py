@@ -484,7 +484,8 @@ def test_a_wait_timeout_without_terminate_on_interrupt_says_it_left_the_executio
     try:
         assert data.description.endswith(
             "; it was left running (terminate_on_interrupt=False): end it with "
-            f"`flyte-bridge executions terminate {execution_id}`"
+            f"`flyte-bridge executions terminate {execution_id} --endpoint "
+            f"{flyte_sandbox.endpoint} --insecure`"
         )
         assert (
             f"wait_timeout of 2 s passed: leaving Flyte execution {execution_id} running "
