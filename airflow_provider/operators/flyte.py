@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -89,7 +90,7 @@ def checked_seconds(
         return None
     if isinstance(value, dt.timedelta):
         total = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
         total = float(value)
     else:
         total = None

@@ -77,6 +77,9 @@ class FlyteExecutionSensor(BaseSensorOperator):
         project: Project when ``execution`` is a bare name.
         domain: Domain when ``execution`` is a bare name.
         deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
+
+    ``poke_interval`` must be positive: Airflow takes 0, but a sensor on admin would then poll
+    it back to back.
     """
 
     template_fields: Sequence[str] = ("execution", "flyte_conn_id")

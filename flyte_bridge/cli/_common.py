@@ -72,12 +72,14 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @click.option(
         "--rpc-timeout",
         type=click.FloatRange(min=0, min_open=True),
-        help="Seconds each call may take before it is retried or fails (default: 30).",
+        help="Seconds each call may take before it is retried or fails (default: the "
+        "config's, else 30).",
     )
     @click.option(
         "--max-retries",
         type=click.IntRange(min=0),
-        help="Retries of a call that failed for a passing reason (default: 5; 0 fails fast).",
+        help="Retries of a call that failed for a passing reason (default: the config's, else "
+        "5; 0 fails fast).",
     )
     @functools.wraps(command)
     def wrapper(
