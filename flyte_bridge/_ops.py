@@ -501,11 +501,7 @@ def set_signal_op(
                 subject=subject,
             )
         try:
-            given = (
-                literals.from_text(value, declared)
-                if from_text and isinstance(value, str)
-                else value
-            )
+            given = literals.from_loose_value(value, declared) if from_text else value
             return literals.to_literal(given, declared)
         except FlyteInvalidInputError as error:
             raise FlyteInvalidInputError(
@@ -729,8 +725,9 @@ def convert_inputs(
 ) -> tuple[dict[str, literals_pb2.Literal], list[str]]:
     """Converts launch inputs against the expected inputs, every problem reported at once.
 
-    With ``from_text``, str values are first read as text of their declared type
-    (:func:`flyte_bridge.literals.from_text`): what a template renders to.
+    With ``from_text``, str values are first read as text of their declared type, and numbers
+    for a duration as seconds (:func:`flyte_bridge.literals.from_loose_value`): what a template
+    renders to, or what text-only configuration such as YAML holds.
 
     Returns the literals (defaults filled in) and the local paths to upload; their literals
     carry placeholders until :func:`upload_op` has run. With ``only_given`` (a backfill's
@@ -775,8 +772,8 @@ def convert_inputs(
             continue
         declared = parameters[key].var.type
         try:
-            if from_text and isinstance(value, str):
-                value = literals.from_text(value, declared)
+            if from_text:
+                value = literals.from_loose_value(value, declared)
             converted[key] = literals.to_literal(value, declared, upload=record_upload)
         except FlyteInvalidInputError as error:
             problems.append(f"input {key!r}: {error.message}")

@@ -710,6 +710,28 @@ def _json_example(element: LiteralType, container: type) -> str:
     return f'{{"key": {first}}}'
 
 
+def from_loose_value(value: Any, literal_type: LiteralType | None) -> Any:
+    """What a value from text-only configuration (a rendered template, Dagster run config,
+    YAML) stands for: a str read with :func:`from_text`, a number of seconds for a duration,
+    anything else as it is (for :func:`to_literal` to check)."""
+    if isinstance(value, str):
+        return from_text(value, literal_type)
+    if (
+        literal_type is not None
+        and _is_simple(literal_type, SimpleType.DURATION)
+        and isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+    ):
+        try:
+            return dt.timedelta(seconds=float(value))
+        except (OverflowError, ValueError):
+            expected = _READABLE_AS[SimpleType.DURATION]
+            raise FlyteInvalidInputError(
+                f"{value!r} seconds is not a timedelta: expected {expected}"
+            ) from None
+    return value
+
+
 def _json_or_text(text: str) -> Any:
     import json
 

@@ -272,3 +272,15 @@ def test_the_json_example_for_nested_lists_and_durations_is_one_that_reads():
             from_text("x", declared)
         assert f"expected a JSON list such as {example}" in str(raised.value)
         from_text(example, declared)  # the example itself is accepted
+
+
+def test_with_from_text_a_number_for_a_duration_is_seconds_and_without_it_is_refused():
+    parameters = {"wait": _required(types_pb2.LiteralType(simple=SIMPLE.DURATION))}
+
+    converted, _ = convert_inputs("lp", parameters, NO_FIXED, {"wait": 90}, from_text=True)
+
+    assert converted["wait"].scalar.primitive.duration.seconds == 90
+    with pytest.raises(FlyteInvalidInputError, match="input 'wait'"):
+        convert_inputs("lp", parameters, NO_FIXED, {"wait": 90})
+    with pytest.raises(FlyteInvalidInputError, match="True"):
+        convert_inputs("lp", parameters, NO_FIXED, {"wait": True}, from_text=True)

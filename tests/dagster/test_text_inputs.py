@@ -77,19 +77,22 @@ def test_set_flyte_input_reads_a_datetime_gate_value_from_config(flyte, client, 
     assert client.fetch_outputs(execution) == {"o0": "2024-03-04T05:06:00+00:00 for 0s"}
 
 
-def test_component_yaml_inputs_are_read_as_their_declared_types(flyte, client, dagster_checks):
+@pytest.mark.parametrize("length", ["PT1M30S", "90", '"90"'])
+def test_component_yaml_inputs_are_read_as_their_declared_types(
+    flyte, client, dagster_checks, length
+):
     # Written as a user writes the file: Dagster's YAML loader keeps the timestamp as text. A
-    # number of seconds would be a number even quoted (the component renders every string as
-    # a template with native types), so the duration is ISO 8601.
-    defs_yaml = """
+    # number of seconds is a number even quoted (the component renders every string as a
+    # template with native types), which a duration takes as seconds.
+    defs_yaml = f"""
 type: dagster_resources.FlyteLaunchPlansComponent
 attributes:
   launch_plans:
     - name: dagster_checks.window_wf
-      outputs: {o0: STRING}
+      outputs: {{o0: STRING}}
       inputs:
         start: 2024-01-01T00:00:00Z
-        length: PT1M30S
+        length: {length}
 """
     with create_defs_folder_sandbox() as sandbox:
         defs_path = sandbox.scaffold_component(component_cls=FlyteLaunchPlansComponent)
