@@ -151,13 +151,14 @@ def get_execution(
     with open_client(connection) as client:
         found = client.sync(execution, sync_nodes=nodes)
         inputs = client.fetch_inputs(found) if show_inputs else None
-        outputs = client.fetch_outputs(found) if show_outputs else None
+        outputs, outputs_error = _outputs(client, found) if show_outputs else (None, None)
         if as_json:
             summary = _summary(client, found)
             if show_inputs:
                 summary["inputs"] = inputs
             if show_outputs:
                 summary["outputs"] = outputs
+                summary["outputs_error"] = outputs_error
             if nodes:
                 summary["nodes"] = [_node_summary(node) for node in found.node_executions.values()]
             print_json(summary)
@@ -169,8 +170,22 @@ def get_execution(
                 out.print(f"[bold]{title}[/bold]")
                 for name, value in values.items():
                     out.print(f"  {name} = {value!r}", markup=False)
+        if outputs_error is not None:
+            out.print("[bold]outputs[/bold] not available: ", end="")
+            out.print(outputs_error, markup=False)
         if nodes:
             out.print(render_tree(found))
+
+
+def _outputs(client: Any, execution: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The outputs, or None and why there are none: a run that has not finished, or one that
+    ended without success, is still shown, with the reason in place of its outputs."""
+    from flyte_bridge.errors import FlyteExecutionFailedError, FlyteNotReadyError
+
+    try:
+        return client.fetch_outputs(execution), None
+    except (FlyteNotReadyError, FlyteExecutionFailedError) as error:
+        return None, str(error)
 
 
 def _details(client: Any, execution: Any) -> Table:

@@ -127,6 +127,58 @@ def test_get_shows_inputs_and_outputs(registered, hello_execution):
     assert "o0 = 'hello cli'" in result.output
 
 
+def test_get_outputs_of_a_running_execution_shows_it_and_why_there_are_none(
+    registered, sandbox_client
+):
+    execution = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 300})
+    try:
+        shown = run(registered, "executions", "get", execution.id.name, "--outputs")
+        as_json = run(registered, "executions", "get", execution.id.name, "--outputs", "--json")
+    finally:
+        sandbox_client.terminate(execution, cause="test over")
+
+    assert shown.exit_code == 0, shown.output
+    assert any(
+        line.split() == ["execution", str(execution.id)] for line in shown.output.splitlines()
+    )
+    assert "outputs not available: " in shown.output
+    assert "outputs exist once it has finished" in shown.output
+    assert as_json.exit_code == 0, as_json.output
+    summary = json.loads(as_json.output)
+    assert summary["id"] == str(execution.id)
+    assert summary["outputs"] is None
+    assert "outputs exist once it has finished" in summary["outputs_error"]
+
+
+def test_get_outputs_of_a_failed_execution_shows_its_error_and_exits_as_get_does(
+    registered, sandbox_client
+):
+    execution = sandbox_client.launch("failures.failing_wf")
+    sandbox_client.wait(execution, timeout=120, poll_interval=0.3)
+
+    plain = run(registered, "executions", "get", execution.id.name)
+    shown = run(registered, "executions", "get", execution.id.name, "--outputs")
+    as_json = run(registered, "executions", "get", execution.id.name, "--outputs", "--json")
+
+    assert shown.exit_code == plain.exit_code == 0, shown.output
+    assert shown.output.startswith(plain.output)
+    assert any(line.strip().startswith("error") for line in shown.output.splitlines())
+    assert "outputs not available: " in shown.output and "ended FAILED" in shown.output
+    assert as_json.exit_code == 0, as_json.output
+    summary = json.loads(as_json.output)
+    assert summary["phase"] == "FAILED" and summary["error"] is not None
+    assert summary["outputs"] is None
+    assert "ended FAILED" in summary["outputs_error"]
+
+
+def test_get_json_of_a_finished_execution_has_no_outputs_error(registered, hello_execution):
+    result = run(registered, "executions", "get", hello_execution.id.name, "--outputs", "--json")
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["outputs"] == {"o0": "hello cli"} and summary["outputs_error"] is None
+
+
 def test_get_unknown_execution_fails_with_a_not_found_message(registered):
     result = run(registered, "executions", "get", "no-such-execution")
     assert result.exit_code == 1
