@@ -90,7 +90,44 @@ def put_file(signed_url: str, path: Path, md5: bytes, headers: dict[str, str]) -
             raise FlyteDataError(f"upload of {path} failed: {error}", subject=str(path)) from error
 
 
-def _copy_url(url: str, target: Path) -> None:
+def _child(parent: Path, name: str, what: str) -> Path:
+    """``parent / name`` for a name that comes from the data (an output's key, an object's
+    name): one plain path component, so that nothing is written outside ``parent``.
+
+    Raises:
+        FlyteDataError: The name is empty, ``.`` or ``..``, absolute, or holds a separator.
+    """
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or Path(name).is_absolute()
+    ):
+        raise FlyteDataError(
+            f"cannot download {what} {name!r}: it is not a plain file name, and writing it "
+            f"would leave {parent}",
+            subject=name,
+        )
+    return parent / name
+
+
+def _inside(root: Path, relative: str, uri: str) -> Path:
+    """``root / relative`` for an object's path below a downloaded directory, refused when it
+    would land outside ``root`` (a key such as ``a/../../x`` in a bucket)."""
+    parts = [part for part in relative.split("/") if part]
+    if any(part in (".", "..") or "\\" in part for part in parts):
+        raise FlyteDataError(
+            f"cannot download {uri}: its object {relative!r} would be written outside {root}",
+            subject=uri,
+        )
+    return root.joinpath(*parts)
+
+
+def _copy_url(url: str, target: Path, shown: str | None = None) -> None:
+    """Copies one object to ``target``; errors name ``shown`` (the native URI), not a signed
+    link, whose signature grants access to whoever reads the message."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         if url.startswith(("http://", "https://")):
@@ -103,7 +140,9 @@ def _copy_url(url: str, target: Path) -> None:
         with fsspec.open(url, "rb") as source, open(target, "wb") as stream:
             shutil.copyfileobj(source, stream, _CHUNK)
     except Exception as error:  # noqa: BLE001
-        raise FlyteDataError(f"cannot download {url}: {error}", subject=url) from error
+        name = shown or url
+        reason = str(error).replace(url, name)
+        raise FlyteDataError(f"cannot download {name}: {reason}", subject=name) from None
 
 
 def _copy_tree(uri: str, target: Path) -> None:
@@ -114,9 +153,11 @@ def _copy_tree(uri: str, target: Path) -> None:
         target.mkdir(parents=True, exist_ok=True)
         for path in filesystem.find(root):
             relative = path[len(root.rstrip("/")) :].lstrip("/")
-            destination = target / relative
+            destination = _inside(target, relative, uri)
             destination.parent.mkdir(parents=True, exist_ok=True)
             filesystem.get_file(path, str(destination))
+    except FlyteDataError:
+        raise
     except Exception as error:  # noqa: BLE001
         raise FlyteDataError(
             f"cannot download the directory {uri}: {error}; directories are copied with fsspec "
@@ -160,13 +201,13 @@ def download_op(value: Any, to: Path, top: bool = True) -> Op[Path]:
             f"download takes a value, not a {type(value).__name__}: pass "
             "client.fetch_outputs(...) (or one of its entries) to download the outputs"
         )
-    if (isinstance(value, dict) and top) or (
-        isinstance(value, (dict, list)) and _holds_references(value)
-    ):
-        to.mkdir(parents=True, exist_ok=True)
+    if top:
+        _check_entry_names(value, to, top=True)  # every name, before anything is written
+    if _is_spread(value, top):
         items = value.items() if isinstance(value, dict) else enumerate(value)
+        to.mkdir(parents=True, exist_ok=True)
         for key, item in items:
-            yield from download_op(item, to / str(key), top=False)
+            yield from download_op(item, _child(to, str(key), "the entry"), top=False)
         return to
 
     if isinstance(value, literals.BlobRef):
@@ -187,9 +228,25 @@ def download_op(value: Any, to: Path, top: bool = True) -> Op[Path]:
         return to
     link = yield from _signed_link_op(uri)
     if to.is_dir():
-        to = to / uri.rstrip("/").rsplit("/", 1)[-1]
-    yield Blocking(_copy_url, (link, to))
+        to = _child(to, uri.rstrip("/").rsplit("/", 1)[-1], "the object")
+    yield Blocking(_copy_url, (link, to, uri))
     return to
+
+
+def _is_spread(value: Any, top: bool) -> bool:
+    """Whether ``value`` is written as a directory of one entry per key or index."""
+    return (isinstance(value, dict) and top) or (
+        isinstance(value, (dict, list)) and _holds_references(value)
+    )
+
+
+def _check_entry_names(value: Any, to: Path, top: bool) -> None:
+    """Refuses, before the download starts, any key that would become a path outside ``to``."""
+    if not _is_spread(value, top):
+        return
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        _check_entry_names(item, _child(to, str(key), "the entry"), top=False)
 
 
 def _is_directory(uri: str) -> bool:

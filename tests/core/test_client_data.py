@@ -139,3 +139,40 @@ def test_download_keeps_whole_names_with_dots_when_writing_json(client, tmp_path
     assert (written / "v1.5.json").read_text() == "2"
     assert client.download(7, tmp_path / "seven.json") == tmp_path / "seven.json"
     assert client.download(7, tmp_path / "release.v2") == tmp_path / "release.v2.json"
+
+
+@pytest.mark.parametrize("key", ["../escape", "/tmp/absolute", "..", "a/b", ""])
+def test_download_refuses_a_key_that_would_write_outside_the_target(client, tmp_path, key):
+    """A workflow's output map is data: its keys must not choose where a worker writes."""
+    blob = tmp_path / "in.txt"
+    blob.write_text("payload")
+    target = tmp_path / "out"
+    value = {"o0": {"normal": BlobRef(blob.as_uri()), key: BlobRef(blob.as_uri())}}
+
+    with pytest.raises(FlyteDataError, match="is not a plain file name"):
+        client.download(value, target)
+
+    assert not target.exists(), "nothing is written when a name is refused"
+    assert not (tmp_path / "escape").exists()
+
+
+def test_download_refuses_a_directory_object_that_climbs_out(client, tmp_path):
+    from flyte_bridge.download import _inside
+
+    root = tmp_path / "copy"
+    assert _inside(root, "part/b.txt", "s3://b/d") == root / "part" / "b.txt"
+    with pytest.raises(FlyteDataError, match="would be written outside"):
+        _inside(root, "part/../../x", "s3://b/d")
+
+
+def test_a_failed_download_names_the_native_uri_not_the_signed_link(client, tmp_path):
+    local = tmp_path / "report.csv"
+    local.write_text("a,b\n")
+    remote = client._run(upload_op("flytesnacks", "development", str(local)))
+    missing = remote.rsplit("/", 1)[0] + "/no-such-file.csv"
+
+    with pytest.raises(FlyteDataError) as raised:
+        client.download(BlobRef(missing), tmp_path / "back.csv")
+
+    assert missing in str(raised.value)
+    assert "sig=" not in str(raised.value) and "expires=" not in str(raised.value)
