@@ -38,6 +38,47 @@ def _worded_for_the_command_line(execution: str, signal_id: str) -> Iterator[Non
         raise click.ClickException(f"{type(error).__name__}: {message}") from error
 
 
+class _NegativeNumbersAreArguments(click.Command):
+    """A command whose arguments may be negative numbers: ``set RUN rollout_percent -5``.
+
+    Click reads ``-5`` as an unknown option. Before parsing, every argument that reads as a
+    negative number and is no option's value moves, in order, with the other arguments, behind
+    a ``--``; options (unknown ones too, which click still refuses) stay in front.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            name
+            for param in self.get_params(ctx)
+            if isinstance(param, click.Option) and not param.is_flag and not param.count
+            for name in param.opts
+        }
+        options: list[str] = []
+        arguments: list[str] = []
+        rest = list(args)
+        while rest:
+            token = rest.pop(0)
+            if token == "--":
+                arguments.extend(rest)
+                break
+            if token.startswith("-") and len(token) > 1 and not _is_number(token):
+                options.append(token)
+                if token in takes_value and rest:
+                    options.append(rest.pop(0))
+            else:
+                arguments.append(token)
+        return super().parse_args(ctx, [*options, "--", *arguments])
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (``-5``, ``-0.5``, ``-1e3``)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 @click.group()
 def signals() -> None:
     """List gates' signals and approve, reject or answer them."""
@@ -104,7 +145,7 @@ reject = _decision(
 )
 
 
-@signals.command("set")
+@signals.command("set", cls=_NegativeNumbersAreArguments)
 @connection_options
 @click.argument("execution")
 @click.argument("signal_id")
@@ -121,7 +162,8 @@ def set_signal(
 
     VALUE is read as the signal's declared type (``25`` for a float is 25.0, ``yes`` for a bool
     is True); lists, maps and records are written as JSON. The client checks it against the
-    type before sending it, also when --wait waits for a gate not reached yet.
+    type before sending it, also when --wait waits for a gate not reached yet. A negative
+    number is a VALUE too (``-5``), not an option.
     """
     with open_client(connection) as client, _worded_for_the_command_line(execution, signal_id):
         before = _listed(client, execution).get(signal_id)

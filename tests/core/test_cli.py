@@ -336,6 +336,24 @@ def test_set_with_wait_reads_the_value_as_the_type_of_a_gate_not_reached_yet(
     assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at 25%"}
 
 
+def test_a_negative_number_is_a_value_and_an_unknown_option_is_still_refused(
+    registered, sandbox_client
+):
+    execution = sandbox_client.launch("approvals.approval_wf")
+    name = execution.id.name
+    sandbox_client.approve(execution, "review", wait_for_gate=60)
+    # The typo is refused before anything is sent; the gate is still open afterwards.
+    typo = run(registered, "signals", "set", name, "rollout_percent", "-5", "--wiat", "60")
+    answered = run(registered, "signals", "set", name, "rollout_percent", "-5", "--wait", "60")
+
+    assert typo.exit_code == 2, typo.output
+    assert "No such option '--wiat'" in typo.output
+    assert answered.exit_code == 0, answered.output
+    assert answered.output == "set rollout_percent = -5.0\n"
+    done = sandbox_client.wait(execution, timeout=120, poll_interval=0.3)
+    assert sandbox_client.fetch_outputs(done) == {"o0": "release 2 at -5%"}
+
+
 def test_signal_errors_give_hints_in_command_line_terms(registered, sandbox_client):
     execution = sandbox_client.launch("approvals.approval_wf")
     name = execution.id.name
