@@ -179,8 +179,8 @@ class AuthConfig:
             raise FlyteConfigError(
                 f"unknown auth mode {mode!r}; expected one of {', '.join(AUTH_MODES)}"
             )
-        object.__setattr__(self, "scopes", tuple(self.scopes))
-        object.__setattr__(self, "command", tuple(self.command))
+        object.__setattr__(self, "scopes", _words("scopes", self.scopes))
+        object.__setattr__(self, "command", _arguments("command", self.command))
         for name in ("client_secret", "token"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Secret):
@@ -217,6 +217,64 @@ class AuthConfig:
     def sends_credentials(self) -> bool:
         """Whether calls carry a token or key."""
         return self.mode != "none"
+
+
+def _words(name: str, value: Any) -> tuple[str, ...]:
+    """Scopes as a tuple: a str is split on spaces and commas (``"all"``, ``"a b"``), as
+    OAuth2 and flytekit's INI files write them, instead of into its characters."""
+    if isinstance(value, str):
+        return tuple(word for word in re.split(r"[\s,]+", value) if word)
+    try:
+        return tuple(value)
+    except TypeError:
+        raise FlyteConfigError(
+            f"{name} must be a list of strings or one space-separated string, got {value!r}"
+        ) from None
+
+
+def _arguments(name: str, value: Any) -> tuple[str, ...]:
+    """A command as a tuple of arguments: a str is split as a shell would split it
+    (``"my-tool print --quiet"``), instead of into its characters."""
+    if isinstance(value, str):
+        import shlex
+
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as error:
+            raise FlyteConfigError(
+                f"{name} {value!r} cannot be split into arguments: {error}"
+            ) from None
+    try:
+        return tuple(value)
+    except TypeError:
+        raise FlyteConfigError(
+            f"{name} must be a list of arguments or one command line, got {value!r}"
+        ) from None
+
+
+def _check_pem_bundle(path: str) -> None:
+    """Refuses a CA file that is missing, unreadable or holds no PEM certificate: gRPC would
+    only fail the TLS handshake, which reads like an outage of the server."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FlyteConfigError(f"ca_cert_path {path} is not a file; expected a PEM bundle")
+    try:
+        text = file.read_bytes()
+    except OSError as error:
+        raise FlyteConfigError(f"ca_cert_path {path} cannot be read: {error}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        raise FlyteConfigError(
+            f"ca_cert_path {path} holds no PEM certificate; expected a bundle of "
+            "'-----BEGIN CERTIFICATE-----' blocks (convert a DER file with `openssl x509 "
+            "-inform der -in ca.der -out ca.pem`)"
+        )
+
+
+def _without_password(url: str | None) -> str | None:
+    """A URL with the password of its user part masked, for reprs and messages."""
+    if not url or "@" not in url:
+        return url
+    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:**********@", url)
 
 
 @dataclass(frozen=True)
@@ -271,8 +329,22 @@ class ClientConfig:
     grpc_options: tuple[tuple[str, Any], ...] = field(default=())
     max_execution_name_length: int = 63
 
+    def __repr__(self) -> str:
+        """The fields as the dataclass would show them, the proxy URL's password masked."""
+        shown = (
+            f"{item.name}="
+            + repr(
+                _without_password(self.http_proxy_url)
+                if item.name == "http_proxy_url"
+                else getattr(self, item.name)
+            )
+            for item in dataclasses.fields(self)
+        )
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "endpoint", _normalise_endpoint(self.endpoint))
+        object.__setattr__(self, "proxy_command", _arguments("proxy_command", self.proxy_command))
         options = self.grpc_options
         options = options.items() if isinstance(options, Mapping) else options
         if not all(isinstance(o, (tuple, list)) and len(o) == 2 for o in options):
@@ -319,10 +391,8 @@ class ClientConfig:
                     f"credentials are never sent over plaintext to a non-loopback host "
                     f"({self.host}); use TLS for {self.endpoint}"
                 )
-        if self.ca_cert_path is not None and not Path(self.ca_cert_path).expanduser().is_file():
-            raise FlyteConfigError(
-                f"ca_cert_path {self.ca_cert_path} is not a file; expected a PEM bundle"
-            )
+        if self.ca_cert_path is not None:
+            _check_pem_bundle(self.ca_cert_path)
 
     @property
     def host(self) -> str:

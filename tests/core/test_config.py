@@ -168,9 +168,20 @@ def test_grpc_options_may_be_a_mapping():
     assert config.grpc_options == (("grpc.enable_http_proxy", 0),)
 
 
+FAKE_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+"""Enough of a PEM bundle for the config's check, which looks for certificate blocks only."""
+
+
 def test_missing_ca_bundle_is_refused(tmp_path):
     with pytest.raises(FlyteConfigError, match="expected a PEM bundle"):
         ClientConfig(ca_cert_path=str(tmp_path / "ca.pem"))
+
+
+def test_a_ca_file_that_holds_no_pem_certificate_is_refused_as_configuration(tmp_path):
+    der = tmp_path / "ca.der"
+    der.write_bytes(b"0\x82\x03\x00 not pem")
+    with pytest.raises(FlyteConfigError, match="holds no PEM certificate"):
+        ClientConfig(ca_cert_path=str(der))
 
 
 def test_sandbox_config_is_plaintext_with_flytesnacks_development():
@@ -288,7 +299,7 @@ def test_reads_the_flytectl_yaml_config(tmp_path):
         task:
           project: analytics
           domain: production
-        """.format(ca=write(tmp_path / "ca.pem", "PEM"), secret=write(tmp_path / "s", "xyz\n")),
+        """.format(ca=write(tmp_path / "ca.pem", FAKE_PEM), secret=write(tmp_path / "s", "xyz\n")),
     )
 
     config = ClientConfig.from_flytekit_config(path)
@@ -393,6 +404,24 @@ def test_an_empty_config_file_such_as_dev_null_gives_flytekit_defaults():
     config = ClientConfig.from_flytekit_config(os.devnull)
 
     assert (config.endpoint, config.insecure) == ("localhost:30080", False)
+
+
+def test_a_str_command_or_scopes_is_split_into_arguments_or_words():
+    auth = AuthConfig(mode="external_command", command="my-tool print --label 'a b'")
+    assert auth.command == ("my-tool", "print", "--label", "a b")
+    secret = Secret.from_value("s")
+    credentials = AuthConfig(
+        mode="client_credentials", client_id="bot", client_secret=secret, scopes="all, offline"
+    )
+    assert credentials.scopes == ("all", "offline")
+
+
+def test_the_repr_masks_the_password_of_the_proxy_url():
+    config = ClientConfig(endpoint="h:443", http_proxy_url="http://user:PROXYPASS@proxy:3128")
+
+    assert "PROXYPASS" not in repr(config)
+    assert "http://user:**********@proxy:3128" in repr(config)
+    assert config.http_proxy_url == "http://user:PROXYPASS@proxy:3128"
 
 
 def test_no_file_and_no_variables_give_flytekit_defaults():
