@@ -110,10 +110,16 @@ def list_signals(connection: dict[str, Any], execution: str) -> None:
 
 
 def _no_signals(execution: Any) -> str:
-    """What an empty list means: no gate reached yet, or none ever (the execution ended)."""
+    """What an empty list means. It is only empty when the workflow declares no gate (a
+    declared one not reached is listed as such); gates made at run time, in dynamic nodes or
+    child launch plans' executions, are not declared and may still come while it runs."""
+    declares = "its workflow declares no approve or input gates"
     if execution.is_done:
-        return f"No signals: the execution ended {execution.phase_name} without reaching a gate."
-    return "No signals yet: the execution has not reached a gate."
+        return f"No signals: {declares} (the execution ended {execution.phase_name})."
+    return (
+        f"No signals yet: {declares}; only gates made at run time (in dynamic nodes or child "
+        "launch plans) may still appear."
+    )
 
 
 def _decision(verb: str, summary: str) -> click.Command:

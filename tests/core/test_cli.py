@@ -374,21 +374,29 @@ def test_signal_errors_give_hints_in_command_line_terms(registered, sandbox_clie
     assert "wait_for_gate" not in not_reached.output
 
 
-def test_signals_list_without_signals_says_whether_a_gate_may_still_come(
+def test_signals_list_of_a_workflow_without_gates_says_it_declares_none(
     registered, sandbox_client, hello_execution
 ):
     running = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 300})
     try:
         still_running = run(registered, "signals", "list", running.id.name)
+        declared = sandbox_client.declared_gates(running)
     finally:
         sandbox_client.terminate(running, cause="test over")
     ended = run(registered, "signals", "list", hello_execution.id.name)
 
+    assert declared == {}
     assert still_running.exit_code == 0, still_running.output
-    assert "No signals yet: the execution has not reached a gate." in still_running.output
+    assert still_running.output.startswith(
+        "No signals yet: its workflow declares no approve or input gates; only gates made at "
+        "run time"
+    )
     assert ended.exit_code == 0, ended.output
-    assert "the execution ended SUCCEEDED without reaching a gate" in ended.output
-    assert "yet" not in ended.output
+    assert ended.output == (
+        "No signals: its workflow declares no approve or input gates (the execution ended "
+        "SUCCEEDED).\n"
+    )
+    assert "reaching a gate" not in ended.output
 
 
 def test_backfill_dry_run_prints_the_inclusive_ticks(registered):
