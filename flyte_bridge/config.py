@@ -814,6 +814,8 @@ def _auth_from_source(source: _ConfigSource) -> AuthConfig | None:
     if mode == "none":
         return None
     if mode == "client_credentials":
+        if client_secret is None:
+            raise FlyteConfigError(_missing_secret(source))
         return AuthConfig(
             mode="client_credentials",
             client_id=source.text(_CLIENT_ID),
@@ -825,6 +827,22 @@ def _auth_from_source(source: _ConfigSource) -> AuthConfig | None:
     raise FlyteConfigError(
         f"{source.where(_AUTH_MODE)} asks for {mode!r}, which needs a token that flytekit's "
         "configuration cannot hold; pass auth=AuthConfig(...) to from_flytekit_config"
+    )
+
+
+def _missing_secret(source: _ConfigSource) -> str:
+    """Why a client-credentials config read from flytekit's settings has no secret, naming the
+    setting that was read and the ones that could hold it."""
+    asked = f"client_credentials auth ({source.where(_AUTH_MODE)}) needs a client secret"
+    variable = source.text(_SECRET_ENV_VAR)
+    if variable is not None:
+        return (
+            f"{asked}, to be read from the environment variable {variable} "
+            f"({source.where(_SECRET_ENV_VAR)}), which is not set in this process"
+        )
+    return (
+        f"{asked}: set {_CLIENT_SECRET.env_name}, or give clientSecretLocation (a file) or "
+        f"clientSecretEnvVar (a variable's name) in the config file"
     )
 
 

@@ -424,6 +424,21 @@ def test_the_repr_masks_the_password_of_the_proxy_url():
     assert config.http_proxy_url == "http://user:PROXYPASS@proxy:3128"
 
 
+def test_a_client_secret_variable_that_is_not_set_is_named(tmp_path, monkeypatch):
+    monkeypatch.delenv("MY_FLYTE_SECRET", raising=False)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "admin:\n  endpoint: dns:///127.0.0.1:30080\n  insecure: true\n"
+        "  authType: ClientSecret\n  clientId: bot\n  clientSecretEnvVar: MY_FLYTE_SECRET\n"
+    )
+
+    with pytest.raises(FlyteConfigError) as raised:
+        ClientConfig.from_flytekit_config(path)
+
+    assert "the environment variable MY_FLYTE_SECRET" in str(raised.value)
+    assert f"admin.clientSecretEnvVar in {path}" in str(raised.value)
+
+
 def test_no_file_and_no_variables_give_flytekit_defaults():
     config = ClientConfig.from_flytekit_config()
 
