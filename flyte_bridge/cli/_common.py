@@ -48,6 +48,18 @@ def console() -> Console:
     return Console(file=stream, soft_wrap=True, width=None if stream.isatty() else 160)
 
 
+def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuses ``-p ''``: an empty name would otherwise fall back to the default in silence."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            f"an empty name ({value!r}) is no {param.name}; leave the option out for the "
+            f"config's or the default {param.name}",
+            ctx,
+            param,
+        )
+    return value
+
+
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Adds ``--config``, ``--endpoint``, ``--insecure/--secure``, ``--project``, ``--domain``,
     ``--rpc-timeout`` and ``--max-retries``.
@@ -67,8 +79,18 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="Plaintext gRPC (a local sandbox) or TLS; default from the config file.",
     )
-    @click.option("--project", "-p", help="Project (default: the config's, else flytesnacks).")
-    @click.option("--domain", "-d", help="Domain (default: the config's, else development).")
+    @click.option(
+        "--project",
+        "-p",
+        callback=_not_empty,
+        help="Project (default: the config's, else flytesnacks).",
+    )
+    @click.option(
+        "--domain",
+        "-d",
+        callback=_not_empty,
+        help="Domain (default: the config's, else development).",
+    )
     @click.option(
         "--rpc-timeout",
         type=click.FloatRange(min=0, min_open=True),

@@ -735,3 +735,24 @@ def test_an_option_out_of_range_is_a_usage_error_naming_it(registered, args, nam
 
     assert result.exit_code == 2, result.output
     assert named in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("executions", "list", "-p", ""), "'--project' / '-p': an empty name ('') is no project"),
+        (
+            ("executions", "get", "x", "-d", ""),
+            "'--domain' / '-d': an empty name ('') is no domain",
+        ),
+        (("executions", "list", "--project", " "), "an empty name (' ') is no project"),
+        (("signals", "list", "x", "--domain", ""), "an empty name ('') is no domain"),
+        (("metrics", "x", "-p", ""), "an empty name ('') is no project"),
+    ],
+)
+def test_an_empty_project_or_domain_is_a_usage_error_not_the_default(registered, args, named):
+    result = run(registered, *args)
+
+    assert result.exit_code == 2, result.output
+    assert named in result.output
+    assert "config's or the default" in result.output
