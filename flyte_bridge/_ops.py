@@ -307,9 +307,10 @@ def _derived_op(
         existing = yield from fetch_op(target)
         reference = ExecutionId.from_proto(existing.proto.spec.metadata.reference_execution)
         if reference != source or existing.mode != mode:
+            what = "relaunch" if mode == "RELAUNCH" else "recovery"
             raise FlyteConflictError(
-                f"execution name {name!r} is taken by {target}, which is not a "
-                f"{mode.lower()} of {source}",
+                f"execution name {name!r} is taken by {target}, which is not a {what} of "
+                f"{source}",
                 subject=str(target),
             ) from error
         return existing

@@ -29,6 +29,7 @@ import dataclasses
 import datetime as dt
 import enum
 import logging
+import math
 import numbers
 import os
 import re
@@ -780,7 +781,12 @@ def _simple_from_text(text: str, simple: int) -> Any:
         if simple == SimpleType.INTEGER:
             return int(stripped)
         if simple == SimpleType.FLOAT:
-            return float(stripped)
+            number = float(stripped)
+            if not math.isfinite(number):
+                # float() reads 1e400 as inf: text asks for a number, and a gate set to inf
+                # cannot be set again.
+                raise ValueError("expected a finite number")
+            return number
         if simple == SimpleType.STRING:
             return text
         if simple == SimpleType.BOOLEAN:

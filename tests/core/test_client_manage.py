@@ -46,6 +46,11 @@ def test_relaunch_under_a_name_taken_by_another_run_is_a_conflict(client, finish
         client.relaunch(finished_runs["hello"], name=finished_runs["failing"].id.name)
 
 
+def test_recover_under_a_name_taken_by_another_run_is_a_conflict(client, finished_runs):
+    with pytest.raises(FlyteConflictError, match="which is not a recovery of"):
+        client.recover(finished_runs["failing"], name=finished_runs["hello"].id.name)
+
+
 def test_recover_starts_a_recovery_of_a_failed_run(client, finished_runs):
     failing = finished_runs["failing"]
 

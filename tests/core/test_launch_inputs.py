@@ -284,3 +284,11 @@ def test_with_from_text_a_number_for_a_duration_is_seconds_and_without_it_is_ref
         convert_inputs("lp", parameters, NO_FIXED, {"wait": 90})
     with pytest.raises(FlyteInvalidInputError, match="True"):
         convert_inputs("lp", parameters, NO_FIXED, {"wait": True}, from_text=True)
+
+
+@pytest.mark.parametrize("text", ["1e400", "inf", "-inf", "nan"])
+def test_text_for_a_float_must_be_a_finite_number(text):
+    from flyte_bridge.literals import from_text
+
+    with pytest.raises(FlyteInvalidInputError, match="is not a float: expected a number"):
+        from_text(text, types_pb2.LiteralType(simple=SIMPLE.FLOAT))
