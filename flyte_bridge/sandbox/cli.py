@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import logging
+import os
 import signal
 import sys
 import threading
@@ -25,6 +26,41 @@ def sandbox() -> None:
 _PORT = click.IntRange(0, 65535)
 
 
+def _creatable_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuses a ``--data-dir`` that cannot be created because a file is in its way
+    (``/etc/hostname/sub``), before anything starts; other refusals (a parent that takes no new
+    directories, such as ``/proc/1``) are reported when the start creates it."""
+    if value is None:
+        return None
+    existing = value
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != value and not existing.is_dir():
+        raise click.BadParameter(
+            f"Directory '{value}' cannot be created: '{existing}' is a file.", ctx, param
+        )
+    return value
+
+
+def _not_created(data_dir: Path, error: OSError) -> str:
+    """Names the directory, and the parent of it whose creation failed, with the reason."""
+    failed = Path(os.fsdecode(error.filename))
+    if Path(os.path.abspath(failed)) == Path(os.path.abspath(data_dir)):
+        where = f"in '{data_dir.parent}'"
+    else:
+        where = f"as its parent '{failed}' cannot be"
+    return f"Directory '{data_dir}' cannot be created {where}: {error.strerror}."
+
+
+def _creating(data_dir: Path, error: OSError) -> bool:
+    """Whether ``error`` is the failure to create ``data_dir`` or one of its parents."""
+    if error.filename is None:
+        return False
+    failed = Path(os.path.abspath(os.fsdecode(error.filename)))
+    wanted = Path(os.path.abspath(data_dir))
+    return failed == wanted or failed in wanted.parents
+
+
 @sandbox.command()
 @click.option(
     "--port",
@@ -36,6 +72,7 @@ _PORT = click.IntRange(0, 65535)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
+    callback=_creatable_dir,
     default=None,
     help="Database and blob store directory [default: ~/.flyte-bridge/sandbox]; one sandbox "
     "at a time.",
@@ -55,13 +92,16 @@ def start(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    data_dir = data_dir or default_data_dir()
     try:
-        running = start_sandbox(
-            port=port, data_dir=data_dir or default_data_dir(), http_port=http_port, **start_kwargs
-        )
+        running = start_sandbox(port=port, data_dir=data_dir, http_port=http_port, **start_kwargs)
     except FlyteConfigError as err:
         # Another sandbox on the data directory, a port in use: one line, no traceback.
         raise click.ClickException(str(err)) from None
+    except OSError as err:
+        if not _creating(data_dir, err):
+            raise
+        raise click.BadParameter(_not_created(data_dir, err), param_hint="'--data-dir'") from None
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     dumps_stacks = False

@@ -175,3 +175,56 @@ def test_a_port_in_use_is_a_one_line_error_naming_it_and_leaves_no_data_dir(
     ]
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []  # neither the data directory nor its parent
+
+
+@pytest.mark.parametrize("below", ["sub", "sub/deeper"])
+def test_a_data_dir_below_a_file_is_a_usage_error_naming_the_file(run, tmp_path, below):
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory")
+    data_dir = in_the_way / below
+
+    result = run("--data-dir", str(data_dir))
+
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[-1] == (
+        f"Error: Invalid value for '--data-dir': Directory '{data_dir}' cannot be created: "
+        f"'{in_the_way}' is a file."
+    )
+    assert "Traceback" not in result.output
+    assert run.started == []
+
+
+@pytest.mark.skipif(not Path("/proc/1").is_dir(), reason="needs Linux's /proc")
+def test_a_data_dir_its_parent_refuses_is_a_one_line_usage_error():
+    # /proc/1 is a directory that takes no new entries, for root too.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
+    try:
+        result = subprocess.run(
+            [CLI, "sandbox", "start", "--port", "0", "--data-dir", "/proc/1/nope/sub"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired as timeout:
+        pytest.fail(f"the sandbox started in /proc:\n{timeout.stdout}{timeout.stderr}")
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '--data-dir': Directory '/proc/1/nope/sub' cannot be created "
+        "as its parent '/proc/1/nope' cannot be: No such file or directory."
+    )
+    assert result.stdout == ""
+
+
+def test_an_os_error_of_another_path_is_not_blamed_on_the_data_dir(monkeypatch, tmp_path):
+    def fake_start_sandbox(**kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "elsewhere"))
+
+    monkeypatch.setattr(cli, "start_sandbox", fake_start_sandbox)
+
+    result = CliRunner().invoke(cli.sandbox, ["start", "--data-dir", str(tmp_path / "data")])
+
+    assert isinstance(result.exception, PermissionError)
+    assert "--data-dir" not in result.output
