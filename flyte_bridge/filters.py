@@ -66,6 +66,27 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _phase_names() -> frozenset[str]:
+    from flyte_bridge.models import NodePhase, TaskPhase, WorkflowPhase
+
+    return frozenset(p.name for phases in (WorkflowPhase, NodePhase, TaskPhase) for p in phases)
+
+
+def _phase_value(key: str, text: str, function: str) -> str:
+    """A value compared with a ``phase`` column: admin matches phase names exactly, so
+    ``running`` would match nothing; known names are written in upper case and unknown ones
+    refused."""
+    if not isinstance(key, str) or key.rsplit(".", 1)[-1] != "phase" or function == "contains":
+        return text
+    names = _phase_names()
+    if text.upper() in names:
+        return text.upper()
+    raise FlyteInvalidInputError(
+        f"filter value {text!r} for {key}: expected a phase name such as SUCCEEDED, RUNNING or "
+        f"FAILED (one of {', '.join(sorted(names))})"
+    )
+
+
 def format_value(value: Any) -> str:
     """Writes one filter value the way admin compares it.
 
@@ -120,7 +141,8 @@ class Filter:
     @classmethod
     def _single(cls, function: str, key: str, value: Any) -> Filter:
         """One expression comparing ``key`` with one value."""
-        return cls((f"{function}({_check_key(key)},{format_value(value)})",))
+        text = _phase_value(key, format_value(value), function)
+        return cls((f"{function}({_check_key(key)},{text})",))
 
     @classmethod
     def _set(cls, function: str, key: str, values: Iterable[Any]) -> Filter:
@@ -129,7 +151,7 @@ class Filter:
             raise FlyteInvalidInputError(
                 f"{function}({key}, ...): expected a list of values, got a single str"
             )
-        texts = [format_value(value) for value in values]
+        texts = [_phase_value(key, format_value(value), function) for value in values]
         if not texts:
             raise FlyteInvalidInputError(f"{function}({key}, ...): the list of values is empty")
         return cls((f"{function}({_check_key(key)},{';'.join(texts)})",))

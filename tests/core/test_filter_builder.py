@@ -139,7 +139,7 @@ safe_values = st.text(
     min_size=1,
     max_size=20,
 )
-keys = st.sampled_from(["phase", "execution.name", "launch_plan.name", "duration", "mode"])
+keys = st.sampled_from(["execution.name", "launch_plan.name", "duration", "mode"])
 
 
 @settings(max_examples=200, deadline=None)
@@ -147,3 +147,19 @@ keys = st.sampled_from(["phase", "execution.name", "launch_plan.name", "duration
 def test_written_filters_parse_back_to_the_same_filter(key, value, values):
     written = Filter.eq(key, value) & Filter.value_not_in(key, values)
     assert Filter.parse(str(written)) == written
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from(["SUCCEEDED", "running", "Failed", "ABORTED"]), min_size=1))
+def test_written_phase_filters_parse_back_to_the_same_filter(phases):
+    written = Filter.value_in("phase", phases)
+    assert Filter.parse(str(written)) == written
+
+
+def test_phase_values_are_upper_case_names_and_unknown_ones_are_refused():
+    assert str(Filter.eq("phase", "running")) == "eq(phase,RUNNING)"
+    assert str(Filter.value_in("execution.phase", ["succeeded", "FAILED"])) == (
+        "value_in(execution.phase,SUCCEEDED;FAILED)"
+    )
+    with pytest.raises(FlyteInvalidInputError, match="expected a phase name such as SUCCEEDED"):
+        Filter.parse("eq(phase,SUCESS)")
