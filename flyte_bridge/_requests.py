@@ -99,15 +99,23 @@ def is_boundary_node(node_id: str) -> bool:
 
 
 def sort_proto(sort: Any, default_key: str = "created_at", descending: bool = True) -> Any:
-    """A ``admin.Sort`` from a Sort builder, an ``admin.Sort`` or None (the default)."""
+    """A ``admin.Sort`` from a Sort builder, its text (``"desc(created_at)"``, as filters take
+    theirs), an ``admin.Sort`` or None (the default)."""
     if sort is None:
         return common_pb2.Sort(key=default_key, direction=_SORT_DESC if descending else _SORT_ASC)
     if isinstance(sort, common_pb2.Sort):
         return sort
+    if isinstance(sort, str):
+        from flyte_bridge.filters import Sort
+
+        return Sort.parse(sort).to_proto()
     to_proto = getattr(sort, "to_proto", None)
     if to_proto is not None:
         return to_proto()
-    raise FlyteInvalidInputError(f"expected a Sort, got {type(sort).__name__}")
+    raise FlyteInvalidInputError(
+        f"expected a Sort (Sort.desc('created_at')) or its text ('desc(created_at)'), got "
+        f"{type(sort).__name__}"
+    )
 
 
 def filter_text(filters: Any) -> str:

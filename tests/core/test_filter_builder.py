@@ -163,3 +163,11 @@ def test_phase_values_are_upper_case_names_and_unknown_ones_are_refused():
     )
     with pytest.raises(FlyteInvalidInputError, match="expected a phase name such as SUCCEEDED"):
         Filter.parse("eq(phase,SUCESS)")
+
+
+def test_a_sort_may_be_given_as_its_text():
+    from flyte_bridge._requests import sort_proto
+
+    assert sort_proto("asc(name)") == Sort.asc("name").to_proto()
+    with pytest.raises(FlyteInvalidInputError, match="expected asc"):
+        sort_proto("up(name)")
