@@ -994,10 +994,15 @@ def _execution_spec(
 
 def execution_spec_options(**options: Any) -> dict[str, Any]:
     """The launch options, checked for shape before anything is sent."""
+    from flyte_bridge.naming import label_problem
+
     for key in ("labels", "annotations", "envs"):
         value = options.get(key)
         if value is not None:
             options[key] = _string_map(key, value)
+    problems = [label_problem(k, v) for k, v in (options.get("labels") or {}).items()]
+    if any(problems):
+        raise FlyteInvalidInputError("; ".join(p for p in problems if p))
     parallelism = options.get("max_parallelism")
     if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 0):
         raise FlyteInvalidInputError(f"max_parallelism must be an int >= 0, got {parallelism!r}")

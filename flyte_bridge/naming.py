@@ -121,3 +121,27 @@ def _digest(parts: tuple[object, ...], generation: int) -> str:
         separators=(",", ":"),
     )
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
+
+
+_LABEL_NAME = r"[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?"
+LABEL_KEY = re.compile(rf"^({_LABEL_NAME}/)?{_LABEL_NAME}$")
+"""A Kubernetes label key: an optional ``prefix/`` and a name of at most 63 characters."""
+LABEL_VALUE = re.compile(rf"^({_LABEL_NAME})?$")
+"""A Kubernetes label value: empty, or a name of at most 63 characters."""
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Why Kubernetes (and so flyteadmin) would refuse the label, or None when it is valid."""
+    if len(key.split("/")[-1]) > 63 or not LABEL_KEY.match(key):
+        return (
+            f"label key {key!r} is not a Kubernetes label name: expected letters, digits, "
+            "'-', '_' and '.' (at most 63, starting and ending with a letter or digit), "
+            "optionally after a 'prefix/'"
+        )
+    if len(value) > 63 or not LABEL_VALUE.match(value):
+        return (
+            f"label value {value!r} of {key!r} is not a Kubernetes label value: expected at most "
+            "63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+        )
+    return None
+

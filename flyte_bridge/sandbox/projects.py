@@ -6,6 +6,7 @@ import re
 
 from flyteidl.admin import common_pb2, project_pb2
 
+from flyte_bridge.naming import LABEL_KEY, LABEL_VALUE
 from flyte_bridge.sandbox import query as q
 from flyte_bridge.sandbox.db import Database, now_ns
 from flyte_bridge.sandbox.status import already_exists, invalid, missing, not_found
@@ -14,10 +15,6 @@ DEFAULT_DOMAINS = ("development", "staging", "production")
 DEFAULT_PROJECTS = ("flytesnacks",)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_KEY = re.compile(
-    r"^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?$"
-)
-_LABEL_VALUE = re.compile(r"^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?)?$")
 _LISTING = q.Listing(q.PROJECT, "p")
 
 
@@ -26,9 +23,9 @@ def validate_labels(labels: common_pb2.Labels, *, max_entries: int = 16) -> None
     if len(labels.values) > max_entries:
         raise invalid(f"labels may have at most {max_entries} entries")
     for key, value in labels.values.items():
-        if len(key.split("/")[-1]) > 63 or not _LABEL_KEY.match(key):
+        if len(key.split("/")[-1]) > 63 or not LABEL_KEY.match(key):
             raise invalid(f"invalid label key {key!r}: expected a Kubernetes label name")
-        if len(value) > 63 or not _LABEL_VALUE.match(value):
+        if len(value) > 63 or not LABEL_VALUE.match(value):
             raise invalid(f"invalid label value {value!r} for key {key!r}")
 
 

@@ -186,6 +186,39 @@ def test_launch_of_an_unknown_plan_in_a_known_project_names_only_the_plan(
     assert str(raised.value).endswith("no_such_plan is registered")
 
 
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"ÜPPER": "x"}, "label key 'ÜPPER' is not a Kubernetes label name"),
+        ({"team": "data science"}, "label value 'data science' of 'team' is not a Kubernetes"),
+        ({"-team": "x"}, "label key '-team'"),
+    ],
+)
+def test_labels_kubernetes_would_refuse_fail_before_anything_is_sent(
+    client, registered_examples, flyte_sandbox, labels, expected
+):
+    before = flyte_sandbox.rpc_counts.snapshot()
+    with pytest.raises(FlyteInvalidInputError, match=expected):
+        client.launch("hello.hello_wf", inputs={"name": "x"}, labels=labels)
+    with pytest.raises(FlyteInvalidInputError, match=expected):
+        client.launch_backfill(
+            "daily_report",
+            dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+            dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc),
+            labels=labels,
+            dry_run=True,
+        )
+
+    assert "CreateExecution" not in flyte_sandbox.rpc_counts.since(before)
+
+
+def test_labels_kubernetes_takes_are_sent():
+    from flyte_bridge.naming import label_problem
+
+    for key, value in (("team", "data-science"), ("example.com/owner", "a.b_c"), ("k", "")):
+        assert label_problem(key, value) is None, (key, value)
+
+
 def test_launch_of_a_version_that_does_not_exist_names_the_newest(client, registered_examples):
     newest = client.fetch_launch_plan("hello.hello_wf").id.version
     with pytest.raises(FlyteNotFoundError) as raised:
