@@ -52,7 +52,7 @@ def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) ->
     """Refuses ``-p ''``: an empty name would otherwise fall back to the default in silence."""
     if value is not None and not value.strip():
         raise click.BadParameter(
-            f"an empty name ({value!r}) is no {param.name}; leave the option out for the "
+            f"an empty value ({value!r}) is no {param.name}; leave the option out for the "
             f"config's or the default {param.name}",
             ctx,
             param,
@@ -73,7 +73,11 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(dir_okay=False),
         help="flytekit or flytectl config file (default: the file flytekit would read).",
     )
-    @click.option("--endpoint", help="Admin gRPC endpoint host:port; wins over the config file.")
+    @click.option(
+        "--endpoint",
+        callback=_not_empty,
+        help="Admin gRPC endpoint host:port; wins over the config file.",
+    )
     @click.option(
         "--insecure/--secure",
         default=None,

@@ -740,14 +740,15 @@ def test_an_option_out_of_range_is_a_usage_error_naming_it(registered, args, nam
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (("executions", "list", "-p", ""), "'--project' / '-p': an empty name ('') is no project"),
+        (("executions", "list", "-p", ""), "'--project' / '-p': an empty value ('') is no project"),
         (
             ("executions", "get", "x", "-d", ""),
-            "'--domain' / '-d': an empty name ('') is no domain",
+            "'--domain' / '-d': an empty value ('') is no domain",
         ),
-        (("executions", "list", "--project", " "), "an empty name (' ') is no project"),
-        (("signals", "list", "x", "--domain", ""), "an empty name ('') is no domain"),
-        (("metrics", "x", "-p", ""), "an empty name ('') is no project"),
+        (("executions", "list", "--project", " "), "an empty value (' ') is no project"),
+        (("signals", "list", "x", "--domain", ""), "an empty value ('') is no domain"),
+        (("metrics", "x", "-p", ""), "an empty value ('') is no project"),
+        (("executions", "list", "--endpoint", ""), "an empty value ('') is no endpoint"),
     ],
 )
 def test_an_empty_project_or_domain_is_a_usage_error_not_the_default(registered, args, named):
