@@ -184,7 +184,21 @@ def _signed_link_op(uri: str) -> Op[str]:
     return response.signed_url or uri
 
 
-def download_op(value: Any, to: Path, top: bool = True) -> Op[Path]:
+def download_op(value: Any, to: Path) -> Op[Path]:
+    """Writes ``value`` below ``to`` and returns the written path (see :func:`_write_op` for
+    what values take), a local file system error (a parent that is a file, no permission, a
+    full disk) raised as FlyteDataError naming the target."""
+    try:
+        return (yield from _write_op(value, to))
+    except OSError as error:
+        raise FlyteDataError(
+            f"cannot write the download below {to}: {error.strerror or error}"
+            + (f" ({error.filename})" if error.filename else ""),
+            subject=str(to),
+        ) from None
+
+
+def _write_op(value: Any, to: Path, top: bool = True) -> Op[Path]:
     """Writes ``value`` below ``to`` and returns the written path.
 
     ``value`` may be a ``BlobRef`` (file or directory), a ``StructuredDatasetRef`` or a
@@ -207,7 +221,7 @@ def download_op(value: Any, to: Path, top: bool = True) -> Op[Path]:
         items = value.items() if isinstance(value, dict) else enumerate(value)
         to.mkdir(parents=True, exist_ok=True)
         for key, item in items:
-            yield from download_op(item, _child(to, str(key), "the entry"), top=False)
+            yield from _write_op(item, _child(to, str(key), "the entry"), top=False)
         return to
 
     if isinstance(value, literals.BlobRef):

@@ -176,3 +176,11 @@ def test_a_failed_download_names_the_native_uri_not_the_signed_link(client, tmp_
 
     assert missing in str(raised.value)
     assert "sig=" not in str(raised.value) and "expires=" not in str(raised.value)
+
+
+def test_a_target_that_cannot_be_written_is_a_data_error_naming_it(client, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+
+    with pytest.raises(FlyteDataError, match="cannot write the download below"):
+        client.download({"o0": 7}, blocker / "out")
