@@ -34,6 +34,7 @@ from flyte_bridge.errors import FlyteAuthError, FlyteConfigError, FlyteTransient
 
 if TYPE_CHECKING:
     import ssl
+    import subprocess
 
 logger = logging.getLogger(__name__)
 
@@ -138,12 +139,17 @@ class Authenticator:
             return None
         return self._metadata_for(token)
 
-    def metadata(self) -> Metadata:
-        """The metadata to send, fetching a token first when none is valid."""
+    def metadata(self, timeout: float | None = None) -> Metadata:
+        """The metadata to send, fetching a token first when none is valid.
+
+        Args:
+            timeout: Seconds the call that needs it has left (its deadline); a token command
+                runs at most that long (and never over ``COMMAND_TIMEOUT``).
+        """
         with self._lock:
             token = self._token
             if token is None or self._due(token):
-                token = self._fetch_token()
+                token = self._fetch_token(timeout)
                 self._token = token
             return self._metadata_for(token)
 
@@ -168,7 +174,7 @@ class Authenticator:
     def _metadata_for(self, token: Token) -> Metadata:
         return ((self.header_key, f"Bearer {token.value}"),)
 
-    def _fetch_token(self) -> Token:
+    def _fetch_token(self, timeout: float | None = None) -> Token:
         raise NotImplementedError
 
     def _token_with_lifetime(self, value: str, lifetime: float | None) -> Token:
@@ -203,7 +209,7 @@ class StaticTokenAuthenticator(Authenticator):
             return self.auth.header or DEFAULT_API_KEY_HEADER
         return super().header_key
 
-    def _fetch_token(self) -> Token:
+    def _fetch_token(self, timeout: float | None = None) -> Token:
         assert self.auth.token is not None
         value = self.auth.token.reveal()
         return self._token_with_lifetime(value, None) if self.refreshable else Token(value)
@@ -219,30 +225,37 @@ class ExternalCommandAuthenticator(Authenticator):
 
     refreshable = True
 
-    def _fetch_token(self) -> Token:
+    def _fetch_token(self, timeout: float | None = None) -> Token:
         import subprocess
 
         argv = list(self.auth.command)
-        logger.debug("running the token command %s", argv[0])
+        limit = COMMAND_TIMEOUT if timeout is None else max(0.0, min(COMMAND_TIMEOUT, timeout))
+        logger.debug("running the token command %s (at most %.1fs)", argv[0], limit)
         try:
-            done = subprocess.run(
+            # Its own session, so that a command running over is killed with its children.
+            process = subprocess.Popen(
                 argv,
-                capture_output=True,
-                text=True,
-                timeout=COMMAND_TIMEOUT,
                 stdin=subprocess.DEVNULL,
-                check=False,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise FlyteAuthError(
                 f"token command {argv[0]!r} was not found; expected an executable that prints "
                 "a token"
             ) from None
+        try:
+            stdout, _ = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
+            _kill_session(process)
             raise FlyteAuthError(
-                f"token command {argv[0]!r} did not finish within {COMMAND_TIMEOUT:g}s "
-                "(it must not wait for a person)"
+                f"token command {argv[0]!r} did not finish within {limit:.3g}s (the time left "
+                f"to the call, at most {COMMAND_TIMEOUT:g}s) and was stopped; it must print a "
+                "token without waiting for a person"
             ) from None
+        done = subprocess.CompletedProcess(argv, process.returncode, stdout)
         if done.returncode != 0:
             # Its stderr is not quoted: a token command may print credentials there.
             raise FlyteAuthError(
@@ -253,6 +266,21 @@ class ExternalCommandAuthenticator(Authenticator):
         if not value:
             raise FlyteAuthError(f"token command {argv[0]!r} printed nothing; expected a token")
         return self._token_with_lifetime(value, None)
+
+
+def _kill_session(process: subprocess.Popen[str]) -> None:
+    """Kills a token command and whatever it started, and reaps it."""
+    import os
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        process.kill()
+    try:
+        process.communicate(timeout=5)
+    except Exception:  # noqa: BLE001 - a grandchild holding the pipes must not hang the caller
+        logger.debug("token command %s left output pipes open after it was killed", process.pid)
 
 
 class ClientCredentialsAuthenticator(Authenticator):
@@ -284,7 +312,7 @@ class ClientCredentialsAuthenticator(Authenticator):
             "AuthConfig.token_endpoint (admin.tokenUrl in the flytectl config)"
         )
 
-    def _fetch_token(self) -> Token:
+    def _fetch_token(self, timeout: float | None = None) -> Token:
         url = self.token_endpoint()
         _check_token_url(url, self.auth)
         scopes = self.auth.scopes or (self._server.scopes if self._server else ())

@@ -126,6 +126,10 @@ class FlyteServerError(FlyteBridgeError):
     """The server failed in a way that is neither transient nor the caller's fault (INTERNAL)."""
 
 
+class FlyteClientClosedError(FlyteBridgeError):
+    """The client was closed before or during the call (a wait ends at once when it is)."""
+
+
 class FlyteConfigError(FlyteBridgeError, ValueError):
     """The client configuration is incomplete or contradictory."""
 

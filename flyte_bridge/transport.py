@@ -41,6 +41,7 @@ from flyte_bridge.auth import unauthenticated_hint as _unauthenticated_hint
 from flyte_bridge.config import ClientConfig
 from flyte_bridge.errors import (
     FlyteBridgeError,
+    FlyteClientClosedError,
     FlyteInvalidInputError,
     FlyteTimeoutError,
     FlyteTransientError,
@@ -190,7 +191,12 @@ class _TransportBase:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise FlyteBridgeError("the transport is closed", subject=self.config.endpoint)
+            raise self._closed_error()
+
+    def _closed_error(self) -> FlyteClientClosedError:
+        return FlyteClientClosedError(
+            "the client is closed; open a new client to call admin", subject=self.config.endpoint
+        )
 
     def _check_service(self, service: str, method: str) -> tuple[str, str, str]:
         try:
@@ -484,12 +490,15 @@ class SyncTransport(_TransportBase):
 
         def attempt() -> Any:
             while True:
+                self._check_open()
                 attempt_timeout = call.next_timeout()
-                metadata = self._credentials(service)
+                metadata = self._credentials(service, attempt_timeout)
                 try:
                     return multicallable(request, timeout=attempt_timeout, metadata=metadata)
-                except grpc.RpcError as exc:
-                    if not call.resend_after(exc, metadata):
+                except (grpc.RpcError, ValueError) as exc:
+                    if self._closed:  # close() cancelled the call (or the channel is gone)
+                        raise self._closed_error() from None
+                    if not isinstance(exc, grpc.RpcError) or not call.resend_after(exc, metadata):
                         raise
 
         try:
@@ -497,13 +506,14 @@ class SyncTransport(_TransportBase):
         except grpc.RpcError as exc:
             raise _without_grpc_traceback(call.error(exc), exc) from None
 
-    def _credentials(self, service: str) -> Metadata | None:
+    def _credentials(self, service: str, timeout: float | None = None) -> Metadata | None:
+        """The call's metadata; a token command or request is bounded by ``timeout`` too."""
         sources = self.credential_sources(service)
         if self._must_discover(sources):
             self._discover()
         metadata: Metadata = ()
         for source in sources:
-            metadata += source.cached_metadata() or source.metadata()
+            metadata += source.cached_metadata() or source.metadata(timeout)
         return metadata or None
 
     def _discover(self) -> None:
@@ -601,6 +611,8 @@ class AsyncTransport(_TransportBase):
         subject: str | None = None,
     ) -> Any:
         """Sends one unary RPC and returns its response; see :meth:`SyncTransport.unary`."""
+        import asyncio
+
         import grpc
         import tenacity
 
@@ -609,11 +621,20 @@ class AsyncTransport(_TransportBase):
 
         async def attempt() -> Any:
             while True:
+                self._check_open()
                 attempt_timeout = call.next_timeout()
-                metadata = await self._credentials(service)
+                metadata = await self._credentials(service, attempt_timeout)
                 try:
                     return await multicallable(request, timeout=attempt_timeout, metadata=metadata)
+                except asyncio.CancelledError:
+                    # close() cancels the calls in flight; a cancel of the caller's task stays one.
+                    task = asyncio.current_task()
+                    if self._closed and (task is None or not task.cancelling()):
+                        raise self._closed_error() from None
+                    raise
                 except grpc.RpcError as exc:
+                    if self._closed:
+                        raise self._closed_error() from None
                     if not call.resend_after(exc, metadata):
                         raise
 
@@ -622,7 +643,7 @@ class AsyncTransport(_TransportBase):
         except grpc.RpcError as exc:
             raise _without_grpc_traceback(call.error(exc), exc) from None
 
-    async def _credentials(self, service: str) -> Metadata | None:
+    async def _credentials(self, service: str, timeout: float | None = None) -> Metadata | None:
         import asyncio
 
         sources = self.credential_sources(service)
@@ -631,7 +652,8 @@ class AsyncTransport(_TransportBase):
         metadata: Metadata = ()
         for source in sources:
             # A token request or token command blocks; it runs off the event loop.
-            metadata += source.cached_metadata() or await asyncio.to_thread(source.metadata)
+            cached = source.cached_metadata()
+            metadata += cached or await asyncio.to_thread(source.metadata, timeout)
         return metadata or None
 
     async def _discover(self) -> None:
