@@ -153,8 +153,10 @@ class ClientBase:
     def _recent_op(
         self, project: str | None, domain: str | None, limit: int, filters: Any, sort: Any
     ) -> Op[list[Execution]]:
-        if limit < 1:
-            raise FlyteInvalidInputError(f"limit must be 1 or more, got {limit}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise FlyteInvalidInputError(
+                f"limit must be a whole number of 1 or more, got {limit!r}"
+            )
         project, domain = self._scope(project, domain)
         found: dict[ExecutionId, Execution] = {}
         token = ""

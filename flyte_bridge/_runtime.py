@@ -8,6 +8,9 @@ Every client operation (fetch, sync, wait, launch...) is written once, as a gene
 :class:`AsyncTransport` with ``asyncio.gather`` under a semaphore. The drivers are the only code
 that differs between :class:`~flyte_bridge.client.FlyteClient` and
 :class:`~flyte_bridge.aio.AsyncFlyteClient`.
+
+A :class:`~flyte_bridge.errors.FlyteClientClosedError` is never handed back to an operation
+(a wait would take it for a failed poll and try again): it ends the whole operation at once.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
+
+from flyte_bridge.errors import FlyteBridgeError, FlyteClientClosedError, FlyteInvalidInputError
 
 T = TypeVar("T")
 
@@ -122,12 +127,18 @@ class _Task:
         self.pending = 0
 
 
-def run_sync(op: Op[T], transport: Any, pool: ThreadPoolExecutor) -> T:
+def run_sync(
+    op: Op[T], transport: Any, pool: ThreadPoolExecutor, closed: Future[Any] | None = None
+) -> T:
     """Runs an operation to its end on a sync transport.
 
     Operations interleave on the calling thread; only RPCs and blocking I/O go to ``pool``,
     whose size bounds the fan-out. Nested gathers therefore never wait on a full pool.
+    ``closed`` is done once the client is closed: the operation then ends at once (also in a
+    pause) with FlyteClientClosedError.
     """
+    if closed is None:
+        closed = Future()
     ready: deque[tuple[_Task, Any, BaseException | None]] = deque()
     in_flight: dict[Future[Any], _Task] = {}
     sleepers: list[tuple[float, int, _Task]] = []
@@ -146,9 +157,17 @@ def run_sync(op: Op[T], transport: Any, pool: ThreadPoolExecutor) -> T:
             values = None if failure else [value for value, _ in parent.outcomes]
             ready.append((parent, values, failure))
 
+    def submit(task: _Task, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            in_flight[pool.submit(fn, *args)] = task
+        except RuntimeError:  # the pool is shut down: the client was closed
+            if not closed.done():
+                raise
+            raise _closed_during_call(transport) from None
+
     def dispatch(task: _Task, step: Any) -> None:
         if isinstance(step, Call):
-            in_flight[pool.submit(_bound(transport, step))] = task
+            submit(task, _bound(transport, step))
         elif isinstance(step, Gather):
             if not step.ops:
                 ready.append((task, [], None))
@@ -160,19 +179,30 @@ def run_sync(op: Op[T], transport: Any, pool: ThreadPoolExecutor) -> T:
         elif isinstance(step, Sleep):
             heapq.heappush(sleepers, (time.monotonic() + step.seconds, next(order), task))
         elif isinstance(step, Blocking):
-            in_flight[pool.submit(step.fn, *step.args)] = task
+            submit(task, step.fn, *step.args)
         elif isinstance(step, Notify):
             try:
-                ready.append((task, step.fn(step.arg), None))
+                outcome = step.fn(step.arg)
             except Exception as error:  # noqa: BLE001 - handed back to the operation
                 ready.append((task, None, error))
+                return
+            if inspect.isawaitable(outcome):
+                if inspect.iscoroutine(outcome):
+                    outcome.close()  # never awaited, on purpose: no "never awaited" warning
+                ready.append((task, None, _async_callback_error(step.fn)))
+            else:
+                ready.append((task, outcome, None))
         else:
             ready.append((task, None, TypeError(f"unknown step {step!r}")))
 
     ready.append((_Task(op, None, 0), None, None))
     while not result:
+        if closed.done():
+            raise _closed_during_call(transport)
         while ready:
             task, value, error = ready.popleft()
+            if isinstance(error, FlyteClientClosedError):
+                raise error
             try:
                 step = task.gen.throw(error) if error is not None else task.gen.send(value)
             except StopIteration as stop:
@@ -191,14 +221,15 @@ def run_sync(op: Op[T], transport: Any, pool: ThreadPoolExecutor) -> T:
         if ready:
             continue
         timeout = max(0.0, sleepers[0][0] - now) if sleepers else None
-        if not in_flight:
-            time.sleep(timeout or 0.0)
-            continue
-        done, _ = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        done, _ = wait([*in_flight, closed], timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
+            if future is closed:
+                continue
             task = in_flight.pop(future)
             try:
                 ready.append((task, future.result(), None))
+            except CancelledError:  # a queued call cancelled by the pool's shutdown
+                ready.append((task, None, _closed_during_call(transport)))
             except Exception as raised:  # noqa: BLE001 - handed back to the operation
                 ready.append((task, None, raised))
 
@@ -220,6 +251,9 @@ async def run_async(op: Op[T], transport: Any, limit: asyncio.Semaphore) -> T:
         value, error = None, None
         try:
             value = await _run_step(step, transport, limit)
+        except FlyteClientClosedError:
+            op.close()
+            raise
         except Exception as raised:  # noqa: BLE001 - handed back to the operation
             error = raised
 
@@ -233,7 +267,8 @@ async def _run_step(step: Any, transport: Any, limit: asyncio.Semaphore) -> Any:
             *(run_async(_as_op(item), transport, limit) for item in step.ops),
             return_exceptions=True,
         )
-        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        closed = next((o for o in outcomes if isinstance(o, FlyteClientClosedError)), None)
+        failure = closed or next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failure is not None:
             raise failure
         return list(outcomes)
@@ -248,3 +283,56 @@ async def _run_step(step: Any, transport: Any, limit: asyncio.Semaphore) -> Any:
             outcome = await outcome
         return outcome
     raise TypeError(f"unknown step {step!r}")
+
+
+def _closed_during_call(transport: Any) -> FlyteClientClosedError:
+    endpoint = getattr(getattr(transport, "config", None), "endpoint", None)
+    return FlyteClientClosedError("the client was closed during the call", subject=endpoint)
+
+
+def _async_callback_error(fn: Any) -> FlyteInvalidInputError:
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    return FlyteInvalidInputError(
+        f"on_update {name} is async, which the blocking client cannot await; expected a plain "
+        "function (or use AsyncFlyteClient, which awaits it)"
+    )
+
+
+def check_callback(fn: Any, *, blocking: bool) -> None:
+    """Refuses an ``on_update`` that is not callable, or async for the blocking client."""
+    if fn is None:
+        return
+    if not callable(fn):
+        raise FlyteInvalidInputError(f"on_update must be callable, got {type(fn).__name__}")
+    call = getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
+    if blocking and (inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)):
+        raise _async_callback_error(fn)
+
+
+def closed_error(
+    client: Any, waiting: Any = None, *, during: bool = False
+) -> FlyteClientClosedError:
+    """The error of a call on a closed client: ``waiting`` is what a wait waited for (an
+    execution, or a list of execution ids); ``during`` says the close came during the call."""
+    endpoint = client.config.endpoint
+    if waiting is None:
+        if during:
+            return FlyteClientClosedError("the client was closed during the call", subject=endpoint)
+        return FlyteClientClosedError(
+            "the client is closed; open a new client to call admin", subject=endpoint
+        )
+    if isinstance(waiting, (list, tuple)):
+        names = [str(item) for item in waiting]
+        subject = names[0] if names else endpoint
+        what = names[0] if len(names) == 1 else f"{len(names)} executions ({', '.join(names[:3])}"
+        if len(names) > 1:
+            what += ", ..." if len(names) > 3 else ""
+            what += ")"
+    else:
+        try:
+            subject = what = str(client.execution_id(waiting))
+        except FlyteBridgeError:
+            subject = what = str(waiting)
+    return FlyteClientClosedError(
+        f"the client was closed while waiting for {what}", subject=subject
+    )

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from flyte_bridge._base import DEFAULT_CONCURRENCY, ClientBase, DataTarget
 from flyte_bridge._requests import ExecutionLike
-from flyte_bridge._runtime import Op, run_async
+from flyte_bridge._runtime import Op, check_callback, closed_error, run_async
 from flyte_bridge.config import ClientConfig
+from flyte_bridge.errors import FlyteClientClosedError
 from flyte_bridge.models import Execution, Project, Signal, TerminateResult
 
 if TYPE_CHECKING:
@@ -62,9 +63,38 @@ class AsyncFlyteClient(ClientBase):
         self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
+        self._closed = False
+        self._running: set[asyncio.Task[Any]] = set()
+        self._cancelled_by_close: set[asyncio.Task[Any]] = set()
+        self._watchers: weakref.WeakSet[AsyncExecutionWatcher] = weakref.WeakSet()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called; every call then raises FlyteClientClosedError."""
+        return self._closed
 
     async def close(self) -> None:
-        """Closes the channel."""
+        """Closes the channel.
+
+        Every call in flight and every wait (``wait``, a watcher's ``wait_for``) then fails at
+        once with FlyteClientClosedError, as does any later call.
+        """
+        self._closed = True
+        for watcher in list(self._watchers):
+            watcher._client_closed()
+        current = asyncio.current_task()
+        for task in list(self._running):
+            if task is current or task.done():
+                continue
+            self._cancelled_by_close.add(task)
+            loop = task.get_loop()
+            if loop is asyncio.get_running_loop():
+                task.cancel()
+            else:
+                try:
+                    loop.call_soon_threadsafe(task.cancel)
+                except RuntimeError:  # that loop is closed: nothing runs there any more
+                    self._cancelled_by_close.discard(task)
         await self.transport.close()
 
     async def __aenter__(self) -> AsyncFlyteClient:
@@ -73,12 +103,37 @@ class AsyncFlyteClient(ClientBase):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _run(self, op: Op[Any]) -> Any:
+    async def _run(self, op: Op[Any], waiting: Any = None) -> Any:
+        """Runs ``op``; ``waiting`` (what a wait waits for) names it if the client closes."""
+        if self._closed:
+            op.close()
+            raise closed_error(self)
         loop = asyncio.get_running_loop()
         limit = self._limits.get(loop)
         if limit is None:
             limit = self._limits[loop] = asyncio.Semaphore(self.max_concurrency)
-        return await run_async(op, self.transport, limit)
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            return await run_async(op, self.transport, limit)
+        except FlyteClientClosedError:
+            if waiting is None:
+                raise
+            raise closed_error(self, waiting, during=True) from None
+        except asyncio.CancelledError:
+            if not self._closed or task is None:
+                raise
+            if task in self._cancelled_by_close:
+                self._cancelled_by_close.discard(task)
+                task.uncancel()
+            if task.cancelling():  # the caller's own cancellation
+                raise
+            op.close()
+            raise closed_error(self, waiting, during=True) from None
+        finally:
+            if task is not None:
+                self._running.discard(task)
 
     # Reading --------------------------------------------------------------------------------
 
@@ -139,9 +194,10 @@ class AsyncFlyteClient(ClientBase):
         sync_nodes: bool = False,
         on_update: Callable[[Execution], Any] | None = None,
     ) -> Execution:
-        """As :meth:`FlyteClient.wait`, awaited."""
+        """As :meth:`FlyteClient.wait`, awaited; an async ``on_update`` is awaited."""
+        check_callback(on_update, blocking=False)
         return await self._run(
-            self._wait_op(execution, timeout, poll_interval, sync_nodes, on_update)
+            self._wait_op(execution, timeout, poll_interval, sync_nodes, on_update), execution
         )
 
     def watcher(self) -> AsyncExecutionWatcher:
@@ -223,7 +279,9 @@ class AsyncFlyteClient(ClientBase):
         poll_interval: float | dt.timedelta = 1.0,
     ) -> Signal:
         """As :meth:`FlyteClient.wait_for_gate`, awaited."""
-        return await self._run(self._wait_for_gate_op(execution, signal_id, timeout, poll_interval))
+        return await self._run(
+            self._wait_for_gate_op(execution, signal_id, timeout, poll_interval), execution
+        )
 
     async def fetch_launch_plan(
         self,

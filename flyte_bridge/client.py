@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flyte_bridge._base import DEFAULT_CONCURRENCY, ClientBase, DataTarget
 from flyte_bridge._requests import ExecutionLike
-from flyte_bridge._runtime import Op, run_sync
+from flyte_bridge._runtime import Op, check_callback, closed_error, run_sync
 from flyte_bridge.config import ClientConfig
+from flyte_bridge.errors import FlyteClientClosedError
 from flyte_bridge.models import Execution, Project, Signal, TerminateResult
 
 if TYPE_CHECKING:
@@ -59,9 +60,21 @@ class FlyteClient(ClientBase):
             transport = SyncTransport(config)
         self.transport = transport
         self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="flyte-bridge")
+        self._closed: Future[None] = Future()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called; every call then raises FlyteClientClosedError."""
+        return self._closed.done()
 
     def close(self) -> None:
-        """Closes the channel and the worker threads."""
+        """Closes the channel and the worker threads.
+
+        A call running in another thread (a wait, too) then fails at once with
+        FlyteClientClosedError, as does any later call.
+        """
+        if not self._closed.done():
+            self._closed.set_result(None)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.transport.close()
 
@@ -71,8 +84,17 @@ class FlyteClient(ClientBase):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _run(self, op: Op[Any]) -> Any:
-        return run_sync(op, self.transport, self._pool)
+    def _run(self, op: Op[Any], waiting: Any = None) -> Any:
+        """Runs ``op``; ``waiting`` (what a wait waits for) names it if the client closes."""
+        if self._closed.done():
+            op.close()
+            raise closed_error(self)
+        try:
+            return run_sync(op, self.transport, self._pool, self._closed)
+        except FlyteClientClosedError:
+            if waiting is None:
+                raise
+            raise closed_error(self, waiting, during=True) from None
 
     # Reading --------------------------------------------------------------------------------
 
@@ -183,7 +205,10 @@ class FlyteClient(ClientBase):
             FlyteTimeoutError: Not terminal within ``timeout`` (plus at most one RPC deadline,
                 even when the server stops answering); the message names the execution.
         """
-        return self._run(self._wait_op(execution, timeout, poll_interval, sync_nodes, on_update))
+        check_callback(on_update, blocking=True)
+        return self._run(
+            self._wait_op(execution, timeout, poll_interval, sync_nodes, on_update), execution
+        )
 
     def watcher(self) -> ExecutionWatcher:
         """A watcher that waits on many executions with one ListExecutions per tick."""
@@ -311,7 +336,9 @@ class FlyteClient(ClientBase):
                 the execution ended without reaching it.
             FlyteTimeoutError: The gate was not reached within ``timeout``.
         """
-        return self._run(self._wait_for_gate_op(execution, signal_id, timeout, poll_interval))
+        return self._run(
+            self._wait_for_gate_op(execution, signal_id, timeout, poll_interval), execution
+        )
 
     def fetch_launch_plan(
         self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import logging
 import time
 import weakref
@@ -27,9 +28,10 @@ from flyteidl.admin import common_pb2
 
 from flyte_bridge import _ops
 from flyte_bridge._requests import ExecutionLike, get_execution_call, list_executions_request
-from flyte_bridge._runtime import Call, Gather, Notify, Op, Sleep
+from flyte_bridge._runtime import Call, Gather, Notify, Op, Sleep, check_callback, closed_error
 from flyte_bridge.errors import (
     FlyteBridgeError,
+    FlyteClientClosedError,
     FlyteInvalidInputError,
     FlyteNotFoundError,
     FlyteTimeoutError,
@@ -241,7 +243,23 @@ def _rounded(seconds: float | None) -> float | None:
 
 
 def _seconds(value: float | dt.timedelta | None) -> float | None:
-    return value.total_seconds() if isinstance(value, dt.timedelta) else value
+    """Seconds of a timeout or poll interval, as ``client.wait`` reads them."""
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FlyteInvalidInputError(f"expected seconds or a timedelta, got {value!r}")
+    return float(value)
+
+
+def _interval(value: float | dt.timedelta) -> float:
+    seconds = _seconds(value)
+    if seconds is None:
+        raise FlyteInvalidInputError("expected seconds or a timedelta, got None")
+    if seconds < 0:
+        raise FlyteInvalidInputError(f"poll_interval must be 0 or more, got {seconds}")
+    return seconds
 
 
 class ExecutionWatcher:
@@ -269,10 +287,11 @@ class ExecutionWatcher:
             FlyteNotFoundError: One of them does not exist.
         """
         ids = [self.client.execution_id(e) for e in executions]
-        interval = _seconds(poll_interval) or 0.0
+        interval = _interval(poll_interval)
+        check_callback(on_update, blocking=True)
         rpc_timeout = self.client.config.rpc_timeout
         op = watch_op(ids, _seconds(timeout), interval, on_update, rpc_timeout=rpc_timeout)
-        return self.client._run(op)
+        return self.client._run(op, ids)
 
 
 def _fetch_op(execution_id: ExecutionId, timeout: float) -> Op[Execution]:
@@ -281,7 +300,7 @@ def _fetch_op(execution_id: ExecutionId, timeout: float) -> Op[Execution]:
 
 
 class _Waiter:
-    __slots__ = ("future", "poll_interval", "end", "on_update", "last")
+    __slots__ = ("future", "poll_interval", "end", "on_update", "last", "notifying")
 
     def __init__(
         self,
@@ -295,17 +314,56 @@ class _Waiter:
         self.end = end
         self.on_update = on_update
         self.last: Execution | None = None
+        # The async on_update calls still running, last one first: later reads wait for it.
+        self.notifying: asyncio.Task[None] | None = None
 
     def left(self, now: float) -> float | None:
         """Seconds left to this wait (None: no limit)."""
         return None if self.end is None else self.end - now
 
-    def see(self, execution: Execution) -> None:
-        """Records a state read; calls ``on_update`` when the phase changed."""
+    def see(self, execution: Execution) -> Any:
+        """Records a state read; calls ``on_update`` when the phase changed and returns what
+        it returned (an awaitable for an async callback)."""
         before, self.last = self.last, execution
         changed = before is None or before.proto.closure.phase != execution.proto.closure.phase
         if changed and self.on_update is not None:
-            self.on_update(execution)
+            return self.on_update(execution)
+        return None
+
+    def deliver(self, execution: Execution) -> None:
+        """A state read by a tick: notifies, then ends the wait if it is terminal. An async
+        callback is awaited in a task of its own, in order, before the wait ends."""
+        if self.future.done():
+            return
+        try:
+            outcome = self.see(execution)
+        except Exception as error:  # noqa: BLE001 - the waiter's callback ends its own wait
+            self.future.set_exception(error)
+            return
+        if not inspect.isawaitable(outcome) and self.notifying is None:
+            if execution.is_done:
+                self.future.set_result(execution)
+            return
+        previous = self.notifying
+
+        async def notify() -> None:
+            if previous is not None:
+                await previous
+            if self.future.done():
+                if inspect.iscoroutine(outcome):
+                    outcome.close()
+                return
+            try:
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception as error:  # noqa: BLE001 - ends this waiter's wait only
+                if not self.future.done():
+                    self.future.set_exception(error)
+                return
+            if execution.is_done and not self.future.done():
+                self.future.set_result(execution)
+
+        self.notifying = asyncio.get_running_loop().create_task(notify())
 
 
 class AsyncExecutionWatcher:
@@ -333,6 +391,9 @@ class AsyncExecutionWatcher:
         self._waiters: dict[ExecutionId, list[_Waiter]] = defaultdict(list)
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
+        watchers = getattr(client, "_watchers", None)
+        if watchers is not None:
+            watchers.add(self)  # so that closing the client ends the waits at once
 
     @classmethod
     def shared(cls, config: ClientConfig) -> AsyncExecutionWatcher:
@@ -368,9 +429,12 @@ class AsyncExecutionWatcher:
         """
         execution_id = self.client.execution_id(execution)
         seconds = _seconds(timeout)
-        interval = max(MIN_TICK, _seconds(poll_interval) or 0.0)
+        interval = max(MIN_TICK, _interval(poll_interval))
         if seconds is not None and seconds < 0:
             raise FlyteInvalidInputError(f"timeout must be 0 or more, got {seconds}")
+        check_callback(on_update, blocking=False)
+        if getattr(self.client, "closed", False):
+            raise closed_error(self.client)
 
         end = None if seconds is None else time.monotonic() + seconds
         future = asyncio.get_running_loop().create_future()
@@ -384,6 +448,10 @@ class AsyncExecutionWatcher:
                 raise  # the wait's own error, a TimeoutError of some kind
             self._forget(execution_id, waiter)  # no tick serves it any more
             return await self._last_read(execution_id, seconds, waiter)
+        except FlyteClientClosedError as error:
+            if error.subject == str(execution_id):
+                raise
+            raise closed_error(self.client, execution_id, during=True) from None
         finally:
             self._forget(execution_id, waiter)
 
@@ -406,7 +474,11 @@ class AsyncExecutionWatcher:
                 subject=str(execution_id),
             )
             raise _wait_timeout(execution_id, seconds, waiter.last, error) from None
-        waiter.see(last)
+        if waiter.notifying is not None:
+            await waiter.notifying  # the callbacks of earlier reads end first
+        outcome = waiter.see(last)
+        if inspect.isawaitable(outcome):
+            await outcome
         if last.is_done:
             return last
         raise _wait_timeout(execution_id, seconds, last, None)
@@ -434,6 +506,9 @@ class AsyncExecutionWatcher:
                 continue
             try:
                 states = await self._tick(ids, budget)
+            except FlyteClientClosedError:
+                self._client_closed()
+                return
             except FlyteBridgeError as error:
                 if not self._fail(ids, error):
                     failures += 1
@@ -448,7 +523,7 @@ class AsyncExecutionWatcher:
             self.ticks += 1
             for execution_id, execution in states.items():
                 for waiter in list(self._waiters.get(execution_id, [])):
-                    self._deliver(waiter, execution)
+                    waiter.deliver(execution)
             if not self._waiters:
                 break
             await asyncio.sleep(self._pause(failures))
@@ -491,17 +566,15 @@ class AsyncExecutionWatcher:
                 subject=str(min(ids)),
             ) from None
 
-    @staticmethod
-    def _deliver(waiter: _Waiter, execution: Execution) -> None:
-        if waiter.future.done():
-            return
-        try:
-            waiter.see(execution)
-        except Exception as error:  # noqa: BLE001 - the waiter's callback ends its own wait
-            waiter.future.set_exception(error)
-            return
-        if execution.is_done:
-            waiter.future.set_result(execution)
+    def _client_closed(self) -> None:
+        """The client was closed: every waiter fails at once, naming its execution."""
+        for execution_id, waiters in list(self._waiters.items()):
+            error = closed_error(self.client, execution_id, during=True)
+            for waiter in waiters:
+                _settle(waiter.future, error)
+        task = self._task
+        if task is not None and not task.done() and task is not _current_task():
+            task.get_loop().call_soon_threadsafe(task.cancel)
 
     def _pause(self, failures: int) -> float:
         """The smallest poll interval asked for; longer while ticks keep failing."""
@@ -532,3 +605,31 @@ class AsyncExecutionWatcher:
     def waiting(self) -> int:
         """How many executions are awaited now."""
         return len(self._waiters)
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return None
+
+
+def _settle(future: asyncio.Future[Any], error: BaseException) -> None:
+    """Fails a waiter's future, from its own loop's thread."""
+
+    def fail() -> None:
+        if not future.done():
+            future.set_exception(error)
+
+    loop = future.get_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if loop is running:
+        fail()
+    else:
+        try:
+            loop.call_soon_threadsafe(fail)
+        except RuntimeError:  # its loop is closed: nobody waits on it any more
+            pass
