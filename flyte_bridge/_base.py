@@ -20,7 +20,7 @@ from flyte_bridge._requests import (
     scope_of,
     sort_proto,
 )
-from flyte_bridge._runtime import Call, Op
+from flyte_bridge._runtime import Call, Op, seconds_of
 from flyte_bridge._tree import TreeCache, fill_tree_op, sync_op, template_op
 from flyte_bridge.config import ClientConfig
 from flyte_bridge.errors import FlyteInvalidInputError, FlyteNotFoundError
@@ -209,8 +209,8 @@ class ClientBase:
         result = yield from _ops.explain_not_found(
             _ops.wait_op(
                 execution_id,
-                _seconds(timeout),
-                _seconds(poll_interval) or 0.0,
+                seconds_of(timeout),
+                seconds_of(poll_interval) or 0.0,
                 self.config.rpc_timeout,
                 on_update,
             ),
@@ -289,7 +289,7 @@ class ClientBase:
                 execution_id,
                 signal_id,
                 value,
-                _seconds(wait_for_gate),
+                seconds_of(wait_for_gate),
                 self._cache,
                 verb,
                 from_text,
@@ -307,13 +307,13 @@ class ClientBase:
     ) -> Op[Any]:
         if not isinstance(signal_id, str) or not signal_id:
             raise FlyteInvalidInputError(f"signal_id must be a non-empty str, got {signal_id!r}")
-        interval = _seconds(poll_interval)
+        interval = seconds_of(poll_interval)
         if interval is None or interval <= 0:
             raise FlyteInvalidInputError(f"poll_interval must be positive, got {poll_interval!r}")
         execution_id = self.execution_id(execution)
         return _ops.explain_not_found(
             _ops.wait_for_gate_op(
-                execution_id, signal_id, _seconds(timeout), interval, self._cache
+                execution_id, signal_id, seconds_of(timeout), interval, self._cache
             ),
             execution_id,
             self._known_scopes,
@@ -404,7 +404,7 @@ class ClientBase:
         entity_project, entity_domain, entity_name, entity_version = _ops.entity_of(
             launch_plan, "launch plan"
         )
-        timeout = _seconds(node_timeout)
+        timeout = seconds_of(node_timeout)
         plan_options = dict(
             node_retries=node_retries,
             node_timeout=None if timeout is None else dt.timedelta(seconds=timeout),
@@ -473,13 +473,3 @@ class _Pages:
         new = [execution for execution in page if execution.id not in self._seen]
         self._seen.update(execution.id for execution in new)
         return new
-
-
-def _seconds(value: float | dt.timedelta | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FlyteInvalidInputError(f"expected seconds or a timedelta, got {value!r}")
-    return float(value)

@@ -16,6 +16,7 @@ A :class:`~flyte_bridge.errors.FlyteClientClosedError` is never handed back to a
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import heapq
 import inspect
@@ -336,3 +337,14 @@ def closed_error(
     return FlyteClientClosedError(
         f"the client was closed while waiting for {what}", subject=subject
     )
+
+
+def seconds_of(value: float | dt.timedelta | None) -> float | None:
+    """Seconds of a timeout or poll interval given as a number or a timedelta (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FlyteInvalidInputError(f"expected seconds or a timedelta, got {value!r}")
+    return float(value)

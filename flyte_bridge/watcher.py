@@ -28,7 +28,16 @@ from flyteidl.admin import common_pb2
 
 from flyte_bridge import _ops
 from flyte_bridge._requests import ExecutionLike, get_execution_call, list_executions_request
-from flyte_bridge._runtime import Call, Gather, Notify, Op, Sleep, check_callback, closed_error
+from flyte_bridge._runtime import (
+    Call,
+    Gather,
+    Notify,
+    Op,
+    Sleep,
+    check_callback,
+    closed_error,
+    seconds_of,
+)
 from flyte_bridge.errors import (
     FlyteBridgeError,
     FlyteClientClosedError,
@@ -242,19 +251,8 @@ def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 2)
 
 
-def _seconds(value: float | dt.timedelta | None) -> float | None:
-    """Seconds of a timeout or poll interval, as ``client.wait`` reads them."""
-    if value is None:
-        return None
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FlyteInvalidInputError(f"expected seconds or a timedelta, got {value!r}")
-    return float(value)
-
-
 def _interval(value: float | dt.timedelta) -> float:
-    seconds = _seconds(value)
+    seconds = seconds_of(value)
     if seconds is None:
         raise FlyteInvalidInputError("expected seconds or a timedelta, got None")
     if seconds < 0:
@@ -290,7 +288,7 @@ class ExecutionWatcher:
         interval = _interval(poll_interval)
         check_callback(on_update, blocking=True)
         rpc_timeout = self.client.config.rpc_timeout
-        op = watch_op(ids, _seconds(timeout), interval, on_update, rpc_timeout=rpc_timeout)
+        op = watch_op(ids, seconds_of(timeout), interval, on_update, rpc_timeout=rpc_timeout)
         return self.client._run(op, ids)
 
 
@@ -428,7 +426,7 @@ class AsyncExecutionWatcher:
                 last phase read.
         """
         execution_id = self.client.execution_id(execution)
-        seconds = _seconds(timeout)
+        seconds = seconds_of(timeout)
         interval = max(MIN_TICK, _interval(poll_interval))
         if seconds is not None and seconds < 0:
             raise FlyteInvalidInputError(f"timeout must be 0 or more, got {seconds}")
