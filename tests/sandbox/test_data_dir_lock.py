@@ -135,6 +135,8 @@ _HOLDER = textwrap.dedent(
     sandbox = start_sandbox(data_dir=sys.argv[1])
     child = os.fork()
     if child == 0:
+        # Printed after the fork hooks ran: only then has the child let go of the descriptor.
+        print("forked", flush=True)
         time.sleep(120)
         os._exit(0)
     print(child, sandbox.endpoint, flush=True)
@@ -153,9 +155,11 @@ def test_a_sandbox_killed_with_sigkill_leaves_no_lock_even_with_a_forked_child_a
     )
     child = 0
     try:
-        line = holder.stdout.readline()
-        assert line, "the sandbox in the subprocess did not start"
-        child_text, endpoint = line.split()
+        lines = [holder.stdout.readline(), holder.stdout.readline()]
+        assert all(lines), f"the sandbox in the subprocess did not start: {lines}"
+        assert "forked\n" in lines, lines
+        lines.remove("forked\n")
+        child_text, endpoint = lines[0].split()
         child = int(child_text)
         with pytest.raises(DataDirInUseError) as caught:
             start_sandbox(data_dir=tmp_path, engine=RecordingEngine())
