@@ -71,6 +71,7 @@ def flyte_assets(
             launches nothing while the Flyte execution of an earlier try of the step runs: it
             waits for that one, and reports it if it succeeded; it launches a new execution only
             after the earlier one failed or was aborted (see :meth:`FlyteResource.materialize`).
+            A re-execution of the run (from failure, or of chosen steps) does the same.
 
     Examples:
         .. code-block:: python

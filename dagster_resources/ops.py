@@ -28,6 +28,7 @@ from dagster_resources.run_handler import (
     metadata_key,
     output_preview,
     raise_for_failure,
+    step_run_id,
     terminating_on_stop,
     wait_for,
     wait_options,
@@ -50,8 +51,9 @@ class LaunchFlyteExecutionConfig(dg.Config):
     )
     execution_name: str | None = Field(
         default=None,
-        description="Execution name. Empty: derived from the Dagster run and the op, so a retry "
-        "of the step follows the execution an earlier try launched while it runs, reports it "
+        description="Execution name. Empty: derived from the Dagster run (its root run, so a "
+        "re-execution of the run counts as the same run) and the op, so a retry of the step or "
+        "a re-execution follows the execution an earlier try launched while it runs, reports it "
         "if it succeeded, and launches a new one (under the next derived name) only after it "
         "failed or was aborted. Set: every try (and every run) uses this name, and Flyte never "
         "reuses a name, so a retry finds the first try's execution and never launches again: "
@@ -115,8 +117,9 @@ class BackfillFlyteLaunchPlanConfig(dg.Config):
 
 
 def _step(context: dg.OpExecutionContext) -> tuple[str, ...]:
-    """What names this op's executions: a retry of the step has the same parts."""
-    return ("dagster", context.run_id, context.op.name)
+    """What names this op's executions: a retry of the step and a re-execution of the run
+    (same root run) have the same parts."""
+    return ("dagster", step_run_id(context.run), context.op.name)
 
 
 def _execution_of(config: FlyteExecutionConfig, execution_id: str | None) -> str:

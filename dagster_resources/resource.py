@@ -241,9 +241,11 @@ class FlyteResource(dg.ConfigurableResource):
         defined. Other partitions (static, dynamic) are not passed on by themselves: read
         ``context.partition_key`` in the decorated function and put it in ``inputs``.
 
-        Executions are named from the Dagster run, the op and the partition, so a retry of the
-        step (a ``retry_policy``) follows the execution an earlier try left running, reports it
-        if it succeeded, and launches a new one only after it failed or was aborted.
+        Executions are named from the Dagster run (its root run), the op and the partition, so
+        a retry of the step (a ``retry_policy``) or a re-execution of the run (from failure, or
+        of chosen steps) follows the execution an earlier try left running, reports it if it
+        succeeded, and launches a new one only after it failed or was aborted (a Flyte backfill
+        is recovered instead, so its ticks that succeeded are not run again).
 
         Args:
             context: The asset execution context.

@@ -61,6 +61,17 @@ def dagster_labels(run_id: str, extra: Mapping[str, str] | None = None) -> dict[
     return {**(extra or {}), DAGSTER_RUN_LABEL: run_id}
 
 
+def step_run_id(run: dg.DagsterRun) -> str:
+    """The run id that names a step's Flyte executions: the root run's.
+
+    A retry of the step (a ``retry_policy``) and a re-execution of the run (from failure, or
+    of chosen steps: a new run id, the same root run id) compute the same names, so either
+    follows the execution an earlier try or run left running, reports the one that succeeded,
+    and launches the next one only after it failed or was aborted (one rule,
+    :func:`launch_or_reattach_logged`)."""
+    return run.root_run_id or run.run_id
+
+
 def wait_options(resource: "FlyteResource") -> dict[str, Any]:
     """The resource's waiting settings, as keyword arguments of :func:`wait_for`."""
     return {
@@ -421,7 +432,7 @@ def materialize_launch_plan(
     waiting = wait_options(resource)
     run_id = context.run.run_id
     step = context.op_execution_context
-    step_parts = ("dagster", run_id, step.op.name)
+    step_parts = ("dagster", step_run_id(context.run), step.op.name)
     launch_labels = dagster_labels(run_id, labels)
 
     partitioned = context.has_partition_key or context.has_partition_key_range
