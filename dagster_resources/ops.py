@@ -348,6 +348,8 @@ def backfill_flyte_launch_plan(
         domain=config.domain,
         waiting=config.wait,
         target=config.launch_plan,
+        # After a failed backfill the next one recovers it, reusing the ticks that succeeded.
+        recover=True,
     )
     execution = decision.execution
     if config.wait:

@@ -113,6 +113,7 @@ def launch_or_reattach_logged(
     domain: str | None = None,
     waiting: bool = True,
     target: Any = None,
+    recover: bool = False,
 ) -> "LaunchDecision":
     """Follows the run an earlier try of this step launched, or launches the step's next one
     (:func:`flyte_bridge.reattach.launch_or_reattach`), and logs which.
@@ -120,12 +121,13 @@ def launch_or_reattach_logged(
     A retry after a try that failed while its Flyte run went on (Flyte unreachable for a
     while, the step's process killed) follows that run instead of launching a second one; a
     run that succeeded is reported; after one that failed or was aborted a new one is launched
-    under the next generation's name.
+    under the next generation's name, or, with ``recover`` (a backfill, whose ticks that
+    succeeded must not run again), recovered from it.
     """
     from flyte_bridge.reattach import launch_or_reattach
 
     decision = launch_or_reattach(
-        client, step, launch, project=project, domain=domain, target=target
+        client, step, launch, project=project, domain=domain, target=target, recover=recover
     )
     if decision.previous is not None:
         log.info(
@@ -142,6 +144,13 @@ def _log_decision(client: "FlyteClient", log: Any, decision: "LaunchDecision", w
     url = client.console_url(execution)
     if decision.action == "launched":
         log.info("Launched Flyte execution %s: %s", execution.id, url)
+    elif decision.action == "recovered":
+        log.info(
+            "Recovered Flyte execution %s from %s, reusing what succeeded there: %s",
+            execution.id,
+            decision.previous.id if decision.previous is not None else "an earlier run",
+            url,
+        )
     elif decision.action == "reattached":
         log.info(
             "Reattached to Flyte execution %s, still %s: it already existed under this name, "
@@ -675,6 +684,8 @@ def _materialize_by_backfill(
         project=target["project"],
         domain=target["domain"],
         target=target["launch_plan"],
+        # A retry after a failed backfill recovers it: the ticks that succeeded are reused.
+        recover=True,
     )
     done = wait_for(
         client,
@@ -739,21 +750,22 @@ def _fail_part_of_the_backfill(
     for key, index in tick_of.items():
         node = nodes.get(tick_node_id(index)) if index is not None else None
         child = node.child_execution if node is not None else None
-        if node is not None and node.is_successful and child is not None:
+        if node is not None and node.is_successful:
+            # The backfill (as when it succeeds), with the phase of the tick's run. A tick
+            # reused by a recovery (phase RECOVERED) names no execution of its own.
+            metadata = {
+                **backfill_reference,
+                PHASE_KEY: dg.MetadataValue.text(
+                    child.phase_name if child is not None else node.phase.name
+                ),
+                BACKFILL_TICK_KEY: dg.MetadataValue.text(plan[index].isoformat()),
+                BACKFILL_NODE_KEY: dg.MetadataValue.text(tick_node_id(index)),
+            }
+            if child is not None:
+                metadata[TICK_EXECUTION_ID_KEY] = dg.MetadataValue.text(str(child.id))
+                metadata[TICK_EXECUTION_URL_KEY] = dg.MetadataValue.url(client.console_url(child))
             for spec in specs:
-                yield dg.AssetMaterialization(
-                    asset_key=spec.key,
-                    partition=key,
-                    metadata={
-                        # The backfill (as when it succeeds), with the phase of the tick's run.
-                        **backfill_reference,
-                        PHASE_KEY: dg.MetadataValue.text(child.phase_name),
-                        TICK_EXECUTION_ID_KEY: dg.MetadataValue.text(str(child.id)),
-                        TICK_EXECUTION_URL_KEY: dg.MetadataValue.url(client.console_url(child)),
-                        BACKFILL_TICK_KEY: dg.MetadataValue.text(plan[index].isoformat()),
-                        BACKFILL_NODE_KEY: dg.MetadataValue.text(tick_node_id(index)),
-                    },
-                )
+                yield dg.AssetMaterialization(asset_key=spec.key, partition=key, metadata=metadata)
             succeeded.append(key)
             continue
         tick = plan[index].isoformat() if index is not None else "no tick of the backfill"

@@ -110,3 +110,40 @@ def test_each_partition_of_a_flyte_backfill_names_its_tick(flyte, client):
     )
     node = backfill.node_executions[materialized["2024-01-02"]["flyte/backfill_node"].value]
     assert client.fetch_outputs(node.child_execution) == {"o0": "tick 2024-01-02"}
+
+
+def test_a_retry_of_a_failed_flyte_backfill_recovers_it_reusing_the_ticks_that_succeeded(
+    flyte, client
+):
+    assets = build_flyte_assets_definition(
+        TICKS,
+        inputs={"fail_day": 3},
+        partitions_def=DAYS,
+        backfill_strategy="flyte_backfill",
+        name="ticks_retried",
+        retry_policy=dg.RetryPolicy(max_retries=1),
+    )
+    result, materialized, failures = _run(assets, flyte)
+
+    assert not result.success
+    assert len([e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]) == 1
+    first, retry = (
+        client.sync(
+            client.fetch_execution(
+                client.step_execution_name(
+                    "dagster", result.run_id, "ticks_retried", "backfill", generation=generation
+                )
+            )
+        )
+        for generation in (0, 1)
+    )
+    assert first.phase_name == retry.phase_name == "FAILED"
+    phases = {node.node_id: node.phase.name for node in retry.node_executions.values()}
+    assert phases["n0"] == phases["n1"] == "RECOVERED"
+    assert phases["n2"] == "FAILED"
+    # Each try's failure names the partitions that succeeded as materialized.
+    assert len(failures) == 1
+    description = failures[0].step_failure_data.user_failure_data.description
+    assert description.startswith(f"Flyte backfill {retry.id} ended FAILED")
+    assert "the 2 that succeeded are materialized (2024-01-01, 2024-01-02)" in description
+    assert sorted(materialized) == ["2024-01-01", "2024-01-02"]
