@@ -2,7 +2,9 @@
 
 from typing import TYPE_CHECKING, Any
 
-from flyte_bridge.config import AuthConfig, ClientConfig, Secret
+import dagster as dg
+
+from flyte_bridge.config import AuthConfig, ClientConfig, Secret, endpoint_source
 from flyte_bridge.errors import FlyteConfigError
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ def build_client_config(resource: "FlyteResource") -> ClientConfig:
     try:
         if resource.endpoint:
             return ClientConfig(endpoint=resource.endpoint, **values)
+        _log_endpoint_source(resource.flytekit_config)
         return ClientConfig.from_flytekit_config(resource.flytekit_config, **values)
     except FlyteConfigError as error:
         # The core names its own AuthConfig field; here it is the resource's (the flytekit
@@ -47,6 +50,17 @@ def build_client_config(resource: "FlyteResource") -> ClientConfig:
                 subject=error.subject,
             ) from error
         raise
+
+
+def _log_endpoint_source(path: str | None) -> None:
+    """Says where a resource without an endpoint connects to: a variable, a file or the
+    default (a warning, as a default of localhost is rarely what a deployment wants)."""
+    where = endpoint_source(path)
+    log = dg.get_dagster_logger(__name__)
+    if where.startswith("the default"):
+        log.warning("FlyteResource has no endpoint; using %s", where)
+    else:
+        log.info("FlyteResource has no endpoint; using the one from %s", where)
 
 
 def effective_auth_mode(resource: "FlyteResource") -> str | None:

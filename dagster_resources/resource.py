@@ -166,6 +166,18 @@ class FlyteResource(dg.ConfigurableResource):
     _client: "FlyteClient | None" = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_not_empty(cls, value: str | None) -> str | None:
+        # An empty endpoint (an EnvVar set to "") would otherwise read the flytekit config in
+        # silence, as if none were given; None is the way to ask for that.
+        if isinstance(value, str) and not is_env_var(value) and not value.strip():
+            raise ValueError(
+                f"endpoint {value!r} is empty; expected a gRPC target host:port such as "
+                "flyte.example.com:443, or no endpoint at all (None) to read the flytekit config"
+            )
+        return value
+
     @field_validator("auth_mode")
     @classmethod
     def _known_auth_mode(cls, value: str | None) -> str | None:

@@ -472,6 +472,26 @@ class ClientConfig:
         return cls(**values)
 
 
+def endpoint_source(path: str | os.PathLike[str] | None = None) -> str:
+    """Where :meth:`ClientConfig.from_flytekit_config` takes the endpoint from, for a log line:
+    ``FLYTE_PLATFORM_URL``, ``admin.endpoint in <file>`` (``[platform] url in <file>``), or
+    the default ``localhost:30080`` (saying that no file or no endpoint in it was found).
+
+    Raises:
+        FlyteConfigError: The file cannot be read (as ``from_flytekit_config`` would).
+    """
+    source = _ConfigSource.load(path)
+    if source.text(_URL) is not None:
+        return source.where(_URL)
+    default = ClientConfig.endpoint
+    if source.path is None:
+        return (
+            f"the default {default} (no flytekit config file was found and "
+            f"{_URL.env_name} is not set)"
+        )
+    return f"the default {default} ({source.path} names no endpoint)"
+
+
 def is_loopback_host(host: str) -> bool:
     """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(

@@ -27,13 +27,17 @@ class FlyteLaunchPlansScaffolder(dg.Scaffolder[FlyteLaunchPlansScaffoldParams]):
         return FlyteLaunchPlansScaffoldParams
 
     def scaffold(self, request: dg.ScaffoldRequest[FlyteLaunchPlansScaffoldParams]) -> None:
-        """Writes defs.yaml; the endpoint and project default to env var templates."""
+        """Writes defs.yaml; the project defaults to an env var template.
+
+        Without ``--endpoint`` no endpoint is written, so the resource reads flytekit's config
+        (``FLYTE_PLATFORM_URL``, ``FLYTECTL_CONFIG``...) and logs where its endpoint came from;
+        a template of an unset variable would turn into that same fallback unannounced."""
         params = request.params or FlyteLaunchPlansScaffoldParams()
-        flyte: dict[str, Any] = {
-            "endpoint": params.endpoint or "{{ env.FLYTE_ENDPOINT }}",
-            "default_project": params.project or "{{ env.FLYTE_PROJECT }}",
-            "default_domain": params.domain or "development",
-        }
+        flyte: dict[str, Any] = {}
+        if params.endpoint:
+            flyte["endpoint"] = params.endpoint
+        flyte["default_project"] = params.project or "{{ env.FLYTE_PROJECT }}"
+        flyte["default_domain"] = params.domain or "development"
         if params.insecure is not None:
             flyte["insecure"] = params.insecure
         launch_plans = [{"name": name} for name in (params.launch_plans or ["my.launch_plan"])]

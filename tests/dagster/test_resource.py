@@ -235,3 +235,68 @@ def test_rpc_timeout_and_max_retries_make_an_unanswering_server_fail_fast():
 
     assert (config.rpc_timeout, config.max_retries) == (1.0, 0)
     assert elapsed < 10, f"took {elapsed:.1f} s; the defaults retry a 30 s deadline 5 times"
+
+
+def test_an_empty_endpoint_is_refused_instead_of_reading_the_flytekit_config(monkeypatch):
+    with pytest.raises(pydantic.ValidationError, match="endpoint '' is empty; expected"):
+        FlyteResource(endpoint="")
+    monkeypatch.setenv("MY_EMPTY_ENDPOINT", "")
+    from dagster_resources.resource import resolved_resource
+
+    resource = FlyteResource(endpoint=dg.EnvVar("MY_EMPTY_ENDPOINT"))
+    with pytest.raises(Exception) as raised:
+        with resolved_resource(resource):
+            pass
+    assert "endpoint '' is empty; expected" in str(raised.value)
+
+
+def test_without_an_endpoint_the_log_says_where_the_endpoint_came_from(
+    tmp_path, monkeypatch, caplog
+):
+    for variable in ("FLYTECTL_CONFIG", "_FLYTECTL_CONFIG_PYFLYTE_OVERRIDE", "FLYTE_PLATFORM_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text("admin:\n  endpoint: dns:///flyte.example.com:443\n")
+
+    with caplog.at_level("INFO"):
+        assert FlyteResource(flytekit_config=str(config)).get_client_config().endpoint == (
+            "flyte.example.com:443"
+        )
+        FlyteResource().get_client_config()
+        monkeypatch.setenv("FLYTE_PLATFORM_URL", "flyte.example.com:443")
+        FlyteResource().get_client_config()
+
+    found = [(r.levelname, r.getMessage()) for r in caplog.records if "no endpoint" in r.message]
+    assert found == [
+        ("INFO", f"FlyteResource has no endpoint; using the one from admin.endpoint in {config}"),
+        (
+            "WARNING",
+            "FlyteResource has no endpoint; using the default localhost:30080 (no flytekit "
+            "config file was found and FLYTE_PLATFORM_URL is not set)",
+        ),
+        ("INFO", "FlyteResource has no endpoint; using the one from FLYTE_PLATFORM_URL"),
+    ]
+
+
+def test_the_scaffolder_writes_no_endpoint_unless_given_one():
+    import yaml
+    from dagster.components.testing import create_defs_folder_sandbox
+
+    from dagster_resources import FlyteLaunchPlansComponent
+
+    with create_defs_folder_sandbox() as sandbox:
+        bare = sandbox.scaffold_component(component_cls=FlyteLaunchPlansComponent)
+        given = sandbox.scaffold_component(
+            component_cls=FlyteLaunchPlansComponent,
+            defs_path="given",
+            scaffold_params={"endpoint": "flyte.example.com:443"},
+        )
+        flyte_of = {
+            path: yaml.safe_load((path / "defs.yaml").read_text())["attributes"]["flyte"]
+            for path in (bare, given)
+        }
+
+    assert "endpoint" not in flyte_of[bare]
+    assert flyte_of[given]["endpoint"] == "flyte.example.com:443"
