@@ -165,8 +165,9 @@ def build_flyte_execution_sensor(
         launch_plans: The launch plans to watch (same props as the asset definitions).
         translator: Must be the one the assets use, so the keys match.
         partitions_def: The assets' time partitions (one for all, or by launch plan name): a
-            materialization is then reported for the partition holding the execution's
-            kickoff time. Pass the assets' own, or the events name partitions they lack.
+            materialization (or run request) is then reported for the partition holding the
+            execution's kickoff time, and none for an execution outside the partitions.
+            Pass the assets' own, or the events name partitions they lack.
             Only time-window partitions can be found from a kickoff time; others are refused.
         mode: ``"materializations"`` or ``"run_requests"``.
         target: What a run request runs (a job, or assets); required for ``"run_requests"``.
@@ -258,7 +259,11 @@ def build_flyte_execution_sensor(
                             )
                         )
                     else:
-                        run_requests.append(_run_request(execution))
+                        request = _run_request(
+                            context.log, client, execution, launch_plans, partitions
+                        )
+                        if request is not None:
+                            run_requests.append(request)
                 except Exception as error:  # noqa: BLE001 - one execution must not wedge the rest
                     if not last_try and not is_permanent(error):
                         cursor.failed[execution_id] = cursor.failed.get(execution_id, 0) + 1
@@ -446,8 +451,25 @@ def _partition_of(
     return key
 
 
-def _run_request(execution: "Execution") -> dg.RunRequest:
+def _run_request(
+    log: Any,
+    client: "FlyteClient",
+    execution: "Execution",
+    launch_plans: Sequence[FlyteLaunchPlanProps],
+    partitions_defs: Mapping[str, dg.TimeWindowPartitionsDefinition],
+) -> dg.RunRequest | None:
+    """A run request keyed by the execution id, for the partition of its kickoff time when its
+    launch plan has partitions (as a materialization is); ``None`` (logged) when it falls in
+    none, as a run of a partitioned target without a partition fails."""
+    partition = None
+    partitions_def = partitions_defs.get(execution.launch_plan.name)
+    if partitions_def is not None:
+        props = next(p for p in launch_plans if p.name == execution.launch_plan.name)
+        partition = _partition_of(log, client, execution, props, partitions_def)
+        if partition is None:
+            return None
     return dg.RunRequest(
         run_key=str(execution.id),
         tags={EXECUTION_ID_KEY: str(execution.id)},
+        partition_key=partition,
     )

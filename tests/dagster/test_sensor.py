@@ -217,3 +217,44 @@ def test_a_sensor_reads_the_env_vars_of_its_resource_at_each_tick(
     assert _reported(second, {str(outside.id)}) == [str(outside.id)]
     assert from_env.endpoint == "MY_FLYTE_ENDPOINT", "the resource given stays as it was"
     assert closed == [flyte_sandbox.endpoint] * 2, "each tick closes the client it built"
+
+
+@dg.asset(partitions_def=SIX_AM_DAYS)
+def daily_noop() -> None:
+    """What the partitioned run-requesting sensor asks to run."""
+
+
+def test_run_requests_carry_the_partition_of_the_kickoff_time(flyte, client, capfd):
+    sensor = build_flyte_execution_sensor(
+        flyte=flyte,
+        launch_plans=[DAILY_REPORT],
+        partitions_def=SIX_AM_DAYS,
+        mode="run_requests",
+        target=[daily_noop],
+        tick_budget_seconds=UNBOUNDED,
+    )
+    kickoffs = {
+        "inside": dt.datetime(2024, 3, 8, 6, tzinfo=dt.timezone.utc),
+        "before the start": dt.datetime(2023, 6, 2, 6, tzinfo=dt.timezone.utc),
+    }
+    with dg.instance_for_test() as instance:
+        first = _tick(sensor, instance, None)
+        runs = {
+            what: client.launch("daily_report", inputs={"kickoff_time": kickoff})
+            for what, kickoff in kickoffs.items()
+        }
+        for execution in runs.values():
+            client.wait(execution, timeout=120, poll_interval=0.2)
+        # Partitioned run requests are checked against the definitions holding the target.
+        defs = dg.Definitions(assets=[daily_noop], sensors=[sensor])
+        context = dg.build_sensor_context(instance=instance, cursor=first.cursor, definitions=defs)
+        second = sensor.evaluate_tick(context)
+
+    launched = {str(execution.id) for execution in runs.values()}
+    assert _reported(second, launched) == [str(runs["inside"].id)]
+    (request,) = [r for r in second.run_requests if r.run_key in launched]
+    assert request.partition_key == "2024-03-08"
+    skipped = [line for line in capfd.readouterr().err.splitlines() if "Skipping" in line]
+    assert any(
+        str(runs["before the start"].id) in line and "2023-06-02" in line for line in skipped
+    )
