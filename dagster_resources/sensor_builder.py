@@ -1,6 +1,7 @@
 """A sensor that reports executions of launch plans started outside Dagster."""
 
 import datetime as dt
+import heapq
 import json
 import logging
 import time
@@ -315,19 +316,24 @@ def _succeeded_since(
     launch_plans: Sequence[FlyteLaunchPlanProps],
     since: dt.datetime | None,
 ) -> Iterator["Execution"]:
-    """SUCCEEDED executions of the launch plans updated at ``since`` or later, oldest first."""
+    """SUCCEEDED executions of the launch plans updated at ``since`` or later, oldest first.
+
+    Lazy: each scope's listing fetches its next page only when the tick reaches it, and the
+    scopes are merged by update time, so a tick that spends its budget early has listed little
+    more than it handled (a large backlog is caught up a budget at a time, not re-listed whole
+    by every tick)."""
     scopes: dict[tuple[str | None, str | None], list[str]] = {}
     for props in launch_plans:
         scope = (props.project or flyte.default_project, props.domain or flyte.default_domain)
         scopes.setdefault(scope, []).append(props.name)
-    found: list[Execution] = []
+    listings = []
     for (project, domain), names in scopes.items():
         filters = Filter.value_in("launch_plan.name", sorted(set(names))) & Filter.eq(
             "phase", "SUCCEEDED"
         )
         if since is not None:
             filters &= Filter.gte("execution_updated_at", since)
-        found.extend(
+        listings.append(
             client.list_executions(
                 project=project,
                 domain=domain,
@@ -335,8 +341,7 @@ def _succeeded_since(
                 sort=Sort.asc("execution_updated_at"),
             )
         )
-    found.sort(key=lambda execution: execution.updated_at)
-    return iter(found)
+    return heapq.merge(*listings, key=lambda execution: execution.updated_at)
 
 
 def _launched_by_dagster(

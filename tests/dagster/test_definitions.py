@@ -218,11 +218,17 @@ class _ListingClient:
 
     def __init__(self) -> None:
         self.executions = []
+        self.pulled = 0
+        """Executions the sensor took from the listing, as a client listing page by page
+        lazily would fetch them."""
 
     def list_executions(self, project, domain, filters, sort):
         since = re.search(r"gte\(execution_updated_at,([^)]+)\)", str(filters)).group(1)
         start = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-        return [e for e in self.executions if e.updated_at >= start]
+        for execution in self.executions:
+            if execution.updated_at >= start:
+                self.pulled += 1
+                yield execution
 
     def fetch_outputs(self, execution):
         return {"o0": f"output of {execution.id.name}"}
@@ -273,6 +279,39 @@ def test_a_spent_tick_budget_leaves_the_rest_to_the_next_tick():
         ["flytesnacks/development/c"],
         [],
     ]
+
+
+def test_a_tick_whose_budget_is_spent_lists_no_further_than_it_reported():
+    listing = _ListingClient()
+    flyte = FlyteResource(
+        endpoint="127.0.0.1:1", default_project="flytesnacks", default_domain="development"
+    )
+    flyte._client = listing
+    hello = FlyteLaunchPlanProps(name="hello.hello_wf", outputs={"o0": "STRING"})
+    sensor = build_flyte_execution_sensor(
+        flyte=flyte, launch_plans=[hello], tick_budget_seconds=1e-9
+    )
+    backlog = 50
+    with dg.instance_for_test() as instance:
+        cursor = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).cursor
+        soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+        listing.executions = [
+            _succeeded(f"e{i}", soon + dt.timedelta(seconds=i)) for i in range(backlog)
+        ]
+        pulled, reported = [], []
+        for _ in range(3):
+            listing.pulled = 0
+            result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
+            cursor = result.cursor
+            pulled.append(listing.pulled)
+            reported += [
+                event.metadata["flyte/execution_id"].value for event in result.asset_events
+            ]
+
+    assert reported == [f"flytesnacks/development/e{i}" for i in range(3)]
+    # Each tick takes what it handled (and, from the second on, the one it re-reads in the
+    # overlap), not the whole backlog.
+    assert pulled == [1, 2, 3]
 
 
 @pytest.mark.parametrize(
