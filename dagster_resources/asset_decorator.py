@@ -86,6 +86,15 @@ def flyte_assets(
                 yield from flyte.materialize(context, inputs={"name": "Dagster"})
     """
     translator = translator or DagsterFlyteTranslator()
+    if _time_partitions_without_kickoff(launch_plan, partitions_def):
+        # The body may pass the partition on itself (context.partition_key in inputs).
+        logger.warning(
+            "Flyte assets of %s have time partitions but the launch plan props name no "
+            "kickoff_time_input, so no partition's time reaches Flyte unless the decorated "
+            "function passes it in inputs; set kickoff_time_input to the datetime input that "
+            "takes the partition's start",
+            launch_plan.name,
+        )
     strategy, reason = _backfill_strategy(launch_plan, partitions_def, backfill_strategy)
     strategy_metadata: dict[str, Any] = {BACKFILL_STRATEGY_KEY: strategy}
     if reason is not None:
@@ -139,6 +148,14 @@ def build_flyte_assets_definition(
     datetime), for values from YAML or config (the component sets it); Python values need not.
     """
     fixed_inputs = dict(inputs or {})
+    if _time_partitions_without_kickoff(launch_plan, partitions_def):
+        raise dg.DagsterInvalidDefinitionError(
+            f"Launch plan {launch_plan.name} has time partitions but no kickoff_time_input, so "
+            "every partition would launch the same execution; set kickoff_time_input to the "
+            "datetime input that takes the partition's start (in the component's YAML: "
+            "kickoff_time_input under the launch plan), or use @flyte_assets and pass the "
+            "partition in inputs yourself"
+        )
     kickoff = launch_plan.kickoff_time_input
     if (
         kickoff
@@ -173,6 +190,16 @@ def build_flyte_assets_definition(
     )(_materialize)
 
 
+def _time_partitions_without_kickoff(
+    launch_plan: FlyteLaunchPlanProps, partitions_def: dg.PartitionsDefinition | None
+) -> bool:
+    """Whether time partitions have no kickoff-time input to pass their start through."""
+    return (
+        isinstance(partitions_def, dg.TimeWindowPartitionsDefinition)
+        and not launch_plan.kickoff_time_input
+    )
+
+
 def _backfill_strategy(
     launch_plan: FlyteLaunchPlanProps,
     partitions_def: dg.PartitionsDefinition | None,
@@ -200,6 +227,11 @@ def _backfill_strategy(
             raise dg.DagsterInvalidDefinitionError(
                 "backfill_strategy='flyte_backfill' needs time-window partitions "
                 f"(launch plan {launch_plan.name})"
+            )
+        if not launch_plan.kickoff_time_input:
+            raise dg.DagsterInvalidDefinitionError(
+                f"backfill_strategy='flyte_backfill' needs the kickoff_time_input of launch plan "
+                f"{launch_plan.name}: each tick of a Flyte backfill passes its time through it"
             )
         if not launch_plan.cron_schedule:
             raise dg.DagsterInvalidDefinitionError(

@@ -200,6 +200,14 @@ def build_flyte_execution_sensor(
                 f"time-window partitions; launch plan {launch_plan_name} has "
                 f"{type(part).__name__}"
             )
+    kickoff_inputs = {props.name: props.kickoff_time_input for props in launch_plans}
+    for launch_plan_name in partitions:
+        if not kickoff_inputs.get(launch_plan_name):
+            raise dg.DagsterInvalidDefinitionError(
+                f"Launch plan {launch_plan_name} has partitions in the sensor but its props name "
+                "no kickoff_time_input, from which the sensor finds an execution's partition; "
+                "set it, or give partitions_def by launch plan name to the partitioned ones only"
+            )
     keys_by_launch_plan = {
         props.name: [translator.get_asset_spec(item).key for item in output_props(props)]
         for props in launch_plans

@@ -747,3 +747,79 @@ def test_a_permanent_error_reading_one_execution_skips_it_at_once():
     reported = _ticks(_FailingLinkClient(FlyteNotFoundError("gone")), 2)
 
     assert reported == [[("b", True)], []]
+
+
+NO_KICKOFF = FlyteLaunchPlanProps(name="hello.hello_wf", outputs={"o0": "STRING"})
+MIDNIGHTS = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+
+def test_time_partitions_without_a_kickoff_time_input_are_refused_by_the_builder():
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError,
+        match="Launch plan hello.hello_wf has time partitions but no kickoff_time_input, so "
+        "every partition would launch the same execution",
+    ):
+        build_flyte_assets_definition(NO_KICKOFF, partitions_def=MIDNIGHTS)
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError, match="'flyte_backfill' needs the kickoff_time_input"
+    ):
+        flyte_assets(
+            launch_plan=NO_KICKOFF._replace(cron_schedule="0 0 * * *"),
+            partitions_def=MIDNIGHTS,
+            backfill_strategy="flyte_backfill",
+        )(lambda context, flyte: None)
+    # Other partitions are the function's to pass on; so they are for a builder.
+    static = dg.StaticPartitionsDefinition(["eu", "us"])
+    assert build_flyte_assets_definition(NO_KICKOFF, partitions_def=static).partitions_def
+
+
+def test_time_partitions_without_a_kickoff_time_input_are_a_warning_on_the_decorator(caplog):
+    with caplog.at_level(logging.WARNING):
+
+        @flyte_assets(launch_plan=NO_KICKOFF, partitions_def=MIDNIGHTS)
+        def passes_the_partition_itself(context: dg.AssetExecutionContext, flyte: FlyteResource):
+            yield from flyte.materialize(context, inputs={"name": context.partition_key})
+
+    assert any(
+        "have time partitions but the launch plan props name no kickoff_time_input" in r.message
+        for r in caplog.records
+    )
+
+
+def test_component_partitions_without_a_kickoff_time_input_fail_when_the_yaml_loads():
+    attributes = {
+        "launch_plans": [
+            {
+                "name": "tick_lp",
+                "outputs": {"o0": "STRING"},
+                "partitions": {"cron_schedule": "0 0 * * *", "start": "2024-01-01"},
+            }
+        ]
+    }
+    with create_defs_folder_sandbox() as sandbox:
+        defs_path = sandbox.scaffold_component(
+            component_cls=FlyteLaunchPlansComponent, defs_yaml_contents=_component_yaml(attributes)
+        )
+        with pytest.raises(Exception) as raised:
+            with sandbox.load_component_and_build_defs(defs_path=defs_path):
+                pass
+
+    assert "Launch plan tick_lp has time partitions but no kickoff_time_input" in _messages(
+        raised.value
+    )
+
+
+def test_a_sensor_with_partitions_for_a_launch_plan_without_kickoff_time_input_is_refused():
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError,
+        match="Launch plan hello.hello_wf has partitions in the sensor but its props name no "
+        "kickoff_time_input",
+    ):
+        build_flyte_execution_sensor(
+            flyte=FlyteResource(), launch_plans=[REPORT, NO_KICKOFF], partitions_def=MIDNIGHTS
+        )
+    assert build_flyte_execution_sensor(
+        flyte=FlyteResource(),
+        launch_plans=[REPORT, NO_KICKOFF],
+        partitions_def={REPORT.name: MIDNIGHTS},
+    )
