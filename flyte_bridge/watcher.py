@@ -15,6 +15,7 @@ decides between the result and the wait's FlyteTimeoutError.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import inspect
 import logging
@@ -251,6 +252,17 @@ def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 2)
 
 
+def _sharing_key(config: ClientConfig) -> Any:
+    """The config itself (every field, secrets compared, never shown), made hashable when a
+    gRPC option's value is not."""
+    try:
+        hash(config)
+    except TypeError:
+        options = tuple((name, repr(value)) for name, value in config.grpc_options)
+        return dataclasses.replace(config, grpc_options=options)
+    return config
+
+
 def _interval(value: float | dt.timedelta) -> float:
     seconds = seconds_of(value)
     if seconds is None:
@@ -367,21 +379,21 @@ class _Waiter:
 class AsyncExecutionWatcher:
     """Many coroutines wait on their executions through one polling task.
 
-    Get the one of an event loop with :meth:`shared` (keyed by endpoint), then
+    Get the one of an event loop with :meth:`shared` (keyed by the client config), then
     ``await watcher.wait_for(execution_id, timeout, poll_interval)`` from any coroutine. The
     polling task runs while someone waits and stops when nobody does. Each tick is as cheap as
     :class:`ExecutionWatcher`'s; the tick interval is the smallest poll interval asked for, and
     its calls' deadlines are cut to the longest time left to the waits it serves. A tick that
-    fails is retried at the next one (backing off while ticks keep failing); a wrong execution
-    name fails only its own waiters. The client of a shared watcher stays open as long as its
-    event loop.
+    fails transiently is retried at the next one (backing off while ticks keep failing); a wrong
+    execution name fails only its own waiters, and refused credentials fail all it served. The
+    client of a shared watcher stays open as long as its event loop.
 
     Args:
         client: The async client whose transport the watcher uses.
     """
 
     _shared: weakref.WeakKeyDictionary[
-        asyncio.AbstractEventLoop, dict[tuple[Any, ...], AsyncExecutionWatcher]
+        asyncio.AbstractEventLoop, dict[Any, AsyncExecutionWatcher]
     ] = weakref.WeakKeyDictionary()
 
     def __init__(self, client: AsyncFlyteClient) -> None:
@@ -395,12 +407,18 @@ class AsyncExecutionWatcher:
 
     @classmethod
     def shared(cls, config: ClientConfig) -> AsyncExecutionWatcher:
-        """The watcher of the running event loop for this endpoint, created on first use."""
+        """The watcher of the running event loop for this client config, created on first use.
+
+        Only waits under an equal config share one: a different credential, auth mode, TLS
+        setting or deadline gets a watcher (and a client) of its own, so no wait ever reads or
+        terminates a run with another connection's credentials, and a fixed secret is used by
+        the next wait at once.
+        """
         from flyte_bridge.aio import AsyncFlyteClient
 
         loop = asyncio.get_running_loop()
         per_loop = cls._shared.setdefault(loop, {})
-        key = (config.endpoint, config.insecure, config.default_project, config.default_domain)
+        key = _sharing_key(config)
         watcher = per_loop.get(key)
         if watcher is None:
             watcher = per_loop[key] = cls(AsyncFlyteClient(config))
@@ -583,8 +601,10 @@ class AsyncExecutionWatcher:
         return pause
 
     def _fail(self, ids: list[ExecutionId], error: FlyteBridgeError) -> bool:
-        """A tick failed: a missing execution fails its waiters (True); other errors are
-        retried at the next tick (False)."""
+        """A tick failed: a missing execution fails its waiters, and an error that trying again
+        cannot mend (credentials refused, permission denied, a bad request) fails the waiters of
+        every execution the tick served (True); transient errors and deadlines are retried at
+        the next tick (False)."""
         if isinstance(error, FlyteNotFoundError) and error.subject:
             for execution_id in ids:
                 if str(execution_id) == error.subject:
@@ -592,6 +612,16 @@ class AsyncExecutionWatcher:
                         if not waiter.future.done():
                             waiter.future.set_exception(error)
                     return True
+        if not isinstance(error, (FlyteTimeoutError, FlyteTransientError)):
+            logger.warning(
+                "watch tick over %d execution(s) failed and will not be tried again: %s",
+                len(ids),
+                error,
+            )
+            for execution_id in ids:
+                for waiter in self._waiters.get(execution_id, []):
+                    _settle(waiter.future, error)
+            return True
         logger.warning(
             "watch tick over %d execution(s) failed; trying again at the next tick: %s",
             len(ids),

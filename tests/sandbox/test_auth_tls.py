@@ -354,3 +354,103 @@ def test_cli_auth_and_tls_options_become_start_arguments(tls):
 
     assert kwargs["auth"] == AuthSettings("flyte-bridge", CLIENT_SECRET, token_lifetime=30.0)
     assert kwargs["tls_cert"] == tls.cert_path
+
+
+@pytest.fixture(scope="module")
+def queued_execution(sandbox, tls) -> str:
+    """An execution that stays queued (the idle engine runs nothing), launched with credentials."""
+    from flyte_bridge.client import FlyteClient
+    from flyte_bridge.config import AuthConfig, ClientConfig, Secret
+
+    config = ClientConfig(
+        endpoint=sandbox.endpoint,
+        ca_cert_path=str(tls.cert_path),
+        default_project=PROJECT,
+        default_domain=DOMAIN,
+        auth=AuthConfig(
+            mode="client_credentials",
+            client_id=CLIENT_ID,
+            client_secret=Secret.from_value(CLIENT_SECRET),
+        ),
+    )
+    from flytekit.configuration import Config, ImageConfig, PlatformConfig, SerializationSettings
+    from flytekit.remote import FlyteRemote
+
+    remote = FlyteRemote(
+        Config(
+            platform=PlatformConfig(
+                endpoint=sandbox.endpoint,
+                ca_cert_file_path=str(tls.cert_path),
+                auth_mode="ClientSecret",
+                client_id=CLIENT_ID,
+                client_credentials_secret=CLIENT_SECRET,
+            )
+        ),
+        default_project=PROJECT,
+        default_domain=DOMAIN,
+    )
+    remote.register_task(
+        double,
+        SerializationSettings(image_config=ImageConfig.auto_default_image()),
+        version="auth-tls-watch",
+    )
+    with FlyteClient(config) as client:
+        launched = client.launch(task=double.name, version="auth-tls-watch", inputs={"x": 1})
+    return str(launched.id)
+
+
+def _with_secret(core_config, secret: str | None):
+    import dataclasses
+
+    from flyte_bridge.config import Secret
+
+    if secret is None:
+        return dataclasses.replace(core_config, auth=None)
+    auth = dataclasses.replace(core_config.auth, client_secret=Secret.from_value(secret))
+    return dataclasses.replace(core_config, auth=auth)
+
+
+def test_shared_watchers_never_lend_one_connections_credentials_to_another(
+    core_config, queued_execution
+):
+    import asyncio
+
+    from flyte_bridge.errors import FlyteAuthError, FlyteTimeoutError
+    from flyte_bridge.watcher import AsyncExecutionWatcher
+
+    async def scenario() -> tuple[BaseException, BaseException]:
+        good = AsyncExecutionWatcher.shared(core_config)
+        anonymous = AsyncExecutionWatcher.shared(_with_secret(core_config, None))
+        assert AsyncExecutionWatcher.shared(_with_secret(core_config, CLIENT_SECRET)) is good
+        assert anonymous is not good
+        with pytest.raises(FlyteTimeoutError) as read:  # queued for ever: read, then timed out
+            await good.wait_for(queued_execution, timeout=1, poll_interval=0.2)
+        with pytest.raises(FlyteAuthError) as refused:
+            await asyncio.wait_for(anonymous.wait_for(queued_execution, poll_interval=0.2), 10)
+        return read.value, refused.value
+
+    read, refused = asyncio.run(scenario())
+
+    assert read.last_phase is not None
+    assert "authentication" in str(refused).lower() or "unauthenticated" in str(refused).lower()
+
+
+def test_a_wait_whose_secret_is_wrong_fails_at_once_and_the_fixed_secret_is_used_next(
+    core_config, queued_execution
+):
+    import asyncio
+
+    from flyte_bridge.errors import FlyteAuthError, FlyteTimeoutError
+    from flyte_bridge.watcher import AsyncExecutionWatcher
+
+    async def scenario() -> FlyteTimeoutError:
+        wrong = AsyncExecutionWatcher.shared(_with_secret(core_config, "not the secret"))
+        with pytest.raises(FlyteAuthError):
+            await asyncio.wait_for(wrong.wait_for(queued_execution, poll_interval=0.2), 10)
+        assert wrong.waiting == 0
+        fixed = AsyncExecutionWatcher.shared(_with_secret(core_config, CLIENT_SECRET))
+        with pytest.raises(FlyteTimeoutError) as read:
+            await fixed.wait_for(queued_execution, timeout=1, poll_interval=0.2)
+        return read.value
+
+    assert asyncio.run(scenario()).last_phase is not None
