@@ -4,6 +4,7 @@ import datetime as dt
 import heapq
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +23,14 @@ from dagster_resources.run_handler import (
 from dagster_resources.translator import (
     DagsterFlyteTranslator,
     FlyteLaunchPlanProps,
+    check_launch_plan_props,
     metadata_key,
     output_props,
 )
+from flyte_bridge._runtime import seconds_of
 from flyte_bridge.errors import (
     FlyteBridgeError,
+    FlyteInvalidInputError,
     FlyteTimeoutError,
     FlyteTransientError,
     is_permanent,
@@ -135,7 +139,7 @@ def build_flyte_execution_sensor(
     name: str | None = None,
     minimum_interval_seconds: int = 30,
     tick_budget_seconds: float = 40.0,
-    overlap: dt.timedelta = DEFAULT_OVERLAP,
+    overlap: dt.timedelta | float = DEFAULT_OVERLAP,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
 ) -> dg.SensorDefinition:
     """A sensor that turns executions started outside Dagster into Dagster events.
@@ -175,9 +179,33 @@ def build_flyte_execution_sensor(
         name: The sensor's name; derived from the launch plans when empty.
         minimum_interval_seconds: Seconds between two ticks.
         tick_budget_seconds: Time one tick may spend before it stops and saves its cursor.
-        overlap: See :data:`DEFAULT_OVERLAP`.
+        overlap: See :data:`DEFAULT_OVERLAP`; a timedelta or a number of seconds, 0 or more.
         default_status: Whether the sensor starts running.
     """
+    if not isinstance(flyte, FlyteResource):
+        raise dg.DagsterInvalidDefinitionError(
+            f"flyte must be a FlyteResource, got {type(flyte).__name__}"
+        )
+    if isinstance(launch_plans, (str, FlyteLaunchPlanProps)) or not isinstance(
+        launch_plans, Sequence
+    ):
+        raise dg.DagsterInvalidDefinitionError(
+            "launch_plans must be a list of FlyteLaunchPlanProps (such as "
+            f"[FlyteLaunchPlanProps(name='hello.hello_wf')]), got {launch_plans!r}"
+        )
+    for props in launch_plans:
+        check_launch_plan_props(props)
+    overlap = _overlap(overlap)
+    tick_budget_seconds = _positive_seconds("tick_budget_seconds", tick_budget_seconds)
+    if (
+        isinstance(minimum_interval_seconds, bool)
+        or not isinstance(minimum_interval_seconds, int)
+        or minimum_interval_seconds < 0
+    ):
+        raise dg.DagsterInvalidDefinitionError(
+            "minimum_interval_seconds must be a whole number of seconds, 0 or more, got "
+            f"{minimum_interval_seconds!r}"
+        )
     if mode not in ("materializations", "run_requests"):
         raise dg.DagsterInvalidDefinitionError(
             f"mode must be 'materializations' or 'run_requests', got {mode!r}"
@@ -316,6 +344,38 @@ def build_flyte_execution_sensor(
         )
 
     return _sensor
+
+
+def _seconds(name: str, value: Any) -> float:
+    """``value`` (a number of seconds or a timedelta) in seconds, finite."""
+    try:
+        seconds = seconds_of(value)
+    except FlyteInvalidInputError:
+        seconds = None
+    if seconds is None or not math.isfinite(seconds):
+        raise dg.DagsterInvalidDefinitionError(
+            f"{name} must be a number of seconds or a datetime.timedelta, got {value!r}"
+        )
+    return seconds
+
+
+def _positive_seconds(name: str, value: Any) -> float:
+    seconds = _seconds(name, value)
+    if seconds <= 0:
+        raise dg.DagsterInvalidDefinitionError(
+            f"{name} must be a positive number of seconds, got {value!r}"
+        )
+    return seconds
+
+
+def _overlap(value: Any) -> dt.timedelta:
+    """The overlap as a timedelta: 0 or more seconds (a negative one would skip every run)."""
+    seconds = _seconds("overlap", value)
+    if seconds < 0:
+        raise dg.DagsterInvalidDefinitionError(
+            f"overlap must be 0 or more seconds (how far back each tick looks again), got {value!r}"
+        )
+    return dt.timedelta(seconds=seconds)
 
 
 def _succeeded_since(

@@ -258,7 +258,9 @@ def test_a_spent_tick_budget_leaves_the_rest_to_the_next_tick():
     )
     flyte._client = listing
     hello = FlyteLaunchPlanProps(name="hello.hello_wf", outputs={"o0": "STRING"})
-    sensor = build_flyte_execution_sensor(flyte=flyte, launch_plans=[hello], tick_budget_seconds=0)
+    sensor = build_flyte_execution_sensor(
+        flyte=flyte, launch_plans=[hello], tick_budget_seconds=1e-9
+    )
     with dg.instance_for_test() as instance:
         cursor = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).cursor
         soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
@@ -823,3 +825,47 @@ def test_a_sensor_with_partitions_for_a_launch_plan_without_kickoff_time_input_i
         launch_plans=[REPORT, NO_KICKOFF],
         partitions_def={REPORT.name: MIDNIGHTS},
     )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"overlap": -5}, "overlap must be 0 or more seconds"),
+        ({"overlap": dt.timedelta(seconds=-1)}, "overlap must be 0 or more seconds"),
+        ({"overlap": "30"}, "overlap must be a number of seconds or a datetime.timedelta"),
+        ({"overlap": float("nan")}, "overlap must be a number of seconds"),
+        ({"tick_budget_seconds": 0}, "tick_budget_seconds must be a positive number"),
+        ({"tick_budget_seconds": -1.5}, "tick_budget_seconds must be a positive number"),
+        ({"tick_budget_seconds": True}, "tick_budget_seconds must be a number of seconds"),
+        ({"minimum_interval_seconds": -1}, "minimum_interval_seconds must be a whole number"),
+        ({"minimum_interval_seconds": 2.5}, "minimum_interval_seconds must be a whole number"),
+        ({"launch_plans": "hello.hello_wf"}, "launch_plans must be a list of FlyteLaunchPlanProps"),
+        ({"launch_plans": ["hello.hello_wf"]}, "Expected FlyteLaunchPlanProps, got str"),
+        ({"launch_plans": NO_KICKOFF}, "launch_plans must be a list of FlyteLaunchPlanProps"),
+        ({"flyte": "flyte"}, "flyte must be a FlyteResource, got str"),
+    ],
+)
+def test_bad_sensor_arguments_are_refused_when_the_sensor_is_defined(arguments, expected):
+    given = {"flyte": FlyteResource(), "launch_plans": [NO_KICKOFF], **arguments}
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match=re.escape(expected)):
+        build_flyte_execution_sensor(**given)
+
+
+def test_a_sensor_overlap_may_be_a_number_of_seconds():
+    listing = _ListingClient()
+    flyte = FlyteResource(
+        endpoint="127.0.0.1:1", default_project="flytesnacks", default_domain="development"
+    )
+    flyte._client = listing
+    sensor = build_flyte_execution_sensor(flyte=flyte, launch_plans=[NO_KICKOFF], overlap=30)
+    with dg.instance_for_test() as instance:
+        first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        listing.executions = [_succeeded("late", dt.datetime.now(dt.timezone.utc))]
+        second = sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor)
+        )
+
+    assert [e.metadata["flyte/execution_id"].value for e in second.asset_events] == [
+        "flytesnacks/development/late"
+    ]
