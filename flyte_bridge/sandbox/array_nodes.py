@@ -173,7 +173,7 @@ def item_limit(array_node: Any, max_parallelism: int, size: int) -> int:
     if array_node.WhichOneof("parallelism_option") == "parallelism":
         limit = array_node.parallelism or size
     else:
-        limit = max_parallelism or size
+        limit = max_parallelism if max_parallelism > 0 else size
     return max(1, limit)
 
 

@@ -381,7 +381,7 @@ class Executions:
                 and lp_spec.raw_output_data_config.output_location_prefix
             ):
                 spec.raw_output_data_config.CopyFrom(lp_spec.raw_output_data_config)
-            if not spec.max_parallelism:
+            if spec.max_parallelism <= 0 < lp_spec.max_parallelism:
                 spec.max_parallelism = lp_spec.max_parallelism
             if not spec.HasField("interruptible") and lp_spec.HasField("interruptible"):
                 spec.interruptible.CopyFrom(lp_spec.interruptible)
@@ -395,7 +395,9 @@ class Executions:
                 and lp_spec.entity_metadata.notifications
             ):
                 spec.notifications.notifications.extend(lp_spec.entity_metadata.notifications)
-        if not spec.max_parallelism:
+        if spec.max_parallelism <= 0:
+            # Admin's MergeIntoExecConfig takes a level's value only when it is > 0: a zero or
+            # negative max_parallelism (request or launch plan) means "not set", not "no limit".
             spec.max_parallelism = DEFAULT_MAX_PARALLELISM
         return spec
 

@@ -935,7 +935,9 @@ class LocalExecutor:
 
     def _acquire_slot(self, node_run: _NodeRun, start: Callable[[_NodeRun], None]) -> None:
         run = node_run.scope.run
-        if run.max_parallelism and run.slots_in_use >= run.max_parallelism:
+        # Propeller limits only when max_parallelism > 0 (admin resolves <= 0 to its default, but
+        # a run recorded before that, or an engine started directly, may still carry one).
+        if run.max_parallelism > 0 and run.slots_in_use >= run.max_parallelism:
             node_run.slot_start = start
             run.slot_waiters.append(node_run)
             return
@@ -984,11 +986,13 @@ class LocalExecutor:
         self._acquire_slot(node_run, self._start_attempt)
 
     def _node_timeout(self, node_run: _NodeRun, template: tasks_pb2.TaskTemplate | None) -> float:
+        """The node's timeout in seconds; 0 for none (propeller ignores a deadline that is <= 0)."""
+        seconds = 0.0
         if node_run.node.metadata.HasField("timeout"):
-            return node_run.node.metadata.timeout.ToTimedelta().total_seconds()
-        if template is not None and template.metadata.HasField("timeout"):
-            return template.metadata.timeout.ToTimedelta().total_seconds()
-        return 0.0
+            seconds = node_run.node.metadata.timeout.ToTimedelta().total_seconds()
+        elif template is not None and template.metadata.HasField("timeout"):
+            seconds = template.metadata.timeout.ToTimedelta().total_seconds()
+        return max(seconds, 0.0)
 
     def _max_attempts(self, node_run: _NodeRun, template: tasks_pb2.TaskTemplate) -> int:
         if node_run.node.metadata.HasField("retries"):

@@ -91,6 +91,7 @@ def test_required_successes_follow_the_success_criterion(criterion, size, requir
         (workflow_pb2.ArrayNode(parallelism=0), 25, 100),
         (workflow_pb2.ArrayNode(), 25, 25),
         (workflow_pb2.ArrayNode(), 0, 100),
+        (workflow_pb2.ArrayNode(), -1, 100),
     ],
 )
 def test_item_limit_is_the_parallelism_else_the_execution_max_parallelism(

@@ -813,3 +813,24 @@ def test_a_spawn_the_fork_server_never_answers_blocks_neither_abort_nor_shutdown
         stopping.join(20)
     assert not stopping.is_alive(), "shutdown waited for a spawn the fork server never answered"
     assert plane.task_events == [], "no task process was started for the aborted attempt"
+
+
+def test_a_negative_max_parallelism_does_not_hold_nodes_back(plane):
+    spec = admin_execution_pb2.ExecutionSpec(max_parallelism=-1)
+    start(plane, "parneg", "hello", "hello_wf", spec=spec, name="sandbox")
+
+    assert plane.wait_terminal("parneg") == WorkflowPhase.SUCCEEDED
+
+
+def test_a_negative_node_timeout_is_no_timeout(plane):
+    closure = compile_workflow("hello", "hello_wf")
+    node = next(n for n in closure.primary.template.nodes if n.id == "n0")
+    node.metadata.timeout.FromSeconds(-5)
+    plane.engine.start(
+        execution_id("tneg"),
+        closure,
+        python_to_literal_map({"name": "x"}, closure.primary.template.interface.inputs),
+        admin_execution_pb2.ExecutionSpec(),
+    )
+
+    assert plane.wait_terminal("tneg") == WorkflowPhase.SUCCEEDED
