@@ -7,12 +7,17 @@ Dagster shows the variable's name, never its value.
 """
 
 import contextlib
+import ipaddress
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from flyte_bridge.errors import FlyteBridgeError, FlyteConfigError
 
 if TYPE_CHECKING:
     from flyte_bridge.client import FlyteClient
@@ -53,6 +58,61 @@ def is_env_var(value: Any) -> bool:
     """Whether ``value`` names an environment variable not read yet (``dg.EnvVar``, or
     Dagster's ``IntEnvVar`` for an int field)."""
     return isinstance(value, dg.EnvVar) or hasattr(value, "env_var_name")
+
+
+_HOST_NAME = re.compile(
+    r"^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$"
+)
+
+
+def _is_host(host: str) -> bool:
+    """A DNS name or IPv4 address (``flyte.example.com``, ``10.0.0.1``), or an IPv6 address."""
+    if _HOST_NAME.match(host):
+        return True
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def check_endpoint(endpoint: str) -> str:
+    """``endpoint`` when the core takes it and its host is a host name or an IP address.
+
+    Raises:
+        FlyteConfigError: Saying what an endpoint looks like.
+    """
+    from flyte_bridge.config import ClientConfig, split_host_port
+
+    normalised = ClientConfig(endpoint=endpoint).endpoint
+    host = split_host_port(normalised)[0]
+    if not _is_host(host):
+        raise FlyteConfigError(
+            f"endpoint {endpoint!r} is not a gRPC target host:port: {host!r} is no host name "
+            "or IP address; expected something like flyte.example.com:443 or 127.0.0.1:30080"
+        )
+    return endpoint
+
+
+def check_console_url(console_url: str) -> str:
+    """``console_url`` when the core takes it and it names a host (and a valid port).
+
+    Raises:
+        FlyteConfigError: Saying what a console URL looks like.
+    """
+    from flyte_bridge.console import normalize_console_endpoint
+
+    expected = "expected an http(s) URL such as https://flyte.example.com"
+    try:
+        parts = urlsplit(normalize_console_endpoint(console_url))
+        host, _ = parts.hostname, parts.port
+    except FlyteBridgeError as error:
+        raise FlyteConfigError(f"console_url: {error.message}") from error
+    except ValueError as error:  # a port urlsplit cannot read
+        raise FlyteConfigError(f"console_url {console_url!r} is no URL: {expected}") from error
+    if not host or not _is_host(host) or parts.query or parts.fragment:
+        raise FlyteConfigError(f"console_url {console_url!r} is no URL: {expected}")
+    return console_url
 
 
 class FlyteResource(dg.ConfigurableResource):
@@ -168,14 +228,25 @@ class FlyteResource(dg.ConfigurableResource):
 
     @field_validator("endpoint")
     @classmethod
-    def _endpoint_not_empty(cls, value: str | None) -> str | None:
+    def _endpoint_is_host_port(cls, value: str | None) -> str | None:
         # An empty endpoint (an EnvVar set to "") would otherwise read the flytekit config in
-        # silence, as if none were given; None is the way to ask for that.
-        if isinstance(value, str) and not is_env_var(value) and not value.strip():
+        # silence, as if none were given; None is the way to ask for that. A malformed one
+        # would only fail at the first call, as a retried connection error.
+        if not isinstance(value, str) or is_env_var(value):
+            return value
+        if not value.strip():
             raise ValueError(
                 f"endpoint {value!r} is empty; expected a gRPC target host:port such as "
                 "flyte.example.com:443, or no endpoint at all (None) to read the flytekit config"
             )
+        check_endpoint(value)
+        return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_url_is_a_url(cls, value: str | None) -> str | None:
+        if isinstance(value, str) and not is_env_var(value):
+            check_console_url(value)
         return value
 
     @field_validator("auth_mode")

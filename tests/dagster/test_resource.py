@@ -1,5 +1,6 @@
 """FlyteResource settings: masked secrets, checked values, inferred auth, RPC deadlines."""
 
+import re
 import socket
 import time
 
@@ -300,3 +301,37 @@ def test_the_scaffolder_writes_no_endpoint_unless_given_one():
 
     assert "endpoint" not in flyte_of[bare]
     assert flyte_of[given]["endpoint"] == "flyte.example.com:443"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("endpoint", "not a host:port::", "is no host name or IP address; expected something"),
+        ("endpoint", "flyte example:443", "is no host name or IP address"),
+        ("endpoint", "https://flyte.example.com", "is a URL; expected a gRPC target"),
+        ("endpoint", "flyte.example.com:99999", "has a bad port"),
+        ("console_url", "not a url", "expected an http(s) URL such as https://flyte.example.com"),
+        ("console_url", "ftp://flyte.example.com", "expected an http(s) URL"),
+        ("console_url", "http://flyte.example.com:port", "expected an http(s) URL"),
+        ("console_url", "https://flyte..example.com", "expected an http(s) URL"),
+    ],
+)
+def test_a_malformed_endpoint_or_console_url_is_refused_when_the_resource_is_built(
+    field, value, expected
+):
+    with pytest.raises(pydantic.ValidationError, match=re.escape(expected)):
+        FlyteResource(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("endpoint", "dns:///flyte.example.com:443"),
+        ("endpoint", "[::1]:30080"),
+        ("endpoint", "flyteadmin.flyte.svc.cluster.local:81"),
+        ("console_url", "https://flyte.example.com/prefix/console/"),
+        ("console_url", "127.0.0.1:30081"),
+    ],
+)
+def test_well_formed_endpoints_and_console_urls_are_taken(field, value):
+    assert getattr(FlyteResource(**{field: value}), field) == value
