@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from flyte_bridge.errors import FlyteConfigError
+from flyte_bridge.errors import FlyteConfigError, FlyteInvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -393,6 +393,13 @@ class ClientConfig:
                 )
         if self.ca_cert_path is not None:
             _check_pem_bundle(self.ca_cert_path)
+        if self.console_endpoint:
+            from flyte_bridge.console import normalize_console_endpoint
+
+            try:
+                normalize_console_endpoint(self.console_endpoint, self.insecure)
+            except FlyteInvalidInputError as error:
+                raise FlyteConfigError(error.message) from None
 
     @property
     def host(self) -> str:

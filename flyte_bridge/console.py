@@ -8,8 +8,9 @@ of any console route and is left out.
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from flyteidl.core import identifier_pb2
 
@@ -18,6 +19,8 @@ from flyte_bridge.errors import FlyteInvalidInputError
 CONSOLE_PATH = "/console"
 LEGACY_SANDBOX_GRPC_PORT = 30081
 SANDBOX_HTTP_PORT = 30080
+# A DNS name or an IPv4 address (IPv6 addresses come in brackets and are checked apart).
+_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?")
 
 _ENTITY_ROUTES = {
     identifier_pb2.TASK: ("task", "tasks"),
@@ -87,15 +90,47 @@ def normalize_console_endpoint(console_endpoint: str, insecure: bool = False) ->
     if "://" not in text:
         text = f"{'http' if insecure else 'https'}://{text}"
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    problem = _console_url_problem(text, parts)
+    if problem:
         raise FlyteInvalidInputError(
-            f"console endpoint {console_endpoint!r}: expected an http(s) URL such as "
-            "https://flyte.example.com"
+            f"console endpoint {_masked(console_endpoint)!r}: {problem}; expected an http(s) URL"
+            " such as "
+            "https://flyte.example.com or https://flyte.example.com:8443/prefix"
         )
     path = parts.path.rstrip("/")
     if not path.endswith(CONSOLE_PATH):
         path += CONSOLE_PATH
     return _origin(parts.scheme, parts.netloc) + path
+
+
+def _masked(text: str) -> str:
+    """``text`` with whatever precedes an ``@`` (a user name, password or token) hidden."""
+    if "@" not in text:
+        return text
+    scheme, separator, rest = text.rpartition("://")
+    return f"{scheme}{separator}***@{rest.rsplit('@', 1)[1]}"
+
+
+def _console_url_problem(text: str, parts: SplitResult) -> str | None:
+    """What makes ``text`` unusable as the base of console links, or None."""
+    if parts.scheme not in ("http", "https"):
+        return f"the scheme {parts.scheme!r} is not http or https"
+    if any(character.isspace() for character in text):
+        return "it contains white space"
+    if "@" in parts.netloc:
+        return "it holds a user name or password"
+    if parts.query or parts.fragment or text.endswith(("?", "#")):
+        return "it has a query or fragment"
+    host = parts.hostname or ""
+    if not _HOST.fullmatch(host) and not (parts.netloc.startswith("[") and ":" in host):
+        return f"{host or parts.netloc or 'the host'!r} is not a host name"
+    try:
+        port = parts.port
+    except ValueError:
+        return "its port is not a number from 1 to 65535"
+    if port == 0:
+        return "its port is not a number from 1 to 65535"
+    return None
 
 
 def console_base(endpoint: str, insecure: bool = False, console_endpoint: str | None = None) -> str:

@@ -479,9 +479,14 @@ class _Extras:
             return None
         try:
             normalize_console_endpoint(value, insecure)
-        except FlyteInvalidInputError:
-            raise self.invalid(
-                key, value, "an http(s) URL such as https://flyte.example.com"
+        except FlyteInvalidInputError as error:
+            from flyte_bridge.errors import FlyteConfigError
+
+            # The core's message says what is wrong and never shows a user name or password.
+            raise FlyteConfigError(
+                f"connection {self.conn_id!r}: extra {key!r} must be an http(s) URL such as "
+                f"https://flyte.example.com ({error.message.split('; expected')[0]})",
+                subject=self.conn_id,
             ) from None
         return value
 

@@ -175,6 +175,7 @@ def test_the_numeric_extras_and_the_name_length_limit_reach_the_client_config():
         ({"auth_mode": "oauth"}, "auth_mode", "one of none, client_credentials"),
         ({"project": 7}, "project", "a string"),
         ({"console_url": "ftp://console"}, "console_url", "an http(s) URL"),
+        ({"console_url": "flyte.example.com:80a"}, "console_url", "its port is not a number"),
         ({"scopes": {"all": True}}, "scopes", "words separated by spaces or commas"),
     ],
 )
@@ -188,6 +189,17 @@ def test_a_wrong_extra_is_a_config_error_naming_the_field_and_what_it_expects(
     assert f"connection 'flyte_default': extra {field!r} must be" in message
     assert expected in message
     assert repr(next(iter(extra.values()))) in message
+
+
+def test_a_console_url_with_a_password_is_refused_without_showing_it():
+    with pytest.raises(FlyteConfigError) as raised:
+        config_from_connection(
+            connection(host="localhost"), {"console_url": "https://ops:hunter2@flyte.example.com"}
+        )
+
+    assert "extra 'console_url' must be an http(s) URL" in str(raised.value)
+    assert "user name or password" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
 
 
 @pytest.mark.parametrize("field", ["client_secret", "token", "command"])

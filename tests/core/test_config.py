@@ -666,3 +666,21 @@ def test_a_plaintext_config_with_credentials_to_another_host_is_still_refused(
 
     with pytest.raises(FlyteConfigError, match="would send credentials over it"):
         ClientConfig.from_flytekit_config(path)
+
+
+def test_a_console_endpoint_that_would_make_broken_links_is_a_config_error() -> None:
+    with pytest.raises(
+        FlyteConfigError, match="console endpoint 'flyte.example.com:80a': its port"
+    ):
+        ClientConfig(endpoint="flyte.example.com:443", console_endpoint="flyte.example.com:80a")
+
+
+def test_a_config_file_console_endpoint_is_checked_when_the_config_is_read(tmp_path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        "admin:\n  endpoint: dns:///flyte.example.com:443\nconsole:\n"
+        "  endpoint: https://flyte example.com\n"
+    )
+
+    with pytest.raises(FlyteConfigError, match="white space"):
+        ClientConfig.from_flytekit_config(str(config_file))

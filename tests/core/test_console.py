@@ -66,6 +66,51 @@ def test_configured_console_endpoint_with_another_scheme_is_refused():
         normalize_console_endpoint("grpc://flyte.example.com")
 
 
+@pytest.mark.parametrize(
+    ("configured", "problem"),
+    [
+        ("flyte.example.com:80a", "its port is not a number"),
+        ("https://flyte.example.com:0", "its port is not a number"),
+        ("https://flyte.example.com:70000", "its port is not a number"),
+        ("http://flyte example.com", "white space"),
+        ("not a url", "white space"),
+        ("https://-flyte-", "'-flyte-' is not a host name"),
+        ("https://flyte.example.com/?tab=1", "query or fragment"),
+        ("https://flyte.example.com/#top", "query or fragment"),
+        ("javascript:alert(1)", "its port is not a number"),
+    ],
+)
+def test_a_console_endpoint_that_would_make_broken_links_is_refused(configured, problem):
+    with pytest.raises(FlyteInvalidInputError) as refused:
+        normalize_console_endpoint(configured)
+
+    assert problem in str(refused.value)
+    assert f"console endpoint {configured!r}" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "configured", ["https://bot:hunter2@flyte.example.com", "mailto:hunter2@b"]
+)
+def test_a_console_endpoint_with_credentials_is_refused_without_showing_them(configured):
+    with pytest.raises(FlyteInvalidInputError) as refused:
+        normalize_console_endpoint(configured)
+
+    assert "user name or password" in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("configured", "base"),
+    [
+        ("http://[::1]:8080", "http://[::1]:8080/console"),
+        ("localhost:8088", "https://localhost:8088/console"),
+        ("https://flyte_ui.internal", "https://flyte_ui.internal/console"),
+    ],
+)
+def test_console_endpoints_with_ports_ipv6_and_underscores_are_kept(configured, base):
+    assert normalize_console_endpoint(configured) == base
+
+
 def test_configured_console_endpoint_wins_over_the_grpc_endpoint():
     assert console_base("grpc.internal:81", True, "https://ui.example.com/") == (
         "https://ui.example.com/console"
