@@ -4,6 +4,10 @@ Filters are ``fn(field,value)`` expressions joined by ``+`` (section 3 of the be
 A field is a column of the listed entity or, with a prefix such as ``launch_plan.``, of an entity
 the listing may join. Timestamps are parsed from RFC 3339 and compared as instants, durations
 are seconds or Go-style strings, phases are compared by enum name.
+
+Limitations (SQLite's, not admin's): at most ``MAX_FILTER_EXPRESSIONS`` expressions and
+``MAX_FILTER_VALUES`` values per filter, and timestamps outside int64 nanoseconds are clamped.
+Integers, durations and page tokens must fit int64 as in admin (never an OverflowError).
 """
 
 from __future__ import annotations
@@ -34,6 +38,16 @@ _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})" r"(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
 _COMMON = {"id": INT, "created_at": TIME, "updated_at": TIME, "deleted_at": TIME}
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+# SQLite integers (and admin's Go int64) hold -2^63 .. 2^63-1; a larger value would reach SQLite
+# as an OverflowError, so it is refused (or, for timestamps, clamped) while the filter is read.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# SQLite refuses a statement with more than 32766 parameters ("too many SQL variables"); the
+# listings add a few of their own, so a filter may bring at most this many values.
+MAX_FILTER_VALUES = 30_000
+# SQLite refuses an expression tree deeper than 1000 ("Expression tree is too large"), which a
+# chain of ANDs reaches at about 1000 expressions (admin, on Postgres, has no such limit).
+MAX_FILTER_EXPRESSIONS = 500
 
 
 @dataclass(frozen=True)
@@ -305,22 +319,36 @@ def parse_timestamp(value: str) -> int:
     except ValueError as exc:
         raise invalid(f"Timestamp {value} must conform to RFC3339 Nano spec") from exc
     nanos = int((fraction or ".0")[1:].ljust(9, "0")[:9])
-    return int(moment.timestamp()) * 1_000_000_000 + nanos
+    # Stored instants are int64 nanoseconds (years 1677 to 2262); one outside that range is
+    # compared as the nearest representable instant, which orders it as Postgres would.
+    return min(max(int(moment.timestamp()) * 1_000_000_000 + nanos, INT64_MIN), INT64_MAX)
 
 
 def parse_duration(value: str) -> int:
-    """Nanoseconds from a bare number of seconds or a Go-style duration such as ``1h30m``."""
+    """Nanoseconds from a bare number of seconds or a Go-style duration such as ``1h30m``.
+
+    Like Go's int64 durations, a value beyond about 292 years (2^63 ns) is refused.
+    """
     text = value.strip()
+    nanos: float | None = None
     try:
-        return int(float(text) * 1_000_000_000)
+        nanos = float(text) * 1_000_000_000
     except ValueError:
-        pass
-    sign = -1 if text.startswith("-") else 1
-    body = text.lstrip("+-")
-    parts = _DURATION_PART.findall(body)
-    if not parts or "".join(number + unit for number, unit in parts) != body:
-        raise invalid(f"Failed to parse duration [{value}]")
-    return sign * int(sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts))
+        sign = -1 if text.startswith("-") else 1
+        body = text.lstrip("+-")
+        parts = _DURATION_PART.findall(body)
+        if not parts or "".join(number + unit for number, unit in parts) != body:
+            raise invalid(
+                f"Failed to parse duration [{value}]: expected seconds (120) or a Go duration "
+                "(1h30m, 250ms)"
+            ) from None
+        nanos = sign * sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if not INT64_MIN <= nanos <= INT64_MAX:  # also false for nan
+        raise invalid(
+            f"Failed to parse duration [{value}]: expected a duration of at most "
+            f"{INT64_MAX // 1_000_000_000} seconds (2^63 ns) either way"
+        )
+    return int(nanos)
 
 
 def _typed(kind: str, value: str) -> object:
@@ -329,10 +357,12 @@ def _typed(kind: str, value: str) -> object:
     if kind == DURATION:
         return parse_duration(value)
     if kind == INT:
-        try:
-            return int(value)
-        except ValueError as exc:
-            raise invalid(f"invalid value [{value}] for an integer filter field") from exc
+        if not _WHOLE_NUMBER.fullmatch(value) or not INT64_MIN <= int(value) <= INT64_MAX:
+            raise invalid(
+                f"invalid value [{value}] for an integer filter field: expected a whole number "
+                f"from {INT64_MIN} to {INT64_MAX}"
+            )
+        return int(value)
     return value
 
 
@@ -371,7 +401,13 @@ def compile_filters(listing: Listing, filters: str, query: Query | None = None) 
     query = query or Query()
     if not filters:
         return query
-    for expression in filters.split("+"):
+    expressions = filters.split("+")
+    if len(expressions) > MAX_FILTER_EXPRESSIONS:
+        raise invalid(
+            f"invalid value for filters: expected at most {MAX_FILTER_EXPRESSIONS} expressions "
+            f"joined by '+', got {len(expressions)} (the sandbox's SQLite limit)"
+        )
+    for expression in expressions:
         match = _EXPRESSION.match(expression)
         if not match:
             raise invalid(f"invalid value for filters: {expression!r}")
@@ -391,6 +427,11 @@ def compile_filters(listing: Listing, filters: str, query: Query | None = None) 
             if join not in query.joins:
                 query.joins.append(join)
         query.add(clause, *typed)
+        if len(query.params) > MAX_FILTER_VALUES:
+            raise invalid(
+                f"invalid value for filters: expected at most {MAX_FILTER_VALUES} values in all "
+                "(the sandbox's SQLite limit)"
+            )
     return query
 
 
@@ -428,12 +469,12 @@ def page(
         raise invalid("invalid value for limit")
     offset = 0
     if token:
-        try:
-            offset = int(token)
-        except ValueError as exc:
-            raise invalid(f"invalid pagination token {token} for {rpc or 'List'}") from exc
-        if offset < 0:
-            raise invalid(f"invalid pagination token {token} for {rpc or 'List'}")
+        offset = int(token) if _WHOLE_NUMBER.fullmatch(token) else -1
+        if not 0 <= offset <= INT64_MAX:
+            raise invalid(
+                f"invalid pagination token {token[:100]} for {rpc or 'List'}: expected the token "
+                f"of a previous page, a row offset from 0 to {INT64_MAX}"
+            )
     return (limit if limit > 0 else -1), offset
 
 

@@ -191,7 +191,10 @@ class Registry:
             raise missing("project")
         if not request.domain:
             raise missing("domain")
-        limit, offset = q.page(request.limit, request.token, rpc="ListIds")
+        rpc = {TASK: "ListTaskIds", WORKFLOW: "ListWorkflowIds"}.get(
+            resource_type, "ListLaunchPlanIds"
+        )
+        limit, offset = q.page(request.limit, request.token, rpc=rpc)
         listing = _LISTINGS[resource_type]
         sort = request.sort_by if request.HasField("sort_by") else None
         if sort is not None and sort.key and sort.key not in ("name", "project", "domain"):
@@ -549,9 +552,9 @@ class Registry:
         return self._launch_plan(row)
 
     def list_launch_plans(
-        self, request: common_pb2.ResourceListRequest
+        self, request: common_pb2.ResourceListRequest, rpc: str = "ListLaunchPlans"
     ) -> launch_plan_pb2.LaunchPlanList:
-        rows, token = self._list(LAUNCH_PLAN, request, "ListLaunchPlans")
+        rows, token = self._list(LAUNCH_PLAN, request, rpc)
         return launch_plan_pb2.LaunchPlanList(
             launch_plans=[self._launch_plan(row) for row in rows], token=token
         )
@@ -567,7 +570,7 @@ class Registry:
         )
         if request.HasField("sort_by"):
             listing_request.sort_by.CopyFrom(request.sort_by)
-        return self.list_launch_plans(listing_request)
+        return self.list_launch_plans(listing_request, rpc="ListActiveLaunchPlans")
 
     # --- single-task executions ---------------------------------------------------------------
 
