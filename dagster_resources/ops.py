@@ -15,6 +15,7 @@ import datetime as dt
 from typing import Any
 
 import dagster as dg
+import pydantic
 from pydantic import Field
 
 from dagster_resources.resource import FlyteResource
@@ -34,6 +35,7 @@ from dagster_resources.run_handler import (
     wait_options,
 )
 from flyte_bridge.errors import FlyteBridgeError
+from flyte_bridge.literals import from_loose_value, to_literal
 
 
 class LaunchFlyteExecutionConfig(dg.Config):
@@ -84,8 +86,10 @@ class FlyteSignalConfig(FlyteExecutionConfig):
     signal_id: str = Field(description="The signal id of the gate (the approve or input name).")
     wait_for_gate: float | None = Field(
         default=None,
-        description="Seconds to wait for the execution to reach the gate before giving up; "
-        "empty fails at once when the gate is not reached yet.",
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds (0 or more) to wait for the execution to reach the gate before "
+        "giving up; empty fails at once when the gate is not reached yet.",
     )
 
 
@@ -158,6 +162,7 @@ def launch_flyte_execution(
         # Config holds no datetimes or durations: their text is read as the declared type.
         "from_text": True,
     }
+    _check_gate_ops_ahead(context, client, config)
     follow = launch_or_find_logged if config.execution_name else launch_or_reattach_logged
     decision = follow(
         client,
@@ -180,6 +185,109 @@ def launch_flyte_execution(
             metadata[f"{PREVIEW_KEY}/{output}"] = output_preview(value)
     context.add_output_metadata(metadata)
     return str(execution.id)
+
+
+def _check_gate_ops_ahead(
+    context: dg.OpExecutionContext, client: Any, config: LaunchFlyteExecutionConfig
+) -> None:
+    """Fails the launch op before anything is launched when a gate op fed by its execution id
+    has config it would only refuse later, leaving the execution waiting at the gate.
+
+    Checked: each downstream gate op's config as a whole (``wait_for_gate`` 0 or more...), and
+    a ``set_flyte_input`` value against the type its launch plan's workflow declares for the
+    signal (a signal the workflow does not declare, such as one inside a dynamic node, is left
+    to the op). Gate ops given an ``execution_id`` in config act on another execution and are
+    not checked; nor are ops inside nested graphs.
+    """
+    gate_ops = _gate_ops_fed_by(context)
+    if not gate_ops:
+        return
+    try:
+        node_configs = {
+            name: op.config
+            for name, op in context.get_step_execution_context().resolved_run_config.ops.items()
+        }
+    except AttributeError:  # an older Dagster without the resolved config on the context
+        node_configs = {
+            name: (op or {}).get("config")
+            for name, op in (context.run_config.get("ops") or {}).items()
+        }
+    gates: dict[str, Any] | None = None
+    for node_name, config_type in gate_ops:
+        raw = node_configs.get(node_name) or {}
+        if not isinstance(raw, dict) or raw.get("execution_id"):
+            continue
+        try:
+            gate_config = config_type(**raw)
+        except pydantic.ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors()
+            )
+            raise dg.Failure(
+                description=f"Not launching {config.launch_plan}: the config of op {node_name}, "
+                f"which acts on this execution, is refused ({problems})"
+            ) from None
+        if not isinstance(gate_config, SetFlyteInputConfig):
+            continue
+        if gates is None:
+            gates = _declared_gates_of(client, config)
+        declared = gates.get(gate_config.signal_id)
+        if declared is None:
+            continue
+        try:
+            to_literal(from_loose_value(gate_config.value, declared), declared)
+        except FlyteBridgeError as error:
+            raise dg.Failure(
+                description=f"Not launching {config.launch_plan}: op {node_name} would give "
+                f"gate {gate_config.signal_id!r} the value {gate_config.value!r}, which it "
+                f"refuses: {error}"
+            ) from error
+
+
+def _gate_ops_fed_by(context: dg.OpExecutionContext) -> list[tuple[str, type[FlyteSignalConfig]]]:
+    """The gate ops of the job that get this op's execution id, directly or through other
+    gate or wait ops (which pass it on), with their config types."""
+    kinds: dict[str, type[FlyteSignalConfig] | None] = {}
+    for node in context.job_def.graph.nodes:
+        definition = node.definition
+        if definition is set_flyte_input:
+            kinds[node.name] = SetFlyteInputConfig
+        elif definition in (approve_flyte_gate, reject_flyte_gate):
+            kinds[node.name] = FlyteSignalConfig
+        elif definition is wait_for_flyte_execution:
+            kinds[node.name] = None
+    structure = context.job_def.dependency_structure
+    found: list[tuple[str, type[FlyteSignalConfig]]] = []
+    pending, seen = [context.op_handle.name], set()
+    while pending:
+        name = pending.pop()
+        for inputs in structure.output_to_downstream_inputs_for_node(name).values():
+            for node_input in inputs:
+                downstream = node_input.node_name
+                if downstream in seen or downstream not in kinds:
+                    continue
+                seen.add(downstream)
+                pending.append(downstream)
+                config_type = kinds[downstream]
+                if config_type is not None:
+                    found.append((downstream, config_type))
+    return found
+
+
+def _declared_gates_of(client: Any, config: LaunchFlyteExecutionConfig) -> dict[str, Any]:
+    """The gates the launch plan's workflow declares (signal id to type), read before launch:
+    GetLaunchPlan, then the workflow's GetWorkflow through the core's ``declared_gates``."""
+    from flyteidl.admin import execution_pb2
+
+    from flyte_bridge.models import Execution
+
+    launch_plan = client.fetch_launch_plan(
+        config.launch_plan, version=config.version, project=config.project, domain=config.domain
+    )
+    # declared_gates reads only the workflow id of an execution it is given.
+    proto = execution_pb2.Execution()
+    proto.closure.workflow_id.CopyFrom(launch_plan.spec.workflow_id)
+    return client.declared_gates(Execution(proto=proto))
 
 
 @dg.op(out=dg.Out(str, description="The execution id."), tags={"kind": "flyte"})

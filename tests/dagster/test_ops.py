@@ -494,3 +494,63 @@ def test_a_wait_timeout_without_terminate_on_interrupt_says_it_left_the_executio
         assert client.fetch_execution(execution_id).phase_name in ("QUEUED", "RUNNING")
     finally:
         client.terminate(execution_id, cause="the test is over")
+
+
+def _release_job():
+    from dagster_resources import set_flyte_input
+
+    @dg.job
+    def checked_release():
+        wait_for_flyte_execution(set_flyte_input(approve_flyte_gate(launch_flyte_execution())))
+
+    return checked_release
+
+
+@pytest.mark.parametrize(
+    ("gate_configs", "expected"),
+    [
+        (
+            {
+                "approve_flyte_gate": {"signal_id": "review", "wait_for_gate": 120},
+                "set_flyte_input": {"signal_id": "rollout_percent", "value": "lots"},
+            },
+            "Not launching approvals.approval_wf: op set_flyte_input would give gate "
+            "'rollout_percent' the value 'lots', which it refuses: ",
+        ),
+        (
+            {
+                "approve_flyte_gate": {"signal_id": "review", "wait_for_gate": -5},
+                "set_flyte_input": {"signal_id": "rollout_percent", "value": 25.0},
+            },
+            "Not launching approvals.approval_wf: the config of op approve_flyte_gate, which "
+            "acts on this execution, is refused (wait_for_gate: Input should be greater than "
+            "or equal to 0)",
+        ),
+    ],
+)
+def test_gate_config_that_would_be_refused_fails_the_launch_before_anything_is_launched(
+    flyte, client, gate_configs, expected
+):
+    result = _release_job().execute_in_process(
+        resources={"flyte": flyte},
+        raise_on_error=False,
+        run_config={
+            "ops": {
+                "launch_flyte_execution": {
+                    "config": {
+                        "launch_plan": "approvals.approval_wf",
+                        "inputs": {"version": 1},
+                        "wait": False,
+                    }
+                },
+                **{name: {"config": config} for name, config in gate_configs.items()},
+            }
+        },
+    )
+
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    assert failure.step_key == "launch_flyte_execution"
+    assert failure.step_failure_data.user_failure_data.description.startswith(expected)
+    name = client.step_execution_name("dagster", result.run_id, "launch_flyte_execution")
+    assert client.find_execution(name) is None, "the execution was launched"
