@@ -20,7 +20,7 @@ from flyte_bridge._requests import (
     scope_of,
     sort_proto,
 )
-from flyte_bridge._runtime import Call, Op, seconds_of
+from flyte_bridge._runtime import Call, Op, poll_seconds, seconds_of
 from flyte_bridge._tree import TreeCache, fill_tree_op, sync_op, template_op
 from flyte_bridge.config import ClientConfig
 from flyte_bridge.errors import FlyteInvalidInputError, FlyteNotFoundError
@@ -210,7 +210,7 @@ class ClientBase:
             _ops.wait_op(
                 execution_id,
                 seconds_of(timeout),
-                seconds_of(poll_interval) or 0.0,
+                poll_seconds(poll_interval),
                 self.config.rpc_timeout,
                 on_update,
             ),
@@ -307,9 +307,7 @@ class ClientBase:
     ) -> Op[Any]:
         if not isinstance(signal_id, str) or not signal_id:
             raise FlyteInvalidInputError(f"signal_id must be a non-empty str, got {signal_id!r}")
-        interval = seconds_of(poll_interval)
-        if interval is None or interval <= 0:
-            raise FlyteInvalidInputError(f"poll_interval must be positive, got {poll_interval!r}")
+        interval = poll_seconds(poll_interval)
         execution_id = self.execution_id(execution)
         return _ops.explain_not_found(
             _ops.wait_for_gate_op(

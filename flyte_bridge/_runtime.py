@@ -347,4 +347,17 @@ def seconds_of(value: float | dt.timedelta | None) -> float | None:
         return value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise FlyteInvalidInputError(f"expected seconds or a timedelta, got {value!r}")
+    if value != value:
+        raise FlyteInvalidInputError("expected seconds or a timedelta, got nan")
     return float(value)
+
+
+def poll_seconds(value: float | dt.timedelta) -> float:
+    """A poll interval in seconds: a positive, finite number or timedelta. Zero is refused, as
+    it would poll admin back to back."""
+    seconds = None if isinstance(value, float) and value != value else seconds_of(value)
+    if seconds is None or not 0 < seconds < float("inf"):
+        raise FlyteInvalidInputError(
+            f"poll_interval must be a positive number of seconds or a timedelta, got {value!r}"
+        )
+    return seconds

@@ -37,6 +37,7 @@ from flyte_bridge._runtime import (
     Sleep,
     check_callback,
     closed_error,
+    poll_seconds,
     seconds_of,
 )
 from flyte_bridge.errors import (
@@ -263,15 +264,6 @@ def _sharing_key(config: ClientConfig) -> Any:
     return config
 
 
-def _interval(value: float | dt.timedelta) -> float:
-    seconds = seconds_of(value)
-    if seconds is None:
-        raise FlyteInvalidInputError("expected seconds or a timedelta, got None")
-    if seconds < 0:
-        raise FlyteInvalidInputError(f"poll_interval must be 0 or more, got {seconds}")
-    return seconds
-
-
 class ExecutionWatcher:
     """Waits on many executions with one ListExecutions per project+domain per 100 names a tick.
 
@@ -297,7 +289,7 @@ class ExecutionWatcher:
             FlyteNotFoundError: One of them does not exist.
         """
         ids = [self.client.execution_id(e) for e in executions]
-        interval = _interval(poll_interval)
+        interval = poll_seconds(poll_interval)
         check_callback(on_update, blocking=True)
         rpc_timeout = self.client.config.rpc_timeout
         op = watch_op(ids, seconds_of(timeout), interval, on_update, rpc_timeout=rpc_timeout)
@@ -445,7 +437,7 @@ class AsyncExecutionWatcher:
         """
         execution_id = self.client.execution_id(execution)
         seconds = seconds_of(timeout)
-        interval = max(MIN_TICK, _interval(poll_interval))
+        interval = max(MIN_TICK, poll_seconds(poll_interval))
         if seconds is not None and seconds < 0:
             raise FlyteInvalidInputError(f"timeout must be 0 or more, got {seconds}")
         check_callback(on_update, blocking=False)

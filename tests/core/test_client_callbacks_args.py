@@ -89,3 +89,35 @@ def test_the_async_watcher_reads_durations_as_client_wait_does(
 def test_recent_executions_refuses_a_limit_that_is_not_a_whole_number(client, limit) -> None:
     with pytest.raises(FlyteInvalidInputError, match="limit must be a whole number of 1 or more"):
         client.recent_executions(limit=limit)
+
+
+@pytest.mark.parametrize("poll_interval", [0, 0.0, -1, float("nan"), float("inf")])
+def test_every_wait_refuses_a_poll_interval_that_would_poll_back_to_back_or_never(
+    flyte_sandbox, finished_runs, poll_interval
+) -> None:
+    running = finished_runs["hello"]
+    expected = "poll_interval must be a positive number of seconds or a timedelta"
+    calls = flyte_sandbox.rpc_counts["GetExecution"]
+
+    with FlyteClient(_config(flyte_sandbox)) as client:
+        with pytest.raises(FlyteInvalidInputError, match=expected):
+            client.wait(running, timeout=1, poll_interval=poll_interval)
+        with pytest.raises(FlyteInvalidInputError, match=expected):
+            client.watcher().wait([running], timeout=1, poll_interval=poll_interval)
+
+    async def scenario() -> None:
+        async with AsyncFlyteClient(_config(flyte_sandbox)) as async_client:
+            with pytest.raises(FlyteInvalidInputError, match=expected):
+                await async_client.wait(running, timeout=1, poll_interval=poll_interval)
+            with pytest.raises(FlyteInvalidInputError, match=expected):
+                await async_client.watcher().wait_for(
+                    running, timeout=1, poll_interval=poll_interval
+                )
+
+    asyncio.run(scenario())
+    assert flyte_sandbox.rpc_counts["GetExecution"] == calls
+
+
+def test_a_wait_refuses_a_timeout_that_is_not_a_number(client, finished_runs) -> None:
+    with pytest.raises(FlyteInvalidInputError, match="expected seconds or a timedelta, got nan"):
+        client.wait(finished_runs["hello"], timeout=float("nan"))
