@@ -6,8 +6,10 @@ workflow inputs rewritten to ``start-node``, upstream and downstream connections
 task template in ``tasks`` and every sub-workflow compiled the same way in ``sub_workflows``.
 
 It checks structure (unique node ids, known upstream nodes, known tasks, sub-workflows and launch
-plans, bindings to declared inputs, no cycles) but not that literal types are castable: a
-binding of the wrong type is accepted here and fails when the task runs.
+plans, bindings to declared inputs, no cycles), that a promise names an output its task or
+sub-workflow node declares, and that a literal bound to a task input fits its type. Unlike
+propeller it does not check the types of promise bindings (an upstream output of the wrong type
+fails when the task runs), nor the outputs named on launch-plan, branch, gate and array nodes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterator
 
 from flyteidl.core import compiler_pb2, identifier_pb2, literals_pb2, tasks_pb2, workflow_pb2
 
+from flyte_bridge.sandbox.literal_types import describe, literal_fits
 from flyte_bridge.sandbox.status import AdminError, invalid
 
 START_NODE = "start-node"
@@ -153,12 +156,14 @@ class Compiler:
         for node in every_node:
             self._check_references(node, tasks, available, pending, compiled_subs)
 
+        by_id = {node.id: node for node in nodes}
         upstream: dict[str, set[str]] = {}
         for node in nodes:
             deps = set(node.upstream_node_ids)
             owned = {inner.id for inner in inner_nodes(node)} | {node.id}
+            in_array = {inner.id for inner in inner_nodes(node)} if node.array_node.node.id else ()
             for member in [node, *inner_nodes(node)]:
-                self._check_binding_targets(member)
+                self._check_binding_targets(member, check_literals=member.id not in in_array)
                 for binding in member.inputs:
                     for promise in iter_bindings(binding.binding):
                         producer = promise.node_id or START_NODE
@@ -173,6 +178,13 @@ class Compiler:
                                 f"node [{member.id}] binds to unknown workflow input "
                                 f"[{promise.var}]"
                             )
+                        if producer != START_NODE:
+                            self._check_output(
+                                by_id[producer],
+                                promise.var,
+                                available,
+                                f"node [{member.id}] binds [{binding.var}]",
+                            )
                         deps.add(producer)
             for dep in node.upstream_node_ids:
                 if dep not in known:
@@ -185,6 +197,13 @@ class Compiler:
                 if producer not in known:
                     raise CompileError(
                         f"workflow output [{binding.var}] binds to unknown node [{producer}]"
+                    )
+                if producer != START_NODE:
+                    self._check_output(
+                        by_id[producer],
+                        promise.var,
+                        available,
+                        f"workflow output [{binding.var}]",
                     )
                 end_deps.add(producer)
 
@@ -232,8 +251,12 @@ class Compiler:
             connections.downstream[node_id].ids.extend(sorted(targets))
         return compiler_pb2.CompiledWorkflow(template=compiled_template, connections=connections)
 
-    def _check_binding_targets(self, node: workflow_pb2.Node) -> None:
-        """A task node may only bind inputs its task declares."""
+    def _check_binding_targets(self, node: workflow_pb2.Node, check_literals: bool = True) -> None:
+        """A task node may only bind inputs its task declares, and literals of their types.
+
+        ``check_literals`` is off for the node inside an array node, whose inputs the array
+        node binds as lists of the task's input types.
+        """
         if node.WhichOneof("target") != "task_node":
             return
         task = self._get_task(node.task_node.reference_id)
@@ -244,6 +267,37 @@ class Compiler:
                     f"node [{node.id}] binds [{binding.var}], which task "
                     f"[{node.task_node.reference_id.name}] does not declare as an input"
                 )
+            expected = declared[binding.var].type
+            if check_literals and not _binding_fits(binding.binding, expected):
+                raise CompileError(
+                    f"node [{node.id}] binds [{binding.var}] to a literal that is not "
+                    f"{describe(expected)}, the type task [{node.task_node.reference_id.name}] "
+                    "declares for it"
+                )
+
+    def _check_output(
+        self, producer: workflow_pb2.Node, var: str, available: dict, consumer: str
+    ) -> None:
+        """A promise must name an output the producing task or sub-workflow node declares."""
+        kind = producer.WhichOneof("target")
+        if kind == "task_node":
+            outputs = self._get_task(producer.task_node.reference_id).interface.outputs
+            owner = f"task [{producer.task_node.reference_id.name}]"
+        elif kind == "workflow_node" and producer.workflow_node.HasField("sub_workflow_ref"):
+            reference = producer.workflow_node.sub_workflow_ref
+            sub = available.get(identifier_key(reference)) or self._get_workflow(reference)
+            if sub is None:
+                return
+            outputs = sub.interface.outputs
+            owner = f"sub-workflow [{reference.name}]"
+        else:
+            return
+        if var not in outputs.variables:
+            names = ", ".join(sorted(outputs.variables)) or "none"
+            raise CompileError(
+                f"{consumer} to output [{var}] of node [{producer.id}], which {owner} does not "
+                f"declare (its outputs: {names})"
+            )
 
     def _check_references(self, node, tasks, available, pending, compiled_subs):
         kind = node.WhichOneof("target")
@@ -306,6 +360,26 @@ class Compiler:
 
         for node_id in upstream:
             visit(node_id, [])
+
+
+def _binding_fits(binding: literals_pb2.BindingData, literal_type) -> bool:
+    """Whether the literals inside a binding fit ``literal_type``; promises are not checked."""
+    kind = binding.WhichOneof("value")
+    type_kind = literal_type.WhichOneof("type")
+    if kind not in ("scalar", "collection", "map") or type_kind is None:
+        return True
+    if type_kind == "union_type":
+        return any(_binding_fits(binding, v) for v in literal_type.union_type.variants)
+    if kind == "scalar":
+        return literal_fits(literals_pb2.Literal(scalar=binding.scalar), literal_type)
+    if kind == "collection":
+        return type_kind == "collection_type" and all(
+            _binding_fits(item, literal_type.collection_type)
+            for item in binding.collection.bindings
+        )
+    return type_kind == "map_value_type" and all(
+        _binding_fits(item, literal_type.map_value_type) for item in binding.map.bindings.values()
+    )
 
 
 def _rewrite_start(node: workflow_pb2.Node) -> None:

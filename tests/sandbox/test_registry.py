@@ -17,18 +17,20 @@ from admin_builders import (
     register_launch_plan,
     register_task,
     register_workflow,
+    string,
     task_node,
     task_template,
     unique,
     workflow_template,
 )
 from flyteidl.admin import common_pb2, launch_plan_pb2, task_pb2, workflow_pb2
-from flyteidl.core import identifier_pb2
+from flyteidl.core import identifier_pb2, literals_pb2, types_pb2
 from flyteidl.core import workflow_pb2 as core_workflow_pb2
 
 TASK = identifier_pb2.TASK
 WORKFLOW = identifier_pb2.WORKFLOW
 LAUNCH_PLAN = identifier_pb2.LAUNCH_PLAN
+FLOAT = types_pb2.LiteralType(simple=types_pb2.FLOAT)
 
 
 def _code(call, *args):
@@ -192,6 +194,127 @@ def test_workflow_with_a_dependency_cycle_fails_to_compile(admin):
 
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "cycle" in details
+
+
+def test_binding_to_an_output_the_upstream_task_lacks_fails_to_compile(admin):
+    first = register_task(admin, unique("t"), outputs={"o0": INTEGER})
+    second = register_task(admin, unique("t"), inputs={"x": INTEGER})
+    template = workflow_template(
+        unique("wf"),
+        [task_node("n0", first.id), task_node("n1", second.id, x=promise("n0", "zz"))],
+    )
+
+    code, details = _code(register_workflow, admin, template)
+
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "failed to compile workflow" in details
+    assert "node [n1] binds [x] to output [zz] of node [n0]" in details
+    assert "its outputs: o0" in details
+
+
+def test_workflow_output_bound_to_an_output_the_task_lacks_fails_to_compile(admin):
+    task = register_task(admin, unique("t"), outputs={"o0": INTEGER})
+    template = workflow_template(
+        unique("wf"),
+        [task_node("n0", task.id)],
+        outputs={"y": INTEGER},
+        output_bindings={"y": promise("n0", "zz")},
+    )
+
+    code, details = _code(register_workflow, admin, template)
+
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "workflow output [y] to output [zz] of node [n0]" in details
+
+
+def test_binding_to_an_output_a_sub_workflow_lacks_fails_to_compile(admin):
+    task = register_task(admin, unique("inc"), inputs={"x": INTEGER}, outputs={"y": INTEGER})
+    sub = workflow_template(
+        unique("sub"),
+        [task_node("n0", task.id, x=promise("", "x"))],
+        inputs={"x": INTEGER},
+        outputs={"y": INTEGER},
+        output_bindings={"y": promise("n0", "y")},
+    )
+    sub_node = core_workflow_pb2.Node(
+        id="n0",
+        workflow_node=core_workflow_pb2.WorkflowNode(sub_workflow_ref=sub.id),
+        inputs=[promise_binding("x", promise("", "x"))],
+    )
+    parent = workflow_template(
+        unique("parent"),
+        [sub_node, task_node("n1", task.id, x=promise("n0", "zz"))],
+        inputs={"x": INTEGER},
+    )
+
+    code, details = _code(register_workflow, admin, parent, [sub])
+
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "node [n1] binds [x] to output [zz] of node [n0], which sub-workflow" in details
+
+
+@pytest.mark.parametrize(
+    ("literal", "declared"),
+    [
+        (string("7"), "INTEGER"),
+        (integer(7), "STRING"),
+    ],
+)
+def test_a_literal_of_the_wrong_type_bound_to_an_input_fails_to_compile(admin, literal, declared):
+    input_type = INTEGER if declared == "INTEGER" else STRING
+    task = register_task(admin, unique("t"), inputs={"x": input_type})
+    bound = literals_pb2.BindingData(scalar=literal.scalar)
+    template = workflow_template(unique("wf"), [task_node("n0", task.id, x=bound)])
+
+    code, details = _code(register_workflow, admin, template)
+
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"node [n0] binds [x] to a literal that is not {declared}" in details
+
+
+def test_literals_of_the_declared_types_compile(admin):
+    task = register_task(
+        admin, unique("t"), inputs={"x": INTEGER, "xs": list_of(INTEGER), "f": FLOAT}
+    )
+    items = literals_pb2.BindingDataCollection(
+        bindings=[literals_pb2.BindingData(scalar=integer(i).scalar) for i in range(2)]
+    )
+    template = workflow_template(
+        unique("wf"),
+        [
+            task_node(
+                "n0",
+                task.id,
+                x=literals_pb2.BindingData(scalar=integer(1).scalar),
+                xs=literals_pb2.BindingData(collection=items),
+                f=literals_pb2.BindingData(scalar=integer(2).scalar),
+            )
+        ],
+    )
+
+    assert register_workflow(admin, template) == template.id
+
+
+def test_a_list_literal_with_an_item_of_the_wrong_type_fails_to_compile(admin):
+    task = register_task(admin, unique("t"), inputs={"xs": list_of(INTEGER)})
+    items = literals_pb2.BindingDataCollection(
+        bindings=[
+            literals_pb2.BindingData(scalar=integer(1).scalar),
+            literals_pb2.BindingData(scalar=string("two").scalar),
+        ]
+    )
+    template = workflow_template(
+        unique("wf"), [task_node("n0", task.id, xs=literals_pb2.BindingData(collection=items))]
+    )
+
+    code, details = _code(register_workflow, admin, template)
+
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "node [n0] binds [xs] to a literal that is not list<INTEGER>" in details
+
+
+def list_of(item_type):
+    return types_pb2.LiteralType(collection_type=item_type)
 
 
 def test_launch_plan_expected_inputs_hold_defaults_and_required_workflow_inputs(admin):
