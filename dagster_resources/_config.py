@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 AUTH_FIELDS = (
     "client_id",
     "client_secret",
+    "client_secret_env_var",
     "token",
+    "token_env_var",
     "auth_command",
     "scopes",
     "audience",
@@ -78,9 +80,14 @@ def effective_auth_mode(resource: "FlyteResource") -> str | None:
     given = [name for name in AUTH_FIELDS if getattr(resource, name)]
     if not given:
         return None
-    if set(given) <= {"client_id", "client_secret", "scopes", "audience", "token_endpoint"} and (
-        resource.client_id and resource.client_secret
-    ):
+    if set(given) <= {
+        "client_id",
+        "client_secret",
+        "client_secret_env_var",
+        "scopes",
+        "audience",
+        "token_endpoint",
+    } and (resource.client_id and (resource.client_secret or resource.client_secret_env_var)):
         return "client_credentials"
     if set(given) <= {"auth_command", "scopes", "audience", "token_endpoint"} and (
         resource.auth_command
@@ -101,15 +108,19 @@ def _auth_config(resource: "FlyteResource") -> AuthConfig | None:
     return AuthConfig(
         mode=mode,
         client_id=resource.client_id,
-        client_secret=_secret(resource.client_secret),
+        client_secret=_secret(resource.client_secret, resource.client_secret_env_var),
         scopes=tuple(resource.scopes or ()),
         audience=resource.audience,
         token_endpoint=resource.token_endpoint,
         command=tuple(resource.auth_command or ()),
-        token=_secret(resource.token),
+        token=_secret(resource.token, resource.token_env_var),
         allow_plaintext=resource.allow_plaintext,
     )
 
 
-def _secret(value: str | None) -> Secret | None:
-    return Secret.from_value(value) if value else None
+def _secret(value: str | None, variable: str | None = None) -> Secret | None:
+    """The secret given, or the one the named variable holds (read now, when the client is
+    built; an unset variable is a FlyteConfigError naming it)."""
+    if value:
+        return Secret.from_value(value)
+    return Secret.from_env(variable) if variable else None

@@ -168,6 +168,16 @@ class FlyteResource(dg.ConfigurableResource):
     token: str | None = Field(
         default=None, description="Static bearer token or API key; pass it as an EnvVar."
     )
+    client_secret_env_var: str | None = Field(
+        default=None,
+        description="Name of an environment variable holding the OAuth2 client secret, read "
+        "when the client is built (instead of client_secret): Dagster only ever sees the name.",
+    )
+    token_env_var: str | None = Field(
+        default=None,
+        description="Name of an environment variable holding the token (instead of token), "
+        "read when the client is built.",
+    )
     auth_command: list[str] | None = Field(
         default=None, description="Command printing an access token (external_command mode)."
     )
@@ -256,10 +266,27 @@ class FlyteResource(dg.ConfigurableResource):
             raise ValueError(f"auth_mode must be one of {', '.join(AUTH_MODES)}; got {value!r}")
         return value
 
+    @field_validator("client_secret_env_var", "token_env_var")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(
+                "expected the name of an environment variable (letters, digits and _, such as "
+                "FLYTE_CLIENT_SECRET), not its value"
+            )
+        return value
+
     @model_validator(mode="after")
     def _credentials_are_used(self) -> "FlyteResource":
         """Refuses credentials that would be dropped or sent in the clear."""
         from dagster_resources._config import effective_auth_mode
+
+        for given, by_name in (
+            ("client_secret", "client_secret_env_var"),
+            ("token", "token_env_var"),
+        ):
+            if getattr(self, given) and getattr(self, by_name):
+                raise ValueError(f"give {given} or {by_name}, not both")
 
         mode = effective_auth_mode(self)
         if self.insecure and mode not in (None, "none") and not self.allow_plaintext:

@@ -69,6 +69,8 @@ class FlyteConnectionModel(dg.Model, dg.Resolvable):
     client_id: str | None = None
     client_secret: str | None = None
     token: str | None = None
+    client_secret_env_var: str | None = None
+    token_env_var: str | None = None
     auth_command: list[str] | None = None
     scopes: list[str] | None = None
     audience: str | None = None

@@ -335,3 +335,56 @@ def test_a_malformed_endpoint_or_console_url_is_refused_when_the_resource_is_bui
 )
 def test_well_formed_endpoints_and_console_urls_are_taken(field, value):
     assert getattr(FlyteResource(**{field: value}), field) == value
+
+
+def test_a_component_names_the_secrets_variable_and_dagster_never_holds_the_secret(
+    auth_sandbox, monkeypatch
+):
+    import yaml
+    from dagster.components.testing import create_defs_folder_sandbox
+
+    from dagster_resources import FlyteLaunchPlansComponent
+
+    monkeypatch.setenv("MY_FLYTE_SECRET", CLIENT_SECRET)
+    flyte_block = {
+        "endpoint": auth_sandbox.endpoint,
+        "insecure": True,
+        "allow_plaintext": True,
+        "client_id": CLIENT_ID,
+        "client_secret_env_var": "MY_FLYTE_SECRET",
+        "default_project": "flytesnacks",
+        "default_domain": "development",
+    }
+    attributes = {
+        "flyte": flyte_block,
+        "launch_plans": [{"name": "hello.hello_wf", "outputs": {"o0": "STRING"}}],
+    }
+    with create_defs_folder_sandbox() as sandbox:
+        defs_path = sandbox.scaffold_component(component_cls=FlyteLaunchPlansComponent)
+        (defs_path / "defs.yaml").write_text(
+            yaml.safe_dump(
+                {"type": "dagster_resources.FlyteLaunchPlansComponent", "attributes": attributes}
+            )
+        )
+        with sandbox.load_component_and_build_defs(defs_path=defs_path) as (_, defs):
+            resource = defs.resources["flyte"]
+    issued = auth_sandbox.auth.tokens_issued
+
+    # What Dagster shows of the resource (its configured fields) holds the name only.
+    assert CLIENT_SECRET not in repr(resource.model_dump())
+    assert resource.client_secret_env_var == "MY_FLYTE_SECRET"
+    with resource.get_client() as client:
+        assert client.recent_executions(limit=1) == []
+    assert auth_sandbox.auth.tokens_issued == issued + 1
+
+
+def test_a_secret_and_its_variable_together_or_a_value_as_the_name_are_refused():
+    with pytest.raises(pydantic.ValidationError, match="give client_secret or client_secret_env"):
+        FlyteResource(client_id="x", client_secret="s", client_secret_env_var="FLYTE_SECRET")
+    with pytest.raises(pydantic.ValidationError, match="expected the name of an environment var"):
+        FlyteResource(auth_mode="bearer", token_env_var="eyJhbGciOi.not-a-name")
+    missing = FlyteResource(
+        endpoint="flyte.example.com:443", auth_mode="bearer", token_env_var="NO_SUCH_VARIABLE_X"
+    )
+    with pytest.raises(FlyteConfigError, match="environment variable NO_SUCH_VARIABLE_X is not"):
+        missing.get_client_config()
