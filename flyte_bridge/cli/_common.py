@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -45,7 +46,30 @@ def console() -> Console:
     """The console the commands write to: stdout as it is now (CliRunner swaps it), 160
     columns wide when it is not a terminal so that piped tables do not wrap."""
     stream = sys.stdout
-    return Console(file=stream, soft_wrap=True, width=None if stream.isatty() else 160)
+    # No console markup: names, types (list[int]) and values are printed as they are.
+    return Console(
+        file=stream, soft_wrap=True, width=None if stream.isatty() else 160, markup=False
+    )
+
+
+# Human output shows this much of a long value; --json gives all of it.
+SHOWN_VALUE_LENGTH = 2000
+
+
+def shortened(text: str) -> str:
+    """``text`` cut to SHOWN_VALUE_LENGTH characters, saying how long it is and where it all is."""
+    if len(text) <= SHOWN_VALUE_LENGTH:
+        return text
+    return f"{text[:SHOWN_VALUE_LENGTH]}... ({len(text):,} characters; --json shows all)"
+
+
+def natural_order(name: str) -> tuple[Any, ...]:
+    """Sort key putting o2 before o10 (numbers in names compare as numbers)."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", name)
+        if part
+    )
 
 
 def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -230,22 +254,12 @@ def elapsed(item: Any, now: dt.datetime | None = None) -> dt.timedelta | None:
     return (now or dt.datetime.now(dt.timezone.utc)) - started
 
 
-def json_default(value: Any) -> Any:
-    """Writes datetimes, durations, bytes and reference objects in ``--json`` output."""
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes):
-        return value.hex()
-    if hasattr(value, "__dataclass_fields__"):
-        return {name: getattr(value, name) for name in value.__dataclass_fields__}
-    return str(value)
-
-
 def print_json(data: Any) -> None:
-    """Writes ``data`` as indented JSON to stdout."""
-    click.echo(json.dumps(data, indent=2, default=json_default, sort_keys=False))
+    """Writes ``data`` as indented, strict JSON to stdout (see
+    :func:`flyte_bridge.jsonsafe.to_json_safe`: NaN is ``"nan"``, never a bare NaN)."""
+    from flyte_bridge.jsonsafe import to_json_safe
+
+    click.echo(json.dumps(to_json_safe(data), indent=2, allow_nan=False))
 
 
 class UtcDateTime(click.ParamType):

@@ -22,9 +22,11 @@ from flyte_bridge.cli._common import (
     elapsed,
     format_duration,
     format_time,
+    natural_order,
     open_client,
     phase_text,
     print_json,
+    shortened,
 )
 from flyte_bridge.errors import FlyteBridgeError
 from flyte_bridge.models import WorkflowPhase
@@ -167,12 +169,11 @@ def get_execution(
         out.print(_details(client, found))
         for title, values in (("inputs", inputs), ("outputs", outputs)):
             if values is not None:
-                out.print(f"[bold]{title}[/bold]")
-                for name, value in values.items():
-                    out.print(f"  {name} = {value!r}", markup=False)
+                out.print(Text(title, style="bold"))
+                for name in sorted(values, key=natural_order):
+                    out.print(f"  {name} = {shortened(repr(values[name]))}")
         if outputs_error is not None:
-            out.print("[bold]outputs[/bold] not available: ", end="")
-            out.print(outputs_error, markup=False)
+            out.print(Text("outputs", style="bold"), "not available:", outputs_error)
         if nodes:
             out.print(render_tree(found))
 
