@@ -3,7 +3,9 @@
 One sync lists the top-level node executions (every page) and, for each node at once (the
 runtime bounds the fan-out): its task executions (every attempt), its children when it is a
 parent (sub-workflow, dynamic, branch, array), and the execution a launch-plan node started,
-itself synced to the bottom. A node that has not started yet (no metadata, no attempts) is
+itself synced to the bottom. A dynamic node's compiled workflow (GetDynamicNodeWorkflow, one call
+per dynamic node) gives the kinds of the nodes it made; start and end nodes are left out, also
+under the hashed ids propeller gives deeply nested ones. A node that has not started yet (no metadata, no attempts) is
 returned as it is; nothing is dereferenced that may be missing.
 
 A node execution seen in a terminal phase is kept in a :class:`TreeCache` with its whole subtree;
@@ -32,7 +34,7 @@ from flyte_bridge._requests import (
     template_facts,
 )
 from flyte_bridge._runtime import Call, Gather, Op
-from flyte_bridge.errors import FlyteNotFoundError
+from flyte_bridge.errors import FlyteNotFoundError, FlyteServerError
 from flyte_bridge.models import (
     EntityId,
     Execution,
@@ -123,7 +125,7 @@ def fill_tree_op(execution: Execution, cache: TreeCache, depth: int = 0) -> Op[E
     (scope, _), top = yield Gather(
         [template_op(execution, cache), node_executions_op(execution.id)]
     )
-    nodes = [pb for pb in top if not is_boundary_node(pb.id.node_id)]
+    nodes = [pb for pb in top if not _is_boundary(pb)]
     synced = yield Gather([_node_op(pb, scope, cache, depth) for pb in nodes])
     execution.node_executions = {node.node_id: node for node in synced}
     return execution
@@ -149,7 +151,10 @@ def _node_op(
     if child_id.name:
         work.append(_child_execution_op(ExecutionId.from_proto(child_id), cache, depth + 1))
     if pb.metadata.is_parent_node:
-        work.append(_children_op(node, spec.inner, cache, depth + 1))
+        inner = spec.inner
+        if node.is_dynamic:
+            inner = yield from _dynamic_scope_op(node)
+        work.append(_children_op(node, inner, cache, depth + 1))
     if _may_have_attempts(node):
         work.append(task_executions_op(node.id))
 
@@ -182,9 +187,31 @@ def _children_op(
     node: NodeExecution, scope: Scope, cache: TreeCache, depth: int
 ) -> Op[dict[str, NodeExecution]]:
     children = yield from node_executions_op(node.id.execution_id, parent=node.node_id)
-    children = [pb for pb in children if not is_boundary_node(pb.id.node_id)]
+    children = [pb for pb in children if not _is_boundary(pb)]
     synced = yield Gather([_node_op(pb, scope, cache, depth) for pb in children])
     return {child.node_id: child for child in synced}
+
+
+def _is_boundary(pb: node_execution_pb2.NodeExecution) -> bool:
+    """A start or end node, by its id or, for the hashed ids propeller gives deeply nested
+    nodes (``ffuqhjya``), by the template node it runs."""
+    return is_boundary_node(pb.id.node_id) or is_boundary_node(pb.metadata.spec_node_id)
+
+
+def _dynamic_scope_op(node: NodeExecution) -> Op[Scope]:
+    """The specs of the nodes a dynamic node made at run time (GetDynamicNodeWorkflow), so its
+    children get their kinds; empty when admin does not have or serve it."""
+    request = node_execution_pb2.GetDynamicNodeWorkflowRequest(id=node.id.to_proto())
+    try:
+        response = yield Call(ADMIN, "GetDynamicNodeWorkflow", request)
+    except FlyteNotFoundError:
+        return {}  # not compiled yet: the dynamic task is still running
+    except FlyteServerError as error:
+        if error.grpc_code != "UNIMPLEMENTED":
+            raise
+        return {}
+    scope, _gates = template_facts(response.compiled_workflow)
+    return scope
 
 
 def _child_execution_op(

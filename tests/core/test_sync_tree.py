@@ -128,3 +128,34 @@ def test_c06_wait_with_sync_nodes_lists_nodes_once_at_the_end(counting, finished
 
     assert list(finished.node_executions) == ["n0"]
     assert transport.calls["ListNodeExecutions"] == 1
+
+
+@pytest.fixture(scope="module")
+def fanout(sandbox_client):
+    """A finished fanout_wf: dynamic n0 starting two dynamics, each starting four task nodes."""
+    execution = sandbox_client.launch("dynamic_fanout.fanout_wf")
+    return sandbox_client.wait(execution, timeout=180, poll_interval=0.3)
+
+
+def test_nodes_made_by_dynamics_have_their_kinds_and_no_start_or_end_nodes(client, fanout):
+    synced = client.sync(fanout)
+
+    def walk(nodes):
+        for node in nodes.values():
+            yield node
+            yield from walk(node.children)
+
+    every = list(walk(synced.node_executions))
+    inner = [node for node in every if node.node_id.count("-0-") == 2]
+    assert len(inner) == 8  # two regions, three count_events and one total each
+    assert {node.spec_node_id for node in inner} == {"dn0", "dn1", "dn2", "dn3"}
+    assert all(node.kind == "task" for node in every), [(n.node_id, n.kind) for n in every]
+    assert not [node for node in every if "start-node" in (node.node_id, node.spec_node_id)]
+
+
+def test_a_dynamic_node_costs_one_more_call_to_read_what_it_made(counting, fanout):
+    client, transport = counting
+
+    client.sync(fanout)
+
+    assert transport.calls["GetDynamicNodeWorkflow"] == 3  # n0 and the two dynamics it started
