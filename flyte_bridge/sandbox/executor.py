@@ -56,6 +56,7 @@ from typing import Any
 
 from flyteidl.admin import execution_pb2 as admin_execution_pb2
 from flyteidl.core import (
+    catalog_pb2,
     compiler_pb2,
     execution_pb2,
     identifier_pb2,
@@ -1658,6 +1659,15 @@ class LocalExecutor:
             event.parent_node_metadata.node_id = node_run.parent.unique_id
         if node_run.kind == "task_node":
             event.target_entity.CopyFrom(node.task_node.reference_id)
+            if phase not in (NodePhase.QUEUED, NodePhase.SKIPPED) and not event.WhichOneof(
+                "target_metadata"
+            ):
+                # Propeller's task handler reports the cache status (and the attempt's
+                # checkpoint) on every transition after QUEUED; clients tell task nodes by it.
+                event.task_node_metadata.cache_status = catalog_pb2.CACHE_DISABLED
+                if node_run.attempts:
+                    checkpoint = node_run.attempts[-1].paths.checkpoint_prefix
+                    event.task_node_metadata.checkpoint_uri = checkpoint
         elif node_run.kind == "array_node":
             event.is_array = True
         elif node_run.kind == "workflow_node":

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from flyte_examples import EXAMPLES, REPO, remote_for, unique_name
 from flyteidl.admin import node_execution_pb2, task_execution_pb2
-from flyteidl.core import execution_pb2, identifier_pb2
+from flyteidl.core import catalog_pb2, execution_pb2, identifier_pb2
 from flytekit.models.core.execution import NodeExecutionPhase
 from flytekit.models.core.execution import WorkflowExecutionPhase as Phase
 from test_pyflyte_run import run_remote
@@ -129,6 +129,47 @@ def test_nested_dynamic_children_are_listed_under_their_own_dynamic_node(admin, 
     assert {"n0-0-dn1-0-dn0", "n0-0-dn1-0-dn1", "n0-0-dn1-0-dn2"} <= days
     assert listed["n0-0-dn1-0-dn3"].metadata.spec_node_id == "dn3"
     assert all(node.closure.phase == NodePhase.SUCCEEDED for node in listed.values())
+
+
+def test_a_nested_dynamic_lists_its_start_node_under_propellers_hashed_id(admin, fanout):
+    # "n0-0-dn0-0-start-node" is over 20 characters, so propeller (and so admin) names it by
+    # the FNV-1a hash; admin lists child start and end nodes, so clients must filter them by
+    # spec_node_id, not by the id.
+    listed = children(admin, fanout, "n0-0-dn0")
+
+    boundary = {n.metadata.spec_node_id for i, n in listed.items() if not i.startswith("n0-0")}
+    assert boundary == {"start-node"}
+    assert "n0-0-dn0-0-end-node" in listed
+
+
+def test_task_nodes_inside_dynamics_carry_task_node_metadata(admin, fanout):
+    tasks = [
+        *children(admin, fanout, "n0-0-dn0").values(),
+        *children(admin, fanout, "n0-0-dn1").values(),
+    ]
+    top = children(admin, fanout, "")
+    tasks = [n for n in tasks if n.metadata.spec_node_id not in ("start-node", "end-node")]
+
+    for node in [*tasks, top["n1"], top["n0"]]:
+        assert node.closure.HasField("task_node_metadata"), node.id.node_id
+        metadata = node.closure.task_node_metadata
+        assert metadata.cache_status == catalog_pb2.CACHE_DISABLED
+        assert metadata.checkpoint_uri.endswith(f"/{node.id.node_id}/0/_flytecheckpoints")
+    for boundary in ("start-node", "end-node"):
+        assert not top[boundary].closure.HasField("task_node_metadata")
+
+
+def test_node_data_of_each_dynamic_names_the_spec_of_every_child(admin, fanout):
+    for parent in ("n0", "n0-0-dn0", "n0-0-dn1"):
+        data = admin.GetNodeExecutionData(
+            node_execution_pb2.NodeExecutionGetDataRequest(id=node_id(fanout, parent))
+        )
+        template = data.dynamic_workflow.compiled_workflow.primary.template
+        specs = {node.id: node.WhichOneof("target") for node in template.nodes}
+
+        for child in children(admin, fanout, parent).values():
+            assert child.metadata.spec_node_id in specs
+        assert {specs[n] for n in specs if n not in ("start-node", "end-node")} == {"task_node"}
 
 
 def test_get_dynamic_node_workflow_returns_the_compiled_sub_workflow(admin, fanout):
