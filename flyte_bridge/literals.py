@@ -1086,7 +1086,7 @@ def _encode_record(value: Any, literal_type: LiteralType, path: str) -> literals
         ]
         if missing:
             raise _mismatch(path, literal_type, value, f"missing fields {', '.join(missing)}")
-    _check_fields(record, literal_type, path)
+    record = _check_fields(record, literal_type, path)
     if _is_msgpack_record(literal_type):
         try:
             packed = msgpack.packb(dict(record), default=_msgpack_default)
@@ -1112,13 +1112,15 @@ _CHECKED_SIMPLE_TYPES = (
 )
 
 
-def _check_fields(record: Mapping[str, Any], literal_type: LiteralType, path: str) -> None:
+def _check_fields(
+    record: Mapping[str, Any], literal_type: LiteralType, path: str
+) -> dict[str, Any]:
     """Checks the fields a record type declares (``structure.dataclass_type``) that are given,
-    and refuses fields it does not declare.
+    refuses fields it does not declare, and returns the record with datetime and duration
+    fields in the form flytekit's record deserializer reads (ISO 8601 text, float seconds).
 
-    Only numbers, strings, booleans, enums and their containers and sub-records are checked;
-    datetimes, durations and files inside records are left to the task's own deserializer,
-    which also accepts their text forms.
+    Numbers, strings, booleans, datetimes, durations, enums and their containers and
+    sub-records are checked; files inside records are left to the task's own deserializer.
     """
     declared = literal_type.structure.dataclass_type
     unknown = sorted(str(name) for name in record if declared and name not in declared)
@@ -1130,36 +1132,85 @@ def _check_fields(record: Mapping[str, Any], literal_type: LiteralType, path: st
             dict(record),
             f"unknown fields {', '.join(unknown)} (fields: {', '.join(sorted(declared))})",
         )
+    checked = dict(record)
     for name, field_type in declared.items():
         if name in record:
-            _check_field(record[name], field_type, f"{path}.{name}" if path else name)
+            checked[name] = _check_field(
+                record[name], field_type, f"{path}.{name}" if path else name
+            )
+    return checked
 
 
-def _check_field(value: Any, literal_type: LiteralType, path: str) -> None:
-    """Raises FlyteInvalidInputError if a record field's value does not fit its declared type."""
+def _check_field(value: Any, literal_type: LiteralType, path: str) -> Any:
+    """The record field's value as it is sent; FlyteInvalidInputError if it does not fit its
+    declared type."""
     kind = literal_type.WhichOneof("type")
     value = _record_of(value)
     if kind == "simple" and literal_type.simple in _CHECKED_SIMPLE_TYPES:
         _encode_simple(value, literal_type, path)
+    elif kind == "simple" and literal_type.simple == SimpleType.DATETIME:
+        return _record_datetime(value, literal_type, path)
+    elif kind == "simple" and literal_type.simple == SimpleType.DURATION:
+        return _record_duration(value, literal_type, path)
     elif kind == "simple" and literal_type.simple == SimpleType.STRUCT:
         if isinstance(value, Mapping):
-            _check_fields(value, literal_type, path)
+            return _check_fields(value, literal_type, path)
     elif kind == "enum_type":
         _encode_enum(value, literal_type, path)
     elif kind == "collection_type" and isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
+        return [
             _check_field(item, literal_type.collection_type, f"{path}[{index}]")
+            for index, item in enumerate(value)
+        ]
     elif kind == "map_value_type" and isinstance(value, Mapping):
-        for key, item in value.items():
-            _check_field(item, literal_type.map_value_type, f"{path}[{key!r}]")
+        return {
+            key: _check_field(item, literal_type.map_value_type, f"{path}[{key!r}]")
+            for key, item in value.items()
+        }
     elif kind == "union_type":
         for variant in literal_type.union_type.variants:
             try:
-                _check_field(value, variant, path)
+                return _check_field(value, variant, path)
             except FlyteInvalidInputError:
                 continue
-            return
         raise _mismatch(path, literal_type, value)
+    return value
+
+
+def _record_datetime(value: Any, literal_type: LiteralType, path: str) -> str:
+    """A datetime record field as ISO 8601 text: from a datetime, a date or such text."""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).isoformat()
+        except ValueError:
+            pass
+    raise _mismatch(
+        path, literal_type, value, "give a datetime or ISO 8601 text such as 2024-01-02T06:00:00"
+    )
+
+
+def _record_duration(value: Any, literal_type: LiteralType, path: str) -> float:
+    """A duration record field as float seconds: from a timedelta, a number of seconds or text
+    such as ``PT1M30S`` or ``0:01:30``."""
+    seconds: float | None = None
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = _duration_from_text(value.strip()).total_seconds()
+        except ValueError:
+            seconds = None
+    if seconds is None or not math.isfinite(seconds):
+        raise _mismatch(
+            path, literal_type, value, f"give a timedelta or {_READABLE_AS[SimpleType.DURATION]}"
+        )
+    if abs(seconds) > _DURATION_MAX_SECONDS:
+        raise _mismatch(path, literal_type, value, "it is longer than 10,000 years")
+    return seconds
 
 
 def _encode_enum(value: Any, literal_type: LiteralType, path: str) -> literals_pb2.Literal:

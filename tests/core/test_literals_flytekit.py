@@ -184,3 +184,64 @@ def test_record_with_an_int_for_a_float_field_is_accepted_and_read_by_flytekit()
     literal_type = TypeEngine.to_literal_type(Outer).to_flyte_idl()
     record = {"name": "x", "inner": {"n": 2, "tags": []}, "ratio": 1}
     assert flytekit_reads(to_literal(record, literal_type), Outer) == Outer("x", Inner(2, []), 1.0)
+
+
+@dataclasses.dataclass
+class Window:
+    when: dt.datetime
+    every: dt.timedelta
+    days: list[dt.date] = dataclasses.field(default_factory=list)
+
+
+class Slot(pydantic.BaseModel):
+    when: dt.datetime
+    every: dt.timedelta
+
+
+@pytest.mark.parametrize(
+    ("when", "every"),
+    [
+        (dt.datetime(2024, 1, 2, 6, tzinfo=UTC), dt.timedelta(minutes=90)),
+        ("2024-01-02T06:00:00+00:00", 5400),
+        ("2024-01-02T06:00:00Z", "PT1H30M"),
+        (dt.datetime(2024, 1, 2, 6, tzinfo=UTC), "1:30:00"),
+    ],
+)
+@pytest.mark.parametrize("record_type", [Window, Slot])
+def test_datetime_and_duration_record_fields_are_sent_as_flytekit_reads_them(
+    record_type, when, every
+):
+    literal_type = TypeEngine.to_literal_type(record_type).to_flyte_idl()
+
+    read = flytekit_reads(to_literal({"when": when, "every": every}, literal_type), record_type)
+
+    assert read.when.replace(tzinfo=read.when.tzinfo or UTC) == dt.datetime(
+        2024, 1, 2, 6, tzinfo=UTC
+    )
+    assert read.every == dt.timedelta(minutes=90)
+
+
+def test_a_dataclass_instance_with_timedelta_and_date_fields_is_read_back_by_flytekit():
+    literal_type = TypeEngine.to_literal_type(Window).to_flyte_idl()
+    window = Window(
+        dt.datetime(2024, 1, 2, 6, tzinfo=UTC), dt.timedelta(seconds=1), [dt.date(2024, 1, 3)]
+    )
+
+    assert flytekit_reads(to_literal(window, literal_type), Window) == window
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        ({"when": "garbage", "every": 1}, r"when: .*ISO 8601 text"),
+        ({"when": "2024-01-02", "every": "x"}, r"every: .*PT1M30S"),
+        ({"when": "2024-01-02", "every": float("nan")}, r"every: .*PT1M30S"),
+        ({"when": 5, "every": 1}, r"when: .*give a datetime"),
+        ({"when": "2024-01-02", "every": True}, r"every: .*timedelta"),
+    ],
+)
+def test_a_bad_datetime_or_duration_record_field_is_refused_naming_the_field(record, problem):
+    literal_type = TypeEngine.to_literal_type(Window).to_flyte_idl()
+
+    with pytest.raises(FlyteInvalidInputError, match=problem):
+        to_literal(record, literal_type)
