@@ -1069,6 +1069,8 @@ def _msgpack_default(value: Any) -> Any:
     """Writes the non-msgpack values flytekit's record serializer also writes as strings."""
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
     if isinstance(value, enum.Enum):
         return value.value
     raise TypeError(f"cannot serialize {type(value).__name__}")
