@@ -309,8 +309,7 @@ def _derived_op(
         if reference != source or existing.mode != mode:
             what = "relaunch" if mode == "RELAUNCH" else "recovery"
             raise FlyteConflictError(
-                f"execution name {name!r} is taken by {target}, which is not a {what} of "
-                f"{source}",
+                f"execution name {name!r} is taken by {target}, which is not a {what} of {source}",
                 subject=str(target),
             ) from error
         return existing

@@ -5,8 +5,8 @@ runtime bounds the fan-out): its task executions (every attempt), its children w
 parent (sub-workflow, dynamic, branch, array), and the execution a launch-plan node started,
 itself synced to the bottom. A dynamic node's compiled workflow (GetDynamicNodeWorkflow, one call
 per dynamic node) gives the kinds of the nodes it made; start and end nodes are left out, also
-under the hashed ids propeller gives deeply nested ones. A node that has not started yet (no metadata, no attempts) is
-returned as it is; nothing is dereferenced that may be missing.
+under the hashed ids propeller gives deeply nested ones. A node that has not started yet (no
+metadata, no attempts) is returned as it is; nothing is dereferenced that may be missing.
 
 A node execution seen in a terminal phase is kept in a :class:`TreeCache` with its whole subtree;
 the next sync that lists it in the same phase reuses it without any RPC below it. The same holds

@@ -11,6 +11,7 @@ in a ``repr``, ``str`` or log line.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import math
 import os
@@ -549,10 +550,31 @@ def _normalise_endpoint(endpoint: Any) -> str:
             f"endpoint {endpoint!r} is a URL; expected a gRPC target 'host:port' (for example "
             "'flyte.example.com:443'), with insecure=True for plaintext"
         )
-    if "/" in value or not value:
+    if "/" in value or not value or any(character.isspace() for character in value):
         raise FlyteConfigError(f"endpoint {endpoint!r} is not a 'host:port' target")
-    split_host_port(value)
+    host, _port = split_host_port(value)
+    if not is_host(host):
+        raise FlyteConfigError(
+            f"endpoint {endpoint!r}: {host!r} is not a host name or IP address; expected a gRPC "
+            "target 'host:port' such as 'flyte.example.com:443' or '[::1]:30080'"
+        )
     return value
+
+
+# Dot-separated labels of letters, digits, '-' and '_' (not at either end); a DNS name or IPv4.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def is_host(host: str) -> bool:
+    """A DNS name, an IPv4 address or an IPv6 address (without brackets)."""
+    if _HOST_NAME.fullmatch(host):
+        return True
+    try:
+        ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 # Reading flytekit's configuration.

@@ -8,19 +8,17 @@ of any console route and is left out.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit
 
 from flyteidl.core import identifier_pb2
 
+from flyte_bridge.config import is_host
 from flyte_bridge.errors import FlyteInvalidInputError
 
 CONSOLE_PATH = "/console"
 LEGACY_SANDBOX_GRPC_PORT = 30081
 SANDBOX_HTTP_PORT = 30080
-# A DNS name or an IPv4 address (IPv6 addresses come in brackets and are checked apart).
-_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?")
 
 _ENTITY_ROUTES = {
     identifier_pb2.TASK: ("task", "tasks"),
@@ -122,7 +120,7 @@ def _console_url_problem(text: str, parts: SplitResult) -> str | None:
     if parts.query or parts.fragment or text.endswith(("?", "#")):
         return "it has a query or fragment"
     host = parts.hostname or ""
-    if not _HOST.fullmatch(host) and not (parts.netloc.startswith("[") and ":" in host):
+    if not is_host(host) or (":" in host and not parts.netloc.startswith("[")):
         return f"{host or parts.netloc or 'the host'!r} is not a host name"
     try:
         port = parts.port

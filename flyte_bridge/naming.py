@@ -144,4 +144,3 @@ def label_problem(key: str, value: str) -> str | None:
             "63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
         )
     return None
-

@@ -684,3 +684,25 @@ def test_a_config_file_console_endpoint_is_checked_when_the_config_is_read(tmp_p
 
     with pytest.raises(FlyteConfigError, match="white space"):
         ClientConfig.from_flytekit_config(str(config_file))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "problem"),
+    [
+        ("not a host:port::", "is not a 'host:port' target"),
+        ("bad!host:443", "'bad!host' is not a host name or IP address"),
+        ("-flyte-:443", "'-flyte-' is not a host name or IP address"),
+    ],
+)
+def test_an_endpoint_that_names_no_host_is_refused_when_the_config_is_made(endpoint, problem):
+    with pytest.raises(FlyteConfigError) as refused:
+        ClientConfig(endpoint=endpoint)
+
+    assert problem in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["flyte.example.com:443", "[::1]:30080", "::1", "fe80::1%eth0", "flyte_admin:81"]
+)
+def test_host_names_and_ip_addresses_are_accepted_as_endpoints(endpoint):
+    assert ClientConfig(endpoint=endpoint).endpoint == endpoint

@@ -306,8 +306,8 @@ def test_the_scaffolder_writes_no_endpoint_unless_given_one():
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
-        ("endpoint", "not a host:port::", "is no host name or IP address; expected something"),
-        ("endpoint", "flyte example:443", "is no host name or IP address"),
+        ("endpoint", "not a host:port::", "is not a 'host:port' target"),
+        ("endpoint", "flyte!example:443", "'flyte!example' is not a host name or IP address"),
         ("endpoint", "https://flyte.example.com", "is a URL; expected a gRPC target"),
         ("endpoint", "flyte.example.com:99999", "has a bad port"),
         ("console_url", "not a url", "expected an http(s) URL such as https://flyte.example.com"),
