@@ -330,8 +330,8 @@ class ArrayNodes:
         run = state.run
         unique_id = state.node_run.unique_id
         number = len(item.attempts)
-        raw_prefix = run.spec.raw_output_data_config.output_location_prefix or engine.store.raw_uri(
-            "raw"
+        raw_prefix = engine.store.task_raw_prefix(
+            run.spec.raw_output_data_config.output_location_prefix
         )
         previous = item.attempts[-1].paths.checkpoint_prefix if item.attempts else None
         paths = task_runner.AttemptPaths(

@@ -1016,8 +1016,8 @@ class LocalExecutor:
         """Attempt ``number`` of a task node with its own directories; no process yet."""
         data_parts = (node_run.unique_id, "data")
         previous = node_run.attempts[-1].paths.checkpoint_prefix if node_run.attempts else None
-        raw_prefix = run.spec.raw_output_data_config.output_location_prefix or self.store.raw_uri(
-            "raw"
+        raw_prefix = self.store.task_raw_prefix(
+            run.spec.raw_output_data_config.output_location_prefix
         )
         paths = task_runner.AttemptPaths(
             inputs_uri=node_run.inputs_uri,

@@ -14,7 +14,8 @@ Deviations from a cluster's bucket: ``local://`` URIs are readable on this machi
 processes get ``FSSPEC_LOCAL`` (``task_runner.task_environment``) so that fsspec creates parent
 directories there, which user code's own fsspec local filesystems get too; files uploaded through
 the data proxy have bare local paths (``dataproxy.py``), which tasks open in place rather than
-downloading a copy.
+downloading a copy. An execution's ``file://`` raw output prefix (``raw_output_data_config``)
+is given to tasks as ``local://`` for the same reason, so its blob URIs read ``local://``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,20 @@ class DataStore:
         Not percent-encoded: fsspec strips the protocol and takes the rest as the path.
         """
         return LOCAL_SCHEME + self.path(*parts).as_posix()
+
+    def task_raw_prefix(self, configured: str) -> str:
+        """The raw output prefix a task gets: the execution's (``configured``) or the store's.
+
+        A ``file://`` prefix becomes the same path under ``local://``: flytekit would write blob
+        URIs under ``file://`` that the next task cannot read (see the module doc). On a cluster
+        such a prefix would be a path inside the pod, so nothing portable is lost.
+        """
+        if not configured:
+            return self.raw_uri("raw")
+        parsed = urlparse(configured)
+        if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+            return LOCAL_SCHEME + unquote(parsed.path)
+        return configured
 
     def path(self, *parts: str) -> Path:
         """The local path below the root, from its parts."""

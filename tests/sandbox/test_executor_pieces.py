@@ -235,3 +235,21 @@ def test_a_code_tarball_is_unpacked_as_a_pods_tar_does(tmp_path):
     found = sorted(str(p.relative_to(code)) for p in code.rglob("*") if not p.is_dir())
     assert found == [".venv/bin/pyflyte", "abs/file", "pkg/mod.py"]
     assert not (tmp_path / "evil").exists() and not (tmp_path / "cache" / "evil").exists()
+
+
+@pytest.mark.parametrize(
+    ("configured", "given"),
+    [
+        ("file:///tmp/x", "local:///tmp/x"),
+        ("file://localhost/tmp/a%20b", "local:///tmp/a b"),
+        ("/tmp/x", "/tmp/x"),
+        ("s3://bucket/x", "s3://bucket/x"),
+    ],
+)
+def test_a_file_uri_raw_output_prefix_reaches_tasks_as_local_uri(tmp_path, configured, given):
+    from flyte_bridge.sandbox.storage import DataStore
+
+    store = DataStore(tmp_path)
+
+    assert store.task_raw_prefix(configured) == given
+    assert store.task_raw_prefix("") == store.raw_uri("raw")

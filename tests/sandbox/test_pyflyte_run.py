@@ -189,6 +189,43 @@ def test_pyflyte_run_remote_passes_a_file_and_a_directory_from_task_to_task(
         assert handle.read() == "hello file"
 
 
+@pytest.mark.parametrize("style", ["file-uri", "bare-path"])
+def test_a_raw_output_prefix_given_as_file_uri_or_path_passes_files_between_tasks(
+    flyte_sandbox_config, tmp_path, style
+):
+    name = unique_name("rawpfx")
+    target = tmp_path / "raw data"
+    prefix = target.as_uri() if style == "file-uri" else str(target)
+
+    result = pyflyte(
+        flyte_sandbox_config,
+        "run",
+        "--remote",
+        "--name",
+        name,
+        "--raw-output-data-prefix",
+        prefix,
+        "--wait",
+        "--poll-interval",
+        "1",
+        "tests/sandbox/workflows/file_passing.py",
+        "file_pass_wf",
+        "--text",
+        "raw prefix",
+        "--count",
+        "2",
+    )
+
+    execution = remote_for(flyte_sandbox_config).fetch_execution(name=name)
+    assert execution.closure.phase == WorkflowExecutionPhase.SUCCEEDED, (
+        result.stdout + result.stderr + execution.closure.error.message
+    )
+    assert execution.outputs["o0"] == "raw prefix"
+    assert execution.outputs["o1"] == "nested/part-0.txt=0,part-1.txt=1"
+    assert execution.spec.raw_output_data_config.output_location_prefix == prefix
+    assert list(target.rglob("x.txt")), "the task's file was not written under the prefix"
+
+
 def test_pyflyte_run_remote_called_by_a_relative_path_from_a_subdirectory_succeeds(
     flyte_sandbox_config,
 ):
