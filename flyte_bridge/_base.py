@@ -20,7 +20,7 @@ from flyte_bridge._requests import (
     scope_of,
     sort_proto,
 )
-from flyte_bridge._runtime import Call, Op, poll_seconds, seconds_of
+from flyte_bridge._runtime import Call, Op, poll_seconds, seconds_of, within
 from flyte_bridge._tree import TreeCache, fill_tree_op, sync_op, template_op
 from flyte_bridge.config import ClientConfig
 from flyte_bridge.errors import FlyteInvalidInputError, FlyteNotFoundError
@@ -191,11 +191,23 @@ class ClientBase:
             setattr(target, f"_{side}", values)
         return values
 
-    def _sync_op(self, execution: ExecutionLike, sync_nodes: bool) -> Op[Execution]:
+    def _sync_op(
+        self, execution: ExecutionLike, sync_nodes: bool, timeout: float | None = None
+    ) -> Op[Execution]:
         execution_id = self.execution_id(execution)
-        return _ops.explain_not_found(
+        op = _ops.explain_not_found(
             sync_op(execution_id, self._cache, sync_nodes), execution_id, self._known_scopes
         )
+        if timeout is None:
+            return op
+        seconds = seconds_of(timeout)
+        if seconds is None or not 0 < seconds < float("inf"):
+            raise FlyteInvalidInputError(
+                f"timeout must be a positive number of seconds, got {timeout!r}"
+            )
+        from flyte_bridge.transport import Deadline
+
+        return within(op, Deadline(seconds))
 
     def _wait_op(
         self,

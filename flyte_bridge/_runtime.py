@@ -16,6 +16,7 @@ A :class:`~flyte_bridge.errors.FlyteClientClosedError` is never handed back to a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import heapq
@@ -361,3 +362,26 @@ def poll_seconds(value: float | dt.timedelta) -> float:
             f"poll_interval must be a positive number of seconds or a timedelta, got {value!r}"
         )
     return seconds
+
+
+def within(op: Op[T], deadline: Any) -> Op[T]:
+    """``op`` with every call it makes (in gathers too) bounded by ``deadline``, a transport
+    ``Deadline``: together, retries included, they end when it is spent."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = op.throw(error) if error is not None else op.send(value)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(step, Call) and step.deadline is None:
+            step = dataclasses.replace(step, deadline=deadline)
+        elif isinstance(step, Gather):
+            step = Gather([within(_as_op(item), deadline) for item in step.ops])
+        try:
+            value, error = (yield step), None
+        except GeneratorExit:
+            op.close()
+            raise
+        except BaseException as raised:  # noqa: BLE001 - handed to the operation, as the runtime does
+            value, error = None, raised

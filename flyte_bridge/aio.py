@@ -182,9 +182,11 @@ class AsyncFlyteClient(ClientBase):
         """As :meth:`FlyteClient.fetch_outputs`, awaited."""
         return await self._run(self._data_op(target, "outputs"))
 
-    async def sync(self, execution: ExecutionLike, sync_nodes: bool = True) -> Execution:
+    async def sync(
+        self, execution: ExecutionLike, sync_nodes: bool = True, timeout: float | None = None
+    ) -> Execution:
         """As :meth:`FlyteClient.sync`, awaited."""
-        return await self._run(self._sync_op(execution, sync_nodes))
+        return await self._run(self._sync_op(execution, sync_nodes, timeout))
 
     async def wait(
         self,

@@ -175,16 +175,19 @@ class FlyteClient(ClientBase):
         """
         return self._run(self._data_op(target, "outputs"))
 
-    def sync(self, execution: ExecutionLike, sync_nodes: bool = True) -> Execution:
+    def sync(
+        self, execution: ExecutionLike, sync_nodes: bool = True, timeout: float | None = None
+    ) -> Execution:
         """Fetches an execution and, with ``sync_nodes``, its whole node tree.
 
         Node executions (every page), task executions (every attempt), sub-workflow, dynamic,
         branch and array children, gate nodes and launch-plan child executions are fetched with
         at most ``max_concurrency`` RPCs in flight. Finished subtrees seen by an earlier sync of
         this client are reused without RPCs. Inputs and outputs are not read (see
-        :meth:`fetch_inputs`).
+        :meth:`fetch_inputs`). ``timeout`` bounds the whole sync, retries included (else each
+        call has its own deadline and retries); running out raises FlyteTimeoutError.
         """
-        return self._run(self._sync_op(execution, sync_nodes))
+        return self._run(self._sync_op(execution, sync_nodes, timeout))
 
     def wait(
         self,
@@ -196,7 +199,7 @@ class FlyteClient(ClientBase):
     ) -> Execution:
         """Waits until the execution is terminal and returns it (failed ones too).
 
-        Polls only GetExecution, every ``poll_interval`` seconds (0 polls back to back); after
+        Polls only GetExecution, every ``poll_interval`` seconds (positive); after
         failed polls the pause backs off from 1 s to 30 s. With ``sync_nodes`` the tree is
         synced once at the end. ``on_update`` is called with the execution whenever its phase
         changes. ``timeout=None`` waits without limit.

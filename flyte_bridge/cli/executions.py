@@ -286,7 +286,7 @@ def watch_execution(
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     with open_client(connection) as client:
-        current = client.sync(execution, sync_nodes=True)
+        current = _sync_within(client, execution, deadline, None)
         with _live(render_tree(current)) as live:
             while not current.is_done:
                 if deadline is not None and time.monotonic() >= deadline:
@@ -294,13 +294,33 @@ def watch_execution(
                     raise SystemExit(2)
                 pause = interval if deadline is None else min(interval, deadline - time.monotonic())
                 time.sleep(max(pause, 0.0))
-                current = client.sync(current, sync_nodes=True)
+                current = _sync_within(client, current, deadline, current)
                 live.update(render_tree(current), refresh=True)
             live.update(render_tree(current), refresh=True)
         if not current.is_successful:
             error = current.error_summary
             detail = f": {error}" if error else ""
             raise click.ClickException(f"{current.id} ended {current.phase_name}{detail}")
+
+
+def _sync_within(client: Any, execution: Any, deadline: float | None, last: Any) -> Any:
+    """The synced tree, the sync bounded by what is left of --timeout. Out of time (admin not
+    answering), the watch ends with exit code 2 saying so; ``last`` is the tree shown so far."""
+    from flyte_bridge.errors import FlyteTimeoutError, FlyteTransientError
+
+    if deadline is None:
+        return client.sync(execution, sync_nodes=True)
+    try:
+        return client.sync(
+            execution, sync_nodes=True, timeout=max(deadline - time.monotonic(), 0.001)
+        )
+    except (FlyteTimeoutError, FlyteTransientError) as error:
+        if time.monotonic() < deadline and isinstance(error, FlyteTransientError):
+            raise
+        if last is not None:
+            return last  # the loop shows it as timed out
+        click.echo(f"Error: --timeout ran out before admin answered: {error}", err=True)
+        raise SystemExit(2) from None
 
 
 @contextlib.contextmanager

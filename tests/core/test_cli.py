@@ -757,3 +757,25 @@ def test_an_empty_project_or_domain_is_a_usage_error_not_the_default(registered,
     assert result.exit_code == 2, result.output
     assert named in result.output
     assert "config's or the default" in result.output
+
+
+def test_watch_of_an_admin_that_does_not_answer_ends_at_its_timeout_with_exit_code_two(
+    registered,
+):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+
+    result = CliRunner().invoke(
+        cli,
+        ["executions", "watch", "--config", str(registered), "--endpoint", f"127.0.0.1:{port}"]
+        + ["--insecure", "some-run", "--timeout", "2"],
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "--timeout ran out before admin answered" in result.output
+    assert time.monotonic() - started < 6  # not the 8-15 s its retries would take

@@ -12,7 +12,7 @@ import pytest
 from flyteidl.core.execution_pb2 import WorkflowExecution
 
 from flyte_bridge import _ops
-from flyte_bridge.errors import FlyteServerError, FlyteTimeoutError
+from flyte_bridge.errors import FlyteInvalidInputError, FlyteServerError, FlyteTimeoutError
 from flyte_bridge.models import WorkflowPhase
 
 RUNNING = WorkflowExecution.RUNNING
@@ -174,3 +174,22 @@ def test_wait_backs_off_while_polls_keep_failing_and_resets_after_an_answer():
 
     assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 0.5, 1.0]
     assert finished.phase is WorkflowPhase.SUCCEEDED
+
+
+def test_a_sync_with_a_timeout_ends_by_it_when_the_server_stops_answering(scripted_client):
+    admin, client = scripted_client
+    admin.script["e9"] = [admin.HANG]
+    started = time.monotonic()
+
+    with pytest.raises(FlyteTimeoutError):
+        client.sync(ID.format("e9"), timeout=1.0)
+
+    assert time.monotonic() - started < 1.0 + 1.0  # not the RPC deadline of 2 s and retries
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_a_sync_refuses_a_timeout_that_is_not_a_positive_number(scripted_client, timeout):
+    _admin, client = scripted_client
+
+    with pytest.raises(FlyteInvalidInputError, match="timeout must be a positive|got nan"):
+        client.sync(ID.format("e1"), timeout=timeout)
