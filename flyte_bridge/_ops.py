@@ -548,12 +548,19 @@ def _is_boolean(literal_type: types_pb2.LiteralType) -> bool:
 def _missing_gate(
     execution_id: ExecutionId, signal_id: str, execution: Execution, gates: Mapping[str, object]
 ) -> FlyteNotFoundError:
+    subject = f"{execution_id}/{signal_id}"
+    if signal_id in gates:  # declared, but the run ended before it got there
+        return FlyteNotFoundError(
+            f"execution {execution_id} ended {execution.phase.name} without reaching its gate "
+            f"{signal_id!r}; the gate can no longer be answered",
+            subject=subject,
+        )
     declared = ", ".join(sorted(gates)) or "none found"
     state = f"it ended {execution.phase.name}" if execution.is_done else "it is still running"
     return FlyteNotFoundError(
         f"execution {execution_id} has no signal {signal_id!r} ({state}); gates declared by "
         f"its workflow: {declared}",
-        subject=f"{execution_id}/{signal_id}",
+        subject=subject,
     )
 
 

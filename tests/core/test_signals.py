@@ -197,3 +197,18 @@ def test_set_input_from_text_reads_the_float_gate_value(sandbox_client, paused):
     )
 
     assert signal.value == 12.5
+
+
+def test_a_declared_gate_of_a_run_that_ended_before_it_says_so(sandbox_client):
+    execution = sandbox_client.launch("approvals.approval_wf", inputs={"version": 1})
+    sandbox_client.wait_for_gate(execution, "review", timeout=60, poll_interval=0.2)
+    sandbox_client.terminate(execution, "stopped at the review")  # rollout_percent comes after it
+    sandbox_client.wait(execution, timeout=60, poll_interval=0.2)
+
+    with pytest.raises(FlyteNotFoundError) as missing:
+        sandbox_client.set_input(execution, "rollout_percent", 25.0, wait_for_gate=5)
+
+    assert missing.value.message == (
+        f"execution {execution.id} ended ABORTED without reaching its gate 'rollout_percent'; "
+        "the gate can no longer be answered"
+    )
