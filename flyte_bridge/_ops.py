@@ -918,11 +918,11 @@ def launch_op(
         named.rpc_error = error.rpc_error
         raise named from None
     except FlyteAlreadyExistsError as error:
-        existing = yield from _same_launch_op(target, entity_id, literal_map, fixed)
-        if existing is None:
+        existing, difference = yield from _same_launch_op(target, entity_id, literal_map, fixed)
+        if difference is not None:
             raise FlyteConflictError(
-                f"execution name {name!r} is taken by {target}, which ran another entity or "
-                "other inputs; choose another name",
+                f"execution name {name!r} is taken by {target}, which {difference}; choose "
+                "another name",
                 subject=str(target),
             ) from error
         logger.info("reattached to existing execution %s (%s)", target, existing.phase.name)
@@ -936,35 +936,36 @@ def _same_launch_op(
     entity_id: identifier_pb2.Identifier,
     inputs: literals_pb2.LiteralMap,
     fixed: literals_pb2.LiteralMap,
-) -> Op[Execution | None]:
-    """The existing execution if it ran ``entity_id`` with these inputs, else None."""
+) -> Op[tuple[Execution, str | None]]:
+    """The existing execution, and None if it ran ``entity_id`` with these inputs, else what
+    differs (``"ran launch plan p/d/n@v2"``, ``"had other inputs: x, y"``)."""
     existing = yield from fetch_op(target)
     launched = existing.proto.spec.launch_plan
-    if (
-        launched.resource_type,
-        launched.project,
-        launched.domain,
-        launched.name,
-        launched.version,
-    ) != (
-        entity_id.resource_type,
-        entity_id.project,
-        entity_id.domain,
-        entity_id.name,
-        entity_id.version,
-    ):
-        return None
+    if _entity_key(launched) != _entity_key(entity_id):
+        return existing, f"ran {_entity_text(launched)}, not {_entity_text(entity_id)}"
     data = yield data_call(existing)
     stored = yield from literal_map_op(data.full_inputs, data.inputs)
     expected = dict(inputs.literals)
     expected.update(fixed.literals)
     stored_literals = dict(stored.literals)
-    for key, literal in expected.items():
-        if key in stored_literals and stored_literals[key] != literal:
-            return None
-        if key not in stored_literals and key in inputs.literals:
-            return None
-    return existing
+    differing = sorted(
+        key
+        for key, literal in expected.items()
+        if (key in stored_literals and stored_literals[key] != literal)
+        or (key not in stored_literals and key in inputs.literals)
+    )
+    if differing:
+        return existing, f"had other inputs: {', '.join(differing)}"
+    return existing, None
+
+
+def _entity_key(entity: identifier_pb2.Identifier) -> tuple[int, str, str, str, str]:
+    return (entity.resource_type, entity.project, entity.domain, entity.name, entity.version)
+
+
+def _entity_text(entity: identifier_pb2.Identifier) -> str:
+    kind = "task" if entity.resource_type == identifier_pb2.ResourceType.TASK else "launch plan"
+    return f"{kind} {entity.project}/{entity.domain}/{entity.name}@{entity.version}"
 
 
 def _execution_spec(

@@ -332,16 +332,21 @@ def test_c02_same_name_other_inputs_is_a_conflict(client, registered_examples):
     name = _name("inputs")
     client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
 
-    with pytest.raises(FlyteConflictError, match=name):
+    with pytest.raises(FlyteConflictError, match=name) as conflict:
         client.launch("hello.hello_wf", inputs={"name": "b"}, name=name)
+
+    assert "which had other inputs: name; choose another name" in str(conflict.value)
 
 
 def test_c02_same_name_other_launch_plan_is_a_conflict(client, registered_examples):
     name = _name("entity")
     client.launch("hello.hello_wf", inputs={"name": "a"}, name=name)
 
-    with pytest.raises(FlyteConflictError):
+    with pytest.raises(FlyteConflictError) as conflict:
         client.launch("branching.branch_wf", inputs={"x": 1}, name=name)
+
+    assert "which ran launch plan flytesnacks/development/hello.hello_wf@" in str(conflict.value)
+    assert ", not launch plan flytesnacks/development/branching.branch_wf@" in str(conflict.value)
 
 
 def test_c02_reattaching_to_a_failed_run_returns_it_failed_not_successful(client, finished_runs):
