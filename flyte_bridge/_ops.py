@@ -313,7 +313,8 @@ def _derived_op(
                 subject=str(target),
             ) from error
         return existing
-    return (yield from fetch_op(ExecutionId.from_proto(response.id)))
+    created = ExecutionId.from_proto(response.id)
+    return (yield from _read_created_op(created, f"call it again with name={created.name!r}"))
 
 
 def _checked_name(name: str | None) -> str:
@@ -909,14 +910,12 @@ def launch_op(
         if "connection refused" in error.message:
             raise  # nothing reached admin: no run can have been made
         # Every attempt went unanswered or failed in transit, yet one may have been applied.
-        named = type(error)(
-            f"{error.message}; execution {target} may have been created all the same: launch "
-            f"again with name={name!r} to follow it instead of starting another",
-            subject=str(target),
-            grpc_code=error.grpc_code,
-        )
-        named.rpc_error = error.rpc_error
-        raise named from None
+        raise _naming_the_run(
+            error,
+            f"execution {target} may have been created all the same: launch again with "
+            f"name={name!r} to follow it instead of starting another",
+            target,
+        ) from None
     except FlyteAlreadyExistsError as error:
         existing, difference = yield from _same_launch_op(target, entity_id, literal_map, fixed)
         if difference is not None:
@@ -928,7 +927,30 @@ def launch_op(
         logger.info("reattached to existing execution %s (%s)", target, existing.phase.name)
         return existing
     logger.info("launched %s as %s", subject, target)
-    return (yield from fetch_op(target))
+    return (yield from _read_created_op(target, f"launch again with name={name!r}"))
+
+
+def _read_created_op(target: ExecutionId, how_to_follow: str) -> Op[Execution]:
+    """The execution admin just created; a failed read says the run exists, so that a caller
+    retrying does not start a second one."""
+    try:
+        return (yield from fetch_op(target))
+    except (FlyteTimeoutError, FlyteTransientError) as error:
+        raise _naming_the_run(
+            error,
+            f"execution {target} was created, but reading it back failed: {how_to_follow} "
+            "(or fetch it) to follow it instead of starting another",
+            target,
+        ) from None
+
+
+def _naming_the_run(
+    error: FlyteTimeoutError | FlyteTransientError, note: str, target: ExecutionId
+) -> FlyteTimeoutError | FlyteTransientError:
+    """The same kind of error as ``error``, its message followed by ``note``."""
+    named = type(error)(f"{error.message}; {note}", subject=str(target), grpc_code=error.grpc_code)
+    named.rpc_error = error.rpc_error
+    return named
 
 
 def _same_launch_op(

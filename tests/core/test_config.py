@@ -706,3 +706,15 @@ def test_an_endpoint_that_names_no_host_is_refused_when_the_config_is_made(endpo
 )
 def test_host_names_and_ip_addresses_are_accepted_as_endpoints(endpoint):
     assert ClientConfig(endpoint=endpoint).endpoint == endpoint
+
+
+@pytest.mark.parametrize("flag", ["insecure", "insecure_skip_verify"])
+@pytest.mark.parametrize("value", ["false", "true", 0, None])
+def test_security_switches_take_only_booleans(flag, value):
+    with pytest.raises(FlyteConfigError, match=f"{flag} must be True or False"):
+        ClientConfig(endpoint="flyte.example.com:443", **{flag: value})
+
+
+def test_allow_plaintext_takes_only_a_boolean():
+    with pytest.raises(FlyteConfigError, match="allow_plaintext must be True or False"):
+        AuthConfig(mode="none", allow_plaintext="false")

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from flyte_bridge.config import ClientConfig
-from flyte_bridge.errors import FlyteNotFoundError, FlyteTimeoutError
+from flyte_bridge.errors import FlyteNotFoundError, FlyteTimeoutError, FlyteTransientError
 from flyte_bridge.filters import Filter
 
 
@@ -165,3 +165,47 @@ def test_a_terminate_with_a_timeout_ends_within_it_when_admin_stops_answering(
     # The held first call is handled once the black hole lifts, so either call may be the one
     # that ended the run.
     assert result.phase.name in ("ABORTING", "ABORTED")
+
+
+def test_c27_a_launch_whose_read_back_fails_says_the_run_was_created(
+    make_client, flyte_sandbox, registered_examples
+):
+    client = make_client(
+        ClientConfig.for_sandbox(
+            flyte_sandbox.endpoint, rpc_timeout=2.0, max_retries=1, retry_initial_backoff=0.05
+        )
+    )
+    of_hello = Filter.eq("launch_plan.name", "hello.hello_wf")
+    existing = {e.id for e in client.list_executions(filters=of_hello)}
+
+    with (
+        flyte_sandbox.faults.injected(fail_next=2, methods=["GetExecution"]),
+        pytest.raises(FlyteTransientError) as caught,
+    ):
+        client.launch("hello.hello_wf", inputs={"name": "read-back"})
+
+    name = caught.value.subject.rsplit("/", 1)[-1]
+    assert "was created, but reading it back failed" in caught.value.message
+    assert f"launch again with name={name!r}" in caught.value.message
+    again = client.launch("hello.hello_wf", inputs={"name": "read-back"}, name=name)
+    new = {e.id for e in client.list_executions(filters=of_hello)} - existing
+    assert new == {again.id}, "following the named run launched no second one"
+
+
+def test_c27_a_relaunch_whose_read_back_fails_names_the_new_run(
+    make_client, flyte_sandbox, finished_runs
+):
+    client = make_client(
+        ClientConfig.for_sandbox(
+            flyte_sandbox.endpoint, rpc_timeout=2.0, max_retries=1, retry_initial_backoff=0.05
+        )
+    )
+    with (
+        flyte_sandbox.faults.injected(fail_next=2, methods=["GetExecution"]),
+        pytest.raises(FlyteTransientError) as caught,
+    ):
+        client.relaunch(finished_runs["hello"])
+
+    name = caught.value.subject.rsplit("/", 1)[-1]
+    assert f"call it again with name={name!r}" in caught.value.message
+    assert client.fetch_execution(name).mode == "RELAUNCH"
