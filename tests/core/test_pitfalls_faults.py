@@ -167,14 +167,20 @@ def test_a_terminate_with_a_timeout_ends_within_it_when_admin_stops_answering(
     assert result.phase.name in ("ABORTING", "ABORTED")
 
 
-def test_c27_a_launch_whose_read_back_fails_says_the_run_was_created(
-    make_client, flyte_sandbox, registered_examples
-):
-    client = make_client(
+@pytest.fixture
+def one_retry_client(make_client, flyte_sandbox, registered_examples):
+    """A client that tries each call twice, so two injected failures make it give up."""
+    return make_client(
         ClientConfig.for_sandbox(
             flyte_sandbox.endpoint, rpc_timeout=2.0, max_retries=1, retry_initial_backoff=0.05
         )
     )
+
+
+def test_c27_a_launch_whose_read_back_fails_says_the_run_was_created(
+    one_retry_client, flyte_sandbox
+):
+    client = one_retry_client
     of_hello = Filter.eq("launch_plan.name", "hello.hello_wf")
     existing = {e.id for e in client.list_executions(filters=of_hello)}
 
@@ -193,13 +199,9 @@ def test_c27_a_launch_whose_read_back_fails_says_the_run_was_created(
 
 
 def test_c27_a_relaunch_whose_read_back_fails_names_the_new_run(
-    make_client, flyte_sandbox, finished_runs
+    one_retry_client, flyte_sandbox, finished_runs
 ):
-    client = make_client(
-        ClientConfig.for_sandbox(
-            flyte_sandbox.endpoint, rpc_timeout=2.0, max_retries=1, retry_initial_backoff=0.05
-        )
-    )
+    client = one_retry_client
     with (
         flyte_sandbox.faults.injected(fail_next=2, methods=["GetExecution"]),
         pytest.raises(FlyteTransientError) as caught,
