@@ -311,7 +311,14 @@ def wait_for_flyte_execution(
     return str(done.id)
 
 
-@dg.op(out=dg.Out(str, description="The terminal phase."), tags={"kind": "flyte"})
+@dg.op(
+    out=dg.Out(
+        str,
+        description="The phase after the call: ABORTING while the run stops, or the phase it "
+        "had already ended in.",
+    ),
+    tags={"kind": "flyte"},
+)
 def terminate_flyte_execution(
     context: dg.OpExecutionContext,
     config: TerminateFlyteExecutionConfig,

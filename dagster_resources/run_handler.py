@@ -676,6 +676,12 @@ def _materialize_by_backfill(
         first.isoformat(),
         last.isoformat(),
     )
+    index_at = {tick.timestamp(): index for index, tick in enumerate(plan)}
+    tick_of = {
+        key: index_at.get(_partition_start(context, key).timestamp())
+        for key in context.partition_keys
+    }
+    _refuse_a_schedule_that_misses_partitions(target["launch_plan"], plan, tick_of)
     decision = launch_or_reattach_logged(
         client,
         context.log,
@@ -695,11 +701,6 @@ def _materialize_by_backfill(
         timeout=timeout,
         terminate_on_interrupt=terminate_on_interrupt,
     )
-    index_at = {tick.timestamp(): index for index, tick in enumerate(plan)}
-    tick_of = {
-        key: index_at.get(_partition_start(context, key).timestamp())
-        for key in context.partition_keys
-    }
     if not done.is_successful and done.is_done:
         yield from _fail_part_of_the_backfill(client, specs, plan, tick_of, done)
     raise_for_failure(client, done)
@@ -721,6 +722,27 @@ def _materialize_by_backfill(
             )
     for spec in specs:
         yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
+
+
+def _refuse_a_schedule_that_misses_partitions(
+    launch_plan: str, plan: Sequence[dt.datetime], tick_of: Mapping[str, int | None]
+) -> None:
+    """Fail before launching when Flyte's schedule ticks are not the partitions' starts: the
+    backfill would run other times than the partitions and report them all materialized."""
+    missed = [key for key, index in tick_of.items() if index is None]
+    extra = len(plan) - (len(tick_of) - len(missed))
+    if not missed and not extra:
+        return
+    ticks = ", ".join(tick.isoformat() for tick in plan[:3]) or "none"
+    raise dg.Failure(
+        description=(
+            f"a Flyte backfill of {launch_plan} would not run the partitions: its schedule "
+            f"ticks ({ticks}{', ...' if len(plan) > 3 else ''}) are not the partitions' starts "
+            f"({len(missed)} partition(s) without a tick, such as {missed[:3]}; {extra} tick(s) "
+            "that start no partition). The partitions' cron must equal the launch plan's "
+            "schedule; fix the props' cron_schedule or use backfill_strategy='per_partition'"
+        )
+    )
 
 
 def _fail_part_of_the_backfill(

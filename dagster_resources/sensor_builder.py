@@ -230,7 +230,12 @@ def build_flyte_execution_sensor(
             )
     kickoff_inputs = {props.name: props.kickoff_time_input for props in launch_plans}
     for launch_plan_name in partitions:
-        if not kickoff_inputs.get(launch_plan_name):
+        if launch_plan_name not in kickoff_inputs:
+            raise dg.DagsterInvalidDefinitionError(
+                f"partitions_def names launch plan {launch_plan_name!r}, which is not one of the "
+                f"sensor's launch_plans ({', '.join(sorted(kickoff_inputs))})"
+            )
+        if not kickoff_inputs[launch_plan_name]:
             raise dg.DagsterInvalidDefinitionError(
                 f"Launch plan {launch_plan_name} has partitions in the sensor but its props name "
                 "no kickoff_time_input, from which the sensor finds an execution's partition; "

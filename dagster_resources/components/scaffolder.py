@@ -27,16 +27,18 @@ class FlyteLaunchPlansScaffolder(dg.Scaffolder[FlyteLaunchPlansScaffoldParams]):
         return FlyteLaunchPlansScaffoldParams
 
     def scaffold(self, request: dg.ScaffoldRequest[FlyteLaunchPlansScaffoldParams]) -> None:
-        """Writes defs.yaml; the project defaults to an env var template.
+        """Writes defs.yaml with the connection settings it was given.
 
-        Without ``--endpoint`` no endpoint is written, so the resource reads flytekit's config
-        (``FLYTE_PLATFORM_URL``, ``FLYTECTL_CONFIG``...) and logs where its endpoint came from;
-        a template of an unset variable would turn into that same fallback unannounced."""
+        Without ``--endpoint`` or ``--project`` neither is written, so the resource reads
+        flytekit's config (``FLYTE_PLATFORM_URL``, ``FLYTE_DEFAULT_PROJECT``, ``FLYTECTL_CONFIG``)
+        and its errors name those; a template of an unset variable would turn into that same
+        fallback unannounced, and its errors would name a variable the user never set."""
         params = request.params or FlyteLaunchPlansScaffoldParams()
         flyte: dict[str, Any] = {}
         if params.endpoint:
             flyte["endpoint"] = params.endpoint
-        flyte["default_project"] = params.project or "{{ env.FLYTE_PROJECT }}"
+        if params.project:
+            flyte["default_project"] = params.project
         flyte["default_domain"] = params.domain or "development"
         if params.insecure is not None:
             flyte["insecure"] = params.insecure

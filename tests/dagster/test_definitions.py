@@ -827,6 +827,17 @@ def test_a_sensor_with_partitions_for_a_launch_plan_without_kickoff_time_input_i
     )
 
 
+def test_a_sensor_with_partitions_for_a_launch_plan_it_does_not_watch_names_it():
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError,
+        match=r"partitions_def names launch plan 'daily_reprot', which is not one of the "
+        r"sensor's launch_plans \(",
+    ):
+        build_flyte_execution_sensor(
+            flyte=FlyteResource(), launch_plans=[REPORT], partitions_def={"daily_reprot": MIDNIGHTS}
+        )
+
+
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [

@@ -147,3 +147,39 @@ def test_a_retry_of_a_failed_flyte_backfill_recovers_it_reusing_the_ticks_that_s
     assert description.startswith(f"Flyte backfill {retry.id} ended FAILED")
     assert "the 2 that succeeded are materialized (2024-01-01, 2024-01-02)" in description
     assert sorted(materialized) == ["2024-01-01", "2024-01-02"]
+
+
+def test_a_flyte_backfill_whose_schedule_misses_the_partitions_fails_before_launching(
+    flyte, client
+):
+    # The props' cron is stale: Flyte's tick_lp ticks at midnight, the partitions start at 6.
+    stale = FlyteLaunchPlanProps(
+        name="tick_lp",
+        outputs={"o0": "STRING"},
+        kickoff_time_input="kickoff",
+        cron_schedule="0 6 * * *",
+    )
+    assets = build_flyte_assets_definition(
+        stale,
+        partitions_def=dg.DailyPartitionsDefinition(start_date="2024-01-01", hour_offset=6),
+        backfill_strategy="flyte_backfill",
+        name="ticks_stale_cron",
+    )
+    backfills_before = _backfills_of_tick_lp(client)
+
+    result, materialized, failures = _run(assets, flyte)
+
+    assert not result.success and materialized == {}
+    message = failures[0].step_failure_data.user_failure_data.description
+    assert "its schedule ticks (2024-01-02T00:00:00+00:00" in message
+    assert "4 partition(s) without a tick, such as ['2024-01-01', '2024-01-02'," in message
+    assert "backfill_strategy='per_partition'" in message
+    assert _backfills_of_tick_lp(client) == backfills_before, "nothing was launched"
+
+
+def _backfills_of_tick_lp(client) -> int:
+    from flyte_bridge.filters import Filter
+
+    return sum(
+        1 for _ in client.list_executions(filters=Filter.contains("launch_plan.name", "tick_lp"))
+    )

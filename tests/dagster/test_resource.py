@@ -281,7 +281,7 @@ def test_without_an_endpoint_the_log_says_where_the_endpoint_came_from(
     ]
 
 
-def test_the_scaffolder_writes_no_endpoint_unless_given_one():
+def test_the_scaffolder_writes_no_endpoint_or_project_unless_given_them():
     import yaml
     from dagster.components.testing import create_defs_folder_sandbox
 
@@ -292,15 +292,16 @@ def test_the_scaffolder_writes_no_endpoint_unless_given_one():
         given = sandbox.scaffold_component(
             component_cls=FlyteLaunchPlansComponent,
             defs_path="given",
-            scaffold_params={"endpoint": "flyte.example.com:443"},
+            scaffold_params={"endpoint": "flyte.example.com:443", "project": "analytics"},
         )
         flyte_of = {
             path: yaml.safe_load((path / "defs.yaml").read_text())["attributes"]["flyte"]
             for path in (bare, given)
         }
 
-    assert "endpoint" not in flyte_of[bare]
+    assert "endpoint" not in flyte_of[bare] and "default_project" not in flyte_of[bare]
     assert flyte_of[given]["endpoint"] == "flyte.example.com:443"
+    assert flyte_of[given]["default_project"] == "analytics"
 
 
 @pytest.mark.parametrize(
