@@ -64,6 +64,9 @@ NAMES_PER_CALL = 100
 MIN_TICK = 0.1
 """Seconds between ticks at least, whatever poll interval a waiter asks for."""
 
+DEADLINE_READ_WINDOW = 0.05
+"""Seconds the read at a wait's deadline waits for other waits running out, to share a call."""
+
 
 def tick_calls(execution_ids: Iterable[ExecutionId], timeout: float | None = None) -> list[Call]:
     """The ListExecutions calls of one tick: one per project+domain and per 100 names.
@@ -392,6 +395,8 @@ class AsyncExecutionWatcher:
         self.client = client
         self._waiters: dict[ExecutionId, list[_Waiter]] = defaultdict(list)
         self._task: asyncio.Task[None] | None = None
+        self._deadline_reads: dict[ExecutionId, asyncio.Future[Execution]] = {}
+        self._deadline_batch: asyncio.Task[None] | None = None
         self.ticks = 0
         watchers = getattr(client, "_watchers", None)
         if watchers is not None:
@@ -471,7 +476,7 @@ class AsyncExecutionWatcher:
         Bounded by one RPC deadline of wall time, also while queued behind other calls.
         """
         rpc_timeout = self.client.config.rpc_timeout
-        read = self.client._run(_fetch_op(execution_id, rpc_timeout))
+        read = asyncio.shield(self._read_at_deadline(execution_id))
         try:
             last = await asyncio.wait_for(read, rpc_timeout)
         except (FlyteTimeoutError, FlyteTransientError) as error:
@@ -490,6 +495,68 @@ class AsyncExecutionWatcher:
         if last.is_done:
             return last
         raise _wait_timeout(execution_id, seconds, last, None)
+
+    def _read_at_deadline(self, execution_id: ExecutionId) -> asyncio.Future[Execution]:
+        """The execution's state, read together with those of the other waits whose time ran
+        out within the same short window: at their common deadline, a thousand waits cost
+        ceil(N/100) ListExecutions calls, not a thousand GetExecution."""
+        loop = asyncio.get_running_loop()
+        future = self._deadline_reads.get(execution_id)
+        if future is None:
+            future = self._deadline_reads[execution_id] = loop.create_future()
+            # A waiter that gave up on it leaves nobody to read its error: mark it read.
+            future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        if self._deadline_batch is None:
+            self._deadline_batch = loop.create_task(self._read_deadline_batch())
+        return future
+
+    async def _read_deadline_batch(self) -> None:
+        """Reads every state asked for by :meth:`_read_at_deadline` during the window, each
+        call sent once and all within one RPC deadline of the first request."""
+        rpc_timeout = self.client.config.rpc_timeout
+        window = min(DEADLINE_READ_WINDOW, rpc_timeout / 2)
+        await asyncio.sleep(window)
+        batch, self._deadline_reads = self._deadline_reads, {}
+        self._deadline_batch = None
+        ids = list(batch)
+        budget = Deadline(rpc_timeout - window)
+        if len(ids) == 1:
+            op = _fetch_op(ids[0], budget.cap(rpc_timeout))
+        else:
+            op = tick_op(ids, rpc_timeout, budget)
+        try:
+            found = await self.client._run(op)
+        except FlyteNotFoundError as error:
+            if len(ids) > 1:  # a wrong name among them: read each on its own
+                for execution_id, future in batch.items():
+                    read = self.client._run(_fetch_op(execution_id, budget.cap(rpc_timeout)))
+                    self._settle_read(future, read)
+                return
+            _settle(batch[ids[0]], error)
+            return
+        except Exception as error:  # noqa: BLE001 - each waiter reports it as its own
+            for future in batch.values():
+                _settle(future, error)
+            return
+        states = found if isinstance(found, dict) else {ids[0]: found}
+        for execution_id, future in batch.items():
+            if not future.done():
+                future.set_result(states[execution_id])
+
+    @staticmethod
+    def _settle_read(future: asyncio.Future[Execution], read: Any) -> None:
+        """Completes ``future`` with the outcome of the awaitable ``read``."""
+
+        async def run() -> None:
+            try:
+                result = await read
+            except Exception as error:  # noqa: BLE001 - the waiter reports it
+                _settle(future, error)
+            else:
+                if not future.done():
+                    future.set_result(result)
+
+        asyncio.get_running_loop().create_task(run())
 
     def _forget(self, execution_id: ExecutionId, waiter: _Waiter) -> None:
         waiters = self._waiters.get(execution_id)

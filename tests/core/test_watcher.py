@@ -111,6 +111,34 @@ def test_shared_async_watcher_times_out_one_waiter_after_a_last_check(scripted_a
     assert admin.calls["GetExecution"] == 1  # the last check at the deadline
 
 
+def test_shared_async_watcher_reads_many_waits_running_out_together_one_call_per_hundred(
+    scripted_admin,
+):
+    admin, config = scripted_admin
+    ids = _ids(150)
+    for execution_id in ids:
+        admin.script[execution_id.name] = [RUNNING]
+
+    async def main() -> tuple[list, int]:
+        client = AsyncFlyteClient(config)
+        watcher = client.watcher()
+        try:
+            outcomes = await asyncio.gather(
+                *(watcher.wait_for(i, timeout=0.5, poll_interval=0.1) for i in ids),
+                return_exceptions=True,
+            )
+            return outcomes, watcher.ticks
+        finally:
+            await client.close()
+
+    outcomes, ticks = asyncio.run(main())
+
+    assert all(isinstance(outcome, FlyteTimeoutError) for outcome in outcomes)
+    assert outcomes[7].subject == str(ids[7]) and outcomes[7].last_phase == "RUNNING"
+    assert admin.calls.get("GetExecution", 0) == 0
+    assert admin.calls["ListExecutions"] == 2 * ticks + 2, "the reads at the deadline shared 2"
+
+
 def test_both_watchers_wait_on_sandbox_executions_with_one_list_call_a_tick(
     sandbox_client, registered_examples, flyte_sandbox
 ):
