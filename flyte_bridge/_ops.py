@@ -1033,7 +1033,9 @@ def execution_spec_options(**options: Any) -> dict[str, Any]:
     if any(problems):
         raise FlyteInvalidInputError("; ".join(p for p in problems if p))
     parallelism = options.get("max_parallelism")
-    if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 0):
+    if parallelism is not None and (
+        isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 0
+    ):
         raise FlyteInvalidInputError(f"max_parallelism must be an int >= 0, got {parallelism!r}")
     tags = options.get("tags")
     if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
@@ -1112,6 +1114,7 @@ def backfill_op(
     """
     from flyte_bridge import backfill
 
+    backfill.require_flag("dry_run", dry_run)
     launch_plan = yield from launch_plan_op(project, domain, launch_plan_name, version, org)
     converted = yield from _backfill_inputs_op(
         launch_plan, inputs or {}, project, domain, dry_run, from_text
@@ -1195,6 +1198,12 @@ def _backfill_inputs_op(
 
 
 def metrics_op(execution_id: ExecutionId, depth: int) -> Op[Any]:
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth < 2**31:
+        raise FlyteInvalidInputError(
+            f"depth must be an int from 0 to 2**31 - 1 (the levels of spans to break down), "
+            f"got {depth!r}",
+            subject=str(execution_id),
+        )
     request = execution_pb2.WorkflowExecutionGetMetricsRequest(
         id=execution_id.to_proto(), depth=depth
     )

@@ -397,6 +397,17 @@ def backfill_version(settings: dict[str, Any]) -> str:
     return "bf-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
+def require_flag(name: str, value: object) -> None:
+    """Refuse a non-bool switch: the text ``"false"`` would count as true."""
+    if not isinstance(value, bool):
+        raise FlyteInvalidInputError(f"{name} must be True or False, got {value!r}")
+
+
+def _require_count(name: str, value: object, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise FlyteInvalidInputError(f"{name} must be an int >= {least}, got {value!r}")
+
+
 def plan_backfill(
     launch_plan: launch_plan_pb2.LaunchPlan,
     start: dt.datetime,
@@ -450,8 +461,17 @@ def plan_backfill(
         raise FlyteInvalidInputError(
             f"failure policy {failure_policy!r}: expected one of {', '.join(_FAILURE_POLICIES)}"
         )
-    if node_retries < 0:
-        raise FlyteInvalidInputError(f"node retries {node_retries}: expected 0 or more")
+    require_flag("parallel", parallel)
+    _require_count("node_retries", node_retries, least=0)
+    _require_count("max_ticks", max_ticks, least=1)
+    if max_parallelism is not None:
+        _require_count("max_parallelism", max_parallelism, least=0)
+    if node_timeout is not None and (
+        not isinstance(node_timeout, dt.timedelta) or node_timeout <= dt.timedelta(0)
+    ):
+        raise FlyteInvalidInputError(
+            f"node_timeout must be a positive datetime.timedelta or None, got {node_timeout!r}"
+        )
     if not launch_plan.spec.entity_metadata.HasField("schedule"):
         raise FlyteInvalidInputError(
             "only launch plans with a schedule can be backfilled", subject=subject

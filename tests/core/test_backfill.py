@@ -511,3 +511,22 @@ def test_a_window_bound_that_is_not_iso_8601_is_refused_naming_it():
 
     with pytest.raises(FlyteInvalidInputError, match="end '7 Jan' is not an ISO 8601"):
         parse_window_bound("7 Jan", end=True)
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ({"parallel": "no"}, "parallel must be True or False, got 'no'"),
+        ({"node_retries": "1"}, "node_retries must be an int >= 0, got '1'"),
+        ({"node_retries": -1}, "node_retries must be an int >= 0, got -1"),
+        ({"max_parallelism": -1}, "max_parallelism must be an int >= 0, got -1"),
+        ({"max_parallelism": True}, "max_parallelism must be an int >= 0, got True"),
+        ({"max_ticks": 0}, "max_ticks must be an int >= 1, got 0"),
+        ({"node_timeout": dt.timedelta(seconds=-5)}, "node_timeout must be a positive"),
+        ({"node_timeout": 30}, "node_timeout must be a positive datetime.timedelta or None"),
+    ],
+)
+def test_bad_settings_are_refused_saying_what_they_take(setting, expected):
+    lp = launch_plan(daily("kickoff_time"), {"kickoff_time": parameter(DATETIME)})
+    with pytest.raises(FlyteInvalidInputError, match=expected.replace("(", r"\(")):
+        plan_backfill(lp, at(1), at(2), **setting)

@@ -40,6 +40,18 @@ def test_execution_metrics_returns_a_span_tree_with_text_renderings(client, fini
     assert finished_runs["hello"].id.name in span.dump()
 
 
+@pytest.mark.parametrize("depth", ["2", -1, 2**31, True, 1.5])
+def test_execution_metrics_refuses_a_depth_that_is_no_level_count(client, finished_runs, depth):
+    with pytest.raises(FlyteInvalidInputError, match=r"depth must be an int from 0 to 2\*\*31"):
+        client.execution_metrics(finished_runs["hello"], depth=depth)
+
+
+def test_backfill_refuses_a_dry_run_flag_that_is_no_bool(client, registered_examples):
+    start = dt.datetime(2024, 1, 1, 6, tzinfo=UTC)
+    with pytest.raises(FlyteInvalidInputError, match="dry_run must be True or False, got 'false'"):
+        client.launch_backfill("daily_report", start, start, dry_run="false")
+
+
 def test_backfill_dry_run_plans_every_tick_of_the_inclusive_window(client, registered_examples):
     start = dt.datetime(2024, 1, 1, 6, tzinfo=UTC)
     end = dt.datetime(2024, 1, 3, 6, tzinfo=UTC)
