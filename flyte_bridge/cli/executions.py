@@ -273,8 +273,8 @@ def render_tree(execution: Any) -> Tree:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0),
-    help="Give up after this many seconds (exit code 2).",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Give up after this many seconds (exit code 2); it bounds every read, the first too.",
 )
 def watch_execution(
     connection: dict[str, Any], execution: str, interval: float, timeout: float | None

@@ -724,6 +724,7 @@ def test_durations_are_short(seconds, text):
         (("executions", "list", "--phase", "BOGUS"), "--phase"),
         (("executions", "list", "-n", "0"), "--limit"),
         (("executions", "watch", "x", "--timeout", "-5"), "--timeout"),
+        (("executions", "watch", "x", "--timeout", "0"), "--timeout"),
         (("signals", "set", "x", "gate", "1", "--wait", "-3"), "--wait"),
         (("signals", "approve", "x", "gate", "--wait", "-3"), "--wait"),
         (("metrics", "x", "--depth", "-1"), "--depth"),
