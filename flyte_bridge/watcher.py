@@ -87,7 +87,7 @@ def tick_calls(execution_ids: Iterable[ExecutionId], timeout: float | None = Non
             request = list_executions_request(
                 project,
                 domain,
-                str(Filter.value_in("name", chunk)),
+                str(Filter.value_in("execution_name", chunk)),
                 common_pb2.Sort(key="created_at"),
                 len(chunk),
                 org=org,

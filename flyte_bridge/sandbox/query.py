@@ -376,14 +376,14 @@ def _resolve_field(listing: Listing, name: str) -> tuple[Entity, str, str]:
         if entity is None:
             raise invalid(f"'{name}' is invalid filter")
     if entity is listing.entity:
-        # The sandbox accepts project, domain and name as the execution_* columns of executions,
-        # node executions and signals, which flyteadmin refuses; on task executions they stay
-        # the task's own columns, where flyteadmin silently filters on the execution's.
-        if column not in entity.columns and entity.execution_keyed:
-            if column in ("project", "domain", "name"):
-                column = f"execution_{column}"
+        # As flyteadmin: the column check comes first, so project, domain and name are refused
+        # on executions, node executions and signals (which have no such columns); on task
+        # executions, where they are the task's columns, they are then rewritten to filter on
+        # the execution's.
         if column not in entity.columns:
             raise invalid(f"'{entity.code}.{column}' is invalid filter")
+        if entity.execution_keyed and column in ("project", "domain", "name"):
+            column = f"execution_{column}"
         return entity, f"{listing.alias}.{column}", entity.columns[column]
     if column not in entity.columns:
         raise invalid(f"'{entity.code}.{column}' is invalid filter")

@@ -178,7 +178,7 @@ class ScriptedAdmin:
         self.calls["ListExecutions"] += 1
         self.list_requests.append(request)
         self._hang_if_stopped(context)
-        names = request.filters.split("(name,", 1)[1].rstrip(")").split(";")
+        names = request.filters.split("(execution_name,", 1)[1].rstrip(")").split(";")
         with self._lock:
             found = [
                 execution_proto(name, self.script[name][0])

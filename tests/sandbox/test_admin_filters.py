@@ -117,12 +117,23 @@ def test_labels_are_filterable_as_execution_tags(bare_admin, runs):
     assert names == [runs[3]["FAILED"]]
 
 
-def test_value_in_on_name_finds_several_executions(bare_admin, runs):
+def test_value_in_on_execution_name_finds_several_executions(bare_admin, runs):
     wanted = [runs[3]["FAILED"], runs[3]["RUNNING"]]
 
-    names = _names(bare_admin, f"value_in(name,{';'.join(wanted)})")
+    names = _names(bare_admin, f"value_in(execution_name,{';'.join(wanted)})")
 
     assert sorted(names) == sorted(wanted)
+
+
+@pytest.mark.parametrize("field", ["name", "project", "domain"])
+def test_name_project_and_domain_are_no_execution_filter_fields_as_in_flyteadmin(
+    bare_admin, runs, field
+):
+    with pytest.raises(grpc.RpcError) as caught:
+        _names(bare_admin, f"eq({field},x)")
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"'e.{field}' is invalid filter" in caught.value.details()
 
 
 def test_contains_on_task_names_is_case_sensitive(bare_admin, runs):
