@@ -127,7 +127,14 @@ def launch_or_reattach_logged(
     from flyte_bridge.reattach import launch_or_reattach
 
     decision = launch_or_reattach(
-        client, step, launch, project=project, domain=domain, target=target, recover=recover
+        client,
+        step,
+        launch,
+        project=project,
+        domain=domain,
+        target=target,
+        recover=recover,
+        same_request_only=True,
     )
     if decision.previous is not None:
         log.info(

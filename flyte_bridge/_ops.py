@@ -917,7 +917,11 @@ def launch_op(
             target,
         ) from None
     except FlyteAlreadyExistsError as error:
-        existing, difference = yield from _same_launch_op(target, entity_id, literal_map, fixed)
+        # With no version named, a run of another version matches on the inputs given: a retry
+        # after a new registration follows the run it launched.
+        existing, difference = yield from _same_launch_op(
+            target, entity_id, literal_map, fixed, given=set(inputs) if version is None else None
+        )
         if difference is not None:
             raise FlyteConflictError(
                 f"execution name {name!r} is taken by {target}, which {difference}; choose "
@@ -958,17 +962,23 @@ def _same_launch_op(
     entity_id: identifier_pb2.Identifier,
     inputs: literals_pb2.LiteralMap,
     fixed: literals_pb2.LiteralMap,
+    given: set[str] | None = None,
 ) -> Op[tuple[Execution, str | None]]:
     """The existing execution, and None if it ran ``entity_id`` with these inputs, else what
-    differs (``"ran launch plan p/d/n@v2"``, ``"had other inputs: x, y"``)."""
+    differs (``"ran launch plan p/d/n@v2"``, ``"had other inputs: x, y"``). With ``given``,
+    any version of the entity matches and only the inputs named there are compared (the
+    defaults and fixed inputs of another version may differ)."""
     existing = yield from fetch_op(target)
     launched = existing.proto.spec.launch_plan
-    if _entity_key(launched) != _entity_key(entity_id):
+    compared = slice(0, 5) if given is None else slice(0, 4)
+    if _entity_key(launched)[compared] != _entity_key(entity_id)[compared]:
         return existing, f"ran {_entity_text(launched)}, not {_entity_text(entity_id)}"
     data = yield data_call(existing)
     stored = yield from literal_map_op(data.full_inputs, data.inputs)
     expected = dict(inputs.literals)
     expected.update(fixed.literals)
+    if given is not None:
+        expected = {key: literal for key, literal in expected.items() if key in given}
     stored_literals = dict(stored.literals)
     differing = sorted(
         key

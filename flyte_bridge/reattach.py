@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from flyte_bridge.errors import FlyteBridgeError
+from flyte_bridge.errors import FlyteBridgeError, FlyteConflictError
 from flyte_bridge.naming import execution_name
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ def launch_or_reattach(
     domain: str | None = None,
     max_length: int | None = None,
     target: Any = None,
+    same_request_only: bool = False,
 ) -> LaunchDecision:
     """Follows the step's existing run, or launches its next generation under its own name.
 
@@ -99,11 +100,18 @@ def launch_or_reattach(
             ``max_execution_name_length``.
         target: What ``launch`` launches (launch plan or task, as ``launch`` takes it): a
             ``project/domain/name`` target runs, and so is looked for, in its own scope.
+        same_request_only: Follow (reattach to, reuse or recover) a run found under the step's
+            name only if it ran what this try would launch: ``launch`` is called with its name,
+            and must return it, as the client's launch does for the same entity and inputs, or
+            raise FlyteConflictError, as it does for others. So a step whose arguments changed
+            (an edited DAG, then a cleared task) fails saying what differs instead of reporting
+            the outputs of a run of other inputs.
 
     Returns:
         The decision, with the execution to follow.
 
     Raises:
+        FlyteConflictError: With ``same_request_only``, the step's run ran other arguments.
         FlyteBridgeError: More than ``MAX_GENERATIONS`` runs of the step exist, or what the
             client raised.
     """
@@ -111,13 +119,21 @@ def launch_or_reattach(
     # say so rather than name an execution the caller never named.
     project, domain = _scope(client, target, project, domain)
     previous: Execution | None = None
+
+    def followed(execution: Execution) -> Execution:
+        return _same_request(launch, execution, step) if same_request_only else execution
+
     for generation, name, execution in _generations(client, step, project, domain, max_length):
         if execution is None:
+            if recover and previous is not None and previous.is_done:
+                previous = followed(previous)
             return _start(client, launch, name, generation, previous, recover)
         if execution.phase_name in ENDING_UNSUCCESSFULLY:
             logger.info("Execution %s is %s; next generation", execution.id, execution.phase_name)
             previous = execution
             continue
+        if execution.is_successful or not execution.is_done:
+            execution = followed(execution)
         if not execution.is_done:
             logger.info("Reattaching to execution %s, now %s", execution.id, execution.phase_name)
             return LaunchDecision(execution, "reattached", generation, previous)
@@ -130,6 +146,22 @@ def launch_or_reattach(
         f"step {list(step)!r} already has {MAX_GENERATIONS} failed executions; "
         "refusing to launch more"
     )
+
+
+def _same_request(
+    launch: Callable[[str], Execution], execution: Execution, step: Sequence[object]
+) -> Execution:
+    """``execution`` as ``launch`` returns it for its name, if it ran the same request."""
+    try:
+        return launch(execution.id.name)
+    except FlyteConflictError as error:
+        detail = error.message.removesuffix("; choose another name")
+        raise FlyteConflictError(
+            f"{detail}: an earlier try of step {list(step)!r} launched it with other arguments. "
+            "A step's execution names do not change between its tries, so launch the new "
+            "arguments from a new run of the DAG or job",
+            subject=error.subject,
+        ) from error
 
 
 def launch_or_find(

@@ -513,6 +513,7 @@ class FlyteLaunchOperator(_WaitsForExecution):
                 project=self.project,
                 domain=self.domain,
                 target=self.launch_plan if self.launch_plan is not None else self.task,
+                same_request_only=True,
             )
             self.log.info("Flyte execution %s: %s", decision.execution.id, decision.action)
             self._publish(context, client, decision.execution)
@@ -856,6 +857,7 @@ class FlyteBackfillOperator(_WaitsForExecution):
                 project=self.project,
                 domain=self.domain,
                 target=self.launch_plan,
+                same_request_only=True,
             )
             self._publish(context, client, decision.execution)
             if not self.wait_for_completion:

@@ -312,6 +312,67 @@ def test_find_execution_gives_none_for_a_name_not_launched_and_asks_nothing_else
     assert calls["CreateExecution"] == 1
 
 
+def test_a_step_follows_its_run_only_while_its_arguments_are_the_same(
+    sandbox_client, registered_examples
+):
+    from flyte_bridge.reattach import launch_or_reattach
+
+    step = ("edited", "launch", _name("step"), -1)
+
+    def decide(target: str, inputs: dict, recover: bool = False):
+        return launch_or_reattach(
+            sandbox_client,
+            step,
+            lambda name: sandbox_client.launch(target, inputs=inputs, name=name),
+            recover=recover,
+            same_request_only=True,
+        )
+
+    first = decide("hello.hello_wf", {"name": "a"})
+    sandbox_client.wait(first.execution, timeout=120, poll_interval=0.3)
+
+    again = decide("hello.hello_wf", {"name": "a"})
+    with pytest.raises(FlyteConflictError) as other_inputs:
+        decide("hello.hello_wf", {"name": "b"})
+    with pytest.raises(FlyteConflictError) as other_entity:
+        decide("branching.branch_wf", {"x": 1})
+
+    assert (first.action, again.action) == ("launched", "reused")
+    assert again.execution.id == first.execution.id
+    assert "which had other inputs: name: an earlier try of step" in str(other_inputs.value)
+    assert "launch the new arguments from a new run of the DAG or job" in str(other_inputs.value)
+    assert "which ran launch plan flytesnacks/development/hello.hello_wf@" in str(
+        other_entity.value
+    )
+
+
+def test_a_step_recovers_its_failed_run_only_with_the_same_arguments(
+    sandbox_client, registered_examples
+):
+    from flyte_bridge.reattach import launch_or_reattach
+
+    step = ("edited", "recover", _name("step"), -1)
+
+    def decide(inputs: dict):
+        return launch_or_reattach(
+            sandbox_client,
+            step,
+            lambda name: sandbox_client.launch("failures.failing_wf", inputs=inputs, name=name),
+            recover=True,
+            same_request_only=True,
+        )
+
+    first = decide({"reason": "x"}).execution
+    failed = sandbox_client.wait(first, timeout=120, poll_interval=0.3)
+    assert failed.phase_name == "FAILED"
+
+    with pytest.raises(FlyteConflictError, match="which had other inputs: reason"):
+        decide({"reason": "y"})
+    recovered = decide({"reason": "x"})
+
+    assert (recovered.action, recovered.previous.id) == ("recovered", failed.id)
+
+
 # C02: a taken name is reattached to only for the same entity and inputs ---------------------
 
 
