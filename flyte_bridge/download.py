@@ -148,6 +148,12 @@ def _copy_url(url: str, target: Path, shown: str | None = None) -> None:
 def _copy_tree(uri: str, target: Path) -> None:
     import fsspec
 
+    if target.exists() and not target.is_dir():
+        raise FlyteDataError(
+            f"cannot download the directory {uri} into {target}: that path is a file; give a "
+            "directory or a path that does not exist yet",
+            subject=uri,
+        )
     try:
         filesystem, root = fsspec.core.url_to_fs(uri)
         target.mkdir(parents=True, exist_ok=True)

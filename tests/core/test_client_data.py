@@ -86,6 +86,19 @@ def test_a_local_directory_uploads_under_one_prefix_and_downloads_whole(client, 
     assert (written / "part" / "b.txt").read_text() == "B"
 
 
+def test_a_directory_downloaded_onto_a_file_says_the_target_is_a_file(client, tmp_path):
+    source = tmp_path / "data"
+    source.mkdir()
+    (source / "a.txt").write_text("A")
+    remote = client._run(upload_op("flytesnacks", "development", str(source)))
+    occupied = tmp_path / "occupied"
+    occupied.write_text("keep me")
+
+    with pytest.raises(FlyteDataError, match="that path is a file; give a directory"):
+        client.download(BlobRef(remote, multipart=True), occupied)
+    assert occupied.read_text() == "keep me"
+
+
 def test_c11_download_of_outputs_writes_records_as_json_and_files_by_name(client, tmp_path):
     blob = tmp_path / "in.txt"
     blob.write_text("payload")
