@@ -69,6 +69,7 @@ from flyte_bridge.sandbox.status import (
 )
 from flyte_bridge.sandbox.storage import DataStore
 from flyte_bridge.sandbox.task_metadata import merge_logs, merge_metadata
+from flyte_bridge.sandbox.time_values import invalid_time_value
 
 logger = logging.getLogger(__name__)
 
@@ -259,6 +260,9 @@ class Executions:
             raise invalid("Invalid reference entity resource type")
         inputs = request.inputs if request.inputs.literals else request.spec.inputs
         self._check_literal_map(inputs)
+        problem = invalid_time_value(request.spec, "spec")
+        if problem:
+            raise invalid(problem)
         validate_labels(request.spec.labels)
         execution_id = identifier_pb2.WorkflowExecutionIdentifier(
             project=request.project, domain=request.domain, name=name
