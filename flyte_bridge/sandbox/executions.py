@@ -320,11 +320,9 @@ class Executions:
                 raise invalid("inputs: a literal has an empty name")
             if literal.WhichOneof("value") is None and not literal.HasField("offloaded_metadata"):
                 raise invalid(f"inputs: literal {key} has no value")
-            primitive = literal.scalar.primitive
-            if primitive.WhichOneof("value") == "datetime":
-                seconds = primitive.datetime.seconds
-                if not -62135596800 <= seconds <= 253402300799 or primitive.datetime.nanos < 0:
-                    raise invalid(f"inputs: literal {key} is not a valid timestamp")
+            problem = invalid_time_value(literal)
+            if problem:
+                raise invalid(f"inputs: literal {key}: {problem}")
 
     @staticmethod
     def _computed_inputs(

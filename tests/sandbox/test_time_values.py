@@ -128,3 +128,33 @@ def test_an_invalid_queueing_budget_is_refused_naming_the_field(bare_admin, time
     assert "spec.quality_of_service.spec.queueing_budget is not a valid duration" in (
         raised.value.details()
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "where"),
+    [
+        ("when", timestamp_pb2.Timestamp(seconds=1, nanos=2_000_000_000), "primitive.datetime"),
+        ("when", timestamp_pb2.Timestamp(seconds=2**62), "primitive.datetime"),
+        ("wait", duration_pb2.Duration(seconds=1, nanos=-1), "primitive.duration"),
+        ("wait", duration_pb2.Duration(seconds=10**12), "primitive.duration"),
+        (
+            "whens",
+            [timestamp_pb2.Timestamp(seconds=1), timestamp_pb2.Timestamp(nanos=-5)],
+            "collection.literals[1].scalar.primitive.datetime",
+        ),
+        (
+            "waits",
+            {"a": duration_pb2.Duration(seconds=1), "b": duration_pb2.Duration(nanos=10**9)},
+            "map.literals[b].scalar.primitive.duration",
+        ),
+    ],
+)
+def test_an_invalid_datetime_or_duration_input_is_refused_naming_the_input(
+    bare_admin, time_launch_plan, name, value, where
+):
+    with pytest.raises(grpc.RpcError) as raised:
+        _launch(bare_admin, time_launch_plan, **{name: value})
+
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"inputs: literal {name}: " in raised.value.details()
+    assert where in raised.value.details()
