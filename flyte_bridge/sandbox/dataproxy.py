@@ -36,8 +36,9 @@ MAX_EXPIRY_SECONDS = 3600
 _SEGMENT = r"[A-Za-z0-9_-]+"
 _FLYTE_URL = re.compile(
     rf"^flyte://v1/(?P<project>{_SEGMENT})/(?P<domain>{_SEGMENT})/(?P<name>{_SEGMENT})/"
-    rf"(?P<node>{_SEGMENT})(?:/(?P<attempt>\d+))?/(?P<kind>[iod])(?:/(?P<var>{_SEGMENT}))?$"
+    rf"(?P<node>{_SEGMENT})(?:/(?P<attempt>[0-9]+))?/(?P<kind>[iod])(?:/(?P<var>{_SEGMENT}))?$"
 )
+MAX_ATTEMPT = 2**32 - 1  # retry_attempt is a uint32 in flyteidl
 _RANDOM_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -234,6 +235,10 @@ class DataProxy:
         if attempt is None:
             data = self.executions.get_node_execution_data(node_id)
         else:
+            if int(attempt) > MAX_ATTEMPT:
+                raise invalid(
+                    f"failed to parse artifact url {url}: attempt {attempt} exceeds {MAX_ATTEMPT}"
+                )
             self.executions.get_node_execution(node_id)
             task_execution = self.executions.task_execution_for_attempt(node_id, int(attempt))
             if task_execution is None:
@@ -275,7 +280,12 @@ class _Handler(BaseHTTPRequestHandler):
         parsed = urlparse(self.path)
         route, _, relative = parsed.path.lstrip("/").partition("/")
         relative = unquote(relative)
-        length = int(self.headers.get("Content-Length") or 0)
+        length_header = self.headers.get("Content-Length") or "0"
+        if not (length_header.isascii() and length_header.isdigit()):
+            self._reply(400, b"Content-Length must be a non-negative whole number of bytes")
+            self.close_connection = True
+            return
+        length = int(length_header)
         body = self.rfile.read(length) if length else b""
         if route != "upload":
             self._reply(404, b"not found")

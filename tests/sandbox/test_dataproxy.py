@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import socket
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlparse
 
 import grpc
 import pytest
@@ -173,6 +175,37 @@ def test_get_data_for_something_missing_is_invalid_argument(proxy, node_with_dat
         proxy.GetData(dataproxy_pb2.GetDataRequest(flyte_url=node_with_data + suffix))
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    ["99999999999999999999", str(2**32), "-1", "\u0663"],
+    ids=["beyond-int64", "beyond-uint32", "negative", "non-ascii-digit"],
+)
+def test_get_data_with_an_attempt_out_of_range_is_invalid_argument_naming_the_url(
+    proxy, node_with_data, attempt
+):
+    url = f"{node_with_data}/{attempt}/o"
+
+    with pytest.raises(grpc.RpcError) as caught:
+        proxy.GetData(dataproxy_pb2.GetDataRequest(flyte_url=url))
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert url in caught.value.details()
+
+
+@pytest.mark.parametrize("length", ["-1", "ten", "1e3"])
+def test_an_upload_with_a_malformed_content_length_is_refused_with_400(proxy, length):
+    upload_url = urlparse(_location(proxy, b"abc", filename="len.txt").signed_url)
+    request = (
+        f"PUT {upload_url.path}?{upload_url.query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Length: {length}\r\n\r\nabc"
+    )
+    with socket.create_connection((upload_url.hostname, upload_url.port), timeout=10) as conn:
+        conn.sendall(request.encode())
+        status_line = conn.makefile("rb").readline()
+
+    assert status_line.split()[1] == b"400"
 
 
 def test_get_data_of_an_unknown_node_is_not_found(proxy):
