@@ -106,6 +106,10 @@ class FaultSettings:
                 raise FlyteConfigError(f"{name} must be a number from 0 to 1, got {value!r}")
             if not 0.0 <= value <= 1.0:
                 raise FlyteConfigError(f"{name} must be from 0 to 1, got {value!r}")
+        for name in ("fail_after_handling", "black_hole"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise FlyteConfigError(f"{name} must be True or False, got {value!r}")
         for name in ("fail_next", "drop_next"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -318,6 +318,9 @@ def test_faults_given_at_start_are_in_force_from_the_first_call(tmp_path):
         ({"drop_next": 1.5}, "drop_next"),
         ({"black_hole_limit": 0}, "black_hole_limit"),
         ({"jitter": 0.1}, "jitter"),
+        ({"black_hole": "false"}, "black_hole must be True or False, got 'false'"),
+        ({"black_hole": 1}, "black_hole must be True or False, got 1"),
+        ({"fail_after_handling": "no"}, "fail_after_handling must be True or False"),
     ],
 )
 def test_bad_fault_settings_are_refused_naming_the_setting(sandbox, changes, named):
@@ -325,6 +328,16 @@ def test_bad_fault_settings_are_refused_naming_the_setting(sandbox, changes, nam
         sandbox.faults.set(**changes)
 
     assert not sandbox.faults.settings.active
+
+
+def test_a_text_boolean_given_at_start_is_refused_before_the_sandbox_starts(tmp_path):
+    from flyte_bridge.sandbox import start_sandbox
+
+    with pytest.raises(FlyteConfigError, match="black_hole must be True or False, got 'false'"):
+        start_sandbox(data_dir=tmp_path, engine=IdleEngine(), faults={"black_hole": "false"})
+
+    with start_sandbox(data_dir=tmp_path, engine=IdleEngine()) as running:
+        assert not running.faults.settings.active
 
 
 def test_cli_options_become_start_arguments():
