@@ -182,6 +182,8 @@ def start_sandbox(
             (:mod:`~flyte_bridge.sandbox.exclusive`); a subclass of FlyteConfigError.
         PortUnavailableError: ``port`` or ``http_port`` is in use or not allowed; a subclass
             of FlyteConfigError.
+        SandboxDatabaseError: ``data_dir`` holds a ``sandbox.db`` that is corrupt or another
+            program's (left as it was); a subclass of FlyteConfigError.
 
     Returns:
         The running :class:`Sandbox`; use it as a context manager or call ``stop()``.

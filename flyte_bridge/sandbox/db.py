@@ -11,10 +11,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from functools import cache
 from pathlib import Path
 
 from google.protobuf import duration_pb2, timestamp_pb2
+
+from flyte_bridge.errors import FlyteConfigError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -181,10 +184,66 @@ def from_duration(duration: duration_pb2.Duration) -> int:
     return duration.seconds * 1_000_000_000 + duration.nanos
 
 
+class SandboxDatabaseError(FlyteConfigError):
+    """The data directory's database file is not a sandbox database: corrupt, or another's.
+
+    Attributes:
+        path: The database file.
+    """
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} is not a usable sandbox database: {problem}; move it away or use another "
+            "data directory",
+            subject=str(path),
+        )
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    """Each table of a database (SQLite's own left out) with the names of its columns."""
+    names = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+        "ESCAPE '\\'"
+    ).fetchall()
+    return {
+        name: {
+            column for (column,) in conn.execute("SELECT name FROM pragma_table_info(?)", (name,))
+        }
+        for (name,) in names
+    }
+
+
+@cache
+def _schema_tables() -> dict[str, set[str]]:
+    with closing(sqlite3.connect(":memory:")) as memory:
+        memory.executescript(SCHEMA)
+        return _tables(memory)
+
+
+def _schema_problem(conn: sqlite3.Connection) -> str | None:
+    """Why the tables already in a database are not the sandbox's, or None if they are."""
+    expected = _schema_tables()
+    found = _tables(conn)
+    foreign = sorted(set(found) - set(expected))
+    if foreign:
+        return f"it holds tables the sandbox does not use ({', '.join(foreign)})"
+    for table, columns in found.items():
+        missing = sorted(expected[table] - columns)
+        if missing:
+            return f"its table {table} lacks the columns {', '.join(missing)}"
+    return None
+
+
 class Database:
     """One SQLite connection shared by the server's threads behind a lock."""
 
     def __init__(self, path: Path) -> None:
+        """Opens (or creates) the database at ``path``.
+
+        Raises:
+            SandboxDatabaseError: The file is not an SQLite database, or holds other tables.
+        """
         self.path = Path(path)
         self._lock = threading.RLock()
         self._depth = 0
@@ -192,11 +251,20 @@ class Database:
             str(self.path), check_same_thread=False, isolation_level=None, timeout=30
         )
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        # flyteadmin runs on Postgres, whose LIKE is case-sensitive.
-        self._conn.execute("PRAGMA case_sensitive_like=ON")
-        self._conn.executescript(SCHEMA)
+        try:
+            # Read before anything is written: a file that is not ours stays as it was.
+            problem = _schema_problem(self._conn)
+            if problem is None:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                # flyteadmin runs on Postgres, whose LIKE is case-sensitive.
+                self._conn.execute("PRAGMA case_sensitive_like=ON")
+                self._conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as err:
+            problem = str(err)
+        if problem is not None:
+            self._conn.close()
+            raise SandboxDatabaseError(self.path, problem)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runs import run_sandbox_start
 from click.testing import CliRunner
 
 from flyte_bridge.sandbox import cli
 from flyte_bridge.sandbox.faults import FaultSettings
 from flyte_bridge.sandbox.services import served_methods
-
-CLI = str(Path(sys.executable).parent / "flyte-bridge")
 
 
 class _Started(Exception):
@@ -152,20 +149,9 @@ def taken_port():
 def test_a_port_in_use_is_a_one_line_error_naming_it_and_leaves_no_data_dir(
     tmp_path, taken_port, option
 ):
-    port_options = ["--port", "0", option, str(taken_port)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
     data_dir = tmp_path / "x" / "new"
 
-    try:
-        result = subprocess.run(
-            [CLI, "sandbox", "start", "--data-dir", str(data_dir), *port_options],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
-    except subprocess.TimeoutExpired as timeout:
-        pytest.fail(f"the sandbox started on a taken port:\n{timeout.stdout}{timeout.stderr}")
+    result = run_sandbox_start("--data-dir", str(data_dir), "--port", "0", option, str(taken_port))
 
     purpose = "gRPC" if option == "--port" else "HTTP"
     assert result.returncode == 1
@@ -197,17 +183,7 @@ def test_a_data_dir_below_a_file_is_a_usage_error_naming_the_file(run, tmp_path,
 @pytest.mark.skipif(not Path("/proc/1").is_dir(), reason="needs Linux's /proc")
 def test_a_data_dir_its_parent_refuses_is_a_one_line_usage_error():
     # /proc/1 is a directory that takes no new entries, for root too.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
-    try:
-        result = subprocess.run(
-            [CLI, "sandbox", "start", "--port", "0", "--data-dir", "/proc/1/nope/sub"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
-    except subprocess.TimeoutExpired as timeout:
-        pytest.fail(f"the sandbox started in /proc:\n{timeout.stdout}{timeout.stderr}")
+    result = run_sandbox_start("--port", "0", "--data-dir", "/proc/1/nope/sub")
 
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -228,3 +204,17 @@ def test_an_os_error_of_another_path_is_not_blamed_on_the_data_dir(monkeypatch, 
 
     assert isinstance(result.exception, PermissionError)
     assert "--data-dir" not in result.output
+
+
+def test_a_corrupt_database_file_is_a_one_line_error_naming_it(tmp_path):
+    database = tmp_path / "sandbox.db"
+    database.write_bytes(os.urandom(5000))
+
+    result = run_sandbox_start("--port", "0", "--data-dir", str(tmp_path))
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {database} is not a usable sandbox database: file is not a database; move it "
+        "away or use another data directory"
+    ]
+    assert result.stdout == ""

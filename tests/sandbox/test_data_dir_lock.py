@@ -13,11 +13,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import grpc
 import pytest
 from admin_builders import WF, integer, launch, simple_launch_plan, workflow_event
+from cli_runs import run_sandbox_start
 from flyteidl.admin import event_pb2, execution_pb2, project_pb2
 from flyteidl.service import admin_pb2_grpc
 from recording_engine import RecordingEngine
@@ -25,8 +25,6 @@ from recording_engine import RecordingEngine
 from flyte_bridge.errors import FlyteConfigError
 from flyte_bridge.sandbox import start_sandbox
 from flyte_bridge.sandbox.exclusive import DataDirInUseError
-
-CLI = str(Path(sys.executable).parent / "flyte-bridge")
 
 
 def _admin(sandbox):
@@ -86,18 +84,8 @@ def test_a_second_start_in_the_same_process_fails_naming_the_holder_and_changes_
 def test_the_cli_refuses_a_data_dir_in_use_with_one_line_and_leaves_its_executions(first):
     sandbox, admin, _ = first
     execution_id = _running_execution(admin)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
 
-    try:
-        result = subprocess.run(
-            [CLI, "sandbox", "start", "--port", "0", "--data-dir", str(sandbox.data_dir)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
-    except subprocess.TimeoutExpired as timeout:
-        pytest.fail(f"the second sandbox started and served:\n{timeout.stdout}{timeout.stderr}")
+    result = run_sandbox_start("--port", "0", "--data-dir", str(sandbox.data_dir))
 
     assert result.returncode == 1
     assert result.stdout == ""
