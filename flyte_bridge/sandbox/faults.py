@@ -19,7 +19,10 @@ deployment sometimes does:
 
 Faults are off by default and apply to every method unless ``methods`` names some. The
 interceptor itself runs on grpcio's single serving thread, so it only counts and wraps; every
-wait happens in the handler's worker thread.
+wait happens in the handler's worker thread. At most ``max_held_calls`` calls wait at once (in
+latency or the black hole), on worker threads the server adds for them, so calls the faults do
+not hold are always answered. A call beyond that is answered at once as its fault would end: a
+black-holed call with UNAVAILABLE, a delayed call without its delay.
 
 Dropping a connection finds the server side of the client's socket through the process's open
 file descriptors (``/dev/fd``). Where that directory does not exist (Windows), a dropped call is
@@ -49,6 +52,7 @@ from flyte_bridge.errors import FlyteConfigError
 logger = logging.getLogger(__name__)
 
 DEFAULT_BLACK_HOLE_LIMIT = 30.0
+DEFAULT_MAX_HELD_CALLS = 32
 _FD_DIR = "/dev/fd"
 
 
@@ -165,6 +169,11 @@ class FaultSettings:
         """Whether the faults apply to ``method`` (a short name like ``"ListExecutions"``)."""
         return self.active and (self.methods is None or method in self.methods)
 
+    @property
+    def holds_calls(self) -> bool:
+        """Whether matching calls wait in their worker thread (latency or black hole)."""
+        return self.black_hole or self.latency not in (0.0, (0.0, 0.0))
+
 
 def _is_seconds(value: object) -> bool:
     return (
@@ -260,6 +269,8 @@ class FaultInjector(grpc.ServerInterceptor):
     Args:
         settings: The faults to start with; none by default.
         seed: Seed of the random draws (failure and drop rates, latency ranges).
+        max_held_calls: Most calls held at once by latency or the black hole; the server adds
+            this many worker threads for them (see the module docstring).
 
     Example:
         >>> with sandbox.faults.injected(failure_rate=0.5, methods=["GetExecution"]):
@@ -267,7 +278,19 @@ class FaultInjector(grpc.ServerInterceptor):
         >>> sandbox.rpc_counts["GetExecution"]
     """
 
-    def __init__(self, settings: FaultSettings | None = None, *, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: FaultSettings | None = None,
+        *,
+        seed: int | None = None,
+        max_held_calls: int = DEFAULT_MAX_HELD_CALLS,
+    ) -> None:
+        if isinstance(max_held_calls, bool) or not isinstance(max_held_calls, int):
+            raise FlyteConfigError(f"max_held_calls must be a whole number, got {max_held_calls!r}")
+        if max_held_calls < 1:
+            raise FlyteConfigError(f"max_held_calls must be at least 1, got {max_held_calls}")
+        self.max_held_calls = max_held_calls
+        self._holding = 0
         self._lock = threading.Lock()
         self._settings = settings or FaultSettings()
         self._random = random.Random(seed)
@@ -363,11 +386,20 @@ class FaultInjector(grpc.ServerInterceptor):
             settings = self._settings
             if not settings.applies_to(method):
                 return behaviour(request_or_iterator, context)
-            self._delay(settings)
-            if self._take(method, "drop_next", "drop_rate"):
-                self._drop(method, context)
-            if settings.black_hole:
-                self._hold(method, settings, context)
+            holding = settings.holds_calls and self._start_holding()
+            try:
+                if holding:
+                    self._delay(settings)
+                elif settings.holds_calls:
+                    self._overflow(method, settings, context)
+                if self._take(method, "drop_next", "drop_rate"):
+                    self._drop(method, context)
+                if holding and settings.black_hole:
+                    self._hold(method, settings, context)
+            finally:
+                if holding:
+                    with self._lock:
+                        self._holding -= 1
             fail = self._take(method, "fail_next", "failure_rate")
             if fail is not None and not fail.fail_after_handling:
                 self._fail(method, fail, context)
@@ -377,6 +409,25 @@ class FaultInjector(grpc.ServerInterceptor):
             return response
 
         return handle
+
+    def _start_holding(self) -> bool:
+        """Takes one of the ``max_held_calls`` places; False when all are taken."""
+        with self._lock:
+            if self._holding >= self.max_held_calls:
+                return False
+            self._holding += 1
+            return True
+
+    def _overflow(self, method: str, settings: FaultSettings, context: grpc.ServicerContext):
+        """Answers a call no place is left to hold as its fault would end, without the wait."""
+        logger.debug("%s calls held already: %s is not held", self.max_held_calls, method)
+        if settings.black_hole:
+            self._count("black_hole")
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"injected fault: {method} was held in a black hole ({self.max_held_calls} "
+                "calls held already)",
+            )
 
     def _delay(self, settings: FaultSettings) -> None:
         latency = settings.latency

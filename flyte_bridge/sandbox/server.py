@@ -163,6 +163,8 @@ class SandboxServer:
         port: gRPC port on 127.0.0.1; 0 picks a free one.
         http_port: Port of the plain-HTTP endpoint for signed URLs and logs; 0 picks one.
         engine: The executor; by default the local executor, if it can be imported.
+        max_workers: Worker threads for calls no fault holds; the injector's
+            ``max_held_calls`` are added for those it holds.
         faults: Call counting and fault injection (none injected by default).
         auth: Token endpoint and bearer-token check (``SandboxAuth``); None serves without auth.
         tls: Certificate and key (``TlsFiles``); None serves plaintext.
@@ -273,7 +275,11 @@ class SandboxServer:
 
     def _serve(self) -> None:
         self._grpc = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="admin"),
+            # Calls held by faults get threads of their own, so that the others are answered.
+            futures.ThreadPoolExecutor(
+                max_workers=self._max_workers + self.faults.max_held_calls,
+                thread_name_prefix="admin",
+            ),
             options=SERVER_OPTIONS,
             interceptors=[self.faults] + ([self.auth.interceptor] if self.auth else []),
         )

@@ -211,6 +211,51 @@ def test_switching_the_black_hole_off_answers_the_held_calls(sandbox, admin):
     assert answers[0].control_plane_version.Version.startswith("v1.16")
 
 
+EXCESS = 8
+
+
+def _hold_more_calls_than_the_limit(sandbox, admin) -> list[grpc.Future]:
+    """Sends EXCESS GetVersion calls beyond the held-call limit; returns once those are answered.
+
+    Without a limit the held calls take every worker thread, and this returns after 2 s.
+    """
+    calls = [
+        admin.GetVersion.future(VERSION, timeout=10)
+        for _ in range(sandbox.faults.max_held_calls + EXCESS)
+    ]
+    deadline = time.monotonic() + 2
+    while sum(call.done() for call in calls) < EXCESS and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return calls
+
+
+def test_black_holed_calls_beyond_the_limit_do_not_stall_other_methods(sandbox, admin):
+    sandbox.faults.set(black_hole=True, methods=["GetVersion"])
+    calls = _hold_more_calls_than_the_limit(sandbox, admin)
+
+    domains = admin.GetDomains(DOMAINS, timeout=2)
+    answered_at_once = [call.exception() for call in calls if call.done()]
+    held = [call for call in calls if not call.done()]
+    sandbox.faults.clear()
+
+    assert len(domains.domains) == 3
+    assert len(held) == sandbox.faults.max_held_calls
+    assert len(answered_at_once) == EXCESS
+    assert {error.code() for error in answered_at_once} == {grpc.StatusCode.UNAVAILABLE}
+    assert "held in a black hole" in answered_at_once[0].details()
+    assert all(call.result().control_plane_version.Version for call in held)
+
+
+def test_delayed_calls_beyond_the_limit_do_not_stall_other_methods(sandbox, admin):
+    sandbox.faults.set(latency=4.0, methods=["GetVersion"])
+    calls = _hold_more_calls_than_the_limit(sandbox, admin)
+
+    domains = admin.GetDomains(DOMAINS, timeout=1.5)
+
+    assert len(domains.domains) == 3
+    assert all(call.result().control_plane_version.Version for call in calls)
+
+
 def test_dropped_connection_fails_the_call_at_the_transport_level(sandbox, admin):
     admin.GetVersion(VERSION)
 
