@@ -6,7 +6,8 @@ workflow inputs rewritten to ``start-node``, upstream and downstream connections
 task template in ``tasks`` and every sub-workflow compiled the same way in ``sub_workflows``.
 
 It checks structure (unique node ids, known upstream nodes, known tasks, sub-workflows and launch
-plans, bindings to declared inputs, no cycles), that a promise names an output its task or
+plans, no cycles), that each input of a task or sub-workflow node and each workflow output is
+bound exactly once and nothing undeclared is, that a promise names an output its task or
 sub-workflow node declares, and that a literal bound to a task input fits its type. Unlike
 propeller it does not check the types of promise bindings (an upstream output of the wrong type
 fails when the task runs), nor the outputs named on launch-plan, branch, gate and array nodes.
@@ -163,7 +164,9 @@ class Compiler:
             owned = {inner.id for inner in inner_nodes(node)} | {node.id}
             in_array = {inner.id for inner in inner_nodes(node)} if node.array_node.node.id else ()
             for member in [node, *inner_nodes(node)]:
-                self._check_binding_targets(member, check_literals=member.id not in in_array)
+                self._check_binding_targets(
+                    member, available, check_literals=member.id not in in_array
+                )
                 for binding in member.inputs:
                     for promise in iter_bindings(binding.binding):
                         producer = promise.node_id or START_NODE
@@ -190,6 +193,12 @@ class Compiler:
                 if dep not in known:
                     raise CompileError(f"node [{node.id}] depends on unknown node [{dep}]")
             upstream[node.id] = deps
+        _check_bound_once(
+            template.outputs,
+            template.interface.outputs.variables,
+            "workflow output",
+            "the workflow",
+        )
         end_deps = set()
         for binding in template.outputs:
             for promise in iter_bindings(binding.binding):
@@ -251,22 +260,32 @@ class Compiler:
             connections.downstream[node_id].ids.extend(sorted(targets))
         return compiler_pb2.CompiledWorkflow(template=compiled_template, connections=connections)
 
-    def _check_binding_targets(self, node: workflow_pb2.Node, check_literals: bool = True) -> None:
-        """A task node may only bind inputs its task declares, and literals of their types.
+    def _check_binding_targets(
+        self, node: workflow_pb2.Node, available: dict, check_literals: bool = True
+    ) -> None:
+        """A task or sub-workflow node binds each input its target declares once, and no other.
 
-        ``check_literals`` is off for the node inside an array node, whose inputs the array
-        node binds as lists of the task's input types.
+        A task node's literals must also fit their inputs' types. ``check_literals`` is off for
+        the node inside an array node, whose inputs the array node binds as lists of the task's
+        input types. Launch plan nodes are not checked: their inputs may have defaults.
         """
-        if node.WhichOneof("target") != "task_node":
+        kind = node.WhichOneof("target")
+        if kind == "workflow_node" and node.workflow_node.HasField("sub_workflow_ref"):
+            reference = node.workflow_node.sub_workflow_ref
+            sub = available.get(identifier_key(reference)) or self._get_workflow(reference)
+            if sub is not None:
+                owner = f"sub-workflow [{reference.name}]"
+                _check_bound_once(
+                    node.inputs, sub.interface.inputs.variables, f"node [{node.id}] input", owner
+                )
+            return
+        if kind != "task_node":
             return
         task = self._get_task(node.task_node.reference_id)
         declared = task.interface.inputs.variables
+        owner = f"task [{node.task_node.reference_id.name}]"
+        _check_bound_once(node.inputs, declared, f"node [{node.id}] input", owner)
         for binding in node.inputs:
-            if binding.var not in declared:
-                raise CompileError(
-                    f"node [{node.id}] binds [{binding.var}], which task "
-                    f"[{node.task_node.reference_id.name}] does not declare as an input"
-                )
             expected = declared[binding.var].type
             if check_literals and not _binding_fits(binding.binding, expected):
                 raise CompileError(
@@ -360,6 +379,31 @@ class Compiler:
 
         for node_id in upstream:
             visit(node_id, [])
+
+
+def _check_bound_once(bindings, declared, what: str, owner: str) -> None:
+    """Each declared variable is bound exactly once, and nothing else is (as propeller checks).
+
+    Flyte interfaces carry no defaults, so a variable left unbound has no value when the node
+    runs: propeller refuses it as ParameterNotBound.
+    """
+    bound: set[str] = set()
+    for binding in bindings:
+        if binding.var not in declared:
+            names = ", ".join(sorted(declared)) or "none"
+            raise CompileError(
+                f"{what} [{binding.var}] is bound, which {owner} does not declare (it declares: "
+                f"{names})"
+            )
+        if binding.var in bound:
+            raise CompileError(f"{what} [{binding.var}] is bound more than once")
+        bound.add(binding.var)
+    unbound = sorted(set(declared) - bound)
+    if unbound:
+        raise CompileError(
+            f"{what} [{', '.join(unbound)}] of {owner} is not bound (ParameterNotBound); every "
+            "declared input and output must be bound"
+        )
 
 
 def _binding_fits(binding: literals_pb2.BindingData, literal_type) -> bool:

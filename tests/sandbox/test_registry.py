@@ -253,6 +253,74 @@ def test_binding_to_an_output_a_sub_workflow_lacks_fails_to_compile(admin):
     assert "node [n1] binds [x] to output [zz] of node [n0], which sub-workflow" in details
 
 
+def _number(value: int) -> literals_pb2.BindingData:
+    return literals_pb2.BindingData(scalar=integer(value).scalar)
+
+
+def _task_node_missing_an_input(admin):
+    task = register_task(admin, unique("pair"), inputs={"a": INTEGER, "b": INTEGER})
+    template = workflow_template(unique("wf"), [task_node("n0", task.id, a=_number(1))])
+    return template, [], f"node [n0] input [b] of task [{task.id.name}] is not bound"
+
+
+def _task_input_bound_twice(admin):
+    task = register_task(admin, unique("one"), inputs={"a": INTEGER})
+    node = task_node("n0", task.id, a=_number(1))
+    node.inputs.append(promise_binding("a", _number(2)))
+    template = workflow_template(unique("wf"), [node])
+    return template, [], "node [n0] input [a] is bound more than once"
+
+
+def _workflow_output_not_bound(admin):
+    task = register_task(admin, unique("out"), outputs={"o0": INTEGER})
+    template = workflow_template(unique("wf"), [task_node("n0", task.id)], outputs={"y": INTEGER})
+    return template, [], "workflow output [y] of the workflow is not bound"
+
+
+def _undeclared_workflow_output_bound(admin):
+    task = register_task(admin, unique("out"), outputs={"o0": INTEGER})
+    template = workflow_template(
+        unique("wf"), [task_node("n0", task.id)], output_bindings={"extra": promise("n0", "o0")}
+    )
+    return template, [], "workflow output [extra] is bound, which the workflow does not declare"
+
+
+def _sub_workflow_node_missing_an_input(admin):
+    task = register_task(admin, unique("inc"), inputs={"x": INTEGER})
+    sub = workflow_template(
+        unique("sub"), [task_node("n0", task.id, x=promise("", "x"))], inputs={"x": INTEGER}
+    )
+    sub_node = core_workflow_pb2.Node(
+        id="call-sub", workflow_node=core_workflow_pb2.WorkflowNode(sub_workflow_ref=sub.id)
+    )
+    template = workflow_template(unique("parent"), [sub_node])
+    return (
+        template,
+        [sub],
+        f"node [call-sub] input [x] of sub-workflow [{sub.id.name}] is not bound",
+    )
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        _task_node_missing_an_input,
+        _task_input_bound_twice,
+        _workflow_output_not_bound,
+        _undeclared_workflow_output_bound,
+        _sub_workflow_node_missing_an_input,
+    ],
+)
+def test_a_binding_missing_repeated_or_undeclared_fails_to_compile_naming_it(admin, build):
+    template, sub_workflows, expected = build(admin)
+
+    code, details = _code(register_workflow, admin, template, sub_workflows)
+
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith(f"failed to compile workflow for [{PROJECT}:{DOMAIN}:")
+    assert expected in details
+
+
 @pytest.mark.parametrize(
     ("literal", "declared"),
     [
