@@ -65,7 +65,8 @@ class FlyteExecutionFailed(AirflowException):
 
 
 class FlyteWaitTimeout(AirflowException):
-    """The task's timeout or execution timeout passed before the execution ended."""
+    """The task's timeout or execution timeout passed before the execution ended, or before
+    the signal operator answered its gate."""
 
 
 def default_deferrable() -> bool:
@@ -208,6 +209,51 @@ def check_event(event: Any, statuses: Sequence[str]) -> dict[str, Any]:
     return dict(event)
 
 
+def execution_deadline(task: BaseOperator, context: Context) -> float | None:
+    """Epoch seconds at which the task's ``execution_timeout`` passes; None without one.
+
+    Counted from the task instance's start, which Airflow keeps across deferrals. Airflow 3
+    enforces ``execution_timeout`` only while the task runs on a worker, not while it is
+    deferred, so the triggers and the resumed task enforce it themselves.
+    """
+    if task.execution_timeout is None:
+        return None
+    start = context["ti"].start_date
+    started = start.timestamp() if start else time.time()
+    return started + task.execution_timeout.total_seconds()
+
+
+def trigger_deadlines(
+    task: BaseOperator, context: Context, timeout: float | None
+) -> dict[str, float | None]:
+    """The deadline arguments of a trigger: ``wait_started`` (now), ``end_time`` (``timeout``
+    from now), ``execution_deadline`` and ``timeout_limit`` (the limit of the earlier one)."""
+    now = time.time()
+    end_time = None if timeout is None else now + timeout
+    deadline = execution_deadline(task, context)
+    limit = timeout
+    if deadline is not None and (end_time is None or deadline <= end_time):
+        limit = task.execution_timeout.total_seconds()
+    return {
+        "wait_started": now,
+        "end_time": end_time,
+        "execution_deadline": deadline,
+        "timeout_limit": limit,
+    }
+
+
+def timeout_message(what: str, event: Mapping[str, Any], outcome: str) -> str:
+    """``what`` did not happen within the limit of a timeout event, the time it took, and
+    ``outcome`` (what became of the execution or the signal)."""
+    reason = event.get("reason") or "timeout"
+    limit = event.get("limit")
+    within = f" within the {reason} of {limit:g}s" if limit is not None else ""
+    spent = "task ran" if reason == "execution_timeout" else "waited"
+    elapsed = event.get("elapsed")
+    took = f" ({spent} {float(elapsed):.1f}s)" if elapsed is not None else ""
+    return f"{what}{within}{took}; {outcome}"
+
+
 class _WaitsForExecution(BaseOperator):
     """What waiting on an execution means for an operator: sync or deferred, with deadlines."""
 
@@ -276,27 +322,13 @@ class _WaitsForExecution(BaseOperator):
     def _defer(self, context: Context, execution: Execution) -> None:
         from airflow_provider.triggers.flyte import FlyteExecutionTrigger
 
-        now = time.time()
-        execution_deadline = None
-        if self.execution_timeout is not None:
-            start = context["ti"].start_date
-            started = start.timestamp() if start else now
-            execution_deadline = started + self.execution_timeout.total_seconds()
-        limit = self.timeout
-        if execution_deadline is not None and (
-            self.timeout is None or execution_deadline < now + self.timeout
-        ):
-            limit = self.execution_timeout.total_seconds()
         trigger = FlyteExecutionTrigger(
             execution_id=str(execution.id),
             flyte_conn_id=self.flyte_conn_id,
             poll_interval=self.poll_interval,
-            wait_started=now,
-            end_time=None if self.timeout is None else now + self.timeout,
-            execution_deadline=execution_deadline,
-            timeout_limit=limit,
             terminate_on_kill=self.terminate_on_kill,
             terminate_on_timeout=self.terminate_on_kill,
+            **trigger_deadlines(self, context, self.timeout),
         )
         # timeout=None: the trigger enforces both deadlines itself, so that it can do a last
         # status read and terminate the run; Airflow's own deferral timeout would just kill it.
@@ -315,9 +347,9 @@ class _WaitsForExecution(BaseOperator):
             terminated = False
             if self.terminate_on_kill:
                 terminated = self._terminate_in_time(client, execution)
-            raise FlyteWaitTimeout(
-                self._timeout_message(str(execution.id), elapsed, self.timeout, terminated)
-            ) from None
+            event = {"limit": self.timeout, "elapsed": elapsed}
+            message = self._timeout_message(str(execution.id), event, terminated)
+            raise FlyteWaitTimeout(message) from None
 
     def _terminate_in_time(self, client: FlyteClient, execution: Execution) -> bool:
         """Terminates a run whose wait timed out, within one RPC deadline (the task's timeout
@@ -333,19 +365,9 @@ class _WaitsForExecution(BaseOperator):
         return not result.already_terminal
 
     @staticmethod
-    def _timeout_message(
-        execution_id: str,
-        elapsed: float,
-        limit: float | None,
-        terminated: bool,
-        reason: str = "timeout",
-    ) -> str:
-        what = "terminated it" if terminated else "left it running"
-        spent = "task ran" if reason == "execution_timeout" else "waited"
-        return (
-            f"Flyte execution {execution_id} did not end within the {reason} of {limit:g}s "
-            f"({spent} {elapsed:.1f}s); {what}"
-        )
+    def _timeout_message(execution_id: str, event: Mapping[str, Any], terminated: bool) -> str:
+        outcome = "terminated it" if terminated else "left it running"
+        return timeout_message(f"Flyte execution {execution_id} did not end", event, outcome)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resumes after the trigger fired: validates its event, then finishes or fails."""
@@ -360,11 +382,7 @@ class _WaitsForExecution(BaseOperator):
         if payload["status"] == "timeout":
             raise FlyteWaitTimeout(
                 self._timeout_message(
-                    payload["execution_id"],
-                    float(payload.get("elapsed") or 0.0),
-                    payload.get("limit"),
-                    bool(payload.get("terminated")),
-                    payload.get("reason") or "timeout",
+                    payload["execution_id"], payload, bool(payload.get("terminated"))
                 )
             )
         client = self.hook.get_client()
@@ -564,7 +582,9 @@ class FlyteSignalOperator(BaseOperator):
             for up to ``timeout``; otherwise a gate not reached yet fails the task (retries
             apply).
         deferrable: Wait for the gate in the triggerer; default ``[operators]
-            default_deferrable``.
+            default_deferrable``. The trigger enforces ``timeout`` and the task's
+            ``execution_timeout`` (which Airflow 3 does not enforce on a deferral); once either
+            has passed the task fails and sends no signal, even for a gate reached just before.
         poll_interval: Seconds between reads while waiting for the gate (positive).
         timeout: Longest wait for the gate (positive seconds or timedelta); None waits as long
             as the execution runs.
@@ -633,16 +653,18 @@ class FlyteSignalOperator(BaseOperator):
         rendered_execution(self)
         with fail_permanently(), self.hook.new_client() as client:
             execution = client.fetch_execution(self.execution)
+            # Also when a deferral was interrupted and this runs again, maybe past the deadline.
+            self._refuse_after_execution_timeout(context, str(execution.id))
             if self.wait_for_gate and self.deferrable:
                 # One look first: a reached gate is signalled at once, a signal id that no gate
                 # declares fails now rather than after the trigger waited out the execution.
                 try:
                     return self._send(client, str(execution.id), wait=False)
                 except FlyteNotReadyError:
-                    self._defer(str(execution.id))
+                    self._defer(context, str(execution.id))
             return self._send(client, str(execution.id), wait=self.wait_for_gate)
 
-    def _defer(self, execution_id: str) -> None:
+    def _defer(self, context: Context, execution_id: str) -> None:
         from airflow_provider.triggers.flyte import FlyteGateTrigger
 
         trigger = FlyteGateTrigger(
@@ -650,12 +672,13 @@ class FlyteSignalOperator(BaseOperator):
             signal_id=self.signal_id,
             flyte_conn_id=self.flyte_conn_id,
             poll_interval=self.poll_interval,
-            end_time=None if self.timeout is None else time.time() + self.timeout,
+            **trigger_deadlines(self, context, self.timeout),
         )
         self.defer(trigger=trigger, method_name=DEFER_METHOD, timeout=None)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Sends the signal once the trigger saw the gate reached; fails otherwise."""
+        """Sends the signal once the trigger saw the gate reached, unless the task's
+        ``execution_timeout`` has passed by then; fails otherwise."""
         if event is None:
             return resume_without_event(self, context)
         payload = check_event(event, ("reached", "done", "timeout", "error"))
@@ -666,12 +689,25 @@ class FlyteSignalOperator(BaseOperator):
                 f"gate {self.signal_id}"
             )
         if payload["status"] == "timeout":
-            within = f" within {self.timeout:g}s" if self.timeout is not None else ""
-            raise FlyteWaitTimeout(
-                f"Flyte execution {execution_id} did not reach gate {self.signal_id}{within}"
-            )
+            what = f"Flyte execution {execution_id} did not reach gate {self.signal_id}"
+            raise FlyteWaitTimeout(timeout_message(what, payload, "the signal was not sent"))
+        self._refuse_after_execution_timeout(context, execution_id)
         with fail_permanently(), self.hook.new_client() as client:
             return self._send(client, execution_id, wait=False)
+
+    def _refuse_after_execution_timeout(self, context: Context, execution_id: str) -> None:
+        """Fails the task, sending nothing, once its ``execution_timeout`` has passed: the
+        trigger may have seen the gate just before it, and the task resumed just after."""
+        deadline = execution_deadline(self, context)
+        if deadline is None or time.time() < deadline:
+            return
+        limit = self.execution_timeout.total_seconds()
+        ran = time.time() - (deadline - limit)
+        raise FlyteWaitTimeout(
+            f"The execution_timeout of {limit:g}s passed (task ran {ran:.1f}s) before gate "
+            f"{self.signal_id} of Flyte execution {execution_id} was answered; the signal was "
+            "not sent"
+        )
 
     def _send(self, client: FlyteClient, execution_id: str, *, wait: bool) -> str:
         from flyte_bridge.errors import FlyteNotReadyError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ from airflow.sdk.exceptions import (
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    AirflowTaskTimeout,
 )
 
 from airflow_provider.errors import fail_permanently
@@ -26,6 +26,8 @@ from airflow_provider.operators.flyte import (
     failure_message,
     rendered_execution,
     resume_without_event,
+    timeout_message,
+    trigger_deadlines,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +78,10 @@ class FlyteExecutionSensor(BaseSensorOperator):
         flyte_conn_id: The ``flyte`` connection.
         project: Project when ``execution`` is a bare name.
         domain: Domain when ``execution`` is a bare name.
-        deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
+        deferrable: Wait in the triggerer; default ``[operators] default_deferrable``. The
+            trigger enforces ``timeout`` and the task's ``execution_timeout`` (which Airflow 3
+            does not enforce on a deferral): the task fails as on a worker, and the execution
+            runs on.
 
     ``poke_interval`` must be positive: Airflow takes 0, but a sensor on admin would then poll
     it back to back.
@@ -128,17 +133,14 @@ class FlyteExecutionSensor(BaseSensorOperator):
             raise
         from airflow_provider.triggers.flyte import FlyteExecutionTrigger
 
-        now = time.time()
         self.defer(
             trigger=FlyteExecutionTrigger(
                 execution_id=self._execution_id,
                 flyte_conn_id=self.flyte_conn_id,
                 poll_interval=self.poke_interval,
-                wait_started=now,
-                end_time=now + self.timeout,
-                timeout_limit=self.timeout,
                 terminate_on_kill=False,
                 terminate_on_timeout=False,
+                **trigger_deadlines(self, context, self.timeout),
             ),
             method_name=DEFER_METHOD,
             timeout=None,
@@ -167,10 +169,12 @@ class FlyteExecutionSensor(BaseSensorOperator):
             return
         payload = check_event(event, ("done", "timeout", "error"))
         if payload["status"] == "timeout":
-            raise AirflowSensorTimeout(
-                f"Flyte execution {payload['execution_id']} did not end within "
-                f"{self.timeout:g}s (waited {float(payload.get('elapsed') or 0):.1f}s)"
-            )
+            what = f"Flyte execution {payload['execution_id']} did not end"
+            message = timeout_message(what, payload, "left it running")
+            if payload.get("reason") == "execution_timeout":
+                # As on a worker: the task fails, and retries if it has retries left.
+                raise AirflowTaskTimeout(message)
+            raise AirflowSensorTimeout(message)
         if payload["phase"] not in self.success_phases:
             raise AirflowFailException(failure_message(payload))
 

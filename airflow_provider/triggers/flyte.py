@@ -52,7 +52,69 @@ def execution_payload(execution: Any, **extra: Any) -> dict[str, Any]:
     return payload
 
 
-class FlyteExecutionTrigger(BaseTrigger):
+class _DeadlineTrigger(BaseTrigger):
+    """A trigger that waits until the earlier of the task's ``timeout`` and ``execution_timeout``.
+
+    Airflow 3 does not enforce ``execution_timeout`` on a deferral (the task runner sends only
+    the deferral's own timeout, which the operators leave unset), so the trigger does.
+
+    Args:
+        wait_started: Epoch seconds when the task began waiting (for the elapsed time reported).
+        end_time: Epoch deadline of the task's ``timeout`` (None: no limit).
+        execution_deadline: Epoch deadline from the task's ``execution_timeout``.
+        timeout_limit: The configured limit in seconds, as reported in the timeout message.
+    """
+
+    def __init__(
+        self,
+        *,
+        wait_started: float | None = None,
+        end_time: float | None = None,
+        execution_deadline: float | None = None,
+        timeout_limit: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.wait_started = time.time() if wait_started is None else float(wait_started)
+        self.end_time = end_time
+        self.execution_deadline = execution_deadline
+        self.timeout_limit = timeout_limit
+
+    def _deadline_kwargs(self) -> dict[str, Any]:
+        return {
+            "wait_started": self.wait_started,
+            "end_time": self.end_time,
+            "execution_deadline": self.execution_deadline,
+            "timeout_limit": self.timeout_limit,
+        }
+
+    def _remaining(self) -> float | None:
+        """Seconds until the earlier deadline (0 once it passed); None without one."""
+        deadline = wait_deadline(self.end_time, self.execution_deadline)
+        return None if deadline is None else max(0.0, deadline - time.time())
+
+    def _reason(self) -> str:
+        """Which deadline comes first: ``timeout`` or ``execution_timeout``."""
+        if self.execution_deadline is not None and (
+            self.end_time is None or self.execution_deadline <= self.end_time
+        ):
+            return "execution_timeout"
+        return "timeout"
+
+    def _timeout_report(self) -> dict[str, Any]:
+        """``reason``, ``limit`` and ``elapsed`` of a wait whose deadline passed; the execution
+        timeout's elapsed time counts from the task's start, not from the deferral."""
+        reason = self._reason()
+        elapsed = self._elapsed()
+        if reason == "execution_timeout" and self.timeout_limit is not None:
+            task_started = self.execution_deadline - self.timeout_limit
+            elapsed = round(time.time() - task_started, 3)
+        return {"reason": reason, "limit": self.timeout_limit, "elapsed": elapsed}
+
+    def _elapsed(self) -> float:
+        return round(time.time() - self.wait_started, 3)
+
+
+class FlyteExecutionTrigger(_DeadlineTrigger):
     """Waits until an execution ends, then fires one event; terminates it on kill and timeout.
 
     Event payload: ``status`` (``done``, ``timeout`` or ``error``), ``execution_id``, ``phase``,
@@ -66,10 +128,8 @@ class FlyteExecutionTrigger(BaseTrigger):
         execution_id: ``project/domain/name`` of the execution.
         flyte_conn_id: The connection id (None: flytekit's config).
         poll_interval: Seconds between status reads.
-        wait_started: Epoch seconds when the task began waiting (for the elapsed time reported).
-        end_time: Epoch deadline of the task's ``timeout`` (None: no limit).
-        execution_deadline: Epoch deadline from the task's ``execution_timeout``.
-        timeout_limit: The configured limit in seconds, as reported in the timeout message.
+        wait_started, end_time, execution_deadline, timeout_limit: The deadlines, as for
+            :class:`_DeadlineTrigger`.
         terminate_on_kill: Terminate the execution when a user kills the deferred task.
         terminate_on_timeout: Terminate the execution when a deadline passes.
     """
@@ -86,14 +146,15 @@ class FlyteExecutionTrigger(BaseTrigger):
         terminate_on_kill: bool = True,
         terminate_on_timeout: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            wait_started=wait_started,
+            end_time=end_time,
+            execution_deadline=execution_deadline,
+            timeout_limit=timeout_limit,
+        )
         self.execution_id = execution_id
         self.flyte_conn_id = flyte_conn_id
         self.poll_interval = float(poll_interval)
-        self.wait_started = time.time() if wait_started is None else float(wait_started)
-        self.end_time = end_time
-        self.execution_deadline = execution_deadline
-        self.timeout_limit = timeout_limit
         self.terminate_on_kill = terminate_on_kill
         self.terminate_on_timeout = terminate_on_timeout
 
@@ -104,10 +165,7 @@ class FlyteExecutionTrigger(BaseTrigger):
                 "execution_id": self.execution_id,
                 "flyte_conn_id": self.flyte_conn_id,
                 "poll_interval": self.poll_interval,
-                "wait_started": self.wait_started,
-                "end_time": self.end_time,
-                "execution_deadline": self.execution_deadline,
-                "timeout_limit": self.timeout_limit,
+                **self._deadline_kwargs(),
                 "terminate_on_kill": self.terminate_on_kill,
                 "terminate_on_timeout": self.terminate_on_timeout,
             },
@@ -144,8 +202,7 @@ class FlyteExecutionTrigger(BaseTrigger):
         from flyte_bridge.watcher import AsyncExecutionWatcher
 
         watcher = AsyncExecutionWatcher.shared(await FlyteHook(self.flyte_conn_id).aget_config())
-        deadline = wait_deadline(self.end_time, self.execution_deadline)
-        remaining = None if deadline is None else max(0.0, deadline - time.time())
+        remaining = self._remaining()
         seen: list[Any] = []
         try:
             # At the deadline the watcher reads the status once more (within one RPC deadline,
@@ -167,30 +224,14 @@ class FlyteExecutionTrigger(BaseTrigger):
         self, client: Any, execution: Any | None, error: Exception
     ) -> dict[str, Any]:
         """The timeout event; ``execution`` is the last state read (None: admin never answered)."""
-        reason = (
-            "execution_timeout"
-            if self.execution_deadline is not None
-            and (self.end_time is None or self.execution_deadline <= self.end_time)
-            else "timeout"
-        )
+        report = self._timeout_report()
         terminated = False
         if self.terminate_on_timeout:
-            cause = f"Airflow task {reason} of {self.timeout_limit}s passed"
+            cause = f"Airflow task {report['reason']} of {self.timeout_limit}s passed"
             # One RPC deadline, not every retry of it: the event must come soon after the
             # deadline even from an admin that stopped answering (then the run is left running).
             terminated = await self._terminate(cause, client, budget=client.config.rpc_timeout)
-        elapsed = self._elapsed()
-        if reason == "execution_timeout" and self.timeout_limit is not None:
-            # The execution timeout counts from the task's start, not from the deferral.
-            task_started = self.execution_deadline - self.timeout_limit
-            elapsed = round(time.time() - task_started, 3)
-        extra = {
-            "status": "timeout",
-            "elapsed": elapsed,
-            "limit": self.timeout_limit,
-            "reason": reason,
-            "terminated": terminated,
-        }
+        extra = {"status": "timeout", **report, "terminated": terminated}
         if execution is None:
             return {
                 "execution_id": self.execution_id,
@@ -219,23 +260,22 @@ class FlyteExecutionTrigger(BaseTrigger):
             if owned and client is not None:
                 await client.close()
 
-    def _elapsed(self) -> float:
-        return round(time.time() - self.wait_started, 3)
 
-
-class FlyteGateTrigger(BaseTrigger):
+class FlyteGateTrigger(_DeadlineTrigger):
     """Waits until an execution reaches a gate (its signal exists) or ends.
 
     Event payload: ``status`` ``reached`` (the signal exists), ``done`` (the execution ended
-    before reaching it), ``timeout`` or ``error`` (with ``message`` and ``permanent``), with
-    ``execution_id`` and ``signal_id``.
+    before reaching it), ``timeout`` (with ``reason``, ``limit`` and ``elapsed``) or ``error``
+    (with ``message`` and ``permanent``), with ``execution_id`` and ``signal_id``. It sets no
+    signal: the resumed task does, unless its ``execution_timeout`` has passed by then.
 
     Args:
         execution_id: ``project/domain/name`` of the execution.
         signal_id: The gate's signal id.
         flyte_conn_id: The connection id (None: flytekit's config).
         poll_interval: Seconds between reads.
-        end_time: Epoch deadline (None: no limit).
+        end_time: Epoch deadline of the task's ``timeout`` (None: no limit).
+        wait_started, execution_deadline, timeout_limit: As for :class:`_DeadlineTrigger`.
     """
 
     def __init__(
@@ -245,13 +285,20 @@ class FlyteGateTrigger(BaseTrigger):
         flyte_conn_id: str | None = FlyteHook.default_conn_name,
         poll_interval: float = 5.0,
         end_time: float | None = None,
+        wait_started: float | None = None,
+        execution_deadline: float | None = None,
+        timeout_limit: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            wait_started=wait_started,
+            end_time=end_time,
+            execution_deadline=execution_deadline,
+            timeout_limit=timeout_limit,
+        )
         self.execution_id = execution_id
         self.signal_id = signal_id
         self.flyte_conn_id = flyte_conn_id
         self.poll_interval = float(poll_interval)
-        self.end_time = end_time
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -261,7 +308,7 @@ class FlyteGateTrigger(BaseTrigger):
                 "signal_id": self.signal_id,
                 "flyte_conn_id": self.flyte_conn_id,
                 "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
+                **self._deadline_kwargs(),
             },
         )
 
@@ -285,15 +332,17 @@ class FlyteGateTrigger(BaseTrigger):
     async def _wait(self, client: Any) -> dict[str, Any]:
         from flyte_bridge.errors import FlyteNotFoundError, FlyteTimeoutError
 
-        timeout = None if self.end_time is None else max(0.0, self.end_time - time.time())
         try:
             await client.wait_for_gate(
-                self.execution_id, self.signal_id, timeout=timeout, poll_interval=self.poll_interval
+                self.execution_id,
+                self.signal_id,
+                timeout=self._remaining(),
+                poll_interval=self.poll_interval,
             )
         except FlyteTimeoutError as error:
             if error.grpc_code is not None:
                 raise  # an RPC that ran out of time, not the wait for the gate
-            return {"status": "timeout"}
+            return {"status": "timeout", **self._timeout_report()}
         except FlyteNotFoundError:
             # Either no gate declares the id (the error says which do), or the run ended first.
             execution = await client.fetch_execution(self.execution_id)

@@ -125,13 +125,18 @@ def test_a_triggerer_restart_leaves_the_run_going(
     assert flyte_client.fetch_execution(long_run.id).phase_name == "RUNNING"
 
 
-@pytest.fixture(scope="module")
-def timeouts_run(airflow_db, flyte_connection, flyte_examples):
+def run_recording_failures(dag_name):
+    """One ``dag.test()`` run of a DAG of flyte_test_dags, and why each task that failed did."""
     import flyte_test_dags
 
     flyte_test_dags.FAILURES.clear()
-    run = flyte_test_dags.timeouts.test()
+    run = getattr(flyte_test_dags, dag_name).test()
     return run, {task_id: reason for task_id, _, reason in flyte_test_dags.FAILURES}
+
+
+@pytest.fixture(scope="module")
+def timeouts_run(airflow_db, flyte_connection, flyte_examples):
+    return run_recording_failures("timeouts")
 
 
 @pytest.mark.parametrize(
@@ -164,3 +169,91 @@ def test_a_task_timing_out_on_the_worker_terminates_its_run_in_on_kill(timeouts_
     name = execution_name("flyte_timeouts", "sync_execution_timeout", run.run_id, -1)
     ended = wait_for_phase(flyte_client, name, {"ABORTED"}, timeout=30)
     assert "sync_execution_timeout killed" in ended.error.message
+
+
+@pytest.fixture(scope="module")
+def deferred_execution_timeouts_run(airflow_db, flyte_connection, flyte_examples):
+    return run_recording_failures("deferred_execution_timeouts")
+
+
+@pytest.mark.parametrize(
+    ("task_id", "message"),
+    [
+        (
+            "sense_past_execution_timeout",
+            "did not end within the execution_timeout of 4s (task ran 4.",
+        ),
+        (
+            "rollout_past_execution_timeout",
+            "did not reach gate rollout_percent within the execution_timeout of 4s (task ran 4.",
+        ),
+    ],
+)
+def test_a_deferred_sensor_or_signal_fails_at_its_execution_timeout(
+    deferred_execution_timeouts_run, task_id, message
+):
+    run, reasons = deferred_execution_timeouts_run
+    (ti,) = [ti for ti in run.get_task_instances() if ti.task_id == task_id]
+
+    assert ti.state == "failed"
+    assert message in reasons[task_id]
+    assert 4 <= (ti.end_date - ti.start_date).total_seconds() < 15
+
+
+def test_a_deferred_sensor_past_its_execution_timeout_leaves_the_run_going(
+    deferred_execution_timeouts_run, xcoms
+):
+    run, reasons = deferred_execution_timeouts_run
+
+    assert reasons["sense_past_execution_timeout"].endswith("; left it running")
+    assert xcoms(run, "stop_watched")["return_value"]["already_terminal"] is False
+
+
+def test_a_deferred_signal_past_its_execution_timeout_sends_nothing(
+    deferred_execution_timeouts_run,
+):
+    _, reasons = deferred_execution_timeouts_run
+
+    assert reasons["rollout_past_execution_timeout"].endswith("; the signal was not sent")
+
+
+@pytest.fixture
+def at_review(flyte_examples, flyte_client):
+    """An approval workflow waiting at its ``review`` gate."""
+    execution = flyte_client.launch("approvals.approval_wf", inputs={"version": 1})
+    deadline = time.monotonic() + 60
+    while "review" not in {signal.signal_id for signal in flyte_client.list_signals(execution)}:
+        assert time.monotonic() < deadline, "the approval workflow never reached its gate"
+        time.sleep(0.2)
+    yield execution
+    flyte_client.terminate(execution, cause="test cleanup")
+
+
+def test_a_gate_reached_after_the_execution_timeout_is_not_answered(
+    flyte_connection, flyte_client, at_review
+):
+    """The trigger saw the gate just before the deadline, but the task resumed after it."""
+    from airflow_provider.operators.flyte import FlyteSignalOperator, FlyteWaitTimeout
+
+    operator = FlyteSignalOperator(
+        task_id="approve",
+        execution=str(at_review.id),
+        signal_id="review",
+        deferrable=True,
+        execution_timeout=dt.timedelta(seconds=4),
+    )
+
+    class StartedLongAgo:
+        start_date = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=10)
+
+    event = {"status": "reached", "execution_id": str(at_review.id), "signal_id": "review"}
+    with pytest.raises(FlyteWaitTimeout) as refused:
+        operator.execute_complete({"ti": StartedLongAgo()}, event)
+
+    assert str(refused.value).startswith("The execution_timeout of 4s passed (task ran 10.")
+    assert f"before gate review of Flyte execution {at_review.id} was answered" in str(
+        refused.value
+    )
+    assert "the signal was not sent" in str(refused.value)
+    (review,) = [s for s in flyte_client.list_signals(at_review) if s.signal_id == "review"]
+    assert review.is_set is False

@@ -127,6 +127,50 @@ with DAG("flyte_timeouts", schedule=None, start_date=START, default_args=DEFAULT
         execution_timeout=dt.timedelta(seconds=4),
     )
 
+with DAG(
+    "flyte_deferred_execution_timeouts", schedule=None, start_date=START, default_args=DEFAULTS
+) as deferred_execution_timeouts:
+    # Each waits longer than its execution_timeout; timeout=20 only bounds a wait that ignores it.
+    too_long = {"deferrable": True, "timeout": 20, "execution_timeout": dt.timedelta(seconds=4)}
+    waits = {
+        "watched": (
+            LONG_SLEEP,
+            {"seconds": 600},
+            lambda execution: FlyteExecutionSensor(
+                task_id="sense_past_execution_timeout",
+                execution=execution,
+                poke_interval=0.5,
+                **too_long,
+            ),
+        ),
+        # rollout_percent is reached only after review is approved, which nothing here does.
+        "gated": (
+            RELEASE,
+            {},
+            lambda execution: FlyteSignalOperator(
+                task_id="rollout_past_execution_timeout",
+                execution=execution,
+                signal_id="rollout_percent",
+                action="set_input",
+                value=25.0,
+                poll_interval=0.5,
+                **too_long,
+            ),
+        ),
+    }
+    for name, (launch_plan, inputs, wait_on) in waits.items():
+        launched = FlyteLaunchOperator(
+            task_id=f"launch_{name}",
+            launch_plan=launch_plan,
+            inputs=inputs,
+            wait_for_completion=False,
+        )
+        execution = execution_of(f"launch_{name}")
+        stop = FlyteTerminateOperator(
+            task_id=f"stop_{name}", execution=execution, trigger_rule="all_done"
+        )
+        launched >> wait_on(execution) >> stop
+
 with DAG("flyte_reattach", schedule=None, start_date=START, default_args=DEFAULTS) as reattach:
     FlyteLaunchOperator(
         task_id="sleep_then_finish",
