@@ -36,7 +36,7 @@ from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2
 from flyteidl.core import workflow_pb2 as core_workflow_pb2
 from google.protobuf import duration_pb2
 
-from flyte_bridge.errors import FlyteInvalidInputError
+from flyte_bridge.errors import FlyteInvalidInputError, FlyteNoScheduleTickError
 from flyte_bridge.literals import to_literal
 
 FailurePolicy = Literal["fail_fast", "continue"]
@@ -451,10 +451,10 @@ def plan_backfill(
         The plan: ticks, generated workflow template, launch plan spec and version.
 
     Raises:
-        FlyteInvalidInputError: if the launch plan has no schedule, no tick falls in the window,
-            the kickoff input is wrong or given in ``inputs``, an input is unknown or fixed,
-            another required input has neither a default nor a value in ``inputs``, or a
-            setting is invalid.
+        FlyteInvalidInputError: if the launch plan has no schedule, no tick falls in the window
+            (``FlyteNoScheduleTickError``), the kickoff input is wrong or given in ``inputs``,
+            an input is unknown or fixed, another required input has neither a default nor a
+            value in ``inputs``, or a setting is invalid.
     """
     subject = _subject(launch_plan.id)
     if failure_policy not in _FAILURE_POLICIES:
@@ -483,7 +483,7 @@ def plan_backfill(
     ticks = schedule_ticks(schedule, start, end, anchor=anchor, max_ticks=max_ticks)
     if not ticks:
         window_start, window_end = _window(start, end)
-        raise FlyteInvalidInputError(
+        raise FlyteNoScheduleTickError(
             f"no schedule tick falls in the window {window_start.isoformat()} .. "
             f"{window_end.isoformat()} (both ends included)",
             subject=subject,

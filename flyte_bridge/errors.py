@@ -61,6 +61,11 @@ class FlyteInvalidInputError(FlyteBridgeError, ValueError):
     """A request or a value was rejected before or by the server (INVALID_ARGUMENT)."""
 
 
+class FlyteNoScheduleTickError(FlyteInvalidInputError):
+    """No tick of the launch plan's schedule falls in a backfill's window, so there is nothing
+    to run; an adapter whose window has a default can say how to choose another."""
+
+
 class FlyteNotReadyError(FlyteBridgeError):
     """The thing asked for does not exist yet: outputs of an unfinished run, a gate not reached.
 

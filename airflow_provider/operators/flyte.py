@@ -43,6 +43,11 @@ DEFER_METHOD = "execute_complete"
 
 SIGNAL_ACTIONS = ("approve", "reject", "set_input")
 
+SET_THE_WINDOW = (
+    "set start and end (ISO 8601 text, templates or datetimes; both ends included) to choose "
+    "the ticks to backfill"
+)
+
 TEMPLATES_ATTRIBUTE = "_flyte_templates"
 """Operator attribute keeping the ``execution`` template as given, for the message of
 :func:`rendered_execution` (rendering replaces the field's value)."""
@@ -802,10 +807,20 @@ class FlyteTerminateOperator(BaseOperator):
 class FlyteBackfillOperator(_WaitsForExecution):
     """Backfills a scheduled launch plan over a date range, as one backfill execution.
 
+    The window is ``start`` to ``end`` with both ends included, as the core and the command
+    line take it. Without them it is the DAG run's data interval, which Airflow defines as
+    half-open: its start is included and its end is not, so consecutive scheduled runs, whose
+    intervals meet, do not both run the tick at their boundary (it belongs to the later run). A
+    manual run's data interval is one instant (or none, without a logical date) and holds no
+    tick: such runs fail, asking for ``start`` and ``end``.
+
     Args:
         launch_plan: The scheduled launch plan (templated).
-        start: First schedule time (templated, ISO 8601); default the data interval start.
-        end: Last schedule time, inclusive (templated); default the data interval end.
+        start: First schedule time, included (templated, ISO 8601 or a datetime); default the
+            data interval's start.
+        end: Last schedule time, included (templated; a bare date means the end of that day);
+            default the data interval's end, excluded. ``end="{{ data_interval_end }}"``
+            includes it.
         version: Launch plan version; None is the active one.
         parallel: Run the instances in parallel instead of one after another.
         failure_policy: ``fail_fast`` or ``continue``.
@@ -838,8 +853,8 @@ class FlyteBackfillOperator(_WaitsForExecution):
         self,
         *,
         launch_plan: str,
-        start: str | dt.datetime = "{{ data_interval_start }}",
-        end: str | dt.datetime = "{{ data_interval_end }}",
+        start: str | dt.datetime | None = None,
+        end: str | dt.datetime | None = None,
         version: str | None = None,
         parallel: bool = False,
         failure_policy: str = "fail_fast",
@@ -872,7 +887,7 @@ class FlyteBackfillOperator(_WaitsForExecution):
     def _backfill_and_wait(self, context: Context) -> Any:
         from flyte_bridge.reattach import launch_or_reattach
 
-        start, end = _datetime(self.start, "start"), _datetime(self.end, "end")
+        start, end = self._window(context)
         client = self.hook.get_client()
         try:
             if self.dry_run:
@@ -902,24 +917,64 @@ class FlyteBackfillOperator(_WaitsForExecution):
         finally:
             self.hook.close()
 
+    def _window(self, context: Context) -> tuple[dt.datetime, dt.datetime]:
+        """The window to backfill, both ends included: ``start`` and ``end`` as rendered, the
+        data interval's start for a missing ``start``, the instant before its end for a
+        missing ``end``."""
+        interval = (context.get("data_interval_start"), context.get("data_interval_end"))
+        if (self.start is None or self.end is None) and None in interval:
+            raise AirflowFailException(
+                f"{type(self).__name__} backfills the DAG run's data interval unless given "
+                "start and end, and this run has no data interval (a run without a logical "
+                f"date): {SET_THE_WINDOW}"
+            )
+        start = _datetime(interval[0] if self.start is None else self.start, "start")
+        if self.end is not None:
+            return start, _datetime(self.end, "end")
+        end = _datetime(interval[1], "end")
+        if end <= start:
+            raise AirflowFailException(
+                f"the backfill {self._default_window(start, end)} holds no time: a manual "
+                f"run's data interval is one instant; {SET_THE_WINDOW}"
+            )
+        # Airflow's data interval is half-open: the tick at its end is the next run's.
+        return start, end - dt.timedelta(microseconds=1)
+
+    def _default_window(self, start: dt.datetime, end: dt.datetime) -> str:
+        """Names a window that takes a default from the data interval, its end excluded."""
+        what = "data interval" if self.start is None else "window"
+        return f"{what} [{start.isoformat()}, {end.isoformat()})"
+
     def _backfill(
         self, client: FlyteClient, start: dt.datetime, end: dt.datetime, **kw: Any
     ) -> Any:
-        return client.launch_backfill(
-            self.launch_plan,
-            start,
-            end,
-            version=self.version,
-            parallel=self.parallel,
-            failure_policy=self.failure_policy,
-            project=self.project,
-            domain=self.domain,
-            labels=self.labels or None,
-            annotations=self.annotations or None,
-            inputs=self.inputs or None,
-            from_text=self.inputs_from_text,
-            **kw,
-        )
+        from flyte_bridge.errors import FlyteNoScheduleTickError
+
+        try:
+            return client.launch_backfill(
+                self.launch_plan,
+                start,
+                end,
+                version=self.version,
+                parallel=self.parallel,
+                failure_policy=self.failure_policy,
+                project=self.project,
+                domain=self.domain,
+                labels=self.labels or None,
+                annotations=self.annotations or None,
+                inputs=self.inputs or None,
+                from_text=self.inputs_from_text,
+                **kw,
+            )
+        except FlyteNoScheduleTickError:
+            if self.end is not None:
+                raise
+            excluded = end + dt.timedelta(microseconds=1)
+            raise AirflowFailException(
+                f"no schedule tick of {self.launch_plan} falls in the "
+                f"{self._default_window(start, excluded)}, whose end is excluded (it is the "
+                f"next DAG run's); {SET_THE_WINDOW}"
+            ) from None
 
 
 def _datetime(value: str | dt.datetime, what: str) -> dt.datetime:

@@ -56,6 +56,58 @@ def test_a_dry_run_backfill_plans_the_data_interval_and_launches_nothing(operati
     assert "execution_id" not in pushed
 
 
+def planned_over_data_interval(name, **run):
+    """The ticks a dry-run backfill planned over the data interval of a run of
+    ``flyte_backfill_interval_<name>``, or why the task failed."""
+    import flyte_test_dags
+
+    flyte_test_dags.FAILURES.clear()
+    run = getattr(flyte_test_dags, f"backfill_interval_{name}").test(**run)
+    (ti,) = run.get_task_instances()
+    if ti.state == "success":
+        return ti.xcom_pull(task_ids="plan_data_interval")
+    ((_, _, reason),) = flyte_test_dags.FAILURES
+    return reason
+
+
+def test_consecutive_scheduled_runs_backfill_the_tick_between_their_intervals_once(
+    airflow_db, flyte_connection, flyte_examples
+):
+    at_six = [dt.datetime(2026, 1, day, 6, tzinfo=dt.timezone.utc) for day in (2, 3)]
+
+    plans = [planned_over_data_interval("daily", logical_date=when) for when in at_six]
+
+    assert plans == [["2026-01-01T06:00:00+00:00"], ["2026-01-02T06:00:00+00:00"]]
+
+
+def test_a_data_interval_ending_at_the_only_tick_holds_no_tick_and_says_to_set_the_window(
+    airflow_db, flyte_connection, flyte_examples
+):
+    six = dt.datetime(2026, 1, 2, 6, tzinfo=dt.timezone.utc)
+
+    reason = planned_over_data_interval("hourly", logical_date=six)
+
+    assert "no schedule tick of daily_report falls in the data interval" in reason
+    assert "[2026-01-02T05:00:00+00:00, 2026-01-02T06:00:00+00:00)" in reason
+    assert "set start and end" in reason
+
+
+@pytest.mark.parametrize(
+    ("run", "detail"),
+    [
+        ({}, "holds no time: a manual run's data interval is one instant"),
+        ({"logical_date": None}, "has no data interval (a run without a logical date)"),
+    ],
+)
+def test_a_manual_run_backfilling_its_data_interval_says_to_set_the_window(
+    airflow_db, flyte_connection, flyte_examples, run, detail
+):
+    reason = planned_over_data_interval("manual", **run)
+
+    assert detail in reason
+    assert "set start and end" in reason
+
+
 class TaskInstance:
     """What the operators read of ``context["ti"]``, for calling ``execute`` directly."""
 

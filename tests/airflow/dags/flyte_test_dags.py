@@ -201,6 +201,29 @@ with DAG(
     )
     FlyteBackfillOperator(task_id="plan_backfill", launch_plan="daily_report", dry_run=True)
 
+
+def planning_over_data_interval(name: str, schedule: str | None) -> DAG:
+    """A DAG whose one task plans (dry run) a backfill of daily_report (06:00 daily) over the
+    DAG run's data interval."""
+    with DAG(
+        f"flyte_backfill_interval_{name}",
+        schedule=schedule and CronDataIntervalTimetable(schedule, timezone="UTC"),
+        start_date=START,
+        catchup=False,
+        default_args=DEFAULTS,
+    ) as dag:
+        FlyteBackfillOperator(
+            task_id="plan_data_interval", launch_plan="daily_report", dry_run=True
+        )
+    return dag
+
+
+# Each run's boundary tick is the next run's; an hour holds at most one tick; a manual run's
+# data interval is one instant, or none without a logical date.
+backfill_interval_daily = planning_over_data_interval("daily", "0 6 * * *")
+backfill_interval_hourly = planning_over_data_interval("hourly", "0 * * * *")
+backfill_interval_manual = planning_over_data_interval("manual", None)
+
 DB_CONNECTION = "flyte_in_db"
 """A connection that only the metadata database holds (``airflow connections add``)."""
 
