@@ -43,6 +43,10 @@ DEFER_METHOD = "execute_complete"
 
 SIGNAL_ACTIONS = ("approve", "reject", "set_input")
 
+BACKFILL_FAILURE_POLICIES = ("fail_fast", "continue")
+"""The core's ``flyte_bridge.backfill.FailurePolicy`` values, kept here so that a DAG file
+checks them at parse without importing the core's backfill module (croniter, flyteidl)."""
+
 SET_THE_WINDOW = (
     "set start and end (ISO 8601 text, templates or datetimes; both ends included) to choose "
     "the ticks to backfill"
@@ -106,6 +110,29 @@ def checked_seconds(
             expected += f", or None{none_means}"
         raise ValueError(f"{name} must be {expected}; got {value!r}")
     return total
+
+
+def checked_signal_value(action: str, value: Any) -> None:
+    """Refuses a value that ``action`` cannot take: any value for approve or reject, none for
+    set_input. A template is checked as given, and again in ``execute`` once rendered.
+
+    Raises:
+        ValueError: Naming the action and the value, and what it takes.
+    """
+    if value is not None and action != "set_input":
+        # approve/reject would ignore it: value=False with approve would approve the gate,
+        # and an approval cannot be taken back.
+        refuse = " (to refuse the gate, use action='reject')" if action == "approve" else ""
+        raise ValueError(
+            f"value goes only with action='set_input'; action={action!r} takes no value, "
+            f"got value={value!r}{refuse}"
+        )
+    if value is None and action == "set_input":
+        raise ValueError(
+            "action='set_input' needs a value: the input to give the gate, converted to its "
+            "type (a template that renders to None, such as an xcom_pull that found no XCom, "
+            "is refused when the task runs); got value=None"
+        )
 
 
 def check_before_launch(check: Callable[[], object]) -> None:
@@ -288,6 +315,15 @@ class _WaitsForExecution(BaseOperator):
             timeout, "timeout", optional=True, none_means=" (wait as long as the execution runs)"
         )
         self.terminate_on_kill = terminate_on_kill
+        if deferrable and not wait_for_completion:
+            self.log.warning(
+                "%s %s: deferrable=True has no effect with wait_for_completion=False: the task "
+                "ends once the execution is launched, without waiting (to wait in the "
+                "triggerer, leave wait_for_completion=True or follow it with a deferrable "
+                "FlyteExecutionSensor)",
+                type(self).__name__,
+                self.task_id,
+            )
         self._execution_id: str | None = None
         self._hook: FlyteHook | None = None
         self._flyte_console_url: str | None = None  # see CONSOLE_URL_ATTRIBUTE
@@ -464,7 +500,8 @@ class FlyteLaunchOperator(_WaitsForExecution):
         flyte_conn_id: The ``flyte`` connection (None: flytekit's config and ``FLYTE_*``).
         project: Project (templated); the connection's when None.
         domain: Domain (templated); the connection's when None.
-        wait_for_completion: Wait for the execution to end; else return after launching.
+        wait_for_completion: Wait for the execution to end; else return after launching (then
+            ``deferrable=True`` has no effect, and a warning says so when the DAG is parsed).
         deferrable: Wait in the triggerer; default ``[operators] default_deferrable``.
         poll_interval: Seconds between status reads (positive, or a timedelta).
         timeout: Longest wait (positive seconds or timedelta; None: no limit); when it passes
@@ -581,8 +618,10 @@ class FlyteSignalOperator(BaseOperator):
         signal_id: The gate's signal id (templated).
         action: ``approve``, ``reject`` or ``set_input``.
         value: The input value for ``set_input`` (templated; converted to the gate's type, a
-            str read as text of that type: ``"25"`` for a float gate). Only with ``set_input``:
-            a value given to ``approve`` or ``reject`` is refused when the DAG is parsed.
+            str read as text of that type: ``"25"`` for a float gate). Only with ``set_input``,
+            which needs one: a value given to ``approve`` or ``reject``, and ``set_input``
+            without one, are refused when the DAG is parsed; a template that rendered to None
+            fails the task before any signal.
         wait_for_gate: Wait until the execution reaches the gate (its signal exists) first,
             for up to ``timeout``; otherwise a gate not reached yet fails the task (retries
             apply).
@@ -619,14 +658,7 @@ class FlyteSignalOperator(BaseOperator):
         super().__init__(**kwargs)
         if action not in SIGNAL_ACTIONS:
             raise ValueError(f"action must be one of {SIGNAL_ACTIONS}, got {action!r}")
-        if value is not None and action != "set_input":
-            # approve/reject would ignore it: value=False with approve would approve the gate,
-            # and an approval cannot be taken back.
-            refuse = " (to refuse the gate, use action='reject')" if action == "approve" else ""
-            raise ValueError(
-                f"value goes only with action='set_input'; action={action!r} takes no value, "
-                f"got value={value!r}{refuse}"
-            )
+        checked_signal_value(action, value)
         self.execution = execution
         self.signal_id = signal_id
         self.action = action
@@ -655,6 +687,7 @@ class FlyteSignalOperator(BaseOperator):
         from flyte_bridge.errors import FlyteNotReadyError
 
         check_before_launch(self._check_durations)
+        check_before_launch(lambda: checked_signal_value(self.action, self.value))
         rendered_execution(self)
         with fail_permanently(), self.hook.new_client() as client:
             execution = client.fetch_execution(self.execution)
@@ -823,7 +856,8 @@ class FlyteBackfillOperator(_WaitsForExecution):
             includes it.
         version: Launch plan version; None is the active one.
         parallel: Run the instances in parallel instead of one after another.
-        failure_policy: ``fail_fast`` or ``continue``.
+        failure_policy: ``fail_fast`` or ``continue`` (another value is refused when the DAG is
+            parsed).
         dry_run: Log the plan (the schedule times) and launch nothing.
         inputs: Inputs every run of the backfill gets, by name (templated; not the schedule's
             kickoff-time input, which each run sets). Other inputs keep the launch plan's
@@ -866,6 +900,10 @@ class FlyteBackfillOperator(_WaitsForExecution):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if failure_policy not in BACKFILL_FAILURE_POLICIES:
+            raise ValueError(
+                f"failure_policy must be one of {BACKFILL_FAILURE_POLICIES}, got {failure_policy!r}"
+            )
         self.launch_plan = launch_plan
         self.inputs = inputs or {}
         self.inputs_from_text = inputs_from_text

@@ -295,3 +295,86 @@ def test_a_gate_not_reached_within_the_timeout_names_the_operators_timeout(
     assert "has not been reached yet" in message
     assert message.endswith("; waited timeout=1s (a longer timeout= waits longer)")
     assert "wait_for_gate=" not in message
+
+
+@pytest.mark.parametrize("policy", ["bogus", "FAIL_FAST", None, ""])
+def test_an_unknown_backfill_failure_policy_is_refused_when_the_dag_is_parsed(
+    policy,
+):
+    from airflow.sdk import DAG
+
+    with pytest.raises(ValueError) as refused, DAG("backfill_policy", schedule=None):
+        operators()["backfill"](failure_policy=policy)
+
+    assert str(refused.value) == (
+        f"failure_policy must be one of ('fail_fast', 'continue'), got {policy!r}"
+    )
+
+
+def test_the_backfill_failure_policies_are_those_of_the_core():
+    import typing
+
+    from airflow_provider.operators.flyte import BACKFILL_FAILURE_POLICIES
+    from flyte_bridge.backfill import FailurePolicy
+
+    assert BACKFILL_FAILURE_POLICIES == typing.get_args(FailurePolicy)
+    assert operators()["backfill"](failure_policy="continue").failure_policy == "continue"
+
+
+def test_set_input_without_a_value_is_refused_when_the_dag_is_parsed():
+    from airflow.sdk import DAG
+
+    from airflow_provider.operators.flyte import FlyteSignalOperator
+
+    with pytest.raises(ValueError) as refused, DAG("signal_no_value", schedule=None):
+        FlyteSignalOperator(task_id="rollout", execution="e", signal_id="g", action="set_input")
+
+    assert str(refused.value).startswith(
+        "action='set_input' needs a value: the input to give the gate"
+    )
+    assert str(refused.value).endswith("; got value=None")
+
+
+def test_a_set_input_value_template_that_rendered_to_none_fails_before_any_call_to_admin(
+    flyte_connection, flyte_sandbox
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider.operators.flyte import FlyteSignalOperator
+
+    operator = FlyteSignalOperator(
+        task_id="rollout",
+        execution="flytesnacks/development/e",
+        signal_id="rollout_percent",
+        action="set_input",
+        value="{{ ti.xcom_pull(task_ids='pick_rollout') }}",
+    )
+    operator.value = None  # what rendering it natively gave: the XCom was never pushed
+    before = flyte_sandbox.rpc_counts.snapshot()
+
+    with pytest.raises(AirflowFailException, match="action='set_input' needs a value"):
+        operator.execute({"ti": TaskInstance(operator.task_id)})
+
+    assert flyte_sandbox.rpc_counts.since(before) == {}
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings", "warned"),
+    [
+        ("launch", {"deferrable": True, "wait_for_completion": False}, True),
+        ("backfill", {"deferrable": True, "wait_for_completion": False}, True),
+        ("launch", {"deferrable": True}, False),
+        ("launch", {"deferrable": False, "wait_for_completion": False}, False),
+    ],
+)
+def test_deferrable_without_waiting_is_warned_about_when_the_dag_is_parsed(kind, settings, warned):
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        operators()[kind](**settings)
+
+    warnings = [log["event"] for log in logs if log["log_level"] == "warning"]
+    assert bool(warnings) is warned
+    if warned:
+        (warning,) = warnings
+        assert "deferrable=True has no effect with wait_for_completion=False" in warning
