@@ -122,12 +122,14 @@ _HOLDER = textwrap.dedent(
 
     sandbox = start_sandbox(data_dir=sys.argv[1])
     child = os.fork()
+    # Each line is one write(2) of under PIPE_BUF bytes, so the two processes' lines never
+    # interleave (print may write a line and its newline separately).
     if child == 0:
-        # Printed after the fork hooks ran: only then has the child let go of the descriptor.
-        print("forked", flush=True)
+        # Written after the fork hooks ran: only then has the child let go of the descriptor.
+        os.write(1, b"forked\\n")
         time.sleep(120)
         os._exit(0)
-    print(child, sandbox.endpoint, flush=True)
+    os.write(1, f"{child} {sandbox.endpoint}\\n".encode())
     time.sleep(120)
     """
 )
