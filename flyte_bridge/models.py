@@ -355,6 +355,16 @@ class Signal:
     is_set: bool = False
     changed: bool = False
 
+    def __repr__(self) -> str:
+        """One line, the type as its short name (``BOOLEAN``), not the proto's text."""
+        from flyte_bridge.literals import describe_type
+
+        return (
+            f"Signal(signal_id={self.signal_id!r}, execution_id={self.execution_id}, "
+            f"type={describe_type(self.type)}, value={self.value!r}, is_set={self.is_set}, "
+            f"changed={self.changed})"
+        )
+
 
 @dataclass(frozen=True)
 class Project:

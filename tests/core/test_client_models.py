@@ -5,15 +5,17 @@ from __future__ import annotations
 import pytest
 from flyteidl.admin import execution_pb2 as admin_execution_pb2
 from flyteidl.admin import task_execution_pb2
-from flyteidl.core import execution_pb2
+from flyteidl.core import execution_pb2, types_pb2
 from flyteidl.event import event_pb2
 
 from flyte_bridge import errors
 from flyte_bridge.errors import FlyteExecutionFailedError, FlyteNotReadyError
 from flyte_bridge.models import (
     Execution,
+    ExecutionId,
     NodeExecution,
     NodePhase,
+    Signal,
     TaskExecution,
     TaskPhase,
     WorkflowPhase,
@@ -131,3 +133,18 @@ def test_the_failed_node_is_the_innermost_node_that_failed():
 )
 def test_only_errors_a_retry_cannot_fix_are_permanent(error, permanent):
     assert errors.is_permanent(error) is permanent
+
+
+def test_a_signal_reads_on_one_line_with_its_type_by_name():
+    signal = Signal(
+        "approve-release",
+        ExecutionId("flytesnacks", "development", "run-1"),
+        types_pb2.LiteralType(simple=types_pb2.BOOLEAN),
+        value=True,
+        is_set=True,
+    )
+
+    assert repr(signal) == (
+        "Signal(signal_id='approve-release', execution_id=flytesnacks/development/run-1, "
+        "type=BOOLEAN, value=True, is_set=True, changed=False)"
+    )
