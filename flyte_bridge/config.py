@@ -672,8 +672,18 @@ class _ConfigSource:
             return None
         if self.yaml is not None and entry.yaml_key is not None:
             node: Any = self.yaml
-            for part in entry.yaml_key.split("."):
-                if not isinstance(node, dict) or part not in node:
+            parts = entry.yaml_key.split(".")
+            for depth, part in enumerate(parts):
+                if node is None:  # an empty section (``admin:``)
+                    return None
+                if not isinstance(node, dict):
+                    # A section given as a value (``admin: host:443``) would hide every key in it.
+                    section = ".".join(parts[:depth])
+                    raise FlyteConfigError(
+                        f"{section} in {self.path} must be a mapping of settings (such as "
+                        f"{section}: {{{parts[depth]}: ...}}), got {node!r}"
+                    )
+                if part not in node:
                     return None
                 node = node[part]
             if node is None or node == "" or node == []:

@@ -718,3 +718,16 @@ def test_security_switches_take_only_booleans(flag, value):
 def test_allow_plaintext_takes_only_a_boolean():
     with pytest.raises(FlyteConfigError, match="allow_plaintext must be True or False"):
         AuthConfig(mode="none", allow_plaintext="false")
+
+
+def test_a_yaml_section_given_as_a_value_is_refused_naming_it(tmp_path):
+    path = write(tmp_path / "config.yaml", "admin: flyte.example.com:443\n")
+
+    with pytest.raises(FlyteConfigError, match=r"admin in .*config.yaml must be a mapping"):
+        ClientConfig.from_flytekit_config(path)
+
+
+def test_an_empty_yaml_section_is_as_if_absent(tmp_path):
+    path = write(tmp_path / "config.yaml", "admin:\nconsole:\n  endpoint: http://c.example\n")
+
+    assert ClientConfig.from_flytekit_config(path).endpoint == "localhost:30080"
