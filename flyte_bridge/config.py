@@ -392,17 +392,17 @@ class ClientConfig:
             self.auth is not None and self.auth.sends_credentials
         )
         if self.insecure and sends_credentials:
+            if not is_loopback_host(self.host):
+                raise FlyteConfigError(
+                    f"credentials are never sent over plaintext to a non-loopback host "
+                    f"({self.host}); use TLS for {self.endpoint}"
+                )
             if self.auth is None or not self.auth.allow_plaintext:
                 what = f"auth mode {self.auth.mode!r}" if self.auth else "proxy_command"
                 raise FlyteConfigError(
                     f"endpoint {self.endpoint} is insecure (plaintext) but {what} would send "
                     "credentials over it; use TLS, or set AuthConfig(allow_plaintext=True) for a "
                     "loopback sandbox"
-                )
-            if not is_loopback_host(self.host):
-                raise FlyteConfigError(
-                    f"credentials are never sent over plaintext to a non-loopback host "
-                    f"({self.host}); use TLS for {self.endpoint}"
                 )
         if self.ca_cert_path is not None:
             _check_pem_bundle(self.ca_cert_path)

@@ -664,7 +664,7 @@ def test_a_plaintext_config_with_credentials_to_another_host_is_still_refused(
     monkeypatch.setenv("FLYTE_CREDENTIALS_CLIENT_SECRET", "sandbox-secret")
     path = write(tmp_path / "config.yaml", SANDBOX_AUTH_CONFIG.format(host="flyte.example.com"))
 
-    with pytest.raises(FlyteConfigError, match="would send credentials over it"):
+    with pytest.raises(FlyteConfigError, match="never sent over plaintext to a non-loopback host"):
         ClientConfig.from_flytekit_config(path)
 
 
