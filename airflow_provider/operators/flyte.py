@@ -958,7 +958,8 @@ class FlyteBackfillOperator(_WaitsForExecution):
     def _window(self, context: Context) -> tuple[dt.datetime, dt.datetime]:
         """The window to backfill, both ends included: ``start`` and ``end`` as rendered, the
         data interval's start for a missing ``start``, the instant before its end for a
-        missing ``end``."""
+        missing ``end``. A data interval that is one instant (a trigger timetable's, Airflow
+        3's default, or a manual run's) is that instant, so its tick, if any, is backfilled."""
         interval = (context.get("data_interval_start"), context.get("data_interval_end"))
         if (self.start is None or self.end is None) and None in interval:
             raise AirflowFailException(
@@ -970,10 +971,12 @@ class FlyteBackfillOperator(_WaitsForExecution):
         if self.end is not None:
             return start, _datetime(self.end, "end")
         end = _datetime(interval[1], "end")
-        if end <= start:
+        if end == start:
+            return start, end
+        if end < start:
             raise AirflowFailException(
-                f"the backfill {self._default_window(start, end)} holds no time: a manual "
-                f"run's data interval is one instant; {SET_THE_WINDOW}"
+                f"the backfill {self._default_window(start, end)} ends before it starts; "
+                f"{SET_THE_WINDOW}"
             )
         # Airflow's data interval is half-open: the tick at its end is the next run's.
         return start, end - dt.timedelta(microseconds=1)
@@ -1007,6 +1010,13 @@ class FlyteBackfillOperator(_WaitsForExecution):
         except FlyteNoScheduleTickError:
             if self.end is not None:
                 raise
+            if start == end:
+                raise AirflowFailException(
+                    f"no schedule tick of {self.launch_plan} falls at {start.isoformat()}, "
+                    "this run's data interval, which is one instant (a manual run's, or every "
+                    f"run's under a trigger timetable such as Airflow 3's default); "
+                    f"{SET_THE_WINDOW}"
+                ) from None
             excluded = end + dt.timedelta(microseconds=1)
             raise AirflowFailException(
                 f"no schedule tick of {self.launch_plan} falls in the "

@@ -80,6 +80,14 @@ def test_consecutive_scheduled_runs_backfill_the_tick_between_their_intervals_on
     assert plans == [["2026-01-01T06:00:00+00:00"], ["2026-01-02T06:00:00+00:00"]]
 
 
+def test_a_trigger_timetables_runs_backfill_the_tick_at_their_instant(
+    airflow_db, flyte_connection, flyte_examples
+):
+    six = dt.datetime(2026, 1, 2, 6, tzinfo=dt.timezone.utc)
+
+    assert planned_over_data_interval("trigger", logical_date=six) == [six.isoformat()]
+
+
 def test_a_data_interval_ending_at_the_only_tick_holds_no_tick_and_says_to_set_the_window(
     airflow_db, flyte_connection, flyte_examples
 ):
@@ -95,7 +103,7 @@ def test_a_data_interval_ending_at_the_only_tick_holds_no_tick_and_says_to_set_t
 @pytest.mark.parametrize(
     ("run", "detail"),
     [
-        ({}, "holds no time: a manual run's data interval is one instant"),
+        ({}, "this run's data interval, which is one instant (a manual run's"),
         ({"logical_date": None}, "has no data interval (a run without a logical date)"),
     ],
 )

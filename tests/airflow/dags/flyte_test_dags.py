@@ -202,12 +202,17 @@ with DAG(
     FlyteBackfillOperator(task_id="plan_backfill", launch_plan="daily_report", dry_run=True)
 
 
-def planning_over_data_interval(name: str, schedule: str | None) -> DAG:
+def planning_over_data_interval(name: str, schedule: str | None, intervals: bool = True) -> DAG:
     """A DAG whose one task plans (dry run) a backfill of daily_report (06:00 daily) over the
-    DAG run's data interval."""
+    DAG run's data interval (without ``intervals``, a cron string: Airflow 3's trigger
+    timetable, whose runs' data intervals are one instant)."""
     with DAG(
         f"flyte_backfill_interval_{name}",
-        schedule=schedule and CronDataIntervalTimetable(schedule, timezone="UTC"),
+        schedule=(
+            schedule and CronDataIntervalTimetable(schedule, timezone="UTC")
+            if intervals
+            else schedule
+        ),
         start_date=START,
         catchup=False,
         default_args=DEFAULTS,
@@ -223,6 +228,7 @@ def planning_over_data_interval(name: str, schedule: str | None) -> DAG:
 backfill_interval_daily = planning_over_data_interval("daily", "0 6 * * *")
 backfill_interval_hourly = planning_over_data_interval("hourly", "0 * * * *")
 backfill_interval_manual = planning_over_data_interval("manual", None)
+backfill_interval_trigger = planning_over_data_interval("trigger", "0 6 * * *", intervals=False)
 
 DB_CONNECTION = "flyte_in_db"
 """A connection that only the metadata database holds (``airflow connections add``)."""
