@@ -465,6 +465,8 @@ def backfill_flyte_launch_plan(
         target=config.launch_plan,
         # After a failed backfill the next one recovers it, reusing the ticks that succeeded.
         recover=True,
+        # See _materialize_by_backfill: a backfill follows the run of its name.
+        same_request_only=False,
     )
     execution = decision.execution
     if config.wait:

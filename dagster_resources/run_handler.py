@@ -114,6 +114,7 @@ def launch_or_reattach_logged(
     waiting: bool = True,
     target: Any = None,
     recover: bool = False,
+    same_request_only: bool = True,
 ) -> "LaunchDecision":
     """Follows the run an earlier try of this step launched, or launches the step's next one
     (:func:`flyte_bridge.reattach.launch_or_reattach`), and logs which.
@@ -134,7 +135,7 @@ def launch_or_reattach_logged(
         domain=domain,
         target=target,
         recover=recover,
-        same_request_only=True,
+        same_request_only=same_request_only,
     )
     if decision.previous is not None:
         log.info(
@@ -699,6 +700,9 @@ def _materialize_by_backfill(
         target=target["launch_plan"],
         # A retry after a failed backfill recovers it: the ticks that succeeded are reused.
         recover=True,
+        # Its generated launch plan's version changes with the launch plan's own, so a check
+        # would refuse a retry after a new registration: a backfill follows its name.
+        same_request_only=False,
     )
     done = wait_for(
         client,

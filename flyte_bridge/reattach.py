@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from flyte_bridge.errors import FlyteBridgeError, FlyteConflictError
+from flyte_bridge.errors import FlyteBridgeError, FlyteClientClosedError, FlyteConflictError
 from flyte_bridge.naming import execution_name
 
 if TYPE_CHECKING:
@@ -105,7 +105,9 @@ def launch_or_reattach(
             and must return it, as the client's launch does for the same entity and inputs, or
             raise FlyteConflictError, as it does for others. So a step whose arguments changed
             (an edited DAG, then a cleared task) fails saying what differs instead of reporting
-            the outputs of a run of other inputs.
+            the outputs of a run of other inputs; after a failed run of other arguments, the
+            next generation is a fresh launch of the new ones even with ``recover``. A check
+            that fails for another reason is logged and the run followed.
 
     Returns:
         The decision, with the execution to follow.
@@ -125,8 +127,14 @@ def launch_or_reattach(
 
     for generation, name, execution in _generations(client, step, project, domain, max_length):
         if execution is None:
-            if recover and previous is not None and previous.is_done:
-                previous = followed(previous)
+            if recover and same_request_only and previous is not None and previous.is_done:
+                try:
+                    previous = followed(previous)
+                except FlyteConflictError as error:
+                    # New arguments after a failure: a fresh run of them, not a recovery of the
+                    # old ones (as without ``recover``).
+                    logger.info("Not recovering %s: %s", previous.id, error.message)
+                    recover = False
             return _start(client, launch, name, generation, previous, recover)
         if execution.phase_name in ENDING_UNSUCCESSFULLY:
             logger.info("Execution %s is %s; next generation", execution.id, execution.phase_name)
@@ -151,9 +159,14 @@ def launch_or_reattach(
 def _same_request(
     launch: Callable[[str], Execution], execution: Execution, step: Sequence[object]
 ) -> Execution:
-    """``execution`` as ``launch`` returns it for its name, if it ran the same request."""
+    """``execution`` as ``launch`` returns it for its name, if it ran the same request.
+
+    A check that cannot be made (a local file input gone, admin unreachable) is logged and the
+    run followed, as without the check: following never launches anything."""
     try:
         return launch(execution.id.name)
+    except FlyteClientClosedError:
+        raise
     except FlyteConflictError as error:
         detail = error.message.removesuffix("; choose another name")
         raise FlyteConflictError(
@@ -162,6 +175,13 @@ def _same_request(
             "arguments from a new run of the DAG or job",
             subject=error.subject,
         ) from error
+    except FlyteBridgeError as error:
+        logger.warning(
+            "Could not check that execution %s ran this step's arguments (%s); following it",
+            execution.id,
+            error,
+        )
+        return execution
 
 
 def launch_or_find(

@@ -939,6 +939,8 @@ class FlyteBackfillOperator(_WaitsForExecution):
             def launch(name: str) -> Execution:
                 return self._backfill(client, start, end, name=name, dry_run=False).execution
 
+            # No same_request_only: the generated launch plan's version changes with the
+            # launch plan's own, so a retry after a new registration would be refused.
             decision = launch_or_reattach(
                 client,
                 step_of(context),
@@ -946,7 +948,6 @@ class FlyteBackfillOperator(_WaitsForExecution):
                 project=self.project,
                 domain=self.domain,
                 target=self.launch_plan,
-                same_request_only=True,
             )
             self._publish(context, client, decision.execution)
             if not self.wait_for_completion:

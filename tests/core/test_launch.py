@@ -363,14 +363,36 @@ def test_a_step_recovers_its_failed_run_only_with_the_same_arguments(
         )
 
     first = decide({"reason": "x"}).execution
-    failed = sandbox_client.wait(first, timeout=120, poll_interval=0.3)
+    assert sandbox_client.wait(first, timeout=120, poll_interval=0.3).phase_name == "FAILED"
+
+    fixed = decide({"reason": "y"})  # new arguments: launched afresh, not recovered from x
+    failed = sandbox_client.wait(fixed.execution, timeout=120, poll_interval=0.3)
+    recovered = decide({"reason": "y"})
+
+    assert (fixed.action, fixed.generation, fixed.previous.id) == ("launched", 1, first.id)
+    assert sandbox_client.fetch_inputs(fixed.execution) == {"reason": "y"}
     assert failed.phase_name == "FAILED"
-
-    with pytest.raises(FlyteConflictError, match="which had other inputs: reason"):
-        decide({"reason": "y"})
-    recovered = decide({"reason": "x"})
-
     assert (recovered.action, recovered.previous.id) == ("recovered", failed.id)
+
+
+def test_a_step_whose_check_cannot_be_made_follows_its_run(sandbox_client, registered_examples):
+    from flyte_bridge.reattach import launch_or_reattach
+
+    step = ("unchecked", "launch", _name("step"), -1)
+    first = launch_or_reattach(
+        sandbox_client,
+        step,
+        lambda name: sandbox_client.launch("hello.hello_wf", inputs={"name": "a"}, name=name),
+        same_request_only=True,
+    )
+
+    def check_that_fails(name: str):  # as a launch whose local file input is gone
+        raise FlyteInvalidInputError(f"input 'f' of {name}: no such file or directory")
+
+    again = launch_or_reattach(sandbox_client, step, check_that_fails, same_request_only=True)
+
+    assert again.execution.id == first.execution.id
+    assert again.action in ("reattached", "reused")
 
 
 # C02: a taken name is reattached to only for the same entity and inputs ---------------------
