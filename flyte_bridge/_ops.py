@@ -438,9 +438,15 @@ def gate_op(
                 if timeout is None
                 else f"waited {timeout:g}s"
             )
+            unchecked = (
+                ""
+                if gates
+                else "; its workflow declares no gate outside dynamic nodes, so the id is "
+                "unchecked: a gate a dynamic node makes shows up only once reached"
+            )
             not_reached = FlyteNotReadyError(
                 f"gate {signal_id!r} of execution {execution_id} has not been reached yet "
-                f"(execution is {execution.phase.name}); {hint}",
+                f"(execution is {execution.phase.name}){unchecked}; {hint}",
                 subject=f"{execution_id}/{signal_id}",
             )
             not_reached.hint = hint

@@ -62,6 +62,19 @@ def test_c15_approve_without_waiting_on_a_gate_not_reached_raises_not_ready(sand
         sandbox_client.terminate(execution, "test finished")
 
 
+def test_a_gate_of_a_workflow_without_static_gates_is_said_to_be_unchecked(sandbox_client):
+    execution = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 60})
+    try:
+        with pytest.raises(FlyteNotReadyError) as e:
+            sandbox_client.approve(execution, "review")
+    finally:
+        sandbox_client.terminate(execution, "test finished")
+
+    assert "its workflow declares no gate outside dynamic nodes, so the id is unchecked" in (
+        e.value.message
+    )
+
+
 def test_c15_a_signal_no_gate_declares_raises_not_found_listing_the_gates(
     sandbox_client, at_rollout_gate
 ):
