@@ -309,3 +309,77 @@ def test_a_deferred_wait_on_an_admin_that_stops_answering_ends_with_its_timeout_
     operator = FlyteLaunchOperator(task_id="launch", launch_plan="lp", timeout=1.5)
     with pytest.raises(FlyteWaitTimeout, match="did not end within the timeout of 1.5s"):
         operator.execute_complete({}, payload)
+
+
+@pytest.fixture
+def last_minute_admin(monkeypatch):
+    """Admin on 127.0.0.1 (connection ``flyte_last_minute``) that lists
+    ``flytesnacks/development/late`` RUNNING and reads it SUCCEEDED: a run that ends between
+    the trigger's last tick and its deadline."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "core"))
+    from _transport_fakes import ScriptedServer
+    from flyteidl.admin import execution_pb2
+    from flyteidl.core import execution_pb2 as core_execution_pb2
+
+    def execution(phase: int) -> execution_pb2.Execution:
+        return execution_pb2.Execution(
+            id={"project": "flytesnacks", "domain": "development", "name": "late"},
+            closure={"phase": phase},
+        )
+
+    phases = core_execution_pb2.WorkflowExecution
+    running = execution_pb2.ExecutionList(executions=[execution(phases.RUNNING)])
+    server = ScriptedServer(
+        defaults={
+            "ListExecutions": lambda request, context: running,
+            "GetExecution": lambda request, context: execution(phases.SUCCEEDED),
+        }
+    )
+    server.start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FLYTE_LAST_MINUTE",
+        json.dumps(
+            {
+                "conn_type": "flyte",
+                "host": "127.0.0.1",
+                "port": server.port,
+                "extra": {"insecure": True, "project": "flytesnacks", "domain": "development"},
+            }
+        ),
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_c20_a_run_that_ends_just_before_the_deadline_is_a_success_not_a_timeout(
+    last_minute_admin,
+):
+    import asyncio
+
+    from flyte_bridge.watcher import AsyncExecutionWatcher
+
+    started = time.time()
+    trigger = FlyteExecutionTrigger(
+        "flytesnacks/development/late",
+        flyte_conn_id="flyte_last_minute",
+        poll_interval=30,
+        wait_started=started,
+        end_time=started + 1.0,
+        timeout_limit=1.0,
+    )
+
+    async def run_trigger():
+        try:
+            return await _first_event(trigger)
+        finally:
+            shared = AsyncExecutionWatcher._shared.get(asyncio.get_running_loop(), {})
+            for watcher in shared.values():
+                await watcher.client.close()
+
+    payload = asyncio.run(run_trigger())
+
+    assert (payload["status"], payload["phase"]) == ("done", "SUCCEEDED")
+    assert last_minute_admin.calls_to("TerminateExecution") == []
+    assert len(last_minute_admin.calls_to("GetExecution")) == 1

@@ -193,3 +193,15 @@ def test_a_sync_refuses_a_timeout_that_is_not_a_positive_number(scripted_client,
 
     with pytest.raises(FlyteInvalidInputError, match="timeout must be a positive|got nan"):
         client.sync(ID.format("e1"), timeout=timeout)
+
+
+def test_c20_a_run_that_ends_between_the_last_poll_and_the_deadline_is_returned_as_ended(
+    scripted_client,
+):
+    admin, client = scripted_client
+    admin.script["e20"] = [RUNNING, SUCCEEDED]  # the next poll would come after the deadline
+
+    execution = client.wait(ID.format("e20"), timeout=0.5, poll_interval=30)
+
+    assert execution.phase is WorkflowPhase.SUCCEEDED
+    assert dict(admin.calls) == {"GetExecution": 2}, "one poll, then the read at the deadline"

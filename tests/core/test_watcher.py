@@ -139,6 +139,24 @@ def test_shared_async_watcher_reads_many_waits_running_out_together_one_call_per
     assert admin.calls["ListExecutions"] == 2 * ticks + 2, "the reads at the deadline shared 2"
 
 
+def test_c20_a_shared_wait_returns_a_run_that_ended_just_before_its_deadline(scripted_admin):
+    admin, config = scripted_admin
+    admin.script["last-minute"] = [RUNNING, SUCCEEDED]  # the first tick reads RUNNING
+
+    async def main() -> Execution:
+        client = AsyncFlyteClient(config)
+        try:
+            return await client.watcher().wait_for("last-minute", timeout=0.5, poll_interval=30)
+        finally:
+            await client.close()
+
+    execution = asyncio.run(main())
+
+    assert execution.phase.name == "SUCCEEDED"
+    assert (admin.calls["ListExecutions"], admin.calls["GetExecution"]) == (1, 1)
+    assert "TerminateExecution" not in admin.calls
+
+
 def test_both_watchers_wait_on_sandbox_executions_with_one_list_call_a_tick(
     sandbox_client, registered_examples, flyte_sandbox
 ):
