@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 import time
 from collections import Counter
@@ -128,6 +130,34 @@ def test_c06_wait_with_sync_nodes_lists_nodes_once_at_the_end(counting, finished
 
     assert list(finished.node_executions) == ["n0"]
     assert transport.calls["ListNodeExecutions"] == 1
+
+
+def test_c06_waiting_on_a_running_run_with_sync_nodes_lists_its_nodes_once(
+    counting, sandbox_client
+):
+    client, transport = counting
+    running = sandbox_client.launch("long_sleep.long_sleep_wf", inputs={"seconds": 2})
+
+    finished = client.wait(running, timeout=120, poll_interval=0.2, sync_nodes=True)
+
+    assert finished.is_successful and list(finished.node_executions) == ["n0"]
+    assert transport.calls["GetExecution"] >= 5, "it polled while the run went on"
+    assert transport.calls["ListNodeExecutions"] == 1, "the nodes were synced once, at the end"
+
+
+def test_c11_a_dataclass_output_of_a_real_task_reads_as_a_dict_and_downloads_as_json(
+    client, sandbox_client, tmp_path
+):
+    report = sandbox_client.launch(
+        "daily_report", inputs={"kickoff_time": dt.datetime(2026, 3, 7, 6, tzinfo=dt.timezone.utc)}
+    )
+    synced = client.sync(sandbox_client.wait(report, timeout=120, poll_interval=0.3))
+
+    outputs = client.fetch_outputs(synced.node_executions["n0"])
+    written = client.download(outputs, tmp_path / "metrics")
+
+    assert outputs == {"o0": {"region": "eu", "day": "2026-03-07", "total": 70}}
+    assert json.loads((written / "o0.json").read_text()) == outputs["o0"]
 
 
 @pytest.fixture(scope="module")
