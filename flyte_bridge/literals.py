@@ -332,9 +332,17 @@ def literal_map_to_python(
     """
     types = literal_types_of(variables) if variables is not None else {}
     return {
-        name: _decode(literal, types.get(name), fetch, name, 0)
-        for name, literal in literal_map.literals.items()
+        name: _decode(literal_map.literals[name], types.get(name), fetch, name, 0)
+        for name in _in_order(literal_map.literals)
     }
+
+
+def _in_order(literals: Mapping[str, Any]) -> list[str]:
+    """The keys of a protobuf map in natural order: protobuf's own order changes from one
+    process to the next, which would make outputs, XComs and JSON differ between reads."""
+    from flyte_bridge.naming import natural_order
+
+    return sorted(literals, key=natural_order)
 
 
 def load_literal_map(
@@ -424,9 +432,10 @@ def _decode(
         ]
     if kind == "map":
         value_type = literal_type.map_value_type if declared == "map_value_type" else None
+        items = literal.map.literals
         return {
-            key: _decode(item, value_type, fetch, f"{path}[{key!r}]", offload_depth)
-            for key, item in literal.map.literals.items()
+            key: _decode(items[key], value_type, fetch, f"{path}[{key!r}]", offload_depth)
+            for key in _in_order(items)
         }
     if kind == "offloaded_metadata":
         return _decode_offloaded(

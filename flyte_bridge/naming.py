@@ -144,3 +144,13 @@ def label_problem(key: str, value: str) -> str | None:
             "63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
         )
     return None
+
+
+def natural_order(name: str) -> tuple[tuple[int, int, str], ...]:
+    """Sort key putting o2 before o10 (numbers in names compare as numbers): the order in which
+    inputs, outputs and map keys are returned and shown, the same in every process."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", name)
+        if part
+    )

@@ -7,7 +7,6 @@ import datetime as dt
 import functools
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -61,15 +60,6 @@ def shortened(text: str) -> str:
     if len(text) <= SHOWN_VALUE_LENGTH:
         return text
     return f"{text[:SHOWN_VALUE_LENGTH]}... ({len(text):,} characters; --json shows all)"
-
-
-def natural_order(name: str) -> tuple[Any, ...]:
-    """Sort key putting o2 before o10 (numbers in names compare as numbers)."""
-    return tuple(
-        (0, int(part), "") if part.isdigit() else (1, 0, part)
-        for part in re.split(r"(\d+)", name)
-        if part
-    )
 
 
 def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -22,7 +22,6 @@ from flyte_bridge.cli._common import (
     elapsed,
     format_duration,
     format_time,
-    natural_order,
     open_client,
     phase_text,
     print_json,
@@ -30,6 +29,7 @@ from flyte_bridge.cli._common import (
 )
 from flyte_bridge.errors import FlyteBridgeError
 from flyte_bridge.models import WorkflowPhase
+from flyte_bridge.naming import natural_order
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from rich.table import Table
 
 from flyte_bridge.cli import _common
+from flyte_bridge.naming import natural_order
 
 
 def _printed(renderable) -> str:
@@ -43,7 +44,25 @@ def test_a_long_value_is_cut_saying_how_long_it_is() -> None:
 def test_names_are_sorted_with_numbers_compared_as_numbers() -> None:
     names = ["o10", "o2", "o1", "total", "o0", "a"]
 
-    assert sorted(names, key=_common.natural_order) == ["a", "o0", "o1", "o2", "o10", "total"]
+    assert sorted(names, key=natural_order) == ["a", "o0", "o1", "o2", "o10", "total"]
+
+
+def test_a_literal_map_reads_in_natural_order_whatever_protobuf_keeps() -> None:
+    from flyteidl.core import literals_pb2
+
+    from flyte_bridge.literals import literal_map_to_python
+
+    outputs = literals_pb2.LiteralMap()
+    for name in ["o10", "o2", "o1", "total", "o0"]:
+        outputs.literals[name].scalar.primitive.integer = 1
+    nested = outputs.literals["a"].map.literals
+    for key in ["k3", "k20", "k1"]:
+        nested[key].scalar.primitive.integer = 2
+
+    read = literal_map_to_python(outputs)
+
+    assert list(read) == ["a", "o0", "o1", "o2", "o10", "total"]
+    assert list(read["a"]) == ["k1", "k3", "k20"]
 
 
 def test_json_output_is_strict_json_even_for_nan_and_infinity() -> None:
