@@ -14,12 +14,19 @@ from flyte_bridge.cli._common import UtcDateTime, connection_options, open_clien
 def _key_values(
     context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
 ) -> dict[str, str]:
-    """Reads repeated ``KEY=VALUE`` options into a dict."""
-    pairs = {}
+    """Reads repeated ``KEY=VALUE`` options into a dict; a key given twice is refused, as
+    keeping either value would drop the other unseen."""
+    pairs: dict[str, str] = {}
     for value in values:
         key, sep, item = value.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", context, parameter)
+        if key in pairs:
+            raise click.BadParameter(
+                f"{key!r} is given twice ({pairs[key]!r} and {item!r}); give each key once",
+                context,
+                parameter,
+            )
         pairs[key] = item
     return pairs
 

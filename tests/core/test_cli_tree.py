@@ -125,3 +125,14 @@ def test_backfill_options_change_the_generated_version_and_labels_need_a_key(run
     assert _line(plain.output, "version ") != _line(tuned.output, "version ")
     assert "2 ticks:" in tuned.output
     assert refused.exit_code == 2 and "expected KEY=VALUE" in refused.output
+
+
+def test_backfill_refuses_a_key_given_twice_naming_both_values(run_cli):
+    window = ("daily_report", "--from", "2024-01-01T06:00", "--to", "2024-01-02T06:00")
+
+    result = run_cli(
+        "backfill", *window, "--dry-run", "--input", "region=us", "--input", "region=eu"
+    )
+
+    assert result.exit_code == 2
+    assert "'region' is given twice ('us' and 'eu'); give each key once" in result.output
