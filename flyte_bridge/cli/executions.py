@@ -75,7 +75,10 @@ def _summary(client: Any, execution: Any) -> dict[str, Any]:
     type=click.Choice(EXECUTION_PHASES, case_sensitive=False),
     help="Only these phases (repeatable).",
 )
-@click.option("--launch-plan", help="Only executions of this launch plan (by name).")
+@click.option(
+    "--launch-plan",
+    help="Only executions of this launch plan: NAME, PROJECT/DOMAIN/NAME, either with @VERSION.",
+)
 @click.option(
     "--filter",
     "filters",
@@ -98,13 +101,23 @@ def list_executions(
         selection = Filter.all(*filters)
         if phases:
             selection &= Filter.value_in("phase", [phase.upper() for phase in phases])
+        project = domain = version = None
         if launch_plan:
-            selection &= Filter.eq("launch_plan.name", launch_plan)
-        found = client.recent_executions(limit=limit, filters=selection or None)
+            project, domain, name, version = _launch_plan_option(launch_plan)
+            selection &= Filter.eq("launch_plan.name", name)
+            if version:
+                selection &= Filter.eq("launch_plan.version", version)
+        found = client.recent_executions(
+            project=project, domain=domain, limit=limit, filters=selection or None
+        )
         if not found:
-            check_scope_exists(client, client.config.default_project, client.config.default_domain)
+            check_scope_exists(
+                client,
+                project or client.config.default_project,
+                domain or client.config.default_domain,
+            )
             if launch_plan:
-                _say_if_unregistered(client, launch_plan)
+                _say_if_unregistered(client, launch_plan.rpartition("@")[0] or launch_plan, version)
         if as_json:
             print_json([_summary(client, execution) for execution in found])
             return
@@ -122,12 +135,27 @@ def list_executions(
             click.echo("No executions found.")
 
 
-def _say_if_unregistered(client: Any, launch_plan: str) -> None:
+def _launch_plan_option(text: str) -> tuple[str | None, str | None, str, str | None]:
+    """``--launch-plan`` read as project, domain, name and version (None where not given)."""
+    from flyte_bridge._ops import entity_of
+    from flyte_bridge.errors import FlyteInvalidInputError
+
+    target, at, version = text.partition("@")
+    try:
+        project, domain, name, _ = entity_of(target, "launch plan")
+    except FlyteInvalidInputError as error:
+        raise click.BadParameter(error.message, param_hint="--launch-plan") from None
+    if at and not version:
+        raise click.BadParameter(f"no version after '@' in {text!r}", param_hint="--launch-plan")
+    return project, domain, name, version or None
+
+
+def _say_if_unregistered(client: Any, launch_plan: str, version: str | None = None) -> None:
     """Notes on stderr that a launch plan filtered on is not registered (a typo, most often)."""
     from flyte_bridge.errors import FlyteNotFoundError
 
     try:
-        client.fetch_launch_plan(launch_plan)
+        client.fetch_launch_plan(launch_plan, version=version)
     except FlyteNotFoundError as error:
         click.echo(f"Note: {error.message}", err=True)
     except FlyteBridgeError as error:  # only a note: the listing itself succeeded

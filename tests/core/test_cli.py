@@ -58,6 +58,24 @@ def test_list_shows_a_finished_execution_with_its_phase(registered, hello_execut
     assert "hello.hello_wf" in line and "SUCCEEDED" in line
 
 
+def test_list_takes_a_launch_plan_by_full_id_and_version(registered, hello_execution):
+    version = hello_execution.launch_plan.version
+    full = "flytesnacks/development/hello.hello_wf"
+
+    by_id = run(registered, "executions", "list", "--launch-plan", full, "-n", "50", "--json")
+    by_version = run(
+        registered, "executions", "list", "--launch-plan", f"{full}@{version}", "-n", "50", "--json"
+    )
+    other_version = run(registered, "executions", "list", "--launch-plan", f"{full}@nosuch")
+    no_version = run(registered, "executions", "list", "--launch-plan", "hello.hello_wf@")
+
+    assert str(hello_execution.id) in {item["id"] for item in json.loads(by_id.output)}
+    assert str(hello_execution.id) in {item["id"] for item in json.loads(by_version.output)}
+    assert "No executions found." in other_version.stdout
+    assert f"Note: launch plan {full} has no version 'nosuch'" in other_version.stderr
+    assert no_version.exit_code == 2 and "no version after '@'" in no_version.output
+
+
 def test_list_json_filters_by_phase_and_links_the_console(registered, hello_execution):
     result = run(registered, "executions", "list", "--phase", "succeeded", "--json", "-n", "100")
     assert result.exit_code == 0, result.output
