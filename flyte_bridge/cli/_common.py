@@ -62,6 +62,23 @@ def shortened(text: str) -> str:
     return f"{text[:SHOWN_VALUE_LENGTH]}... ({len(text):,} characters; --json shows all)"
 
 
+def one_line_error(text: str) -> str:
+    """A task's error as one line: its first line (``USER:RuntimeError:``, a ``Trace:`` marker
+    dropped) with flytekit's ``Message:`` part, else the last line; the whole text stays in
+    ``--json`` and on the console page."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    if len(lines) <= 1:
+        return text.strip()
+    head = lines[0].removesuffix("Trace:").strip()
+    _, marker, after = text.partition("\nMessage:")
+    rest = [line.strip() for line in (after.splitlines() if marker else lines[1:])]
+    rest = [line for line in rest if line and line not in ("User error.", "System error.")]
+    if not rest:
+        return f"{head} (the whole error: --json)"
+    message = rest[0] if marker else rest[-1]
+    return f"{head} {message} (the whole error: --json)"
+
+
 def _not_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Refuses ``-p ''``: an empty name would otherwise fall back to the default in silence."""
     if value is not None and not value.strip():

@@ -22,6 +22,7 @@ from flyte_bridge.cli._common import (
     elapsed,
     format_duration,
     format_time,
+    one_line_error,
     open_client,
     phase_text,
     print_json,
@@ -201,7 +202,9 @@ def get_execution(
                 for name in sorted(values, key=natural_order):
                     out.print(f"  {name} = {shortened(repr(values[name]))}")
         if outputs_error is not None:
-            out.print(Text("outputs", style="bold"), "not available:", outputs_error)
+            out.print(
+                Text("outputs", style="bold"), "not available:", one_line_error(outputs_error)
+            )
         if nodes:
             out.print(render_tree(found))
 
@@ -231,7 +234,7 @@ def _details(client: Any, execution: Any) -> Table:
     table.add_row("duration", format_duration(elapsed(execution)))
     error = execution.error_summary
     if error is not None:
-        table.add_row("error", Text(error, style="red"))
+        table.add_row("error", Text(one_line_error(error), style="red"))
     table.add_row("console", client.console_url(execution))
     return table
 
@@ -327,7 +330,7 @@ def watch_execution(
             live.update(render_tree(current), refresh=True)
         if not current.is_successful:
             error = current.error_summary
-            detail = f": {error}" if error else ""
+            detail = f": {one_line_error(error)}" if error else ""
             raise click.ClickException(f"{current.id} ended {current.phase_name}{detail}")
 
 

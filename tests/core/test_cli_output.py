@@ -76,3 +76,19 @@ def test_json_output_is_strict_json_even_for_nan_and_infinity() -> None:
     assert "NaN" not in written and "Infinity" not in written
     parsed = json.loads(written)
     assert parsed == {"o0": "nan", "o1": "inf", "at": "2024-01-02T00:00:00", "b": "AQ=="}
+
+
+def test_a_task_traceback_shows_as_its_code_and_message_on_one_line() -> None:
+    error = (
+        "USER:RuntimeError: Trace:\n\n    Traceback (most recent call last):\n"
+        '      File "/venv/flytekit/core/base_task.py", line 1, in dispatch_execute\n\n'
+        "Message:\n\n    ValueError: no event source for region mars\n\nUser error."
+    )
+
+    assert _common.one_line_error(error) == (
+        "USER:RuntimeError: ValueError: no event source for region mars (the whole error: --json)"
+    )
+    assert _common.one_line_error("not needed") == "not needed"
+    assert _common.one_line_error("SYSTEM:Oops: a\nlast words") == (
+        "SYSTEM:Oops: a last words (the whole error: --json)"
+    )

@@ -84,6 +84,8 @@ def test_watch_piped_puts_the_failure_on_its_own_line(run_cli, finished_runs):
     assert result.stdout.endswith("\n")
     error = _line(result.output, "Error: ")
     assert error.startswith(f"Error: {failing.id} ended FAILED")
+    assert error.endswith("this task always fails (the whole error: --json)"), error
+    assert "Traceback" not in result.output
 
 
 def test_get_with_nodes_as_json_lists_the_tree_with_attempts(run_cli, finished_runs):
