@@ -286,7 +286,10 @@ def _add_nodes(branch: Tree, nodes: dict[str, Any]) -> None:
 
 
 def render_tree(execution: Any) -> Tree:
-    """The execution and its synced node tree, with phases and durations."""
+    """The execution and its synced node tree, with phases and durations.
+
+    Array nodes show no per-item lines and a dynamic node reads ``(task)`` with its
+    ``DYNAMIC_RUNNING`` phase; rich's Live display cuts a tree taller than the terminal."""
     tree = Tree(_line(f"execution {execution.id}", execution))
     _add_nodes(tree, execution.node_executions)
     return tree
