@@ -21,6 +21,7 @@ from flyteidl.admin import (
 from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2, security_pb2, types_pb2
 from flyteidl.service import dataproxy_pb2
 
+from flyte_bridge._checks import require_bool, require_int
 from flyte_bridge._requests import (
     ADMIN,
     DATA_PROXY,
@@ -1049,10 +1050,8 @@ def execution_spec_options(**options: Any) -> dict[str, Any]:
     if any(problems):
         raise FlyteInvalidInputError("; ".join(p for p in problems if p))
     parallelism = options.get("max_parallelism")
-    if parallelism is not None and (
-        isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 0
-    ):
-        raise FlyteInvalidInputError(f"max_parallelism must be an int >= 0, got {parallelism!r}")
+    if parallelism is not None:
+        require_int("max_parallelism", parallelism, least=0)
     tags = options.get("tags")
     if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
         raise FlyteInvalidInputError(f"tags must be a list of str, got {tags!r}")
@@ -1130,7 +1129,7 @@ def backfill_op(
     """
     from flyte_bridge import backfill
 
-    backfill.require_flag("dry_run", dry_run)
+    require_bool("dry_run", dry_run)
     launch_plan = yield from launch_plan_op(project, domain, launch_plan_name, version, org)
     converted = yield from _backfill_inputs_op(
         launch_plan, inputs or {}, project, domain, dry_run, from_text

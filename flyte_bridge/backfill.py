@@ -36,6 +36,7 @@ from flyteidl.core import identifier_pb2, interface_pb2, literals_pb2
 from flyteidl.core import workflow_pb2 as core_workflow_pb2
 from google.protobuf import duration_pb2
 
+from flyte_bridge._checks import require_bool, require_int
 from flyte_bridge.errors import FlyteInvalidInputError, FlyteNoScheduleTickError
 from flyte_bridge.literals import to_literal
 
@@ -397,17 +398,6 @@ def backfill_version(settings: dict[str, Any]) -> str:
     return "bf-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def require_flag(name: str, value: object) -> None:
-    """Refuse a non-bool switch: the text ``"false"`` would count as true."""
-    if not isinstance(value, bool):
-        raise FlyteInvalidInputError(f"{name} must be True or False, got {value!r}")
-
-
-def _require_count(name: str, value: object, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise FlyteInvalidInputError(f"{name} must be an int >= {least}, got {value!r}")
-
-
 def plan_backfill(
     launch_plan: launch_plan_pb2.LaunchPlan,
     start: dt.datetime,
@@ -461,11 +451,11 @@ def plan_backfill(
         raise FlyteInvalidInputError(
             f"failure policy {failure_policy!r}: expected one of {', '.join(_FAILURE_POLICIES)}"
         )
-    require_flag("parallel", parallel)
-    _require_count("node_retries", node_retries, least=0)
-    _require_count("max_ticks", max_ticks, least=1)
+    require_bool("parallel", parallel)
+    require_int("node_retries", node_retries, least=0)
+    require_int("max_ticks", max_ticks, least=1)
     if max_parallelism is not None:
-        _require_count("max_parallelism", max_parallelism, least=0)
+        require_int("max_parallelism", max_parallelism, least=0)
     if node_timeout is not None and (
         not isinstance(node_timeout, dt.timedelta) or node_timeout <= dt.timedelta(0)
     ):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from flyte_bridge._checks import require_bool
 from flyte_bridge.errors import FlyteConfigError, FlyteInvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -118,15 +119,6 @@ def _read_secret_file(path: str) -> str:
         ) from None
 
 
-def _check_flag(name: str, value: object) -> None:
-    """Refuse a non-bool for a security switch: the string ``"false"`` would count as true."""
-    if not isinstance(value, bool):
-        raise FlyteConfigError(
-            f"{name} must be True or False, got {value!r} ({type(value).__name__}); "
-            "parse text such as 'false' before passing it"
-        )
-
-
 @dataclass(frozen=True)
 class AuthConfig:
     """How to authenticate to admin.
@@ -189,7 +181,7 @@ class AuthConfig:
             raise FlyteConfigError(
                 f"unknown auth mode {mode!r}; expected one of {', '.join(AUTH_MODES)}"
             )
-        _check_flag("AuthConfig.allow_plaintext", self.allow_plaintext)
+        require_bool("AuthConfig.allow_plaintext", self.allow_plaintext, FlyteConfigError)
         object.__setattr__(self, "scopes", _words("scopes", self.scopes))
         object.__setattr__(self, "command", _arguments("command", self.command))
         for name in ("client_secret", "token"):
@@ -355,7 +347,7 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         for flag in ("insecure", "insecure_skip_verify"):
-            _check_flag(flag, getattr(self, flag))
+            require_bool(flag, getattr(self, flag), FlyteConfigError)
         object.__setattr__(self, "endpoint", _normalise_endpoint(self.endpoint))
         object.__setattr__(self, "proxy_command", _arguments("proxy_command", self.proxy_command))
         options = self.grpc_options

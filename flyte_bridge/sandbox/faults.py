@@ -47,6 +47,7 @@ from typing import Any
 
 import grpc
 
+from flyte_bridge._checks import require_bool
 from flyte_bridge.errors import FlyteConfigError
 
 logger = logging.getLogger(__name__)
@@ -111,9 +112,7 @@ class FaultSettings:
             if not 0.0 <= value <= 1.0:
                 raise FlyteConfigError(f"{name} must be from 0 to 1, got {value!r}")
         for name in ("fail_after_handling", "black_hole"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise FlyteConfigError(f"{name} must be True or False, got {value!r}")
+            require_bool(name, getattr(self, name), FlyteConfigError)
         for name in ("fail_next", "drop_next"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
