@@ -512,7 +512,8 @@ class AsyncExecutionWatcher:
 
     async def _read_deadline_batch(self) -> None:
         """Reads every state asked for by :meth:`_read_at_deadline` during the window, each
-        call sent once and all within one RPC deadline of the first request."""
+        call sent once and all within one RPC deadline of the first request: one GetExecution
+        for one execution, a tick's ListExecutions for more."""
         rpc_timeout = self.client.config.rpc_timeout
         window = min(DEADLINE_READ_WINDOW, rpc_timeout / 2)
         await asyncio.sleep(window)
@@ -520,43 +521,30 @@ class AsyncExecutionWatcher:
         self._deadline_batch = None
         ids = list(batch)
         budget = Deadline(rpc_timeout - window)
-        if len(ids) == 1:
-            op = _fetch_op(ids[0], budget.cap(rpc_timeout))
-        else:
-            op = tick_op(ids, rpc_timeout, budget)
+
+        def read_one(execution_id: ExecutionId) -> Any:
+            return self.client._run(_fetch_op(execution_id, budget.cap(rpc_timeout)))
+
+        outcomes: dict[ExecutionId, Any]
         try:
-            found = await self.client._run(op)
-        except FlyteNotFoundError as error:
-            if len(ids) > 1:  # a wrong name among them: read each on its own
-                for execution_id, future in batch.items():
-                    read = self.client._run(_fetch_op(execution_id, budget.cap(rpc_timeout)))
-                    self._settle_read(future, read)
-                return
-            _settle(batch[ids[0]], error)
-            return
-        except Exception as error:  # noqa: BLE001 - each waiter reports it as its own
-            for future in batch.values():
-                _settle(future, error)
-            return
-        states = found if isinstance(found, dict) else {ids[0]: found}
-        for execution_id, future in batch.items():
-            if not future.done():
-                future.set_result(states[execution_id])
-
-    @staticmethod
-    def _settle_read(future: asyncio.Future[Execution], read: Any) -> None:
-        """Completes ``future`` with the outcome of the awaitable ``read``."""
-
-        async def run() -> None:
-            try:
-                result = await read
-            except Exception as error:  # noqa: BLE001 - the waiter reports it
-                _settle(future, error)
+            if len(ids) == 1:
+                outcomes = {ids[0]: await read_one(ids[0])}
             else:
-                if not future.done():
-                    future.set_result(result)
-
-        asyncio.get_running_loop().create_task(run())
+                outcomes = await self.client._run(tick_op(ids, rpc_timeout, budget))
+        except FlyteNotFoundError as error:
+            if len(ids) == 1:
+                outcomes = {ids[0]: error}
+            else:  # a wrong name among them: read each on its own
+                reads = await asyncio.gather(*map(read_one, ids), return_exceptions=True)
+                outcomes = dict(zip(ids, reads, strict=True))
+        except Exception as error:  # noqa: BLE001 - each waiter reports it as its own
+            outcomes = dict.fromkeys(ids, error)
+        for execution_id, outcome in outcomes.items():
+            future = batch[execution_id]
+            if isinstance(outcome, BaseException):
+                _settle(future, outcome)
+            elif not future.done():
+                future.set_result(outcome)
 
     def _forget(self, execution_id: ExecutionId, waiter: _Waiter) -> None:
         waiters = self._waiters.get(execution_id)

@@ -157,6 +157,27 @@ def test_c20_a_shared_wait_returns_a_run_that_ended_just_before_its_deadline(scr
     assert "TerminateExecution" not in admin.calls
 
 
+def test_a_wrong_name_among_waits_running_out_together_fails_only_its_own(scripted_admin):
+    admin, config = scripted_admin
+    admin.script["ended-a"] = [SUCCEEDED]
+    admin.script["ended-b"] = [SUCCEEDED]
+
+    async def main() -> list:
+        client = AsyncFlyteClient(config)
+        watcher = client.watcher()
+        try:
+            names = ["ended-a", "nope", "ended-b"]  # out of time before the first tick
+            waits = (watcher.wait_for(name, timeout=0.01, poll_interval=1) for name in names)
+            return await asyncio.gather(*waits, return_exceptions=True)
+        finally:
+            await client.close()
+
+    ended_a, nope, ended_b = asyncio.run(main())
+
+    assert (ended_a.phase.name, ended_b.phase.name) == ("SUCCEEDED", "SUCCEEDED")
+    assert isinstance(nope, FlyteNotFoundError)
+
+
 def test_both_watchers_wait_on_sandbox_executions_with_one_list_call_a_tick(
     sandbox_client, registered_examples, flyte_sandbox
 ):
