@@ -41,6 +41,7 @@ from flyteidl.core import interface_pb2, literals_pb2, types_pb2
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
 from flyte_bridge.errors import FlyteDataError, FlyteInvalidInputError
+from flyte_bridge.naming import natural_order
 
 logger = logging.getLogger(__name__)
 
@@ -340,8 +341,6 @@ def literal_map_to_python(
 def _in_order(literals: Mapping[str, Any]) -> list[str]:
     """The keys of a protobuf map in natural order: protobuf's own order changes from one
     process to the next, which would make outputs, XComs and JSON differ between reads."""
-    from flyte_bridge.naming import natural_order
-
     return sorted(literals, key=natural_order)
 
 

@@ -118,7 +118,7 @@ def list_executions(
                 domain or client.config.default_domain,
             )
             if launch_plan:
-                _say_if_unregistered(client, launch_plan.rpartition("@")[0] or launch_plan, version)
+                _say_if_unregistered(client, launch_plan.partition("@")[0], version)
         if as_json:
             print_json([_summary(client, execution) for execution in found])
             return
