@@ -81,6 +81,23 @@ async def _first_event(trigger):
         return event.payload
 
 
+def _first_event_closing_watchers(trigger):
+    """The trigger's first event, then the clients of the loop's shared watchers closed."""
+    import asyncio
+
+    from flyte_bridge.watcher import AsyncExecutionWatcher
+
+    async def run_trigger():
+        try:
+            return await _first_event(trigger)
+        finally:
+            shared = AsyncExecutionWatcher._shared.get(asyncio.get_running_loop(), {})
+            for watcher in shared.values():
+                await watcher.client.close()
+
+    return asyncio.run(run_trigger())
+
+
 def test_a_trigger_on_a_wrong_connection_marks_its_error_permanent(monkeypatch):
     import asyncio
 
@@ -268,10 +285,8 @@ def frozen_admin(monkeypatch):
 def test_a_deferred_wait_on_an_admin_that_stops_answering_ends_with_its_timeout_event(
     frozen_admin,
 ):
-    import asyncio
 
     from airflow_provider.operators.flyte import FlyteWaitTimeout
-    from flyte_bridge.watcher import AsyncExecutionWatcher
 
     started = time.time()
     trigger = FlyteExecutionTrigger(
@@ -283,15 +298,7 @@ def test_a_deferred_wait_on_an_admin_that_stops_answering_ends_with_its_timeout_
         timeout_limit=1.5,
     )
 
-    async def run_trigger():
-        try:
-            return await _first_event(trigger)
-        finally:
-            shared = AsyncExecutionWatcher._shared.get(asyncio.get_running_loop(), {})
-            for watcher in shared.values():
-                await watcher.client.close()
-
-    payload = asyncio.run(run_trigger())
+    payload = _first_event_closing_watchers(trigger)
 
     elapsed = time.time() - started
     # The timeout, the last status read and the terminate call, one RPC deadline (1 s) each.
@@ -356,9 +363,6 @@ def last_minute_admin(monkeypatch):
 def test_c20_a_run_that_ends_just_before_the_deadline_is_a_success_not_a_timeout(
     last_minute_admin,
 ):
-    import asyncio
-
-    from flyte_bridge.watcher import AsyncExecutionWatcher
 
     started = time.time()
     trigger = FlyteExecutionTrigger(
@@ -370,15 +374,7 @@ def test_c20_a_run_that_ends_just_before_the_deadline_is_a_success_not_a_timeout
         timeout_limit=1.0,
     )
 
-    async def run_trigger():
-        try:
-            return await _first_event(trigger)
-        finally:
-            shared = AsyncExecutionWatcher._shared.get(asyncio.get_running_loop(), {})
-            for watcher in shared.values():
-                await watcher.client.close()
-
-    payload = asyncio.run(run_trigger())
+    payload = _first_event_closing_watchers(trigger)
 
     assert (payload["status"], payload["phase"]) == ("done", "SUCCEEDED")
     assert last_minute_admin.calls_to("TerminateExecution") == []
