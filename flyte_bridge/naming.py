@@ -149,8 +149,9 @@ def label_problem(key: str, value: str) -> str | None:
 def natural_order(name: str) -> tuple[tuple[int, int, str], ...]:
     """Sort key putting o2 before o10 (numbers in names compare as numbers): the order in which
     inputs, outputs and map keys are returned and shown, the same in every process."""
+    # ASCII digits only: str.isdigit() is also true of '²', which int() cannot read.
     return tuple(
-        (0, int(part), "") if part.isdigit() else (1, 0, part)
-        for part in re.split(r"(\d+)", name)
+        (0, int(part), "") if part.isascii() and part.isdigit() else (1, 0, part)
+        for part in re.split(r"([0-9]+)", name)
         if part
     )

@@ -45,6 +45,7 @@ def test_names_are_sorted_with_numbers_compared_as_numbers() -> None:
     names = ["o10", "o2", "o1", "total", "o0", "a"]
 
     assert sorted(names, key=natural_order) == ["a", "o0", "o1", "o2", "o10", "total"]
+    assert sorted(["x²", "x٣", "x1"], key=natural_order) == ["x1", "x²", "x٣"]
 
 
 def test_a_literal_map_reads_in_natural_order_whatever_protobuf_keeps() -> None:
